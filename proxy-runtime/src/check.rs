@@ -1,0 +1,1 @@
+//! The route report of `proxy-check`.

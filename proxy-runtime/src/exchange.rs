@@ -1,0 +1,144 @@
+//! Exchange ids: the names that key per-exchange settings.
+//!
+//! Owns the one rule for what an id may be. The same rule is applied at compile time by
+//! `#[proxied(exchange = "...")]`, so it must stay a rule an environment variable name can
+//! express: `EXCHANGES__<ID>__HTTP__URL` splits on `__` and is matched case-insensitively.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An exchange id: lowercase ASCII letters and digits in words joined by single
+/// underscores (`binance`, `binance_futures`, `okx2`).
+///
+/// Parsing is case-insensitive and stores the lowercase form, because environment
+/// variable names are matched case-insensitively.
+///
+/// ```
+/// use proxy_runtime::ExchangeId;
+/// let id: ExchangeId = "Binance_Futures".parse()?;
+/// assert_eq!(id.as_str(), "binance_futures");
+/// assert!("binance-futures".parse::<ExchangeId>().is_err());
+/// # Ok::<(), proxy_runtime::ExchangeIdError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExchangeId(String);
+
+/// Why a text is not an exchange id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ExchangeIdError(&'static str);
+
+/// The rule, for messages.
+pub const EXCHANGE_ID_RULE: &str = "lowercase ASCII letters and digits in words joined by single underscores, like `binance_futures`";
+
+impl ExchangeId {
+    /// Validates an id and stores it lowercase.
+    pub fn new(id: &str) -> Result<Self, ExchangeIdError> {
+        check(id)?;
+        Ok(Self(id.to_ascii_lowercase()))
+    }
+
+    /// The id, lowercase.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Checks `id` against the exchange-id rule, ignoring ASCII case. Returns a short reason.
+pub(crate) fn check(id: &str) -> Result<(), ExchangeIdError> {
+    if id.is_empty() {
+        return Err(ExchangeIdError("an exchange id must not be empty"));
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ExchangeIdError(
+            "an exchange id may contain only ASCII letters, digits and `_` (no `-`, spaces or other characters)",
+        ));
+    }
+    if id.starts_with('_') || id.ends_with('_') {
+        return Err(ExchangeIdError(
+            "an exchange id must not start or end with `_`",
+        ));
+    }
+    if id.contains("__") {
+        return Err(ExchangeIdError(
+            "an exchange id must not contain `__` (it separates levels in variable names)",
+        ));
+    }
+    Ok(())
+}
+
+impl FromStr for ExchangeId {
+    type Err = ExchangeIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl fmt::Display for ExchangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ExchangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl AsRef<str> for ExchangeId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ExchangeId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ExchangeId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        ExchangeId::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for ExchangeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_ids_are_lowercased() {
+        assert_eq!(ExchangeId::new("binance").unwrap().as_str(), "binance");
+        assert_eq!(
+            ExchangeId::new("BINANCE_FUTURES").unwrap().as_str(),
+            "binance_futures"
+        );
+        assert_eq!(ExchangeId::new("okx2").unwrap().as_str(), "okx2");
+        assert_eq!(ExchangeId::new("1inch").unwrap().as_str(), "1inch");
+    }
+
+    #[test]
+    fn ids_a_variable_cannot_name_are_rejected() {
+        for bad in [
+            "",
+            "binance-futures",
+            "a__b",
+            "_a",
+            "a_",
+            "bin ance",
+            "bìnance",
+            "a.b",
+        ] {
+            assert!(ExchangeId::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

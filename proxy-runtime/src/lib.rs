@@ -1,0 +1,74 @@
+//! Route crypto-exchange clients through proxies chosen purely by settings.
+//!
+//! Settings come from environment variables (`CRYPTOFEED_PROXY_...`) and a YAML file, with
+//! a default route and per-exchange overrides, and resolve to a proxy (HTTP CONNECT,
+//! SOCKS4/4a/5/5h) or a direct connection for each exchange and connection kind.
+//!
+//! - [`ProxySettings`], [`ConnectionProxies`], [`ProxyConfig`]: the settings model, with
+//!   [`ProxySettings::get_proxy`] for resolution.
+//! - [`ProxyUrl`], [`ExchangeId`], [`TimeoutSeconds`]: validated values.
+//! - [`Loader`]: loading any [`Settings`] type from YAML and variables, with every error
+//!   reported together and passwords shown as `***`.
+//! - `#[derive(Settings)]` (feature `derive`, on by default): declare settings of your own
+//!   with the same conventions.
+//! - [`check`]: the route report that the `proxy-check` command prints.
+//!
+//! See the README for the configuration reference.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate self as proxy_runtime;
+
+pub mod check;
+mod exchange;
+pub mod load;
+pub mod redact;
+pub mod schema;
+mod settings;
+mod url;
+
+pub use exchange::{EXCHANGE_ID_RULE, ExchangeId, ExchangeIdError};
+pub use load::{LoadError, Loader};
+pub use redact::Password;
+pub use schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
+pub use settings::{
+    ConnectionKind, ConnectionProxies, ProxyConfig, ProxySettings, TimeoutError, TimeoutSeconds,
+};
+pub use url::{ProxyEndpoint, ProxyHost, ProxyScheme, ProxyUrl, UrlError};
+
+/// Derives [`Settings`]: the struct's schema, so its field names become variable names and
+/// YAML keys. See [`Settings`] for the container options.
+#[cfg(feature = "derive")]
+pub use proxy_derive::Settings;
+
+/// What generated code needs. Not public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::schema::{FieldKind, FieldSchema, Schema, SettingsField, SettingsOptions};
+    pub use ::core::option::Option::{None, Some};
+    pub use ::serde::de::DeserializeOwned;
+    pub use ::std::vec;
+
+    /// Shows a field's default value, for `proxy-check --vars`.
+    pub fn show_default<T: SettingsField>(value: &T) -> String {
+        value.show_default()
+    }
+
+    /// One field's schema. A field is required when it has no serde default and is not an
+    /// `Option`.
+    pub fn field<T: SettingsField>(
+        name: &'static str,
+        doc: &'static str,
+        default: Option<fn() -> String>,
+    ) -> FieldSchema {
+        let kind = T::kind();
+        let required = default.is_none() && !matches!(kind, FieldKind::Optional(_));
+        FieldSchema {
+            name,
+            doc,
+            kind,
+            required,
+            default,
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Redaction of secrets in text that is shown to people.
+//!
+//! Owns the one rule for hiding a proxy password in a URL-like value, whether the value is
+//! valid or not, so that error messages can show what was given without what is secret.
+//! It must never be bypassed by code that prints user-provided values.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// What a password is replaced with wherever it would be shown.
+pub const MASK: &str = "***";
+
+/// A password: its `Debug` and `Display` print `***`, so no derive can leak it.
+///
+/// The value is reachable only through [`Password::expose`], which proxy handshakes call.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a (percent-decoded) password.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The password itself, for the proxy handshake only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+/// Hides the password of one URL-like value, valid or not.
+///
+/// The value is taken whole: everything between the first `:` after the scheme's `://`
+/// (or the start, when there is no scheme) and the *last* `@` is the password. That choice
+/// over-masks rather than under-masks malformed input such as an unencoded `@`, `/` or
+/// space inside a password.
+///
+/// ```
+/// use proxy_runtime::redact::redact_value;
+/// assert_eq!(redact_value("socks5://u:s3cret@h:1080"), "socks5://u:***@h:1080");
+/// assert_eq!(redact_value("ftp://u:p@ss@h"), "ftp://u:***@h");
+/// assert_eq!(redact_value("socks5://h:1080"), "socks5://h:1080");
+/// ```
+pub fn redact_value(value: &str) -> Cow<'_, str> {
+    let start = value.find("://").map_or(0, |i| i + 3);
+    let rest = &value[start..];
+    let Some(at) = rest.rfind('@') else {
+        return Cow::Borrowed(value);
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return Cow::Borrowed(value);
+    };
+    let mut out = String::with_capacity(value.len());
+    out.push_str(&value[..start + colon + 1]);
+    out.push_str(MASK);
+    out.push_str(&rest[at..]);
+    Cow::Owned(out)
+}
+
+/// Hides passwords in free text (for example a parser's message that quotes its input):
+/// every whitespace-separated word that contains `@` goes through [`redact_value`], with
+/// surrounding quotes kept.
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    if !text.contains('@') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut word_start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        if c.is_whitespace() {
+            if let Some(s) = word_start.take() {
+                out.push_str(&redact_word(&text[s..i]));
+            }
+            if i < text.len() {
+                out.push(c);
+            }
+        } else if word_start.is_none() {
+            word_start = Some(i);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn redact_word(word: &str) -> Cow<'_, str> {
+    if !word.contains('@') {
+        return Cow::Borrowed(word);
+    }
+    let quotes: &[char] = &['"', '\'', '`', '(', ')', ',', '{', '}', '[', ']'];
+    let inner = word.trim_matches(quotes);
+    let lead = word.len() - word.trim_start_matches(quotes).len();
+    let mut out = String::with_capacity(word.len());
+    out.push_str(&word[..lead]);
+    out.push_str(&redact_value(inner));
+    out.push_str(&word[lead + inner.len()..]);
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_redaction_covers_malformed_urls() {
+        assert_eq!(redact_value("socks5://u:pa ss@h:1"), "socks5://u:***@h:1");
+        assert_eq!(redact_value("socks5://u:pa/ss@h:1"), "socks5://u:***@h:1");
+        assert_eq!(redact_value("u:secret@h:1"), "u:***@h:1");
+        assert_eq!(redact_value("socks5://user@h:1"), "socks5://user@h:1");
+        assert_eq!(redact_value("direct://"), "direct://");
+    }
+
+    #[test]
+    fn text_redaction_keeps_quotes_and_spacing() {
+        assert_eq!(
+            redact_text("bad value \"socks5://u:canary@h:1\" here"),
+            "bad value \"socks5://u:***@h:1\" here"
+        );
+        assert_eq!(redact_text("no secrets  here"), "no secrets  here");
+    }
+
+    #[test]
+    fn password_never_prints() {
+        let p = Password::new("canary");
+        assert_eq!(format!("{p} {p:?} {p:#?}"), "*** *** ***");
+        assert_eq!(p.expose(), "canary");
+    }
+}

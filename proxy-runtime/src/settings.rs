@@ -1,0 +1,481 @@
+//! The proxy settings model and route resolution.
+//!
+//! Owns the types of DESIGN's settings section and `get_proxy`. Every field holds an
+//! already-validated type (`ProxyUrl`, `TimeoutSeconds`, `ExchangeId`), so a value built in
+//! code is as valid as one loaded from a source, and nothing here mutates after construction.
+//! Loading lives in [`crate::load`]; this module reads no environment and no file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::schema::{Scalar, SettingsLeaf, parse_int};
+use crate::{ExchangeId, LoadError, Loader, ProxyUrl, Settings};
+
+/// Which kind of connection a route is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionKind {
+    /// REST and other HTTP requests.
+    Http,
+    /// WebSocket streams.
+    Websocket,
+}
+
+impl ConnectionKind {
+    /// Both kinds, HTTP first.
+    pub const ALL: [ConnectionKind; 2] = [ConnectionKind::Http, ConnectionKind::Websocket];
+
+    /// `"http"` or `"websocket"`, as in variable names and YAML keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionKind::Http => "http",
+            ConnectionKind::Websocket => "websocket",
+        }
+    }
+}
+
+impl fmt::Display for ConnectionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How long establishing one connection may take, in whole seconds from 1 to 300.
+///
+/// ```
+/// use proxy_runtime::TimeoutSeconds;
+/// assert_eq!(TimeoutSeconds::default().get(), 30);
+/// assert!(TimeoutSeconds::new(0).is_err());
+/// assert!(TimeoutSeconds::new(301).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeoutSeconds(u16);
+
+/// A timeout outside 1..=300 seconds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("timeout_seconds must be an integer from 1 to 300")]
+pub struct TimeoutError;
+
+impl TimeoutSeconds {
+    /// The smallest timeout, 1 second.
+    pub const MIN: u16 = 1;
+    /// The largest timeout, 300 seconds.
+    pub const MAX: u16 = 300;
+    /// The default, 30 seconds.
+    pub const DEFAULT: TimeoutSeconds = TimeoutSeconds(30);
+
+    /// Checks that `seconds` is in 1..=300.
+    pub fn new(seconds: u64) -> Result<Self, TimeoutError> {
+        match u16::try_from(seconds) {
+            Ok(s) if (Self::MIN..=Self::MAX).contains(&s) => Ok(Self(s)),
+            _ => Err(TimeoutError),
+        }
+    }
+
+    /// The number of seconds.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+
+    /// The timeout as a `Duration`.
+    pub fn as_duration(self) -> Duration {
+        Duration::from_secs(u64::from(self.0))
+    }
+}
+
+impl Default for TimeoutSeconds {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl fmt::Display for TimeoutSeconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeoutSeconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u64::deserialize(d)?;
+        TimeoutSeconds::new(n).map_err(serde::de::Error::custom)
+    }
+}
+
+impl SettingsLeaf for TimeoutSeconds {
+    const EXPECTED: &'static str = "an integer from 1 to 300 (seconds)";
+    fn from_scalar(value: &Scalar) -> Result<Self, String> {
+        let i = parse_int(value).map_err(|_| TimeoutError.to_string())?;
+        u64::try_from(i)
+            .ok()
+            .and_then(|i| TimeoutSeconds::new(i).ok())
+            .ok_or_else(|| TimeoutError.to_string())
+    }
+    fn to_scalar(&self) -> Scalar {
+        Scalar::Int(i128::from(self.0))
+    }
+}
+
+/// One route: the proxy URL (or `direct://`) and the connection timeout.
+///
+/// `Debug` and `Display` show the password as `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Proxy URL, like `socks5h://user:password@proxy.example.com:1080`, or `direct://`.
+    url: ProxyUrl,
+    /// Seconds allowed to establish a connection (TCP, proxy handshake, TLS, upgrade).
+    #[serde(default)]
+    timeout_seconds: TimeoutSeconds,
+}
+
+impl ProxyConfig {
+    /// A route through `url` with the default timeout of 30 seconds.
+    pub fn new(url: ProxyUrl) -> Self {
+        Self {
+            url,
+            timeout_seconds: TimeoutSeconds::DEFAULT,
+        }
+    }
+
+    /// The same route with another timeout.
+    pub fn with_timeout(self, timeout_seconds: TimeoutSeconds) -> Self {
+        Self {
+            timeout_seconds,
+            ..self
+        }
+    }
+
+    /// The proxy URL (possibly `direct://`).
+    pub fn url(&self) -> &ProxyUrl {
+        &self.url
+    }
+
+    /// The connection timeout.
+    pub fn timeout(&self) -> TimeoutSeconds {
+        self.timeout_seconds
+    }
+}
+
+impl fmt::Display for ProxyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (timeout {})", self.url, self.timeout_seconds)
+    }
+}
+
+impl fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyConfig")
+            .field("url", &self.url)
+            .field("timeout_seconds", &self.timeout_seconds.0)
+            .finish()
+    }
+}
+
+/// The routes of one exchange (or of the default): one for HTTP, one for WebSockets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionProxies {
+    /// Route for REST / HTTP requests.
+    #[serde(default)]
+    http: Option<ProxyConfig>,
+    /// Route for WebSocket streams.
+    #[serde(default)]
+    websocket: Option<ProxyConfig>,
+}
+
+impl ConnectionProxies {
+    /// No routes: both kinds fall back to the default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same with an HTTP route.
+    pub fn with_http(self, http: ProxyConfig) -> Self {
+        Self {
+            http: Some(http),
+            ..self
+        }
+    }
+
+    /// The same with a WebSocket route.
+    pub fn with_websocket(self, websocket: ProxyConfig) -> Self {
+        Self {
+            websocket: Some(websocket),
+            ..self
+        }
+    }
+
+    /// The route given for `kind`, if any.
+    pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        match kind {
+            ConnectionKind::Http => self.http.as_ref(),
+            ConnectionKind::Websocket => self.websocket.as_ref(),
+        }
+    }
+}
+
+impl fmt::Display for ConnectionProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for kind in ConnectionKind::ALL {
+            if let Some(c) = self.get(kind) {
+                if !first {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{kind}: {c}")?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("(no routes)")?;
+        }
+        Ok(())
+    }
+}
+
+/// All proxy settings: whether proxies are used, the default routes and per-exchange
+/// overrides.
+///
+/// Load them with [`ProxySettings::load`] (environment and `CRYPTOFEED_CONFIG`) or
+/// [`ProxySettings::loader`]; build them in code with the `with_*` methods.
+///
+/// ```
+/// use proxy_runtime::{ConnectionKind, ProxySettings};
+/// let settings = ProxySettings::loader()
+///     .env_vars([
+///         ("CRYPTOFEED_PROXY_ENABLED", "true"),
+///         ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://proxy:1080"),
+///         ("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL", "http://binance-proxy:8080"),
+///     ])
+///     .load()?;
+/// let route = settings.get_proxy("binance", ConnectionKind::Http).unwrap();
+/// assert_eq!(route.url().to_string(), "http://binance-proxy:8080");
+/// let route = settings.get_proxy("coinbase", ConnectionKind::Http).unwrap();
+/// assert_eq!(route.url().to_string(), "socks5h://proxy:1080");
+/// assert!(settings.get_proxy("coinbase", ConnectionKind::Websocket).is_none());
+/// # Ok::<(), proxy_runtime::LoadError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+#[settings(
+    env_prefix = "CRYPTOFEED_PROXY_",
+    yaml_section = "proxy",
+    config_env = "CRYPTOFEED_CONFIG"
+)]
+pub struct ProxySettings {
+    /// Whether proxies are used at all; when false every connection is direct.
+    #[serde(default)]
+    enabled: bool,
+    /// Routes for every exchange without an entry of its own.
+    #[serde(default)]
+    default: Option<ConnectionProxies>,
+    /// Per-exchange routes, keyed by exchange id.
+    #[serde(default)]
+    exchanges: BTreeMap<ExchangeId, ConnectionProxies>,
+}
+
+impl ProxySettings {
+    /// Settings with proxies enabled or not, and no routes.
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
+
+    /// Loads settings from the process environment and the YAML file named by
+    /// `CRYPTOFEED_CONFIG`, if set.
+    pub fn load() -> Result<Self, LoadError> {
+        Loader::new().process_env().load()
+    }
+
+    /// A loader for these settings, to choose sources explicitly.
+    pub fn loader() -> Loader<Self> {
+        Loader::new()
+    }
+
+    /// The same settings with default routes.
+    pub fn with_default(self, default: ConnectionProxies) -> Self {
+        Self {
+            default: Some(default),
+            ..self
+        }
+    }
+
+    /// The same settings with routes for one exchange.
+    pub fn with_exchange(mut self, id: ExchangeId, proxies: ConnectionProxies) -> Self {
+        self.exchanges.insert(id, proxies);
+        self
+    }
+
+    /// Whether proxies are used at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The default routes.
+    pub fn default_routes(&self) -> Option<&ConnectionProxies> {
+        self.default.as_ref()
+    }
+
+    /// The per-exchange routes.
+    pub fn exchanges(&self) -> &BTreeMap<ExchangeId, ConnectionProxies> {
+        &self.exchanges
+    }
+
+    /// Whether any route is configured, enabled or not.
+    pub fn has_routes(&self) -> bool {
+        let has = |c: &ConnectionProxies| c.http.is_some() || c.websocket.is_some();
+        self.default.as_ref().is_some_and(has) || self.exchanges.values().any(has)
+    }
+
+    /// The proxy for `exchange`'s connections of `kind`, or `None` for a direct connection.
+    ///
+    /// Rules, in order: proxies disabled → direct; the exchange's own entry for `kind` →
+    /// that route (`direct://` → direct); the default's entry for `kind` → that route
+    /// (`direct://` → direct); else direct. An entry is taken whole: an exchange's own
+    /// `http` does not inherit the default's timeout. The exchange id is matched
+    /// case-insensitively.
+    pub fn get_proxy(&self, exchange: &str, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        self.route(exchange, kind)
+            .filter(|config| !config.url.is_direct())
+    }
+
+    /// Like [`get_proxy`](Self::get_proxy), but keeps a `direct://` entry (so its timeout
+    /// can be used) instead of mapping it to `None`.
+    pub fn route(&self, exchange: &str, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        if !self.enabled {
+            return None;
+        }
+        let own = if exchange.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.exchanges.get(exchange.to_ascii_lowercase().as_str())
+        } else {
+            self.exchanges.get(exchange)
+        };
+        own.and_then(|c| c.get(kind))
+            .or_else(|| self.default.as_ref().and_then(|d| d.get(kind)))
+    }
+}
+
+impl fmt::Display for ProxySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "proxies {}",
+            if self.enabled { "enabled" } else { "disabled" }
+        )?;
+        if let Some(d) = &self.default {
+            write!(f, "; default: {d}")?;
+        }
+        for (id, c) in &self.exchanges {
+            write!(f, "; {id}: {c}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> ProxyUrl {
+        s.parse().unwrap()
+    }
+
+    fn seed_settings() -> ProxySettings {
+        ProxySettings::new(true)
+            .with_default(
+                ConnectionProxies::new().with_http(ProxyConfig::new(url("socks5://default:1080"))),
+            )
+            .with_exchange(
+                ExchangeId::new("binance").unwrap(),
+                ConnectionProxies::new().with_http(ProxyConfig::new(url("http://binance:8080"))),
+            )
+    }
+
+    #[test]
+    fn seed_resolution() {
+        let s = seed_settings();
+        let http = ConnectionKind::Http;
+        assert_eq!(
+            s.get_proxy("binance", http).unwrap().url(),
+            &url("http://binance:8080")
+        );
+        assert_eq!(
+            s.get_proxy("coinbase", http).unwrap().url(),
+            &url("socks5://default:1080")
+        );
+        assert_eq!(
+            s.get_proxy("BINANCE", http).unwrap().url(),
+            &url("http://binance:8080")
+        );
+        let disabled = ProxySettings {
+            enabled: false,
+            ..s
+        };
+        assert!(disabled.get_proxy("binance", http).is_none());
+        assert!(disabled.get_proxy("coinbase", http).is_none());
+    }
+
+    #[test]
+    fn websocket_only_override_inherits_default_http() {
+        let s = ProxySettings::new(true)
+            .with_default(
+                ConnectionProxies::new()
+                    .with_http(ProxyConfig::new(url("socks5h://d:1")))
+                    .with_websocket(ProxyConfig::new(url("socks5h://d:2"))),
+            )
+            .with_exchange(
+                ExchangeId::new("kraken").unwrap(),
+                ConnectionProxies::new().with_websocket(
+                    ProxyConfig::new(url("socks5h://k:3"))
+                        .with_timeout(TimeoutSeconds::new(5).unwrap()),
+                ),
+            );
+        assert_eq!(
+            s.get_proxy("kraken", ConnectionKind::Http).unwrap().url(),
+            &url("socks5h://d:1")
+        );
+        let ws = s.get_proxy("kraken", ConnectionKind::Websocket).unwrap();
+        assert_eq!(ws.url(), &url("socks5h://k:3"));
+        assert_eq!(ws.timeout().get(), 5);
+    }
+
+    #[test]
+    fn direct_stops_the_fallback() {
+        let s = seed_settings().with_exchange(
+            ExchangeId::new("coinbase").unwrap(),
+            ConnectionProxies::new().with_http(ProxyConfig::new(ProxyUrl::Direct)),
+        );
+        assert!(s.get_proxy("coinbase", ConnectionKind::Http).is_none());
+        assert!(
+            s.route("coinbase", ConnectionKind::Http)
+                .unwrap()
+                .url()
+                .is_direct()
+        );
+        assert!(s.get_proxy("okx", ConnectionKind::Http).is_some());
+    }
+
+    #[test]
+    fn timeouts() {
+        assert!(TimeoutSeconds::new(0).is_err());
+        assert!(TimeoutSeconds::new(301).is_err());
+        assert_eq!(TimeoutSeconds::new(300).unwrap().get(), 300);
+        assert_eq!(
+            TimeoutSeconds::new(1).unwrap().as_duration(),
+            Duration::from_secs(1)
+        );
+        assert!(TimeoutSeconds::from_scalar(&Scalar::Text("1.5".into())).is_err());
+        assert!(TimeoutSeconds::from_scalar(&Scalar::Float(1.0)).is_err());
+        assert_eq!(
+            TimeoutSeconds::from_scalar(&Scalar::Text("15".into()))
+                .unwrap()
+                .get(),
+            15
+        );
+    }
+}
