@@ -155,18 +155,28 @@ fn read_var(
         return None;
     }
 
-    if value.is_empty() {
+    // From here on the name is valid: a rejected value still marks its path as given, so
+    // that it is not also reported as missing.
+    let node = if value.is_empty() {
         errors.push(SettingError::new(
             env_source(var),
             ErrorKind::Empty,
             "empty value",
         ));
-        return None;
-    }
-    let raw = match kind.unwrap_optional() {
-        FieldKind::Leaf(_) => Raw::Scalar(Scalar::Text(value.to_owned())),
-        _ => match serde_json::from_str::<serde_json::Value>(value) {
-            Ok(json) => from_json(json),
+        Node::Invalid
+    } else {
+        let raw = match kind.unwrap_optional() {
+            FieldKind::Leaf(_) => Ok(Raw::Scalar(Scalar::Text(value.to_owned()))),
+            _ => serde_json::from_str::<serde_json::Value>(value).map(from_json),
+        };
+        match raw {
+            Ok(raw) => {
+                let place = |p: &[String]| Source::Env {
+                    var: var.to_owned(),
+                    json_path: (!p.is_empty()).then(|| p.join(".")),
+                };
+                build(&kind, raw, &mut Vec::new(), &place, errors)?
+            }
             Err(e) => {
                 errors.push(SettingError::new(
                     env_source(var),
@@ -179,15 +189,10 @@ fn read_var(
                         json_error_reason(&e)
                     ),
                 ));
-                return None;
+                Node::Invalid
             }
-        },
+        }
     };
-    let place = |p: &[String]| Source::Env {
-        var: var.to_owned(),
-        json_path: (!p.is_empty()).then(|| p.join(".")),
-    };
-    let node = build(&kind, raw, &mut Vec::new(), &place, errors)?;
     // Wrap the node in the maps of its path, innermost first.
     let mut node = node;
     for key in keys.into_iter().rev() {

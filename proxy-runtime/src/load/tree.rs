@@ -28,6 +28,9 @@ pub(crate) enum Raw {
 pub(crate) enum Node {
     Leaf(Scalar),
     Map(BTreeMap<String, Node>, Source),
+    /// A value that was given but rejected (its error is already recorded): it counts as
+    /// present, so it is not reported missing as well.
+    Invalid,
 }
 
 /// Names a path of a source (segments as the source wrote them).
@@ -47,8 +50,23 @@ pub(crate) fn show(value: &str) -> String {
     }
 }
 
-/// Reads `raw` as a value of `kind`. Returns `None` for an absent value (or an error).
+/// Reads `raw` as a value of `kind`: `None` when absent, [`Node::Invalid`] when rejected.
 pub(crate) fn build(
+    kind: &FieldKind,
+    raw: Raw,
+    path: &mut Vec<String>,
+    place: Place<'_>,
+    errors: &mut Vec<SettingError>,
+) -> Option<Node> {
+    let before = errors.len();
+    let node = build_inner(kind, raw, path, place, errors);
+    match node {
+        None if errors.len() > before => Some(Node::Invalid),
+        node => node,
+    }
+}
+
+fn build_inner(
     kind: &FieldKind,
     raw: Raw,
     path: &mut Vec<String>,
@@ -61,7 +79,7 @@ pub(crate) fn build(
     match (kind, raw) {
         (FieldKind::Optional(inner), raw) => match raw {
             Raw::Null => None,
-            raw => build(inner, raw, path, place, errors),
+            raw => build_inner(inner, raw, path, place, errors),
         },
         (_, Raw::Unsupported(what)) => {
             error(
@@ -227,6 +245,7 @@ pub(crate) fn finish(
     errors: &mut Vec<SettingError>,
 ) -> serde_yaml::Value {
     let Node::Map(mut entries, source) = node else {
+        // A leaf where a struct belongs cannot be built; `Invalid` is already reported.
         return serde_yaml::Value::Null;
     };
     let mut out = serde_yaml::Mapping::new();
@@ -273,7 +292,7 @@ fn finish_kind(
             }
             serde_yaml::Value::Mapping(out)
         }
-        (_, Node::Map(..)) => serde_yaml::Value::Null,
+        (_, Node::Map(..) | Node::Invalid) => serde_yaml::Value::Null,
     }
 }
 
