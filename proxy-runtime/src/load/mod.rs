@@ -22,13 +22,13 @@ use crate::redact::redact_text;
 use tree::{Names, Node, Place, merge};
 
 /// Where a YAML document comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum YamlSource {
     File(PathBuf),
     Text { name: String, text: String },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum EnvSource {
     None,
     Vars(Vec<(String, String)>),
@@ -54,12 +54,33 @@ enum EnvSource {
 /// assert_eq!(http.timeout().get(), 10); // from the file
 /// # Ok::<(), proxy_runtime::LoadError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Loader<T> {
     env_prefix: Option<String>,
     yaml: Option<YamlSource>,
     env: EnvSource,
     _settings: PhantomData<fn() -> T>,
+}
+
+/// Shows the sources without their contents: variables and YAML text may hold passwords.
+impl<T> std::fmt::Debug for Loader<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let yaml = match &self.yaml {
+            None => None,
+            Some(YamlSource::File(path)) => Some(path.display().to_string()),
+            Some(YamlSource::Text { name, .. }) => Some(name.clone()),
+        };
+        let env = match &self.env {
+            EnvSource::None => "none".to_owned(),
+            EnvSource::Vars(v) => format!("{} variables", v.len()),
+            EnvSource::Process => "process".to_owned(),
+        };
+        f.debug_struct("Loader")
+            .field("env_prefix", &self.env_prefix)
+            .field("yaml", &yaml)
+            .field("env", &env)
+            .finish()
+    }
 }
 
 impl<T: Settings> Default for Loader<T> {

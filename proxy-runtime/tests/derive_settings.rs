@@ -1,0 +1,200 @@
+//! `#[derive(Settings)]` on a settings struct of the tests' own: nested structs, maps,
+//! optionals and leaves load from variables and YAML with the same rules as the proxy
+//! settings.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use proxy_runtime::load::{ErrorKind, variables};
+use proxy_runtime::{ExchangeId, Loader, ProxyUrl, Settings, TimeoutSeconds};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Settings)]
+#[settings(env_prefix = "BOT_", yaml_section = "bot", config_env = "BOT_CONFIG")]
+#[serde(deny_unknown_fields)]
+struct BotSettings {
+    /// The bot's name.
+    name: String,
+    /// Orders per second.
+    #[serde(default = "default_rate")]
+    rate: u32,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    journal: Option<PathBuf>,
+    /// Where to store fills.
+    #[serde(default)]
+    database: Option<Database>,
+    #[serde(default)]
+    venues: BTreeMap<ExchangeId, Venue>,
+    #[serde(default)]
+    tags: HashMap<String, String>,
+    limits: Limits,
+}
+
+fn default_rate() -> u32 {
+    10
+}
+
+#[derive(Debug, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+struct Database {
+    url: String,
+    #[serde(default)]
+    pool: Option<u16>,
+}
+
+#[derive(Debug, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+struct Venue {
+    #[serde(default)]
+    proxy: Option<ProxyUrl>,
+    #[serde(default)]
+    timeout: TimeoutSeconds,
+}
+
+#[derive(Debug, Default, Deserialize, Settings)]
+#[serde(default, deny_unknown_fields)]
+struct Limits {
+    max_position: i64,
+    max_orders: u16,
+}
+
+fn from_env(vars: &[(&str, &str)]) -> Result<BotSettings, proxy_runtime::LoadError> {
+    Loader::<BotSettings>::new()
+        .env_vars(vars.iter().copied())
+        .load()
+}
+
+#[test]
+fn loads_from_variables() {
+    let s = from_env(&[
+        ("BOT_NAME", "alpha"),
+        ("bot_dry_run", "on"),
+        ("BOT_JOURNAL", "/var/log/bot.journal"),
+        ("BOT_DATABASE__URL", "postgres://db/fills"),
+        ("BOT_DATABASE__POOL", "8"),
+        ("BOT_VENUES__BINANCE_FUTURES__PROXY", "socks5h://p:1080"),
+        ("BOT_VENUES__KRAKEN__TIMEOUT", "12"),
+        ("BOT_TAGS__DESK", "emea"),
+        ("BOT_LIMITS", r#"{"max_position": -5}"#),
+        ("BOT_LIMITS__MAX_ORDERS", "100"),
+    ])
+    .unwrap();
+    assert_eq!(s.name, "alpha");
+    assert_eq!(s.rate, 10);
+    assert!(s.dry_run);
+    assert_eq!(s.journal, Some(PathBuf::from("/var/log/bot.journal")));
+    let db = s.database.unwrap();
+    assert_eq!((db.url.as_str(), db.pool), ("postgres://db/fills", Some(8)));
+    let bf = &s.venues[&ExchangeId::new("binance_futures").unwrap()];
+    assert_eq!(bf.proxy.as_ref().unwrap().to_string(), "socks5h://p:1080");
+    assert_eq!(bf.timeout.get(), 30);
+    assert_eq!(
+        s.venues[&ExchangeId::new("kraken").unwrap()].timeout.get(),
+        12
+    );
+    assert_eq!(s.tags["desk"], "emea");
+    assert_eq!((s.limits.max_position, s.limits.max_orders), (-5, 100));
+}
+
+#[test]
+fn loads_from_yaml_with_env_on_top() {
+    let yaml = "other: true\nbot:\n  name: beta\n  rate: 3\n  venues:\n    OKX:\n      proxy: direct://\n  limits:\n    max_orders: 7\n";
+    let s = Loader::<BotSettings>::new()
+        .yaml_str("bot.yaml", yaml)
+        .env_vars([("BOT_RATE", "4")])
+        .load()
+        .unwrap();
+    assert_eq!((s.name.as_str(), s.rate), ("beta", 4));
+    assert!(
+        s.venues[&ExchangeId::new("okx").unwrap()]
+            .proxy
+            .as_ref()
+            .unwrap()
+            .is_direct()
+    );
+    assert_eq!((s.limits.max_position, s.limits.max_orders), (0, 7));
+    assert!(s.database.is_none());
+}
+
+#[test]
+fn same_rules_for_errors() {
+    let err = from_env(&[
+        ("BOT_NAM", "x"),
+        ("BOT_RATE", "-1"),
+        ("BOT_DATABASE__POOL", "70000"),
+        ("BOT_VENUES__BIN-ANCE__PROXY", "http://p:1"),
+        ("BOT_LIMITS__MAX_ORDER", "1"),
+        ("BOT_DRY_RUN", ""),
+    ])
+    .unwrap_err();
+    let all: Vec<String> = err.errors().iter().map(ToString::to_string).collect();
+    assert_eq!(all.len(), 9, "{all:#?}");
+    let has = |needle: &str| all.iter().any(|e| e.contains(needle));
+    assert!(has("did you mean `BOT_NAME`"));
+    assert!(has("did you mean `BOT_LIMITS__MAX_ORDERS`"));
+    assert!(has(
+        "`BOT_RATE` (environment): expected an integer from 0 to 4294967295"
+    ));
+    assert!(has(
+        "`BOT_DATABASE__POOL` (environment): expected an integer from 0 to 65535"
+    ));
+    assert!(has("invalid key `bin-ance`"));
+    assert!(has("`BOT_DRY_RUN` (environment): empty value"));
+    // `name` and `limits` are required; `database.url` is required once `database` is given.
+    assert!(has(
+        "settings: missing required `name`: set `BOT_NAME` or `bot.name`"
+    ));
+    assert!(has(
+        "settings: missing required `limits`: set `BOT_LIMITS` or `bot.limits`"
+    ));
+    assert!(has(
+        "`BOT_DATABASE__POOL` (environment): missing required `url`: set `BOT_DATABASE__URL` or `bot.database.url`"
+    ));
+    assert!(err.errors().iter().any(|e| e.kind() == &ErrorKind::Missing));
+}
+
+#[test]
+fn config_file_variable_of_the_type() {
+    let dir = std::env::temp_dir().join(format!("derive-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bot.yaml");
+    std::fs::write(&path, "bot:\n  name: gamma\n  limits: {}\n").unwrap();
+    let s = from_env(&[("BOT_CONFIG", path.to_str().unwrap())]).unwrap();
+    assert_eq!(s.name, "gamma");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn variables_listing_comes_from_the_schema() {
+    let vars = variables::<BotSettings>("BOT_");
+    let names: Vec<&str> = vars.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "BOT_NAME",
+            "BOT_RATE",
+            "BOT_DRY_RUN",
+            "BOT_JOURNAL",
+            "BOT_DATABASE",
+            "BOT_DATABASE__URL",
+            "BOT_DATABASE__POOL",
+            "BOT_VENUES",
+            "BOT_VENUES__<ID>",
+            "BOT_VENUES__<ID>__PROXY",
+            "BOT_VENUES__<ID>__TIMEOUT",
+            "BOT_TAGS",
+            "BOT_TAGS__<NAME>",
+            "BOT_LIMITS",
+            "BOT_LIMITS__MAX_POSITION",
+            "BOT_LIMITS__MAX_ORDERS",
+        ]
+    );
+    let rate = &vars[1];
+    assert_eq!(rate.default.as_deref(), Some("10"));
+    assert_eq!(rate.doc, "Orders per second.");
+    assert!(vars[0].required && !rate.required);
+    assert_eq!(vars[14].default.as_deref(), Some("0"), "container default");
+    assert_eq!(BotSettings::OPTIONS.yaml_section, Some("bot"));
+}

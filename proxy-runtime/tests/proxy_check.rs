@@ -1,0 +1,202 @@
+//! The `proxy-check` command, run as a user runs it, with a controlled environment.
+
+use std::process::{Command, Output};
+
+const CANARY: &str = "s3cret-Canary";
+
+fn run(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_proxy-check"))
+        .args(args)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .expect("run proxy-check")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+#[test]
+fn json_route_for_a_named_exchange_without_the_password() {
+    let url = format!("socks5://u:{CANARY}@p:1080");
+    let out = run(
+        &["--json", "binance"],
+        &[
+            ("CRYPTOFEED_PROXY_ENABLED", "true"),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", &url),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
+    assert!(!stdout.contains("secret") && !stderr.contains("secret"));
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("exactly one JSON object");
+    assert_eq!(json["enabled"], true);
+    let route = &json["routes"]["binance"]["http"];
+    assert_eq!(route["username"], "u");
+    assert_eq!(route["scheme"], "socks5");
+    assert_eq!(route["host"], "p");
+    assert_eq!(route["port"], 1080);
+    assert_eq!(route["timeout_seconds"], 30);
+    assert_eq!(route["url"], "socks5://u:***@p:1080");
+    assert!(json["routes"]["binance"]["websocket"].is_null());
+    assert_eq!(json["routes"]["*"]["http"], *route);
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("socks5h://"))
+    );
+    assert_eq!(json.as_object().unwrap().len(), 3);
+}
+
+#[test]
+fn a_typo_exits_2_and_suggests_the_name() {
+    let out = run(&[], &[("CRYPTOFEED_PROXY_ENABLE", "true")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`CRYPTOFEED_PROXY_ENABLE` (environment)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did you mean `CRYPTOFEED_PROXY_ENABLED`?"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn table_with_config_file_and_warnings() {
+    let dir = std::env::temp_dir().join(format!("proxy-check-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("app.yaml");
+    std::fs::write(
+        &file,
+        format!("app: 1\nproxy:\n  enabled: false\n  exchanges:\n    kraken:\n      websocket:\n        url: socks5h://k:{CANARY}@k:1080\n        timeout_seconds: 9\n"),
+    )
+    .unwrap();
+    let out = run(&["--config", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("proxies: disabled"), "{stdout}");
+    assert!(stdout.contains("kraken"), "{stdout}");
+    assert!(
+        stdout.contains("disabled (`CRYPTOFEED_PROXY_ENABLED` is not true)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(CANARY));
+
+    // Enabled by the environment, over the file; the variable names the same file too.
+    let out = run(
+        &[],
+        &[
+            ("CRYPTOFEED_CONFIG", file.to_str().unwrap()),
+            ("CRYPTOFEED_PROXY_ENABLED", "yes"),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("proxies: enabled"), "{stdout}");
+    assert!(
+        stdout.contains("socks5h://k:***@k:1080 (timeout 9s)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("warnings"), "{stdout}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ipv6_proxy_host_is_written_without_brackets() {
+    let out = run(
+        &["--json"],
+        &[
+            ("CRYPTOFEED_PROXY_ENABLED", "1"),
+            (
+                "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL",
+                "socks5h://[::1]:1080",
+            ),
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["routes"]["*"]["websocket"]["host"], "::1");
+    assert_eq!(
+        json["routes"]["*"]["websocket"]["url"],
+        "socks5h://[::1]:1080"
+    );
+}
+
+#[test]
+fn prefix_option() {
+    let out = run(
+        &["--json", "--prefix", "BOT_PROXY_"],
+        &[
+            ("BOT_PROXY_ENABLED", "true"),
+            ("CRYPTOFEED_PROXY_ENABLE", "x"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["enabled"], true);
+}
+
+#[test]
+fn vars_lists_every_name_from_the_schema() {
+    let out = run(&["--vars"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    for name in [
+        "CRYPTOFEED_PROXY_ENABLED\n",
+        "CRYPTOFEED_PROXY_DEFAULT\n",
+        "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL\n",
+        "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__TIMEOUT_SECONDS\n",
+        "CRYPTOFEED_PROXY_EXCHANGES__<ID>__HTTP__URL\n",
+        "CRYPTOFEED_PROXY_EXCHANGES__<ID>__WEBSOCKET__TIMEOUT_SECONDS\n",
+    ] {
+        assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("default: 30"));
+    let out = run(&["--vars", "--json", "--prefix", "X_"], &[]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 16);
+    assert!(names.iter().all(|n| n.starts_with("X_")));
+}
+
+#[test]
+fn usage_errors_and_invalid_exchange_arguments_exit_2() {
+    for args in [&["--nope"][..], &["--config"][..], &["Binance-Futures"][..]] {
+        let out = run(args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+    let out = run(&["--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("--vars"));
+}
+
+#[test]
+fn every_error_is_printed_with_a_redacted_value() {
+    let out = run(
+        &["--json"],
+        &[
+            (
+                "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL",
+                &format!("ftp://u:{CANARY}@p:21"),
+            ),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__TIMEOUT_SECONDS", "0"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("(2 errors)"), "{stderr}");
+    assert!(stderr.contains("ftp://u:***@p:21"), "{stderr}");
+    assert!(!stderr.contains(CANARY));
+    assert!(out.stdout.is_empty());
+}

@@ -1,0 +1,155 @@
+//! A canary password must not appear, nor its Basic-auth base64 form, in the `Debug` or
+//! `Display` of any settings type, error or report.
+
+mod common;
+
+use common::{load_env, load_yaml};
+use proxy_runtime::check::Report;
+use proxy_runtime::load::variables;
+use proxy_runtime::schema::Scalar;
+use proxy_runtime::{ConnectionKind, ProxySettings, ProxyUrl};
+
+const CANARY: &str = "C4nary-Pa55";
+/// base64("trader:C4nary-Pa55"), as Basic auth would send it.
+const CANARY_B64: &str = "dHJhZGVyOkM0bmFyeS1QYTU1";
+/// The percent-encoded form, as written in a URL.
+const CANARY_PCT: &str = "C4nary%2DPa55";
+
+fn assert_clean(what: &str, shown: &str) {
+    for secret in [CANARY, CANARY_B64, CANARY_PCT] {
+        assert!(
+            !shown.contains(secret),
+            "{what} shows the password: {shown}"
+        );
+    }
+}
+
+fn valid_settings() -> ProxySettings {
+    load_env(&[
+        ("CRYPTOFEED_PROXY_ENABLED", "true"),
+        (
+            "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL",
+            &format!("http://trader:{CANARY}@p:3128"),
+        ),
+        (
+            "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL",
+            &format!("socks5h://trader:{CANARY_PCT}@p:1080"),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL",
+            &format!("https://trader:{CANARY}@[::1]:8443"),
+        ),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn the_canary_is_really_loaded() {
+    // Guards the other tests: the password is present, just never shown.
+    let s = valid_settings();
+    let p = s.get_proxy("binance", ConnectionKind::Http).unwrap();
+    assert_eq!(
+        p.url().endpoint().unwrap().password().unwrap().expose(),
+        CANARY
+    );
+    let ws = s.get_proxy("x", ConnectionKind::Websocket).unwrap();
+    assert_eq!(
+        ws.url().endpoint().unwrap().password().unwrap().expose(),
+        CANARY
+    );
+}
+
+#[test]
+fn settings_types_never_print_the_password() {
+    let s = valid_settings();
+    assert_clean("ProxySettings Debug", &format!("{s:?} {s:#?}"));
+    assert_clean("ProxySettings Display", &s.to_string());
+    for kind in ConnectionKind::ALL {
+        let c = s.get_proxy("binance", kind).unwrap();
+        assert_clean("ProxyConfig", &format!("{c} {c:?} {c:#?}"));
+        let url = c.url();
+        assert_clean("ProxyUrl", &format!("{url} {url:?}"));
+        let e = url.endpoint().unwrap();
+        assert_clean("ProxyEndpoint", &format!("{e} {e:?}"));
+        assert_clean(
+            "Password",
+            &format!("{} {:?}", e.password().unwrap(), e.password().unwrap()),
+        );
+    }
+    for c in s.exchanges().values().chain(s.default_routes()) {
+        assert_clean("ConnectionProxies", &format!("{c} {c:?} {c:#?}"));
+    }
+    let scalar = Scalar::Text(format!("socks5://trader:{CANARY}@p:1"));
+    assert_clean("Scalar", &format!("{scalar} {scalar:?}"));
+    let url: ProxyUrl = format!("socks4a://trader@p:1").parse().unwrap();
+    assert_clean("ProxyUrl without password", &url.to_string());
+}
+
+#[test]
+fn load_errors_never_print_the_password() {
+    let bad_urls = [
+        format!("ftp://trader:{CANARY}@p:21"),
+        format!("socks5://trader:{CANARY}@p:0"),
+        format!("socks5://trader:{CANARY}@p"),
+        format!("socks5://trader:{CANARY}@p@q:1"),
+        format!("socks5://trader:{CANARY} @p:1"),
+        format!("socks5://trader:{CANARY}\r@p:1"),
+        format!("socks5://trader:{CANARY}/x@p:1"),
+        format!("trader:{CANARY}@p:1"),
+        format!("socks4://trader:{CANARY}@p:1"),
+        format!("http://trader:{CANARY}%ZZ@p:1"),
+        format!("socks5://trader:{CANARY}@p:1/path"),
+    ];
+    for url in &bad_urls {
+        let env = load_env(&[("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", url)]).unwrap_err();
+        assert_clean("LoadError Display (env)", &env.to_string());
+        assert_clean("LoadError Debug (env)", &format!("{env:?}"));
+        let json = format!(r#"{{"http": {{"url": "{}"}}}}"#, url.escape_default());
+        let env = load_env(&[("CRYPTOFEED_PROXY_DEFAULT", &json)]).unwrap_err();
+        assert_clean("LoadError (JSON)", &format!("{env} {env:?}"));
+        let yaml = format!(
+            "proxy:\n  default:\n    http:\n      url: \"{}\"\n",
+            url.escape_default()
+        );
+        let file = load_yaml(&yaml, &[]).unwrap_err();
+        assert_clean("LoadError (YAML)", &format!("{file} {file:?}"));
+        for e in file.errors() {
+            assert_clean("SettingError", &format!("{e} {e:?} {}", e.message()));
+        }
+    }
+    // A YAML syntax error next to a password.
+    let yaml = format!(
+        "proxy:\n  default:\n    http:\n      url: \"socks5://trader:{CANARY}@p:1\n  bad: [\n"
+    );
+    let e = load_yaml(&yaml, &[]).unwrap_err();
+    assert_clean("YAML syntax error", &format!("{e} {e:?}"));
+    // A URL put where a boolean belongs.
+    let e = load_env(&[(
+        "CRYPTOFEED_PROXY_ENABLED",
+        &format!("socks5://trader:{CANARY}@p:1"),
+    )])
+    .unwrap_err();
+    assert_clean("wrong-field error", &format!("{e} {e:?}"));
+}
+
+#[test]
+fn reports_never_print_the_password() {
+    let s = valid_settings();
+    let report = Report::new(&s, &[], "CRYPTOFEED_PROXY_");
+    assert_clean("report table", &report.to_table());
+    assert_clean("report JSON", &report.to_json().to_string());
+    assert_clean("report Debug", &format!("{report:?}"));
+    let loader = ProxySettings::loader()
+        .yaml_str(
+            "inline.yaml",
+            format!("proxy:\n  default:\n    http:\n      url: http://trader:{CANARY}@p:1\n"),
+        )
+        .env_vars([(
+            "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL",
+            format!("socks5h://trader:{CANARY}@p:1"),
+        )]);
+    assert!(loader.load().is_ok());
+    assert_clean("Loader Debug", &format!("{loader:?} {loader:#?}"));
+    let vars = variables::<ProxySettings>("CRYPTOFEED_PROXY_");
+    assert_clean("variables", &format!("{vars:?}"));
+}
