@@ -164,8 +164,11 @@ fn string_value(meta: &ParseNestedMeta<'_>, name: &str) -> syn::Result<LitStr> {
         return Err(meta.error(format!("`{name}` takes a string: `{name} = \"...\"`")));
     }
     let value = meta.value()?;
-    match value.parse::<syn::Lit>()? {
-        syn::Lit::Str(s) => Ok(s),
+    match value.parse::<syn::Expr>()? {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => Ok(s),
         other => Err(syn::Error::new_spanned(
             other,
             format!("`{name}` takes a string literal: `{name} = \"...\"`"),

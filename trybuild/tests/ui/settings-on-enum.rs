@@ -1,0 +1,9 @@
+use proxy_runtime::Settings;
+
+#[derive(serde::Deserialize, Settings)]
+enum Mode {
+    Live,
+    Paper,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use proxy_runtime::Settings;
+
+#[derive(Settings)]
+struct Bot {
+    name: String,
+}
+
+fn main() {}
