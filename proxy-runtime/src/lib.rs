@@ -49,6 +49,29 @@ pub mod __private {
     pub use ::serde::de::DeserializeOwned;
     pub use ::std::vec;
 
+    /// The schema of `T`, built by `build` on first use and kept for the life of the
+    /// process (one small allocation per settings type).
+    pub fn cached_schema<T: 'static>(build: fn() -> Schema) -> &'static Schema {
+        use std::any::TypeId;
+        use std::collections::HashMap;
+        use std::sync::{OnceLock, PoisonError, RwLock};
+
+        static CACHE: OnceLock<RwLock<HashMap<TypeId, &'static Schema>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let id = TypeId::of::<T>();
+        if let Some(schema) = cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return schema;
+        }
+        let mut cache = cache.write().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .entry(id)
+            .or_insert_with(|| Box::leak(Box::new(build())))
+    }
+
     /// Shows a field's default value, for `proxy-check --vars`.
     pub fn show_default<T: SettingsField>(value: &T) -> String {
         value.show_default()

@@ -46,8 +46,8 @@ pub trait Settings: DeserializeOwned {
     /// The container options given to the derive.
     const OPTIONS: SettingsOptions;
 
-    /// The fields of this struct.
-    fn schema() -> Schema;
+    /// The fields of this struct, built once per type.
+    fn schema() -> &'static Schema;
 }
 
 /// Container options of a [`Settings`] struct, from `#[settings(...)]`.
@@ -99,7 +99,7 @@ pub enum FieldKind {
     /// A value read from text (or a YAML scalar).
     Leaf(LeafSchema),
     /// A nested settings struct.
-    Struct(fn() -> Schema),
+    Struct(fn() -> &'static Schema),
     /// An optional value (`Option<T>`).
     Optional(Box<FieldKind>),
     /// A map keyed by id (`BTreeMap<ExchangeId, T>`, ...).
@@ -242,13 +242,20 @@ pub trait SettingsLeaf: Sized {
 
     /// The value in the form this type's `Deserialize` accepts.
     fn to_scalar(&self) -> Scalar;
+
+    /// Checks a value and returns it in the form this type's `Deserialize` accepts. The
+    /// default reads it and writes it back; a type whose `Deserialize` takes the text as
+    /// given may return it unchanged and save the second conversion.
+    fn check_scalar(value: &Scalar) -> Result<Scalar, String> {
+        Self::from_scalar(value).map(|v| v.to_scalar())
+    }
 }
 
 impl<T: SettingsLeaf> SettingsField for T {
     fn kind() -> FieldKind {
         FieldKind::Leaf(LeafSchema {
             expected: T::EXPECTED,
-            parse: |s| T::from_scalar(s).map(|v| v.to_scalar()),
+            parse: T::check_scalar,
         })
     }
     fn show_default(&self) -> String {
@@ -420,6 +427,9 @@ impl SettingsLeaf for crate::ProxyUrl {
     }
     fn to_scalar(&self) -> Scalar {
         Scalar::Text(self.to_unredacted_string())
+    }
+    fn check_scalar(value: &Scalar) -> Result<Scalar, String> {
+        Self::from_scalar(value).map(|_| value.clone())
     }
 }
 

@@ -22,6 +22,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
             predicates.push(syn::parse_quote!(#ty: ::proxy_runtime::__private::SettingsField));
         }
         predicates.push(syn::parse_quote!(Self: ::proxy_runtime::__private::DeserializeOwned));
+        predicates.push(syn::parse_quote!(Self: 'static));
     }
     let option = |lit: &Option<LitStr>| match lit {
         Some(lit) => quote!(::proxy_runtime::__private::Some(#lit)),
@@ -42,11 +43,13 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                     config_env: #config_env,
                 };
 
-            fn schema() -> ::proxy_runtime::__private::Schema {
-                ::proxy_runtime::__private::Schema {
-                    type_name: #type_name,
-                    fields: ::proxy_runtime::__private::vec![#(#fields),*],
-                }
+            fn schema() -> &'static ::proxy_runtime::__private::Schema {
+                ::proxy_runtime::__private::cached_schema::<Self>(|| {
+                    ::proxy_runtime::__private::Schema {
+                        type_name: #type_name,
+                        fields: ::proxy_runtime::__private::vec![#(#fields),*],
+                    }
+                })
             }
         }
 
@@ -110,7 +113,7 @@ pub(crate) fn fallback(input: &syn::DeriveInput) -> TokenStream {
                     yaml_section: ::proxy_runtime::__private::None,
                     config_env: ::proxy_runtime::__private::None,
                 };
-            fn schema() -> ::proxy_runtime::__private::Schema {
+            fn schema() -> &'static ::proxy_runtime::__private::Schema {
                 ::core::unreachable!()
             }
         }

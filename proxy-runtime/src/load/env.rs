@@ -3,6 +3,7 @@
 //!
 //! Never reads the process environment itself: the caller hands it a list of pairs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::schema::{FieldKind, Scalar, Schema};
@@ -13,55 +14,63 @@ use super::tree::{Node, Raw, build, closest, merge};
 /// Separates levels in a variable name.
 pub(crate) const DELIMITER: &str = "__";
 
-/// Reads every variable under `prefix` into one tree. Variables are applied from the
+/// Reads every variable under `prefix` into `tree`. Variables are applied from the
 /// shortest path to the longest, so `PREFIX_DEFAULT__HTTP__URL` overrides the same leaf
-/// inside a JSON `PREFIX_DEFAULT`.
+/// inside a JSON `PREFIX_DEFAULT`. `skip` names a variable to leave out (the one naming
+/// the config file).
 pub(crate) fn read(
-    root: fn() -> Schema,
+    root: fn() -> &'static Schema,
     prefix: &str,
     vars: &[(String, String)],
     skip: Option<&str>,
+    tree: &mut Node,
     errors: &mut Vec<SettingError>,
-) -> Option<Node> {
-    let upper_prefix = prefix.to_ascii_uppercase();
-    let mut by_name: BTreeMap<String, Vec<&(String, String)>> = BTreeMap::new();
-    for pair in vars {
-        let upper = pair.0.to_ascii_uppercase();
-        if upper.starts_with(&upper_prefix) && skip.is_none_or(|s| !s.eq_ignore_ascii_case(&upper))
-        {
-            by_name.entry(upper).or_default().push(pair);
-        }
-    }
-    let mut located = Vec::new();
-    for (upper, spellings) in by_name {
-        let (var, value) = spellings[0];
-        if spellings.len() > 1 {
-            let names: Vec<&str> = spellings.iter().map(|p| p.0.as_str()).collect();
+) {
+    let n = prefix.len();
+    // (the name after the prefix in lower case, the name as set, the value)
+    let mut located: Vec<(String, &str, &str)> = vars
+        .iter()
+        .filter(|(name, _)| {
+            name.as_bytes()
+                .get(..n)
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+                && skip.is_none_or(|s| !s.eq_ignore_ascii_case(name))
+        })
+        .filter_map(|(name, value)| {
+            let rest = name.get(n..)?.to_ascii_lowercase();
+            Some((rest, name.as_str(), value.as_str()))
+        })
+        .collect();
+    located.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)));
+
+    // The same name in several spellings: an error, and none of them is used.
+    let mut i = 0;
+    let mut unique = Vec::with_capacity(located.len());
+    while i < located.len() {
+        let same = located[i..]
+            .iter()
+            .take_while(|l| l.0 == located[i].0)
+            .count();
+        if same > 1 {
+            let names: Vec<&str> = located[i..i + same].iter().map(|l| l.1).collect();
             errors.push(SettingError::new(
-                env_source(var),
+                env_source(located[i].1),
                 ErrorKind::Duplicate,
                 format!(
                     "set more than once with different letter case ({}); names are case-insensitive, keep one",
                     names.join(", ")
                 ),
             ));
-            continue;
+        } else {
+            unique.push(i);
         }
-        let rest = upper[upper_prefix.len()..].to_ascii_lowercase();
-        let segments: Vec<String> = rest.split(DELIMITER).map(str::to_owned).collect();
-        located.push((segments, var, value));
+        i += same;
     }
-    located.sort_by_key(|(segments, _, _)| segments.len());
-    let mut tree: Option<Node> = None;
-    for (segments, var, value) in located {
-        let node = read_var(root, prefix, &segments, var, value, errors);
-        match (&mut tree, node) {
-            (Some(t), Some(n)) => merge(t, n),
-            (t @ None, Some(n)) => *t = Some(n),
-            (_, None) => {}
-        }
+    unique.sort_by_key(|&i| located[i].0.matches(DELIMITER).count());
+    for i in unique {
+        let (rest, var, value) = &located[i];
+        read_var(root, prefix, rest, var, value, tree, errors);
     }
-    tree
 }
 
 fn env_source(var: &str) -> Source {
@@ -71,18 +80,20 @@ fn env_source(var: &str) -> Source {
     }
 }
 
-/// Reads one variable into a tree that holds just its path.
+/// Reads one variable (`rest` is its name after the prefix, in lower case) into `tree`.
 fn read_var(
-    root: fn() -> Schema,
+    root: fn() -> &'static Schema,
     prefix: &str,
-    segments: &[String],
+    rest: &str,
     var: &str,
     value: &str,
+    tree: &mut Node,
     errors: &mut Vec<SettingError>,
-) -> Option<Node> {
+) {
+    let segments: Vec<&str> = rest.split(DELIMITER).collect();
     let unknown = |errors: &mut Vec<SettingError>, depth: usize, names: Vec<&str>, what: String| {
-        let suggestion = closest(&segments[depth], names.iter().copied()).map(|s| {
-            let mut fixed: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let suggestion = closest(segments[depth], names.iter().copied()).map(|s| {
+            let mut fixed = segments.clone();
             fixed[depth] = s;
             format!("{prefix}{}", fixed.join(DELIMITER)).to_ascii_uppercase()
         });
@@ -101,28 +112,29 @@ fn read_var(
     };
 
     // Walk the schema down to the node the name points at, remembering the keys on the way.
-    let mut kind = FieldKind::Struct(root);
-    let mut keys: Vec<String> = Vec::new();
+    let root_kind = FieldKind::Struct(root);
+    let mut kind: &FieldKind = &root_kind;
+    let mut keys: Vec<Cow<'static, str>> = Vec::with_capacity(segments.len());
     for (depth, segment) in segments.iter().enumerate() {
         match kind.unwrap_optional() {
             FieldKind::Struct(schema) => {
                 let schema = schema();
                 match schema.field(segment) {
                     Some(field) => {
-                        keys.push(field.name.to_owned());
-                        kind = field.kind.clone();
+                        keys.push(Cow::Borrowed(field.name));
+                        kind = &field.kind;
                     }
                     None => {
                         let names = schema.fields.iter().map(|f| f.name).collect();
                         unknown(errors, depth, names, "no such setting".to_owned());
-                        return None;
+                        return;
                     }
                 }
             }
             FieldKind::Map { key, value } => match (key.normalize)(segment) {
                 Ok(norm) => {
-                    keys.push(norm);
-                    kind = (**value).clone();
+                    keys.push(Cow::Owned(norm));
+                    kind = value;
                 }
                 Err(why) => {
                     errors.push(SettingError::new(
@@ -130,7 +142,7 @@ fn read_var(
                         ErrorKind::Invalid,
                         format!("invalid key `{segment}` in the name: {why}"),
                     ));
-                    return None;
+                    return;
                 }
             },
             FieldKind::Leaf(_) => {
@@ -139,20 +151,20 @@ fn read_var(
                     ErrorKind::UnknownKey { suggestion: None },
                     format!(
                         "no such setting: `{}` holds a single value and has no `{}`",
-                        keys.last().map(String::as_str).unwrap_or_default(),
+                        keys.last().map(|k| k.as_ref()).unwrap_or_default(),
                         segment.to_ascii_uppercase()
                     ),
                 ));
-                return None;
+                return;
             }
-            _ => return None,
+            _ => return,
         }
     }
     if keys.is_empty() {
         let root = root();
         let names = root.fields.iter().map(|f| f.name).collect();
         unknown(errors, 0, names, "no such setting".to_owned());
-        return None;
+        return;
     }
 
     // From here on the name is valid: a rejected value still marks its path as given, so
@@ -175,7 +187,10 @@ fn read_var(
                     var: var.to_owned(),
                     json_path: (!p.is_empty()).then(|| p.join(".")),
                 };
-                build(&kind, raw, &mut Vec::new(), &place, errors)?
+                match build(kind, raw, &mut Vec::new(), &place, errors) {
+                    Some(node) => node,
+                    None => return,
+                }
             }
             Err(e) => {
                 errors.push(SettingError::new(
@@ -193,12 +208,40 @@ fn read_var(
             }
         }
     };
-    // Wrap the node in the maps of its path, innermost first.
-    let mut node = node;
-    for key in keys.into_iter().rev() {
-        node = Node::Map(BTreeMap::from([(key, node)]), env_source(var));
+    insert(tree, &keys, node, var);
+}
+
+/// Puts `node` at `keys` in `tree`, creating the maps on the way (remembered as created by
+/// `var`), and merging it with what is there.
+fn insert(tree: &mut Node, keys: &[Cow<'static, str>], node: Node, var: &str) {
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
+    let mut cur = tree;
+    for key in parents {
+        if !matches!(cur, Node::Map(..)) {
+            *cur = Node::Map(BTreeMap::new(), env_source(var));
+        }
+        let Node::Map(map, _) = cur else { return };
+        if !map.contains_key(key.as_ref()) {
+            map.insert(key.to_string(), Node::Map(BTreeMap::new(), env_source(var)));
+        }
+        let Some(next) = map.get_mut(key.as_ref()) else {
+            return;
+        };
+        cur = next;
     }
-    Some(node)
+    if !matches!(cur, Node::Map(..)) {
+        *cur = Node::Map(BTreeMap::new(), env_source(var));
+    }
+    if let Node::Map(map, _) = cur {
+        match map.get_mut(last.as_ref()) {
+            Some(existing) => merge(existing, node),
+            None => {
+                map.insert(last.to_string(), node);
+            }
+        }
+    }
 }
 
 /// The kind of error serde_json found, without the input it quotes.

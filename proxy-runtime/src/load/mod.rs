@@ -11,6 +11,7 @@ mod tree;
 mod vars;
 mod yaml;
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -171,9 +172,14 @@ impl<T: Settings> Loader<T> {
         };
         if !prefix.is_empty() {
             let config_var = T::OPTIONS.config_env;
-            if let Some(node) = env::read(T::schema, &prefix, &vars, config_var, &mut errors) {
-                merge(&mut tree, node);
-            }
+            env::read(
+                T::schema,
+                &prefix,
+                &vars,
+                config_var,
+                &mut tree,
+                &mut errors,
+            );
         } else if !matches!(self.env, EnvSource::None) {
             errors.push(SettingError::new(
                 Source::Merged {
@@ -183,7 +189,7 @@ impl<T: Settings> Loader<T> {
                 "no environment prefix: give the settings type `#[settings(env_prefix = \"...\")]` or call `Loader::env_prefix`",
             ));
         }
-        let value = tree::finish(&T::schema(), tree, &mut Vec::new(), &names, &mut errors);
+        let value = tree::finish(T::schema(), tree, &mut Vec::new(), &names, &mut errors);
         if let Some(text) = yaml_text {
             for e in &mut errors {
                 if let Source::Yaml { path, line, .. } = e.source_mut() {
@@ -206,10 +212,14 @@ impl<T: Settings> Loader<T> {
         })
     }
 
-    fn collect_env(&self, prefix: &str, errors: &mut Vec<SettingError>) -> Vec<(String, String)> {
+    fn collect_env(
+        &self,
+        prefix: &str,
+        errors: &mut Vec<SettingError>,
+    ) -> Cow<'_, [(String, String)]> {
         match &self.env {
-            EnvSource::None => Vec::new(),
-            EnvSource::Vars(vars) => vars.clone(),
+            EnvSource::None => Cow::Borrowed(&[]),
+            EnvSource::Vars(vars) => Cow::Borrowed(vars),
             EnvSource::Process => {
                 let upper_prefix = prefix.to_ascii_uppercase();
                 let config_var = T::OPTIONS.config_env;
@@ -234,7 +244,7 @@ impl<T: Settings> Loader<T> {
                         )),
                     }
                 }
-                out
+                Cow::Owned(out)
             }
         }
     }

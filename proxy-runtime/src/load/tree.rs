@@ -281,7 +281,7 @@ fn finish_kind(
 ) -> serde_yaml::Value {
     match (kind.unwrap_optional(), node) {
         (_, Node::Leaf(s)) => scalar_value(s),
-        (FieldKind::Struct(schema), node) => finish(&schema(), node, path, names, errors),
+        (FieldKind::Struct(schema), node) => finish(schema(), node, path, names, errors),
         (FieldKind::Map { value, .. }, Node::Map(entries, _)) => {
             let mut out = serde_yaml::Mapping::new();
             for (k, child) in entries {

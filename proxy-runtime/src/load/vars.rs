@@ -34,7 +34,7 @@ pub struct VarInfo {
 /// ```
 pub fn variables<T: Settings>(prefix: &str) -> Vec<VarInfo> {
     let mut out = Vec::new();
-    walk(&T::schema(), &prefix.to_ascii_uppercase(), &mut out);
+    walk(T::schema(), &prefix.to_ascii_uppercase(), &mut out);
     out
 }
 
@@ -54,7 +54,7 @@ fn walk(schema: &Schema, prefix: &str, out: &mut Vec<VarInfo>) {
             doc: field.doc,
         });
         match kind {
-            FieldKind::Struct(inner) => walk(&inner(), &format!("{name}{DELIMITER}"), out),
+            FieldKind::Struct(inner) => walk(inner(), &format!("{name}{DELIMITER}"), out),
             FieldKind::Map { key, value } => {
                 let at = format!("{name}{DELIMITER}{}", key.placeholder);
                 let value = value.unwrap_optional();
@@ -67,7 +67,7 @@ fn walk(schema: &Schema, prefix: &str, out: &mut Vec<VarInfo>) {
                             required: false,
                             doc: "",
                         });
-                        walk(&inner(), &format!("{at}{DELIMITER}"), out);
+                        walk(inner(), &format!("{at}{DELIMITER}"), out);
                     }
                     other => out.push(VarInfo {
                         name: at,
