@@ -41,11 +41,17 @@ pub use url::{ProxyEndpoint, ProxyHost, ProxyScheme, ProxyUrl, UrlError};
 #[cfg(feature = "derive")]
 pub use proxy_derive::Settings;
 
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// What generated code needs. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::schema::{FieldKind, FieldSchema, Schema, SettingsField, SettingsOptions};
     pub use ::core::option::Option::{None, Some};
+    pub use ::serde::Deserialize;
     pub use ::serde::de::DeserializeOwned;
     pub use ::std::vec;
 

@@ -81,7 +81,7 @@ fn settings_types_never_print_the_password() {
     }
     let scalar = Scalar::Text(format!("socks5://trader:{CANARY}@p:1"));
     assert_clean("Scalar", &format!("{scalar} {scalar:?}"));
-    let url: ProxyUrl = format!("socks4a://trader@p:1").parse().unwrap();
+    let url: ProxyUrl = "socks4a://trader@p:1".parse().unwrap();
     assert_clean("ProxyUrl without password", &url.to_string());
 }
 

@@ -100,16 +100,15 @@ pub(crate) fn field(cx: &mut Ctxt, attrs: &[Attribute]) -> Field {
             );
         } else if attr.path().is_ident("serde") {
             serde_attr(cx, attr, &mut out.serde_default, Some(&mut out.skip));
-        } else if attr.path().is_ident("doc") && out.doc.is_empty() {
-            if let syn::Meta::NameValue(nv) = &attr.meta {
-                if let syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(s),
-                    ..
-                }) = &nv.value
-                {
-                    out.doc = s.value().trim().to_owned();
-                }
-            }
+        } else if attr.path().is_ident("doc")
+            && out.doc.is_empty()
+            && let syn::Meta::NameValue(nv) = &attr.meta
+            && let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+        {
+            out.doc = s.value().trim().to_owned();
         }
     }
     out
@@ -133,11 +132,11 @@ fn serde_attr(
             }
             return Ok(());
         }
-        if let Some(skip) = skip.as_deref_mut() {
-            if meta.path.is_ident("skip") || meta.path.is_ident("skip_deserializing") {
-                *skip = true;
-                return Ok(());
-            }
+        if let Some(skip) = skip.as_deref_mut()
+            && (meta.path.is_ident("skip") || meta.path.is_ident("skip_deserializing"))
+        {
+            *skip = true;
+            return Ok(());
         }
         let name = path_name(&meta);
         if SERDE_REFUSED.contains(&name.as_str()) {

@@ -13,7 +13,27 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     let type_name = ident.to_string();
     let (impl_generics, ty_generics, where_clause) = original.generics.split_for_impl();
     let mut where_clause = where_clause.cloned();
-    if !original.generics.params.is_empty() {
+    // `Settings: DeserializeOwned`. For a concrete type, the bound is written with `for<'a>`
+    // (legal on a concrete type) and checked once by the assertion below, so a forgotten
+    // `#[derive(Deserialize)]` is one error at the struct rather than one per impl item.
+    let mut assertion = TokenStream::new();
+    if original.generics.params.is_empty() {
+        where_clause
+            .get_or_insert_with(|| syn::parse_quote!(where))
+            .predicates
+            .push(syn::parse_quote!(
+                for<'__settings> #ident: ::proxy_runtime::__private::DeserializeOwned
+            ));
+        assertion = quote_spanned! {ident.span()=>
+            const _: () = {
+                fn __settings_need_deserialize<T: for<'de> ::proxy_runtime::__private::Deserialize<'de>>() {}
+                #[allow(dead_code)]
+                fn __check() {
+                    __settings_need_deserialize::<#ident>();
+                }
+            };
+        };
+    } else {
         let predicates = &mut where_clause
             .get_or_insert_with(|| syn::parse_quote!(where))
             .predicates;
@@ -61,6 +81,8 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                 )
             }
         }
+
+        #assertion
     }
 }
 

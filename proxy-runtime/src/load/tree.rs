@@ -127,7 +127,7 @@ fn build_inner(
                     }
                     None => {
                         let suggestion = closest(key, schema.fields.iter().map(|f| f.name));
-                        let msg = unknown_key_message(&schema, suggestion);
+                        let msg = unknown_key_message(schema, suggestion);
                         errors.push(SettingError::new(
                             place(path),
                             ErrorKind::UnknownKey {

@@ -1,0 +1,106 @@
+//! The configuration examples of the README are real: each YAML block and each block of
+//! `export` lines loads, and gives the routes the README describes.
+
+use proxy_runtime::{ConnectionKind, ProxySettings};
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md")
+}
+
+/// The fenced blocks of the given language.
+fn blocks(text: &str, lang: &str) -> Vec<String> {
+    let open = format!("```{lang}\n");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&open) {
+        let body = &rest[start + open.len()..];
+        let end = body.find("```").expect("closed block");
+        out.push(body[..end].to_owned());
+        rest = &body[end..];
+    }
+    out
+}
+
+/// `export NAME=value` lines, with shell quotes removed.
+fn exports(block: &str) -> Vec<(String, String)> {
+    block
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("export "))
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("NAME=value");
+            (k.to_owned(), v.trim_matches('"').to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_yaml_example_loads() {
+    let yaml = blocks(&readme(), "yaml");
+    assert!(!yaml.is_empty());
+    for block in yaml {
+        let s = ProxySettings::loader()
+            .yaml_str("README.md", block.clone())
+            .load()
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        assert!(s.enabled());
+        let binance = s.get_proxy("binance", ConnectionKind::Http).unwrap();
+        assert_eq!(
+            binance
+                .url()
+                .endpoint()
+                .unwrap()
+                .password()
+                .unwrap()
+                .expose(),
+            "p@ss"
+        );
+        assert!(
+            s.get_proxy("binance_futures", ConnectionKind::Websocket)
+                .is_none()
+        );
+        assert!(
+            s.get_proxy("binance_futures", ConnectionKind::Http)
+                .is_some()
+        );
+    }
+}
+
+#[test]
+fn every_variables_example_loads() {
+    let text = readme();
+    let sh: Vec<Vec<(String, String)>> = blocks(&text, "sh")
+        .iter()
+        .map(|b| exports(b))
+        .filter(|e| !e.is_empty())
+        .collect();
+    assert!(sh.len() >= 2, "the README shows variables at least twice");
+    for vars in sh {
+        let s = ProxySettings::loader()
+            .env_vars(vars.clone())
+            .load()
+            .unwrap_or_else(|e| panic!("{e}\n{vars:?}"));
+        assert!(s.enabled(), "{vars:?}");
+        assert!(
+            s.get_proxy("binance", ConnectionKind::Http).is_some(),
+            "{vars:?}"
+        );
+    }
+}
+
+#[test]
+fn the_reference_table_lists_exactly_the_schema_variables() {
+    let text = readme();
+    let listed: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter(|l| l.starts_with("| `CRYPTOFEED_PROXY_"))
+        .map(|l| l.split('`').nth(1).expect("name in backticks").to_owned())
+        .collect();
+    let schema: std::collections::BTreeSet<String> =
+        proxy_runtime::load::variables::<ProxySettings>("CRYPTOFEED_PROXY_")
+            .into_iter()
+            .map(|v| v.name)
+            .filter(|n| !n.ends_with("<ID>__HTTP") && !n.ends_with("<ID>__WEBSOCKET"))
+            .collect();
+    assert_eq!(listed, schema);
+}
