@@ -22,6 +22,7 @@ extern crate self as proxy_runtime;
 pub mod check;
 mod exchange;
 pub mod load;
+mod net;
 pub mod redact;
 pub mod schema;
 mod settings;
@@ -29,6 +30,17 @@ mod url;
 
 pub use exchange::{EXCHANGE_ID_RULE, ExchangeId, ExchangeIdError};
 pub use load::{LoadError, Loader};
+pub use net::dial::Dialer;
+pub use net::error::{Phase, ProxyError, ProxyErrorKind, Refusal};
+pub use net::http::HttpClient;
+pub use net::stream::ProxyStream;
+pub use net::system::{
+    ProxyInjector, ProxyInjectorBuilder, init_proxy_system, init_proxy_system_with, proxy_injector,
+    with_proxy_injector, with_proxy_injector_sync,
+};
+pub use net::target::{Resolve, Resolving, SystemResolver, Target, TargetHost};
+pub use net::tls::{PemError, TlsRoots};
+pub use net::ws::{WebSocket, connect_websocket};
 pub use redact::Password;
 pub use schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
 pub use settings::{

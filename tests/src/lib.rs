@@ -1,2 +1,51 @@
-//! Integration tests of proxy-runtime that span crates and documents: see `tests/`.
-//! `run` beside this crate is the project's test command.
+//! Test support for proxy-runtime's integration tests: a test CA, local HTTPS/WSS origins,
+//! scripted fake proxies, recording resolvers, and the real proxy servers (microsocks,
+//! dante, tinyproxy, squid) started on loopback. `run` beside this crate is the project's
+//! test command.
+
+pub mod fake;
+pub mod origin;
+pub mod resolver;
+pub mod tls;
+
+use std::time::Duration;
+
+/// A generous bound for operations that should finish at once; tests never depend on
+/// speed beyond this.
+pub const GENEROUS: Duration = Duration::from_secs(20);
+
+use proxy_runtime::{ProxyInjector, ProxySettings};
+
+/// An injector whose default HTTP and WebSocket routes go through `proxy_url` (or direct,
+/// for `None`) with `timeout` seconds, trusting `ca`, resolving with `resolver`.
+pub fn injector(
+    proxy_url: Option<&str>,
+    timeout: u16,
+    ca: &tls::TestCa,
+    resolver: resolver::RecordingResolver,
+) -> ProxyInjector {
+    let timeout = timeout.to_string();
+    let mut vars = vec![("CRYPTOFEED_PROXY_ENABLED", "true")];
+    if let Some(url) = proxy_url {
+        vars.extend([
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", url),
+            (
+                "CRYPTOFEED_PROXY_DEFAULT__HTTP__TIMEOUT_SECONDS",
+                timeout.as_str(),
+            ),
+            ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", url),
+            (
+                "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__TIMEOUT_SECONDS",
+                timeout.as_str(),
+            ),
+        ]);
+    }
+    let settings = ProxySettings::loader()
+        .env_vars(vars)
+        .load()
+        .expect("test settings");
+    ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .resolver(resolver)
+        .build()
+}

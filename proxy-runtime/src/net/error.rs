@@ -1,0 +1,335 @@
+//! The typed error of every connection: which exchange, which proxy (redacted), which
+//! target, what went wrong, and the underlying cause.
+//!
+//! Owns the one place where connection failures become text. Nothing that holds a password
+//! is ever stored here: proxies are kept in their redacted form.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::LoadError;
+use crate::redact::redact_text;
+
+/// The phase of establishing a connection, named by timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Resolving a host name (the proxy's, or the target's for a direct connection or a
+    /// local-DNS SOCKS scheme).
+    Resolve,
+    /// The TCP connection to the proxy (or to the target, when direct).
+    Connect,
+    /// TLS to an `https://` proxy.
+    ProxyTls,
+    /// The proxy's handshake: HTTP CONNECT or SOCKS.
+    ProxyHandshake,
+    /// TLS to the target (`https://`, `wss://`).
+    Tls,
+    /// The WebSocket upgrade.
+    WebSocketUpgrade,
+}
+
+impl Phase {
+    /// A short name for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Resolve => "name resolution",
+            Phase::Connect => "TCP connect",
+            Phase::ProxyTls => "TLS handshake with the proxy",
+            Phase::ProxyHandshake => "proxy handshake",
+            Phase::Tls => "TLS handshake with the target",
+            Phase::WebSocketUpgrade => "WebSocket upgrade",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyErrorKind {
+    /// The proxy could not be reached: its name did not resolve, or TCP to it failed.
+    ProxyUnreachable,
+    /// A phase did not finish within the route's `timeout_seconds`.
+    Timeout(Phase),
+    /// The proxy wants credentials and none were configured (HTTP 407, SOCKS5 "no
+    /// acceptable method" or a demand for user/password auth).
+    AuthRequired,
+    /// The proxy rejected the configured credentials (HTTP 407 or 401 after credentials
+    /// were sent, SOCKS5 auth failure).
+    AuthFailed,
+    /// The proxy refused the request: an HTTP status (CONNECT), or a SOCKS reply code.
+    Refused(Refusal),
+    /// The target could not be reached: through the proxy (its reply says why: SOCKS5
+    /// codes 3 to 6), or directly (TCP failed; no reply).
+    TargetUnreachable(Option<Refusal>),
+    /// The target's name could not be resolved locally (direct, `socks4://`, `socks5://`).
+    TargetResolution,
+    /// The proxy broke the protocol: a malformed or truncated reply.
+    Protocol,
+    /// A TLS failure (to an `https://` proxy or to the target).
+    Tls,
+    /// The WebSocket handshake failed.
+    WebSocket,
+    /// The HTTP exchange with the target failed.
+    Http,
+    /// The target URL cannot be used (scheme, host, or a limit of the proxy protocol).
+    InvalidTarget,
+    /// The proxy settings could not be loaded, so no connection is allowed.
+    Settings,
+}
+
+/// What a proxy answered when it refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// An HTTP status to CONNECT, with the start of its reason phrase.
+    Http {
+        /// The status code.
+        status: u16,
+        /// The reason phrase, shortened and stripped of control characters.
+        reason: String,
+    },
+    /// A SOCKS5 reply code (1 to 8).
+    Socks5(u8),
+    /// A SOCKS4 reply code (91 to 93).
+    Socks4(u8),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Http { status, reason } if reason.is_empty() => write!(f, "HTTP {status}"),
+            Refusal::Http { status, reason } => write!(f, "HTTP {status} {reason}"),
+            Refusal::Socks5(code) => {
+                write!(f, "SOCKS5 reply {code} ({})", socks5_reply_text(*code))
+            }
+            Refusal::Socks4(code) => write!(f, "SOCKS4 reply {code}"),
+        }
+    }
+}
+
+/// The meaning of a SOCKS5 reply code (RFC 1928).
+pub(crate) fn socks5_reply_text(code: u8) -> &'static str {
+    match code {
+        1 => "general SOCKS server failure",
+        2 => "connection not allowed by ruleset",
+        3 => "network unreachable",
+        4 => "host unreachable",
+        5 => "connection refused",
+        6 => "TTL expired",
+        7 => "command not supported",
+        8 => "address type not supported",
+        _ => "unassigned",
+    }
+}
+
+impl fmt::Display for ProxyErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyErrorKind::ProxyUnreachable => f.write_str("proxy unreachable"),
+            ProxyErrorKind::Timeout(phase) => write!(f, "timed out during {phase}"),
+            ProxyErrorKind::AuthRequired => f.write_str("proxy requires authentication"),
+            ProxyErrorKind::AuthFailed => f.write_str("proxy rejected the credentials"),
+            ProxyErrorKind::Refused(r) => write!(f, "proxy refused the connection: {r}"),
+            ProxyErrorKind::TargetUnreachable(Some(r)) => {
+                write!(f, "proxy could not reach the target: {r}")
+            }
+            ProxyErrorKind::TargetUnreachable(None) => f.write_str("target unreachable"),
+            ProxyErrorKind::TargetResolution => f.write_str("cannot resolve the target's name"),
+            ProxyErrorKind::Protocol => f.write_str("proxy protocol error"),
+            ProxyErrorKind::Tls => f.write_str("TLS error"),
+            ProxyErrorKind::WebSocket => f.write_str("WebSocket handshake failed"),
+            ProxyErrorKind::Http => f.write_str("HTTP error"),
+            ProxyErrorKind::InvalidTarget => f.write_str("invalid target"),
+            ProxyErrorKind::Settings => f.write_str("proxy settings could not be loaded"),
+        }
+    }
+}
+
+type Source = Arc<dyn StdError + Send + Sync + 'static>;
+
+/// A connection failure: what went wrong, for which exchange, through which proxy
+/// (redacted), to which target, and why.
+///
+/// Cheap to clone. `Display` and `Debug` never contain a proxy password.
+#[derive(Clone)]
+pub struct ProxyError {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: ProxyErrorKind,
+    exchange: Option<String>,
+    proxy: Option<String>,
+    target: Option<String>,
+    detail: Option<String>,
+    source: Option<Source>,
+}
+
+impl ProxyError {
+    pub(crate) fn new(kind: ProxyErrorKind) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                kind,
+                exchange: None,
+                proxy: None,
+                target: None,
+                detail: None,
+                source: None,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => f(inner),
+            None => {
+                let old = &self.inner;
+                let mut inner = Inner {
+                    kind: old.kind.clone(),
+                    exchange: old.exchange.clone(),
+                    proxy: old.proxy.clone(),
+                    target: old.target.clone(),
+                    detail: old.detail.clone(),
+                    source: old.source.clone(),
+                };
+                f(&mut inner);
+                self.inner = Arc::new(inner);
+            }
+        }
+        self
+    }
+
+    /// Adds a short explanation (never containing a secret).
+    pub(crate) fn detail(self, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        self.edit(|i| i.detail = Some(detail))
+    }
+
+    /// Keeps the underlying cause.
+    pub(crate) fn source(self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.edit(|i| i.source = Some(Arc::new(source)))
+    }
+
+    /// Names the route: exchange, redacted proxy (`None` for direct) and target.
+    pub(crate) fn context(
+        self,
+        exchange: Option<&str>,
+        proxy: Option<&str>,
+        target: Option<&str>,
+    ) -> Self {
+        self.edit(|i| {
+            if i.exchange.is_none() {
+                i.exchange = exchange.map(str::to_owned);
+            }
+            if i.proxy.is_none() {
+                i.proxy = proxy.map(str::to_owned);
+            }
+            if i.target.is_none() {
+                i.target = target.map(str::to_owned);
+            }
+        })
+    }
+
+    pub(crate) fn settings(error: LoadError) -> Self {
+        ProxyError::new(ProxyErrorKind::Settings).source(error)
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ProxyErrorKind {
+        &self.inner.kind
+    }
+
+    /// The exchange whose connection failed, if known.
+    pub fn exchange(&self) -> Option<&str> {
+        self.inner.exchange.as_deref()
+    }
+
+    /// The proxy, redacted (`None` for a direct connection).
+    pub fn proxy(&self) -> Option<&str> {
+        self.inner.proxy.as_deref()
+    }
+
+    /// The target, as `host:port`.
+    pub fn target(&self) -> Option<&str> {
+        self.inner.target.as_deref()
+    }
+
+    /// Whether this is a timeout, and of which phase.
+    pub fn timeout_phase(&self) -> Option<Phase> {
+        match self.inner.kind {
+            ProxyErrorKind::Timeout(phase) => Some(phase),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        if let Some(exchange) = &i.exchange {
+            write!(f, "{exchange}: ")?;
+        }
+        write!(f, "{}", i.kind)?;
+        if let Some(detail) = &i.detail {
+            write!(f, ": {detail}")?;
+        }
+        match (&i.proxy, &i.target) {
+            (Some(p), Some(t)) => write!(f, " (via {p} to {t})")?,
+            (Some(p), None) => write!(f, " (via {p})")?,
+            (None, Some(t)) => write!(f, " (direct to {t})")?,
+            (None, None) => {}
+        }
+        if let Some(source) = &i.source {
+            write!(f, ": {}", redact_text(&source.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("ProxyError")
+            .field("kind", &i.kind)
+            .field("exchange", &i.exchange)
+            .field("proxy", &i.proxy)
+            .field("target", &i.target)
+            .field("detail", &i.detail)
+            .field(
+                "source",
+                &i.source
+                    .as_ref()
+                    .map(|s| redact_text(&s.to_string()).into_owned()),
+            )
+            .finish()
+    }
+}
+
+impl StdError for ProxyError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+/// Finds a [`ProxyError`] in an error's source chain (hyper wraps connector errors).
+pub(crate) fn find_in_chain(error: &(dyn StdError + 'static)) -> Option<ProxyError> {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = cur {
+        if let Some(found) = e.downcast_ref::<ProxyError>() {
+            return Some(found.clone());
+        }
+        cur = e.source();
+    }
+    None
+}

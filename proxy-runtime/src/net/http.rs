@@ -1,0 +1,154 @@
+//! The HTTP client of one exchange: hyper 1 with hyper-util's pooled client, connecting
+//! through the dialer, TLS by rustls.
+//!
+//! Every target, `http://` included, is reached through a tunnel (CONNECT or SOCKS), never
+//! by sending the request to an HTTP proxy in absolute form: that way the proxy sees only
+//! `host:port`, and the exchange's own headers (API keys, signatures) never reach it.
+//! One client holds one pool, and one client serves one route, so connections never cross
+//! proxies or credentials.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::dial::Dialer;
+use super::error::{ProxyError, ProxyErrorKind as K, find_in_chain};
+use super::stream::ProxyStream;
+use super::target::Target;
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+impl Connection for ProxyStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+/// Connects hyper's pool through the dialer.
+#[derive(Clone, Debug)]
+pub(crate) struct Connector {
+    dialer: Dialer,
+}
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = TokioIo<ProxyStream>;
+    type Error = ProxyError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ProxyError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let dialer = self.dialer.clone();
+        Box::pin(async move {
+            let invalid = |what: &str| {
+                ProxyError::new(K::InvalidTarget)
+                    .detail(what.to_owned())
+                    .context(dialer.exchange(), dialer.proxy(), None)
+            };
+            let tls = match uri.scheme_str() {
+                Some("https") => true,
+                Some("http") => false,
+                _ => return Err(invalid("only http:// and https:// URLs")),
+            };
+            let host = uri.host().ok_or_else(|| invalid("the URL has no host"))?;
+            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+            let target = Target::new(host, port)
+                .map_err(|e| e.context(dialer.exchange(), dialer.proxy(), None))?;
+            dialer.connect(&target, tls).await.map(TokioIo::new)
+        })
+    }
+}
+
+/// The HTTP client of one exchange. Cheap to clone; clones share the connection pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), proxy_runtime::ProxyError> {
+/// let client = proxy_runtime::proxy_injector().http_client("binance");
+/// let depth = client.get("https://api.binance.com/api/v3/depth?symbol=BTCUSDT").await?;
+/// # let _ = depth; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: Client<Connector, Full<Bytes>>,
+    dialer: Dialer,
+}
+
+impl HttpClient {
+    /// A client whose connections all go through `dialer`.
+    pub fn new(dialer: Dialer) -> Self {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .build(Connector {
+                dialer: dialer.clone(),
+            });
+        Self { client, dialer }
+    }
+
+    /// The dialer (route) this client uses.
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
+    }
+
+    /// Sends a request and returns the response head with a streaming body.
+    pub async fn request(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, ProxyError> {
+        let target = request.uri().authority().map(|a| a.to_string());
+        self.client.request(request).await.map_err(|e| {
+            find_in_chain(&e).unwrap_or_else(|| {
+                ProxyError::new(K::Http).source(e).context(
+                    self.dialer.exchange(),
+                    self.dialer.proxy(),
+                    target.as_deref(),
+                )
+            })
+        })
+    }
+
+    /// `GET url` and the whole body; a status other than 2xx is an [`K::Http`] error
+    /// naming the status. Use [`request`](Self::request) to read error bodies.
+    pub async fn get(&self, url: &str) -> Result<Bytes, ProxyError> {
+        let uri: http::Uri = url.parse().map_err(|e| {
+            ProxyError::new(K::InvalidTarget).source(e).context(
+                self.dialer.exchange(),
+                self.dialer.proxy(),
+                None,
+            )
+        })?;
+        let target = uri.authority().map(|a| a.to_string());
+        let request = http::Request::get(uri)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ProxyError::new(K::InvalidTarget).source(e))?;
+        let response = self.request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await.map_err(|e| {
+            ProxyError::new(K::Http).source(e).context(
+                self.dialer.exchange(),
+                self.dialer.proxy(),
+                target.as_deref(),
+            )
+        })?;
+        if !status.is_success() {
+            return Err(ProxyError::new(K::Http)
+                .detail(format!("the server answered {status}"))
+                .context(
+                    self.dialer.exchange(),
+                    self.dialer.proxy(),
+                    target.as_deref(),
+                ));
+        }
+        Ok(body.to_bytes())
+    }
+}

@@ -1,0 +1,256 @@
+//! The proxy system in force: [`ProxyInjector`] hands out dialers, HTTP clients and
+//! WebSockets per exchange from one set of settings; `init_proxy_system`,
+//! `proxy_injector` and the scoped variants decide which injector is in force.
+//!
+//! Fail closed: an injector whose settings could not be loaded fails every connection
+//! with the load error; it never connects direct.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+use rustls::ClientConfig;
+
+use super::dial::Dialer;
+use super::error::{ProxyError, ProxyErrorKind as K};
+use super::http::HttpClient;
+use super::target::{Resolve, SystemResolver};
+use super::tls::TlsRoots;
+use super::ws::{WebSocket, connect_websocket};
+use crate::{
+    ConnectionKind, ExchangeId, LoadError, ProxyConfig, ProxySettings, ProxyUrl, TimeoutSeconds,
+};
+
+/// Opens every connection of every exchange according to one set of settings.
+///
+/// ```
+/// use proxy_runtime::{ConnectionKind, ProxyInjector, ProxySettings};
+/// let settings = ProxySettings::loader()
+///     .env_vars([
+///         ("CRYPTOFEED_PROXY_ENABLED", "true"),
+///         ("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL", "http://binance-proxy:8080"),
+///     ])
+///     .load()?;
+/// let injector = ProxyInjector::new(settings);
+/// assert_eq!(injector.http_proxy_url("binance").unwrap().to_string(), "http://binance-proxy:8080");
+/// assert!(injector.http_proxy_url("coinbase").is_none());
+/// assert_eq!(injector.dialer("binance", ConnectionKind::Http).proxy(), Some("http://binance-proxy:8080"));
+/// # Ok::<(), proxy_runtime::LoadError>(())
+/// ```
+pub struct ProxyInjector {
+    settings: Result<ProxySettings, ProxyError>,
+    resolver: Arc<dyn Resolve>,
+    tls: Result<Arc<ClientConfig>, ProxyError>,
+    http_clients: Mutex<HashMap<String, HttpClient>>,
+}
+
+impl std::fmt::Debug for ProxyInjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyInjector")
+            .field("settings", &self.settings)
+            .field("resolver", &self.resolver)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`ProxyInjector`] with extra TLS roots or another resolver.
+#[derive(Debug)]
+pub struct ProxyInjectorBuilder {
+    settings: Result<ProxySettings, ProxyError>,
+    roots: TlsRoots,
+    resolver: Arc<dyn Resolve>,
+}
+
+impl ProxyInjectorBuilder {
+    /// Which certificate authorities TLS trusts (targets and `https://` proxies).
+    pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
+        self.roots = roots;
+        self
+    }
+
+    /// How host names are resolved, where the scheme says they are resolved locally.
+    pub fn resolver(mut self, resolver: impl Resolve + 'static) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// The injector.
+    pub fn build(self) -> ProxyInjector {
+        let tls = self.roots.client_config().map_err(|e| {
+            ProxyError::new(K::Tls)
+                .detail("cannot configure TLS")
+                .source(e)
+        });
+        ProxyInjector {
+            settings: self.settings,
+            resolver: self.resolver,
+            tls,
+            http_clients: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl ProxyInjector {
+    /// An injector for `settings`, trusting the public CAs, resolving with the system.
+    pub fn new(settings: ProxySettings) -> Self {
+        Self::builder(settings).build()
+    }
+
+    /// A builder, to add TLS roots or replace the resolver.
+    pub fn builder(settings: ProxySettings) -> ProxyInjectorBuilder {
+        ProxyInjectorBuilder {
+            settings: Ok(settings),
+            roots: TlsRoots::default(),
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+
+    /// An injector whose every connection fails with `error` (settings that did not load).
+    pub fn failed(error: LoadError) -> Self {
+        ProxyInjectorBuilder {
+            settings: Err(ProxyError::settings(error)),
+            roots: TlsRoots::default(),
+            resolver: Arc::new(SystemResolver),
+        }
+        .build()
+    }
+
+    /// The settings, or the error that stops every connection.
+    pub fn settings(&self) -> Result<&ProxySettings, &ProxyError> {
+        self.settings.as_ref()
+    }
+
+    /// The proxy of `exchange`'s HTTP traffic, `None` for direct (the seed's
+    /// `get_http_proxy_url`; `Display` of the URL is redacted).
+    pub fn http_proxy_url(&self, exchange: &str) -> Option<&ProxyUrl> {
+        let settings = self.settings.as_ref().ok()?;
+        settings
+            .get_proxy(exchange, ConnectionKind::Http)
+            .map(ProxyConfig::url)
+    }
+
+    /// The dialer of `exchange`'s traffic of `kind`.
+    pub fn dialer(&self, exchange: &str, kind: ConnectionKind) -> Dialer {
+        let label = exchange.to_ascii_lowercase();
+        let failing = |error: &ProxyError| Dialer::failing(Some(label.clone()), error.clone());
+        if let Err(e) = ExchangeId::new(exchange) {
+            return failing(
+                &ProxyError::new(K::InvalidTarget)
+                    .detail("invalid exchange id")
+                    .source(e),
+            );
+        }
+        let settings = match &self.settings {
+            Ok(s) => s,
+            Err(e) => return failing(e),
+        };
+        self.dialer_for(Some(label), settings.route(exchange, kind))
+    }
+
+    /// The dialer that an exchange without an entry of its own gets for `kind`.
+    pub fn default_dialer(&self, kind: ConnectionKind) -> Dialer {
+        let route = match &self.settings {
+            Ok(s) if s.enabled() => s.default_routes().and_then(|d| d.get(kind)),
+            Ok(_) => None,
+            Err(e) => return Dialer::failing(None, e.clone()),
+        };
+        self.dialer_for(None, route)
+    }
+
+    fn dialer_for(&self, exchange: Option<String>, route: Option<&ProxyConfig>) -> Dialer {
+        let tls = match &self.tls {
+            Ok(tls) => tls.clone(),
+            Err(e) => return Dialer::failing(exchange, e.clone()),
+        };
+        let timeout = route.map_or(TimeoutSeconds::DEFAULT, ProxyConfig::timeout);
+        let proxy = route.and_then(|r| r.url().endpoint()).cloned();
+        Dialer::new(
+            exchange,
+            proxy,
+            timeout.as_duration(),
+            self.resolver.clone(),
+            tls,
+        )
+    }
+
+    /// The HTTP client of `exchange`; every call for the same exchange shares one pool.
+    pub fn http_client(&self, exchange: &str) -> HttpClient {
+        let key = exchange.to_ascii_lowercase();
+        let mut clients = self
+            .http_clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        clients
+            .entry(key)
+            .or_insert_with(|| HttpClient::new(self.dialer(exchange, ConnectionKind::Http)))
+            .clone()
+    }
+
+    /// Opens a WebSocket to `url` on `exchange`'s WebSocket route.
+    pub async fn connect_websocket(
+        &self,
+        url: &str,
+        exchange: &str,
+    ) -> Result<WebSocket, ProxyError> {
+        connect_websocket(&self.dialer(exchange, ConnectionKind::Websocket), url).await
+    }
+}
+
+static GLOBAL: RwLock<Option<Arc<ProxyInjector>>> = RwLock::new(None);
+static FROM_ENV: OnceLock<Arc<ProxyInjector>> = OnceLock::new();
+
+tokio::task_local! {
+    static SCOPED: Arc<ProxyInjector>;
+}
+
+/// Installs `settings` for the whole process (replacing any earlier ones). Settings built
+/// in code are used exactly as given.
+pub fn init_proxy_system(settings: ProxySettings) {
+    init_proxy_system_with(ProxyInjector::new(settings));
+}
+
+/// Installs an injector (with its TLS roots and resolver) for the whole process.
+pub fn init_proxy_system_with(injector: ProxyInjector) {
+    *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(injector));
+}
+
+/// The proxy system in force: the one installed for the current scope
+/// ([`with_proxy_injector`]), else the one installed for the process
+/// ([`init_proxy_system`]), else settings loaded once from the environment and
+/// `CRYPTOFEED_CONFIG`. If that load fails, the injector fails every connection with the
+/// load error, which is logged once.
+pub fn proxy_injector() -> Arc<ProxyInjector> {
+    if let Ok(scoped) = SCOPED.try_with(Arc::clone) {
+        return scoped;
+    }
+    if let Some(global) = GLOBAL
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+    {
+        return global.clone();
+    }
+    FROM_ENV
+        .get_or_init(|| {
+            Arc::new(match ProxySettings::load() {
+                Ok(settings) => ProxyInjector::new(settings),
+                Err(e) => {
+                    tracing::error!(error = %e, "proxy settings could not be loaded; every proxied connection will fail");
+                    ProxyInjector::failed(e)
+                }
+            })
+        })
+        .clone()
+}
+
+/// Runs `future` with `injector` in force for it alone (and not for tasks it spawns).
+/// Tests use it to give each test its own settings while running in parallel.
+pub async fn with_proxy_injector<F: Future>(injector: Arc<ProxyInjector>, future: F) -> F::Output {
+    SCOPED.scope(injector, future).await
+}
+
+/// Runs `f` with `injector` in force for it alone (synchronous code, such as a
+/// constructor).
+pub fn with_proxy_injector_sync<R>(injector: Arc<ProxyInjector>, f: impl FnOnce() -> R) -> R {
+    SCOPED.sync_scope(injector, f)
+}

@@ -1,0 +1,91 @@
+//! TLS configuration (rustls with the ring provider) for targets and `https://` proxies.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
+
+/// Which certificate authorities to trust.
+///
+/// By default the Mozilla roots shipped by `webpki-roots`; add your own (a test CA, or the
+/// CA of a TLS-inspecting corporate proxy) with [`TlsRoots::add_der`] or
+/// [`TlsRoots::add_pem`].
+#[derive(Clone)]
+pub struct TlsRoots {
+    webpki: bool,
+    extra: Vec<CertificateDer<'static>>,
+}
+
+impl Default for TlsRoots {
+    fn default() -> Self {
+        Self {
+            webpki: true,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for TlsRoots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsRoots")
+            .field("webpki", &self.webpki)
+            .field("extra", &self.extra.len())
+            .finish()
+    }
+}
+
+/// A PEM file that holds no usable certificate.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no certificate found in the PEM input")]
+pub struct PemError;
+
+impl TlsRoots {
+    /// Only the roots added explicitly (no public CAs).
+    pub fn empty() -> Self {
+        Self {
+            webpki: false,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Trusts a CA certificate given in DER.
+    pub fn add_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.extra.push(CertificateDer::from(der.into()));
+        self
+    }
+
+    /// Trusts every certificate of a PEM document.
+    pub fn add_pem(mut self, pem: &[u8]) -> Result<Self, PemError> {
+        use rustls::pki_types::pem::PemObject;
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(pem)
+            .filter_map(Result::ok)
+            .collect();
+        if certs.is_empty() {
+            return Err(PemError);
+        }
+        self.extra.extend(certs);
+        Ok(self)
+    }
+
+    /// A rustls client configuration (ALPN `http/1.1`, ring provider) trusting these
+    /// roots. Uses its own provider, so it works whatever provider the application
+    /// installs as the process default.
+    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, rustls::Error> {
+        let mut roots = RootCertStore::empty();
+        if self.webpki {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for cert in &self.extra {
+            // A certificate that cannot be parsed is skipped: it could not anchor a chain.
+            let _ = roots.add(cert.clone());
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}

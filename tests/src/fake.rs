@@ -1,0 +1,173 @@
+//! Scripted fake proxies: tokio tasks on 127.0.0.1:0 that read and write exact bytes, for
+//! the faults real proxy servers cannot produce on demand.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A fake proxy: each accepted connection is handed to the script.
+#[derive(Debug, Clone)]
+pub struct FakeProxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+/// What a script gets: the client connection, and a log of the bytes it read.
+#[derive(Debug)]
+pub struct Session {
+    /// The connection from the client under test.
+    pub stream: TcpStream,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Session {
+    /// Reads exactly `n` bytes (recorded), or fewer if the client closes.
+    pub async fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match self.stream.read(&mut buf[got..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got += k,
+            }
+        }
+        buf.truncate(got);
+        self.received.lock().expect("lock").extend_from_slice(&buf);
+        buf
+    }
+
+    /// Reads up to the end of an HTTP request head (recorded).
+    pub async fn read_head(&mut self) -> String {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match self.stream.read(&mut byte).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => buf.push(byte[0]),
+            }
+        }
+        self.received.lock().expect("lock").extend_from_slice(&buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Reads a SOCKS5 greeting (version, methods) and returns the methods offered.
+    pub async fn read_socks5_greeting(&mut self) -> Vec<u8> {
+        let head = self.read_exact(2).await;
+        let n = head.get(1).copied().unwrap_or(0) as usize;
+        self.read_exact(n).await
+    }
+
+    /// Reads a SOCKS5 request and returns it whole.
+    pub async fn read_socks5_request(&mut self) -> Vec<u8> {
+        let mut req = self.read_exact(4).await;
+        let rest = match req.get(3) {
+            Some(1) => 6,
+            Some(4) => 18,
+            Some(3) => {
+                let len = self.read_exact(1).await;
+                req.extend_from_slice(&len);
+                len.first().copied().unwrap_or(0) as usize + 2
+            }
+            _ => 0,
+        };
+        req.extend(self.read_exact(rest).await);
+        req
+    }
+
+    /// Writes bytes, ignoring a client that went away.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes).await;
+        let _ = self.stream.flush().await;
+    }
+
+    /// Writes bytes one at a time, flushing after each.
+    pub async fn write_split(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write(&[*b]).await;
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Connects to `target` and pipes both ways until either side closes.
+    pub async fn pipe_to(self, target: SocketAddr) {
+        if let Ok(mut upstream) = TcpStream::connect(target).await {
+            let mut stream = self.stream;
+            let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
+        }
+    }
+
+    /// Keeps the connection open without answering, until the client closes it.
+    pub async fn hang(mut self) {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = self.stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+impl FakeProxy {
+    /// Starts a fake proxy running `script` for every connection.
+    pub async fn start<F, Fut>(script: F) -> Self
+    where
+        F: Fn(Session) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake proxy");
+        let addr = listener.local_addr().expect("fake proxy address");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (count, log) = (accepted.clone(), received.clone());
+        let script = Arc::new(script);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let session = Session {
+                    stream,
+                    received: log.clone(),
+                };
+                tokio::spawn(script(session));
+            }
+        });
+        Self {
+            addr,
+            accepted,
+            received,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Every byte the scripts read, in order.
+    pub fn received(&self) -> Vec<u8> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn authority(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+/// A port with nothing listening (bound, then released).
+pub async fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("address").port();
+    drop(l);
+    port
+}
