@@ -117,7 +117,7 @@ impl HttpClient {
         })
     }
 
-    /// `GET url` and the whole body; a status other than 2xx is an [`K::Http`] error
+    /// `GET url` and the whole body; a status other than 2xx is an [`ProxyErrorKind::Http`](crate::ProxyErrorKind::Http) error
     /// naming the status. Use [`request`](Self::request) to read error bodies.
     pub async fn get(&self, url: &str) -> Result<Bytes, ProxyError> {
         let uri: http::Uri = url.parse().map_err(|e| {
