@@ -5,6 +5,7 @@
 
 pub mod fake;
 pub mod origin;
+pub mod real;
 pub mod resolver;
 pub mod tls;
 
