@@ -54,19 +54,49 @@ impl fmt::Display for Password {
 /// assert_eq!(redact_value("socks5://h:1080"), "socks5://h:1080");
 /// ```
 pub fn redact_value(value: &str) -> Cow<'_, str> {
-    let start = value.find("://").map_or(0, |i| i + 3);
-    let rest = &value[start..];
-    let Some(at) = rest.rfind('@') else {
-        return Cow::Borrowed(value);
+    // Only a real scheme (letters, digits, `+`, `-`, `.`) ends at `://`; anything else
+    // before it may be credentials.
+    let start = match value.find("://") {
+        Some(i) if is_scheme(&value[..i]) => i + 3,
+        _ => 0,
     };
-    let Some(colon) = rest[..at].find(':') else {
-        return Cow::Borrowed(value);
+    let rest = &value[start..];
+    let (mask_from, mask_to) = match rest.rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => (colon + 1, at),
+            None => return Cow::Borrowed(value),
+        },
+        None => {
+            // No `@`: `host:port` is shown, but anything after a `:` that is not a port
+            // may be a password whose `@host` went missing.
+            let host_end = if rest.starts_with('[') {
+                rest.find(']').map_or(rest.len(), |i| i + 1)
+            } else {
+                0
+            };
+            let Some(colon) = rest[host_end..].find(':').map(|c| c + host_end) else {
+                return Cow::Borrowed(value);
+            };
+            let after = &rest[colon + 1..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            let tail = &after[digits..];
+            if digits > 0 && (tail.is_empty() || tail.starts_with(['/', '?', '#'])) {
+                return Cow::Borrowed(value);
+            }
+            (colon + 1, rest.len())
+        }
     };
     let mut out = String::with_capacity(value.len());
-    out.push_str(&value[..start + colon + 1]);
+    out.push_str(&value[..start + mask_from]);
     out.push_str(MASK);
-    out.push_str(&rest[at..]);
+    out.push_str(&rest[mask_to..]);
     Cow::Owned(out)
+}
+
+fn is_scheme(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// Hides passwords in free text (for example a parser's message that quotes its input):
@@ -121,6 +151,25 @@ mod tests {
         assert_eq!(redact_value("u:secret@h:1"), "u:***@h:1");
         assert_eq!(redact_value("socks5://user@h:1"), "socks5://user@h:1");
         assert_eq!(redact_value("direct://"), "direct://");
+        // No `@`: what follows a `:` is masked unless it is a port.
+        assert_eq!(
+            redact_value("socks5://trader:hunter2"),
+            "socks5://trader:***"
+        );
+        assert_eq!(
+            redact_value("socks5://trader:hunter2%40proxy.example.com:1080"),
+            "socks5://trader:***"
+        );
+        assert_eq!(redact_value("socks5://p:1080"), "socks5://p:1080");
+        assert_eq!(redact_value("socks5://p:1080/"), "socks5://p:1080/");
+        assert_eq!(redact_value("socks5://[::1]:1080"), "socks5://[::1]:1080");
+        assert_eq!(redact_value("socks5://p"), "socks5://p");
+        // A "scheme" that is not one may hold credentials.
+        assert_eq!(redact_value("trader:hun://ter2@h:1"), "trader:***@h:1");
+        assert_eq!(
+            redact_value("trader:hunter2@h:1/x://"),
+            "trader:***@h:1/x://"
+        );
     }
 
     #[test]

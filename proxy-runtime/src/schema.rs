@@ -193,7 +193,7 @@ impl Scalar {
         match self {
             Scalar::Bool(b) => b.to_string(),
             Scalar::Int(i) => i.to_string(),
-            Scalar::Float(x) => x.to_string(),
+            Scalar::Float(x) => format!("{x:?}"),
             Scalar::Text(t) => t.clone(),
         }
     }

@@ -243,10 +243,16 @@ impl ProxyUrl {
             )));
         }
         let Some(scheme) = ProxyScheme::parse(scheme) else {
-            let shown: String = scheme.chars().take(32).collect();
-            return Err(UrlError::new(format!(
-                "Unsupported proxy scheme: {shown} (expected {SCHEMES_HELP})"
-            )));
+            // Echo only what looks like a scheme: text before `://` may be credentials.
+            let looks_like_scheme = scheme.len() <= 32
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            return Err(UrlError::new(if looks_like_scheme {
+                format!("Unsupported proxy scheme: {scheme} (expected {SCHEMES_HELP})")
+            } else {
+                format!("Proxy URL must start with a scheme ({SCHEMES_HELP})")
+            }));
         };
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
@@ -275,6 +281,11 @@ impl ProxyUrl {
                     None => (info, None),
                 };
                 let user = percent_decode(user, "user name")?;
+                if user.is_empty() {
+                    return Err(UrlError::new(
+                        "the user name is empty: write USER:PASSWORD@ before the host, or nothing",
+                    ));
+                }
                 let pass = pass.map(|p| percent_decode(p, "password")).transpose()?;
                 (Some(user), pass.map(Password::new))
             }
@@ -494,19 +505,25 @@ fn check_credentials(
             if user.is_some_and(|u| u.contains('\0')) {
                 return Err(UrlError::new("SOCKS4 user id must not contain NUL"));
             }
+            if user.is_some_and(|u| u.len() > 255) {
+                return Err(UrlError::new("SOCKS4 user id is longer than 255 bytes"));
+            }
         }
         ProxyScheme::Socks5 | ProxyScheme::Socks5h => {
             if let Some(user) = user {
-                if user.is_empty() {
-                    return Err(UrlError::new(
-                        "SOCKS5 user name must not be empty when credentials are given",
-                    ));
-                }
                 if user.len() > 255 {
                     return Err(UrlError::new("SOCKS5 user name is longer than 255 bytes"));
                 }
-                if pass.is_some_and(|p| p.expose().len() > 255) {
-                    return Err(UrlError::new("SOCKS5 password is longer than 255 bytes"));
+                match pass.map(|p| p.expose().len()) {
+                    None | Some(0) => {
+                        return Err(UrlError::new(
+                            "SOCKS5 authentication needs a password of 1 to 255 bytes",
+                        ));
+                    }
+                    Some(n) if n > 255 => {
+                        return Err(UrlError::new("SOCKS5 password is longer than 255 bytes"));
+                    }
+                    Some(_) => {}
                 }
             }
         }

@@ -106,13 +106,18 @@ fn socks5_credential_limits() {
         url_error(&format!("socks5h://u:{long}@proxy:1080"))
             .contains("password is longer than 255 bytes")
     );
-    assert!(url_error("socks5://:secret@proxy:1080").contains("user name must not be empty"));
+    assert!(url_error("socks5://:secret@proxy:1080").contains("user name is empty"));
     // Bytes, not characters: 128 two-byte characters are 256 bytes.
     let wide = "é".repeat(128);
     assert!(url_error(&format!("socks5://u:{wide}@proxy:1080")).contains("255 bytes"));
     let ok = "x".repeat(255);
     assert!(load_env(&[(VAR, &format!("socks5://{ok}:{ok}@proxy:1080"))]).is_ok());
     assert!(url_error("socks4://user:pw@proxy:1080").contains("no password"));
+    // SOCKS5 sends user and password together; a password of 0 bytes cannot be sent.
+    assert!(url_error("socks5://user@proxy:1080").contains("password of 1 to 255 bytes"));
+    assert!(url_error("socks5h://user:@proxy:1080").contains("password of 1 to 255 bytes"));
+    assert!(url_error("http://@proxy:3128").contains("user name is empty"));
+    assert!(url_error("http://:pw@proxy:3128").contains("user name is empty"));
 }
 
 #[test]

@@ -53,6 +53,45 @@ fn json_route_for_a_named_exchange_without_the_password() {
 }
 
 #[test]
+fn acceptance_command_shows_the_user_and_never_the_password() {
+    // The issue's own command, password `secret`.
+    let out = run(
+        &["--json", "binance"],
+        &[
+            ("CRYPTOFEED_PROXY_ENABLED", "true"),
+            (
+                "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL",
+                "socks5://u:secret@p:1080",
+            ),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stdout.contains(r#""username":"u""#), "{stdout}");
+    assert!(
+        !stdout.contains("secret") && !stderr.contains("secret"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn non_utf8_arguments_and_flag_values_are_usage_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_proxy-check"))
+        .arg(std::ffi::OsStr::from_bytes(b"\xff"))
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    for args in [&["--json=false"][..], &["--vars=1"][..]] {
+        assert_eq!(run(args, &[]).status.code(), Some(2), "{args:?}");
+    }
+    let out = run(&["--json", "--", "okx"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(r#""okx""#));
+}
+
+#[test]
 fn a_typo_exits_2_and_suggests_the_name() {
     let out = run(&[], &[("CRYPTOFEED_PROXY_ENABLE", "true")]);
     assert_eq!(out.status.code(), Some(2));
@@ -97,6 +136,7 @@ fn table_with_config_file_and_warnings() {
             ("CRYPTOFEED_PROXY_ENABLED", "yes"),
         ],
     );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("proxies: enabled"), "{stdout}");
     assert!(

@@ -9,11 +9,11 @@ use proxy_runtime::load::variables;
 use proxy_runtime::schema::Scalar;
 use proxy_runtime::{ConnectionKind, ProxySettings, ProxyUrl};
 
-const CANARY: &str = "C4nary-Pa55";
-/// base64("trader:C4nary-Pa55"), as Basic auth would send it.
-const CANARY_B64: &str = "dHJhZGVyOkM0bmFyeS1QYTU1";
-/// The percent-encoded form, as written in a URL.
-const CANARY_PCT: &str = "C4nary%2DPa55";
+const CANARY: &str = "C4nary!Pa55";
+/// base64("trader:C4nary!Pa55"), as Basic auth would send it.
+const CANARY_B64: &str = "dHJhZGVyOkM0bmFyeSFQYTU1";
+/// The percent-encoded form, as written in a URL (and as `Display` would re-encode it).
+const CANARY_PCT: &str = "C4nary%21Pa55";
 
 fn assert_clean(what: &str, shown: &str) {
     for secret in [CANARY, CANARY_B64, CANARY_PCT] {
@@ -81,6 +81,8 @@ fn settings_types_never_print_the_password() {
     }
     let scalar = Scalar::Text(format!("socks5://trader:{CANARY}@p:1"));
     assert_clean("Scalar", &format!("{scalar} {scalar:?}"));
+    let url: ProxyUrl = format!("http://trader:{CANARY}@p:1").parse().unwrap();
+    assert_clean("ProxyUrl of a literal password", &format!("{url} {url:?}"));
     let url: ProxyUrl = "socks4a://trader@p:1".parse().unwrap();
     assert_clean("ProxyUrl without password", &url.to_string());
 }
@@ -99,6 +101,12 @@ fn load_errors_never_print_the_password() {
         format!("socks4://trader:{CANARY}@p:1"),
         format!("http://trader:{CANARY}%ZZ@p:1"),
         format!("socks5://trader:{CANARY}@p:1/path"),
+        // No `@` after the password: a lost host, a doubled encoding, a "scheme" that is not one.
+        format!("socks5://trader:{CANARY}"),
+        format!("socks5://trader:{CANARY_PCT}%40proxy.example.com:1080"),
+        format!("trader:{CANARY}@h:1/x://"),
+        format!("trader:{CANARY}://h@p:1"),
+        format!("socks5://trader:{CANARY}:1080"),
     ];
     for url in &bad_urls {
         let env = load_env(&[("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", url)]).unwrap_err();
@@ -123,6 +131,14 @@ fn load_errors_never_print_the_password() {
     );
     let e = load_yaml(&yaml, &[]).unwrap_err();
     assert_clean("YAML syntax error", &format!("{e} {e:?}"));
+    // A URL pasted as a key, in YAML and in JSON.
+    let yaml =
+        format!("proxy:\n  default:\n    http:\n      \"socks5://trader:{CANARY}@h:1\": 1\n");
+    let e = load_yaml(&yaml, &[]).unwrap_err();
+    assert_clean("key in a YAML path", &format!("{e} {e:?}"));
+    let json = format!(r#"{{"http": {{"socks5://trader:{CANARY}@h:1": 1}}}}"#);
+    let e = load_env(&[("CRYPTOFEED_PROXY_DEFAULT", &json)]).unwrap_err();
+    assert_clean("key in a JSON path", &e.to_string());
     // A URL put where a boolean belongs.
     let e = load_env(&[(
         "CRYPTOFEED_PROXY_ENABLED",

@@ -161,6 +161,33 @@ fn bad_json_is_an_error_naming_the_variable_without_the_value() {
 }
 
 #[test]
+fn json_null_and_duplicate_keys_are_errors() {
+    for json in [
+        "null",
+        r#"{"http": null}"#,
+        r#"{"http": {"url": "http://a:1"}, "http": {"url": "http://b:1"}}"#,
+    ] {
+        let e = one_error(load_env(&[("CRYPTOFEED_PROXY_DEFAULT", json)]));
+        assert!(
+            e.contains("null is not accepted") || e.contains("more than once"),
+            "{json}: {e}"
+        );
+    }
+    let e = one_error(load_env(&[("CRYPTOFEED_PROXY_DEFAULT__HTTP", "null")]));
+    assert!(e.contains("direct://"), "{e}");
+}
+
+#[test]
+fn an_empty_name_part_gets_no_misleading_suggestion() {
+    let e = one_error(load_env(&[(
+        "CRYPTOFEED_PROXY_DEFAULT__HTTP____URL",
+        "http://p:1",
+    )]));
+    assert!(!e.contains("did you mean"), "{e}");
+    assert!(e.contains("valid names here: URL, TIMEOUT_SECONDS"), "{e}");
+}
+
+#[test]
 fn typos_are_rejected_with_a_suggestion() {
     let cases = [
         ("CRYPTOFEED_PROXY_ENABLE", "CRYPTOFEED_PROXY_ENABLED"),

@@ -252,6 +252,20 @@ fn yaml_shapes_and_syntax() {
 }
 
 #[test]
+fn merge_keys_and_anchors_are_applied() {
+    let yaml = "common: &proxy\n  enabled: true\n  default:\n    http: {url: 'socks5h://p:1'}\n<<: {proxy: *proxy}\n";
+    let s = load_yaml(yaml, &[]).unwrap();
+    assert!(s.enabled());
+    let yaml = "base: &route {url: 'socks5h://p:1', timeout_seconds: 7}\nproxy:\n  enabled: true\n  exchanges:\n    okx:\n      http:\n        <<: *route\n        timeout_seconds: 9\n";
+    let s = load_yaml(yaml, &[]).unwrap();
+    let http = s.get_proxy("okx", Http).unwrap();
+    assert_eq!(
+        (http.url().to_string().as_str(), http.timeout().get()),
+        ("socks5h://p:1", 9)
+    );
+}
+
+#[test]
 fn yaml_scalars_are_coerced_like_variables() {
     let s = load_yaml(
         "proxy:\n  enabled: 'yes'\n  default:\n    http:\n      url: socks5h://p:1\n      timeout_seconds: '45'\n",

@@ -100,7 +100,6 @@ fn the_reference_table_lists_exactly_the_schema_variables() {
         proxy_runtime::load::variables::<ProxySettings>("CRYPTOFEED_PROXY_")
             .into_iter()
             .map(|v| v.name)
-            .filter(|n| !n.ends_with("<ID>__HTTP") && !n.ends_with("<ID>__WEBSOCKET"))
             .collect();
     assert_eq!(listed, schema);
 }

@@ -179,7 +179,7 @@ fn read_var(
     } else {
         let raw = match kind.unwrap_optional() {
             FieldKind::Leaf(_) => Ok(Raw::Scalar(Scalar::Text(value.to_owned()))),
-            _ => serde_json::from_str::<serde_json::Value>(value).map(from_json),
+            _ => serde_json::from_str::<Json>(value).map(|j| j.0),
         };
         match raw {
             Ok(raw) => {
@@ -254,19 +254,56 @@ fn json_error_reason(e: &serde_json::Error) -> &'static str {
     }
 }
 
-pub(crate) fn from_json(value: serde_json::Value) -> Raw {
-    use serde_json::Value;
-    match value {
-        Value::Null => Raw::Null,
-        Value::Bool(b) => Raw::Scalar(Scalar::Bool(b)),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => Raw::Scalar(Scalar::Int(i128::from(i))),
-            (_, Some(u), _) => Raw::Scalar(Scalar::Int(i128::from(u))),
-            (_, _, Some(x)) => Raw::Scalar(Scalar::Float(x)),
-            _ => Raw::Unsupported("this number"),
-        },
-        Value::String(s) => Raw::Scalar(Scalar::Text(s)),
-        Value::Array(_) => Raw::Seq,
-        Value::Object(map) => Raw::Map(map.into_iter().map(|(k, v)| (k, from_json(v))).collect()),
+/// A JSON value read straight into a [`Raw`], keeping duplicate keys (so that they can
+/// be reported, as YAML's are) and refusing `null` (a variable cannot unset what a file
+/// sets; `null` would silently do nothing).
+struct Json(Raw);
+
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JsonVisitor).map(Json)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Raw;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw::Scalar(Scalar::Bool(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+        Ok(Raw::Scalar(Scalar::Int(i128::from(v))))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+        Ok(Raw::Scalar(Scalar::Int(i128::from(v))))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+        Ok(Raw::Scalar(Scalar::Float(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw::Scalar(Scalar::Text(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Raw, E> {
+        Ok(Raw::Scalar(Scalar::Text(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Unsupported(
+            "null is not accepted in variables: remove the key, or write direct:// for a direct route",
+        ))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Raw::Seq)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+        let mut entries = Vec::new();
+        while let Some((key, Json(value))) = map.next_entry::<String, Json>()? {
+            entries.push((key, value));
+        }
+        Ok(Raw::Map(entries))
     }
 }

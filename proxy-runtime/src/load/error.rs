@@ -99,8 +99,21 @@ pub struct SettingError {
 }
 
 impl SettingError {
-    /// A new error. `message` must already be redacted.
+    /// A new error. `message` must already be redacted; the paths of `source` are
+    /// redacted here (keys are user input too: a URL pasted as a key must not show its
+    /// password).
     pub(crate) fn new(source: Source, kind: ErrorKind, message: impl Into<String>) -> Self {
+        let r = |s: &mut String| {
+            if let std::borrow::Cow::Owned(clean) = crate::redact::redact_value(s) {
+                *s = clean;
+            }
+        };
+        let mut source = source;
+        match &mut source {
+            Source::Env { json_path, .. } => json_path.iter_mut().for_each(r),
+            Source::Yaml { path, .. } | Source::Merged { path } => r(path),
+            Source::File { .. } => {}
+        }
         Self {
             source,
             kind,

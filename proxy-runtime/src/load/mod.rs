@@ -22,6 +22,9 @@ use crate::Settings;
 use crate::redact::redact_text;
 use tree::{Names, Node, Place, merge};
 
+/// How many errors get a YAML line number.
+const MAX_LOCATED: usize = 100;
+
 /// Where a YAML document comes from.
 #[derive(Clone)]
 enum YamlSource {
@@ -191,7 +194,8 @@ impl<T: Settings> Loader<T> {
         }
         let value = tree::finish(T::schema(), tree, &mut Vec::new(), &names, &mut errors);
         if let Some(text) = yaml_text {
-            for e in &mut errors {
+            // Each line costs a parse of the file: enough for the errors anyone reads.
+            for e in errors.iter_mut().take(MAX_LOCATED) {
                 if let Source::Yaml { path, line, .. } = e.source_mut() {
                     let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
                     *line = yaml::line_of(&text, &segments);

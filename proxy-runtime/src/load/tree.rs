@@ -19,7 +19,8 @@ pub(crate) enum Raw {
     Scalar(Scalar),
     Map(Vec<(String, Raw)>),
     Seq,
-    /// Something the source cannot express as a setting (a YAML tag, a non-text key, ...).
+    /// Something the source cannot express as a setting (a YAML tag, a non-text key, ...):
+    /// the message saying so.
     Unsupported(&'static str),
 }
 
@@ -82,12 +83,7 @@ fn build_inner(
             raw => build_inner(inner, raw, path, place, errors),
         },
         (_, Raw::Unsupported(what)) => {
-            error(
-                errors,
-                path,
-                ErrorKind::Invalid,
-                format!("{what} is not supported here"),
-            );
+            error(errors, path, ErrorKind::Invalid, (*what).to_owned());
             None
         }
         (FieldKind::Leaf(_), Raw::Null) => {
@@ -119,6 +115,10 @@ fn build_inner(
                 path.push(key);
                 let key = path.last().map(String::as_str).unwrap_or_default();
                 match schema.field(key) {
+                    Some(field) if out.contains_key(field.name) => {
+                        let msg = format!("`{}` is given more than once", field.name);
+                        error(errors, path, ErrorKind::Duplicate, msg);
+                    }
                     Some(field) => {
                         let name = field.name.to_owned();
                         if let Some(node) = build(&field.kind, value, path, place, errors) {
@@ -316,6 +316,9 @@ pub(crate) fn closest<'a>(
     candidates: impl Iterator<Item = &'a str>,
 ) -> Option<&'a str> {
     let given = given.to_ascii_lowercase();
+    if given.is_empty() {
+        return None;
+    }
     candidates
         .map(|c| (edit_distance(&given, c), c))
         .filter(|(d, c)| {

@@ -17,11 +17,20 @@ use super::tree::Raw;
 
 /// Parses a YAML document. Returns the whole document, or `Err((line, reason))`.
 pub(crate) fn parse(text: &str) -> Result<serde_yaml::Value, (Option<usize>, String)> {
-    serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| {
+    let mut doc = serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         // serde_yaml's messages may quote the input; keep them, redacted.
         (line, redact_text(&e.to_string()).into_owned())
-    })
+    })?;
+    // Merge keys (`<<: *anchor`) are applied, so that a section assembled from anchors
+    // is read as the operator sees it.
+    doc.apply_merge().map_err(|e| {
+        (
+            e.location().map(|l| l.line()),
+            redact_text(&e.to_string()).into_owned(),
+        )
+    })?;
+    Ok(doc)
 }
 
 /// Converts a YAML value, keeping keys as the file wrote them.
@@ -34,11 +43,11 @@ pub(crate) fn to_raw(value: serde_yaml::Value) -> Raw {
             (Some(i), _, _) => Raw::Scalar(Scalar::Int(i128::from(i))),
             (_, Some(u), _) => Raw::Scalar(Scalar::Int(i128::from(u))),
             (_, _, Some(x)) => Raw::Scalar(Scalar::Float(x)),
-            _ => Raw::Unsupported("this number"),
+            _ => Raw::Unsupported("this number is not supported here"),
         },
         Value::String(s) => Raw::Scalar(Scalar::Text(s)),
         Value::Sequence(_) => Raw::Seq,
-        Value::Tagged(_) => Raw::Unsupported("a YAML tag"),
+        Value::Tagged(_) => Raw::Unsupported("YAML tags are not supported here"),
         Value::Mapping(map) => {
             let mut entries = Vec::with_capacity(map.len());
             for (k, v) in map {
@@ -46,7 +55,7 @@ pub(crate) fn to_raw(value: serde_yaml::Value) -> Raw {
                     Value::String(s) => s,
                     Value::Number(n) => n.to_string(),
                     Value::Bool(b) => b.to_string(),
-                    _ => return Raw::Unsupported("a mapping key that is not text"),
+                    _ => return Raw::Unsupported("a mapping key must be text"),
                 };
                 entries.push((key, to_raw(v)));
             }
