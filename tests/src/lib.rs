@@ -50,3 +50,20 @@ pub fn injector(
         .resolver(resolver)
         .build()
 }
+
+/// The `proxy-check` binary built beside the test executables (`cargo test --workspace`
+/// and `cargo nextest run --workspace` build it).
+pub fn proxy_check_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let bin = dir.join("proxy-check");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p proxy-runtime --bin proxy-check` (the README's test command builds it)",
+        bin.display()
+    );
+    bin
+}

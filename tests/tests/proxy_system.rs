@@ -1,0 +1,106 @@
+//! The proxy system in force: scoped injectors do not leak between concurrent tests, and
+//! an injector whose settings failed to load fails every connection (fail closed).
+
+use std::sync::Arc;
+
+use proxy_runtime::{
+    ConnectionKind, ProxyErrorKind, ProxyInjector, ProxySettings, proxy_injector,
+    with_proxy_injector, with_proxy_injector_sync,
+};
+use proxy_tests::origin::Origin;
+use proxy_tests::tls::TestCa;
+
+fn settings(url: &str) -> ProxySettings {
+    ProxySettings::loader()
+        .env_vars([
+            ("CRYPTOFEED_PROXY_ENABLED", "true"),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", url),
+        ])
+        .load()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_injectors_in_parallel_do_not_leak() {
+    let mut tasks = Vec::new();
+    for i in 0..16u16 {
+        tasks.push(tokio::spawn(async move {
+            let url = format!("socks5h://proxy-{i}.test:{}", 1000 + i);
+            let injector = Arc::new(ProxyInjector::new(settings(&url)));
+            with_proxy_injector(injector, async move {
+                for _ in 0..50 {
+                    tokio::task::yield_now().await;
+                    let seen = proxy_injector().dialer("binance", ConnectionKind::Http);
+                    assert_eq!(seen.proxy(), Some(url.as_str()));
+                }
+            })
+            .await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[test]
+fn scoped_injector_for_synchronous_code() {
+    let injector = Arc::new(ProxyInjector::new(settings("http://sync-proxy:3128")));
+    let proxy = with_proxy_injector_sync(injector, || {
+        proxy_injector()
+            .dialer("okx", ConnectionKind::Http)
+            .proxy()
+            .map(str::to_owned)
+    });
+    assert_eq!(proxy.as_deref(), Some("http://sync-proxy:3128"));
+}
+
+#[tokio::test]
+async fn settings_that_failed_to_load_fail_every_connection() {
+    let ca = TestCa::new();
+    let decoy = Origin::start(&ca).await;
+    let error = ProxySettings::loader()
+        .env_vars([("CRYPTOFEED_PROXY_ENABLE", "true")])
+        .load()
+        .unwrap_err();
+    let injector = ProxyInjector::failed(error);
+    let err = injector
+        .http_client("binance")
+        .get(&format!("https://127.0.0.1:{}/", decoy.https.port()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ProxyErrorKind::Settings);
+    assert!(err.to_string().contains("CRYPTOFEED_PROXY_ENABLE"), "{err}");
+    let err = injector
+        .connect_websocket(&format!("wss://127.0.0.1:{}/", decoy.wss.port()), "binance")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ProxyErrorKind::Settings);
+    assert_eq!(
+        decoy.https.accepted() + decoy.wss.accepted(),
+        0,
+        "never direct"
+    );
+    assert!(injector.http_proxy_url("binance").is_none());
+}
+
+#[tokio::test]
+async fn invalid_exchange_ids_are_refused_not_routed_by_default() {
+    let injector = ProxyInjector::new(settings("socks5h://p.test:1080"));
+    let err = injector
+        .http_client("binance-futures")
+        .get("https://127.0.0.1:1/")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ProxyErrorKind::InvalidTarget);
+    assert!(err.to_string().contains("invalid exchange id"), "{err}");
+}
+
+#[test]
+fn one_pool_per_exchange_and_kind() {
+    let injector = ProxyInjector::new(settings("socks5h://p.test:1080"));
+    let a = injector.http_client("binance");
+    let b = injector.http_client("BINANCE");
+    assert_eq!(format!("{:?}", a.dialer()), format!("{:?}", b.dialer()));
+    let direct = ProxyInjector::new(ProxySettings::new(false));
+    assert_eq!(direct.http_client("binance").dialer().proxy(), None);
+}
