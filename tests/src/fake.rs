@@ -114,15 +114,22 @@ impl Session {
 }
 
 impl FakeProxy {
-    /// Starts a fake proxy running `script` for every connection.
+    /// Starts a fake proxy on 127.0.0.1 running `script` for every connection.
     pub async fn start<F, Fut>(script: F) -> Self
     where
         F: Fn(Session) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake proxy");
+        Self::start_on("127.0.0.1", script).await
+    }
+
+    /// Starts a fake proxy on `bind` (an address of the loopback interface).
+    pub async fn start_on<F, Fut>(bind: &str, script: F) -> Self
+    where
+        F: Fn(Session) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind((bind, 0)).await.expect("bind fake proxy");
         let addr = listener.local_addr().expect("fake proxy address");
         let accepted = Arc::new(AtomicUsize::new(0));
         let received = Arc::new(Mutex::new(Vec::new()));

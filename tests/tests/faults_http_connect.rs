@@ -311,3 +311,81 @@ async fn a_proxy_that_never_answers_times_out_in_the_handshake_phase() {
         assert!(err.to_string().contains("proxy handshake"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn https_proxy_tls_to_the_proxy_then_tls_inside_the_tunnel() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let acceptor = ca.acceptor();
+    let to = origin.https.addr;
+    let proxy = FakeProxy::start(move |s: Session| {
+        let acceptor = acceptor.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(s.stream).await else {
+                return;
+            };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if tokio::io::AsyncReadExt::read(&mut tls, &mut byte)
+                    .await
+                    .unwrap_or(0)
+                    == 0
+                {
+                    return;
+                }
+                head.push(byte[0]);
+            }
+            assert!(head.starts_with(b"CONNECT 127.0.0.1:"));
+            tokio::io::AsyncWriteExt::write_all(&mut tls, b"HTTP/1.1 200 OK\r\n\r\n")
+                .await
+                .unwrap();
+            let mut upstream = tokio::net::TcpStream::connect(to).await.unwrap();
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+        }
+    })
+    .await;
+    // The proxy's certificate names `localhost`: the URL's host is its TLS server name.
+    let url = format!("https://localhost:{}", proxy.addr.port());
+    let resolver = RecordingResolver::new(&[("localhost", "127.0.0.1".parse().unwrap())]);
+    let inj = injector(Some(&url), 5, &ca, resolver.clone());
+    let body = inj
+        .http_client("deribit")
+        .get(&format!(
+            "https://127.0.0.1:{}/tls-in-tls",
+            origin.https.port()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(body, body_for("/tls-in-tls"));
+    assert_eq!(
+        resolver.asked(),
+        ["localhost"],
+        "only the proxy's own name is resolved"
+    );
+}
+
+#[tokio::test]
+async fn ipv6_proxy_address() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let to = origin.https.addr;
+    let proxy = FakeProxy::start_on("::1", move |mut s: Session| async move {
+        s.read_head().await;
+        s.write(b"HTTP/1.1 200 OK\r\n\r\n").await;
+        s.pipe_to(to).await;
+    })
+    .await;
+    let url = format!("http://{}", proxy.authority());
+    assert!(url.starts_with("http://[::1]:"), "{url}");
+    let inj = injector(Some(&url), 5, &ca, RecordingResolver::failing());
+    let body = inj
+        .http_client("okx")
+        .get(&format!(
+            "https://127.0.0.1:{}/v6-proxy",
+            origin.https.port()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(body, body_for("/v6-proxy"));
+}
