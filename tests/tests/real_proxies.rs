@@ -137,43 +137,41 @@ async fn dante_socks4_and_socks5() {
     assert_eq!(connects(&wss), 3, "one per scheme:\n{}", dante.log());
 }
 
-#[tokio::test]
-async fn tinyproxy_connect_without_and_with_basic_auth() {
+/// An HTTP CONNECT server without and with Basic auth: traffic through it is in its log
+/// (squid writes a tunnel's line when it closes, so the pool is dropped first), wrong
+/// credentials are "auth failed" (tinyproxy answers 401, squid 407) and missing ones
+/// "auth required" (407).
+async fn http_connect_server(start: fn(bool) -> RealProxy, exchange: &str) {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
-    let open = RealProxy::tinyproxy(false);
+    let open = start(false);
     let inj = injector(
         Some(&open.url("http", None)),
         10,
         &ca,
         RecordingResolver::failing(),
     );
-    exercise(&inj, &origin, "bybit").await;
-    assert!(
-        open.log_mentions(&format!("CONNECT 127.0.0.1:{}", origin.https.port()))
-            .await,
-        "{}",
-        open.log()
-    );
-    assert!(
-        open.log_mentions(&format!("CONNECT 127.0.0.1:{}", origin.wss.port()))
-            .await,
-        "{}",
-        open.log()
-    );
+    exercise(&inj, &origin, exchange).await;
+    drop(inj);
+    for port in [origin.https.port(), origin.wss.port()] {
+        let line = format!("CONNECT 127.0.0.1:{port}");
+        assert!(
+            open.log_mentions(&line).await,
+            "{line} not in:\n{}",
+            open.log()
+        );
+    }
 
-    let auth = RealProxy::tinyproxy(true);
+    let auth = start(true);
     let inj = injector(
         Some(&auth.url("http", Some((USER, PASSWORD)))),
         10,
         &ca,
         RecordingResolver::failing(),
     );
-    exercise(&inj, &origin, "bybit").await;
-    assert_eq!(
-        failure(&auth.url("http", Some((USER, "wrong"))), &ca, &origin).await,
-        K::AuthFailed
-    );
+    exercise(&inj, &origin, exchange).await;
+    let wrong = auth.url("http", Some((USER, "wrong")));
+    assert_eq!(failure(&wrong, &ca, &origin).await, K::AuthFailed);
     assert_eq!(
         failure(&auth.url("http", None), &ca, &origin).await,
         K::AuthRequired
@@ -181,48 +179,13 @@ async fn tinyproxy_connect_without_and_with_basic_auth() {
 }
 
 #[tokio::test]
-async fn squid_connect_without_and_with_basic_auth() {
-    let ca = TestCa::new();
-    let origin = Origin::start(&ca).await;
-    let open = RealProxy::squid(false);
-    let inj = injector(
-        Some(&open.url("http", None)),
-        10,
-        &ca,
-        RecordingResolver::failing(),
-    );
-    exercise(&inj, &origin, "gate").await;
-    // squid logs a tunnel when it ends: close the pooled connection.
-    drop(inj);
-    assert!(
-        open.log_mentions(&format!("CONNECT 127.0.0.1:{}", origin.https.port()))
-            .await,
-        "{}",
-        open.log()
-    );
-    assert!(
-        open.log_mentions(&format!("CONNECT 127.0.0.1:{}", origin.wss.port()))
-            .await,
-        "{}",
-        open.log()
-    );
+async fn tinyproxy_connect_without_and_with_basic_auth() {
+    http_connect_server(RealProxy::tinyproxy, "bybit").await;
+}
 
-    let auth = RealProxy::squid(true);
-    let inj = injector(
-        Some(&auth.url("http", Some((USER, PASSWORD)))),
-        10,
-        &ca,
-        RecordingResolver::failing(),
-    );
-    exercise(&inj, &origin, "gate").await;
-    assert_eq!(
-        failure(&auth.url("http", Some((USER, "wrong"))), &ca, &origin).await,
-        K::AuthFailed
-    );
-    assert_eq!(
-        failure(&auth.url("http", None), &ca, &origin).await,
-        K::AuthRequired
-    );
+#[tokio::test]
+async fn squid_connect_without_and_with_basic_auth() {
+    http_connect_server(RealProxy::squid, "gate").await;
 }
 
 #[tokio::test]
