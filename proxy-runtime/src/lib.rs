@@ -23,11 +23,13 @@ pub mod check;
 mod exchange;
 pub mod load;
 mod net;
+mod proxied;
 pub mod redact;
 pub mod schema;
 mod settings;
 mod url;
 
+pub use bytes::Bytes;
 pub use exchange::{EXCHANGE_ID_RULE, ExchangeId, ExchangeIdError};
 pub use load::{LoadError, Loader};
 pub use net::dial::Dialer;
@@ -41,6 +43,7 @@ pub use net::system::{
 pub use net::target::{Resolve, Resolving, SystemResolver, Target, TargetHost};
 pub use net::tls::{PemError, TlsRoots};
 pub use net::ws::{WebSocket, connect_websocket};
+pub use proxied::{Connectors, Proxied};
 pub use redact::Password;
 pub use schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
 pub use settings::{
@@ -53,6 +56,48 @@ pub use url::{ProxyEndpoint, ProxyHost, ProxyScheme, ProxyUrl, UrlError};
 #[cfg(feature = "derive")]
 pub use proxy_derive::Settings;
 
+/// Makes a struct an exchange client whose connections follow the proxy settings.
+///
+/// - `#[proxied(exchange = "binance")]` on a struct with named fields adds one hidden field
+///   (`__proxied`, the exchange's [`Connectors`]) and implements [`Proxied`], which gives
+///   `self.http()` and `self.websocket(url)`.
+/// - `#[proxied]` on an `impl` block of that struct (inherent or trait, like `Default`)
+///   completes every `Self { .. }` and `TypeName { .. }` literal in its functions with that
+///   field, resolved from the proxy system in force when the literal is evaluated
+///   ([`proxy_injector`]). Literals with `..base` are left alone, and so are nested items
+///   and the insides of macro invocations (`vec![Self { .. }]`).
+///
+/// Put `#[proxied(..)]` above the struct's derives: a derive listed before it sees the
+/// struct without the hidden field.
+///
+/// ```
+/// use proxy_runtime::{proxied, Proxied, ProxyError};
+///
+/// #[proxied(exchange = "binance")]
+/// #[derive(Debug, Clone)]
+/// pub struct Binance {
+///     symbols: Vec<String>,
+/// }
+///
+/// #[proxied]
+/// impl Binance {
+///     pub fn new(symbols: Vec<String>) -> Self {
+///         Self { symbols }
+///     }
+///
+///     pub async fn depth(&self) -> Result<proxy_runtime::Bytes, ProxyError> {
+///         self.http().get("https://api.binance.com/api/v3/depth?symbol=BTCUSDT").await
+///     }
+/// }
+///
+/// proxy_runtime::init_proxy_system(proxy_runtime::ProxySettings::new(false));
+/// let client = Binance::new(vec!["BTCUSDT".into()]);
+/// assert_eq!(client.exchange(), "binance");
+/// assert!(format!("{client:?}").contains("http: \"direct\""));
+/// ```
+#[cfg(feature = "derive")]
+pub use proxy_derive::proxied;
+
 /// The README's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
@@ -61,7 +106,16 @@ pub struct ReadmeDoctests;
 /// What generated code needs. Not public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::proxied::Connectors;
     pub use crate::schema::{FieldKind, FieldSchema, Schema, SettingsField, SettingsOptions};
+
+    /// The connectors of `T`'s exchange, from the proxy system in force now.
+    pub fn connectors<T: crate::Proxied + ?Sized>() -> Connectors {
+        Connectors::resolve(T::EXCHANGE)
+    }
+
+    /// Compiles only for proxied clients (checked by `#[proxied]` impl blocks).
+    pub const fn assert_proxied<T: crate::Proxied + ?Sized>() {}
     pub use ::core::option::Option::{None, Some};
     pub use ::serde::Deserialize;
     pub use ::serde::de::DeserializeOwned;

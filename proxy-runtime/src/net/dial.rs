@@ -108,6 +108,12 @@ impl Dialer {
         self.timeout
     }
 
+    /// Whether every connection fails (the settings could not be loaded, or the exchange id
+    /// is invalid).
+    pub fn is_failing(&self) -> bool {
+        self.failure.is_some()
+    }
+
     /// Connects to `target` (with TLS to it when `tls`), within the route's timeout.
     pub async fn connect(&self, target: &Target, tls: bool) -> Result<ProxyStream, ProxyError> {
         let deadline = Instant::now() + self.timeout;

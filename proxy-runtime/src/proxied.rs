@@ -1,0 +1,110 @@
+//! What `#[proxied]` clients are made of: the [`Proxied`] trait and the connectors held in
+//! the hidden field the macro adds.
+//!
+//! Connectors are resolved from the proxy system in force when the client is built
+//! ([`proxy_injector`](crate::proxy_injector)), once, and then used for every connection of
+//! that client. Nothing here chooses a route itself.
+
+use std::fmt;
+use std::future::Future;
+
+use crate::net::dial::Dialer;
+use crate::net::http::HttpClient;
+use crate::net::ws::{WebSocket, connect_websocket};
+use crate::{ConnectionKind, ProxyError, proxy_injector};
+
+/// An exchange client made with `#[proxied(exchange = "...")]`: it knows its exchange and
+/// gives the HTTP client and WebSocket connect of that exchange's routes.
+///
+/// Implemented by the macro; do not implement it by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a proxied client",
+    label = "`#[proxied]` on this impl block needs `{Self}` to be a proxied client",
+    note = "annotate the struct itself with `#[proxied(exchange = \"...\")]`, above its derives"
+)]
+pub trait Proxied {
+    /// The exchange id whose routes the client uses.
+    const EXCHANGE: &'static str;
+
+    #[doc(hidden)]
+    fn __connectors(&self) -> &Connectors;
+
+    /// The exchange id.
+    fn exchange(&self) -> &'static str {
+        Self::EXCHANGE
+    }
+
+    /// The HTTP client of this exchange's HTTP route.
+    fn http(&self) -> &HttpClient {
+        self.__connectors().http()
+    }
+
+    /// Opens a WebSocket to `url` on this exchange's WebSocket route.
+    fn websocket(
+        &self,
+        url: &str,
+    ) -> impl Future<Output = Result<WebSocket, ProxyError>> + Send + 'static {
+        let dialer = self.__connectors().websocket.clone();
+        let url = url.to_owned();
+        async move { connect_websocket(&dialer, &url).await }
+    }
+}
+
+/// The connectors of one client: its exchange's HTTP client and WebSocket dialer, as
+/// resolved when the client was built. `Debug` shows the routes, redacted.
+#[derive(Clone)]
+pub struct Connectors {
+    exchange: &'static str,
+    http: HttpClient,
+    websocket: Dialer,
+}
+
+impl Connectors {
+    /// The connectors of `exchange` from the proxy system in force now.
+    pub fn resolve(exchange: &'static str) -> Self {
+        let injector = proxy_injector();
+        Self {
+            exchange,
+            http: injector.http_client(exchange),
+            websocket: injector.dialer(exchange, ConnectionKind::Websocket),
+        }
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// The WebSocket dialer.
+    pub fn websocket(&self) -> &Dialer {
+        &self.websocket
+    }
+
+    fn route(d: &Dialer) -> String {
+        match (d.proxy(), d.is_failing()) {
+            (_, true) => "fails (settings could not be loaded)".to_owned(),
+            (Some(p), false) => format!("via {p}"),
+            (None, false) => "direct".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connectors")
+            .field("exchange", &self.exchange)
+            .field("http", &Self::route(self.http.dialer()))
+            .field("websocket", &Self::route(&self.websocket))
+            .finish()
+    }
+}
+
+/// Clients compare equal whatever their routes: connectors are not part of a client's
+/// value.
+impl PartialEq for Connectors {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Connectors {}

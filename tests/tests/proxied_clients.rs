@@ -1,0 +1,231 @@
+//! Clients written with `#[proxied]` and no proxy code: their connections follow the
+//! settings in force when they are built.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use proxy_runtime::{
+    Proxied, ProxyInjector, ProxySettings, proxied, with_proxy_injector, with_proxy_injector_sync,
+};
+use proxy_tests::origin::{Origin, WELCOME, body_for};
+use proxy_tests::real::RealProxy;
+use proxy_tests::tls::TestCa;
+use tokio_tungstenite::tungstenite::Message;
+
+#[proxied(exchange = "binance")]
+#[derive(Debug)]
+struct Binance {
+    rest: String,
+    stream: String,
+}
+
+#[proxied]
+impl Binance {
+    fn new(origin: &Origin) -> Self {
+        Self {
+            rest: format!("https://127.0.0.1:{}/api/v3/depth", origin.https.port()),
+            stream: format!("wss://127.0.0.1:{}/ws/btcusdt@trade", origin.wss.port()),
+        }
+    }
+
+    async fn depth(&self) -> Result<proxy_runtime::Bytes, proxy_runtime::ProxyError> {
+        self.http().get(&self.rest).await
+    }
+
+    async fn first_trade(&self) -> Result<Message, proxy_runtime::ProxyError> {
+        let mut ws = self.websocket(&self.stream).await?;
+        Ok(ws.next().await.expect("a message").expect("a frame"))
+    }
+}
+
+#[proxied(exchange = "kraken")]
+struct Kraken {
+    rest: String,
+}
+
+#[proxied]
+impl Kraken {
+    fn new(origin: &Origin) -> Self {
+        Kraken {
+            rest: format!("https://127.0.0.1:{}/0/public/Depth", origin.https.port()),
+        }
+    }
+}
+
+fn injector(ca: &TestCa, vars: &[(&str, String)]) -> Arc<ProxyInjector> {
+    let settings = ProxySettings::loader()
+        .env_vars(vars.iter().map(|(k, v)| (*k, v.clone())))
+        .load()
+        .unwrap();
+    Arc::new(
+        ProxyInjector::builder(settings)
+            .tls_roots(ca.roots())
+            .build(),
+    )
+}
+
+#[tokio::test]
+async fn through_a_real_proxy_when_enabled_and_direct_when_disabled() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let socks = RealProxy::microsocks(false);
+    let proxy = socks.url("socks5h", None);
+    let enabled = injector(
+        &ca,
+        &[
+            ("CRYPTOFEED_PROXY_ENABLED", "true".into()),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", proxy.clone()),
+            ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", proxy.clone()),
+        ],
+    );
+    let client = with_proxy_injector_sync(enabled, || Binance::new(&origin));
+    assert!(
+        format!("{client:?}").contains(&format!("via {proxy}")),
+        "{client:?}"
+    );
+    assert_eq!(client.depth().await.unwrap(), body_for("/api/v3/depth"));
+    assert_eq!(client.first_trade().await.unwrap(), Message::text(WELCOME));
+    let https = format!("connected to 127.0.0.1:{}", origin.https.port());
+    let wss = format!("connected to 127.0.0.1:{}", origin.wss.port());
+    assert!(
+        socks.log_mentions(&https).await && socks.log_mentions(&wss).await,
+        "{}",
+        socks.log()
+    );
+
+    // The same settings, disabled: direct, and the proxy sees nothing more.
+    let disabled = injector(
+        &ca,
+        &[
+            ("CRYPTOFEED_PROXY_ENABLED", "false".into()),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", proxy.clone()),
+        ],
+    );
+    let before = socks.log().lines().count();
+    let accepted = origin.https.accepted();
+    let direct = with_proxy_injector(disabled, async { Binance::new(&origin) }).await;
+    assert!(
+        format!("{direct:?}").contains("http: \"direct\""),
+        "{direct:?}"
+    );
+    assert_eq!(direct.depth().await.unwrap(), body_for("/api/v3/depth"));
+    assert_eq!(origin.https.accepted(), accepted + 1);
+    assert_eq!(socks.log().lines().count(), before, "{}", socks.log());
+}
+
+#[tokio::test]
+async fn two_clients_of_different_exchanges_use_their_own_routes() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let (a, b) = (RealProxy::microsocks(false), RealProxy::microsocks(false));
+    let inj = injector(
+        &ca,
+        &[
+            ("CRYPTOFEED_PROXY_ENABLED", "true".into()),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL",
+                a.url("socks5h", None),
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__KRAKEN__HTTP__URL",
+                b.url("socks5h", None),
+            ),
+        ],
+    );
+    let (binance, kraken) =
+        with_proxy_injector_sync(inj, || (Binance::new(&origin), Kraken::new(&origin)));
+    assert_eq!(binance.exchange(), "binance");
+    assert_eq!(kraken.exchange(), "kraken");
+    binance.depth().await.unwrap();
+    kraken.http().get(&kraken.rest).await.unwrap();
+    let line = format!("connected to 127.0.0.1:{}", origin.https.port());
+    assert!(a.log_mentions(&line).await && b.log_mentions(&line).await);
+    assert_eq!(
+        a.log().matches(&line).count(),
+        1,
+        "binance only:\n{}",
+        a.log()
+    );
+    assert_eq!(
+        b.log().matches(&line).count(),
+        1,
+        "kraken only:\n{}",
+        b.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_settings_in_parallel_do_not_leak_into_each_other() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let mut tasks = Vec::new();
+    for i in 0..12u16 {
+        let ca = ca.clone();
+        let origin = origin.clone();
+        tasks.push(tokio::spawn(async move {
+            let proxy = format!("socks5h://scope-{i}.test:{}", 2000 + i);
+            let inj = injector(
+                &ca,
+                &[
+                    ("CRYPTOFEED_PROXY_ENABLED", "true".into()),
+                    ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", proxy.clone()),
+                ],
+            );
+            with_proxy_injector(inj, async move {
+                for _ in 0..20 {
+                    tokio::task::yield_now().await;
+                    let client = Binance::new(&origin);
+                    assert!(
+                        format!("{client:?}").contains(&format!("via {proxy}")),
+                        "{client:?}"
+                    );
+                }
+            })
+            .await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_failed_lazy_environment_load_fails_every_connection() {
+    let ca = TestCa::new();
+    let decoy = Origin::start(&ca).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_lazy_env_client"))
+        .arg(decoy.https.port().to_string())
+        .env_clear()
+        .env("CRYPTOFEED_PROXY_ENABLE", "true")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("failures: 6"), "{stdout}");
+    assert!(!stdout.contains("connected"), "{stdout}");
+    assert_eq!(
+        stdout.matches("proxy settings could not be loaded").count(),
+        6,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("did you mean `CRYPTOFEED_PROXY_ENABLED`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fails (settings could not be loaded)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.matches("proxy settings could not be loaded").count(),
+        1,
+        "logged once:\n{stderr}"
+    );
+    assert_eq!(
+        decoy.https.accepted() + decoy.wss.accepted(),
+        0,
+        "never direct"
+    );
+}

@@ -1,0 +1,8 @@
+use proxy_runtime::proxied;
+
+#[proxied(exchange = "binance", exchange = "binance_futures")]
+struct Binance {
+    symbols: Vec<String>,
+}
+
+fn main() {}
