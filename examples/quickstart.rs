@@ -1,25 +1,101 @@
-//! Loads `examples/config.yaml` with any `CRYPTOFEED_PROXY_*` variables on top, exactly as
-//! the runtime does, and prints where each exchange's traffic goes.
+//! The quickstart: a local exchange (HTTPS REST and a WSS trade stream) and a local SOCKS5
+//! proxy on loopback, settings from `examples/config.yaml` with any `CRYPTOFEED_PROXY_*`
+//! variables on top, and a client written with `#[proxied]` and nothing else proxy-related.
 //!
 //! ```sh
 //! cargo run --example quickstart
-//! CRYPTOFEED_PROXY_EXCHANGES__KRAKEN__HTTP__URL=socks5h://127.0.0.1:9050 cargo run --example quickstart
+//! CRYPTOFEED_PROXY_EXCHANGES__LOCALEX__WEBSOCKET__URL=direct:// cargo run --example quickstart
 //! ```
 
 use std::error::Error;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use futures_util::StreamExt;
+use proxy_examples::local::{LocalExchange, LocalSocks5};
 use proxy_runtime::check::Report;
-use proxy_runtime::{ExchangeId, ProxySettings, Settings};
+use proxy_runtime::{
+    ConnectionKind, ExchangeId, ProxyError, ProxyHost, ProxyInjector, ProxyScheme, ProxySettings,
+    Settings, TlsRoots, init_proxy_system_with, proxied,
+};
 
-fn main() -> Result<ExitCode, Box<dyn Error>> {
+/// The client: its proxy handling is the two attributes, nothing more.
+#[proxied(exchange = "localex")]
+#[derive(Debug)]
+pub struct LocalEx {
+    rest: String,
+    stream: String,
+}
+
+#[proxied]
+impl LocalEx {
+    /// A client of the exchange at these URLs.
+    pub fn new(rest: &str, stream: &str) -> Self {
+        Self {
+            rest: rest.to_owned(),
+            stream: stream.to_owned(),
+        }
+    }
+
+    /// The best bid and ask of `symbol`.
+    pub async fn ticker(&self, symbol: &str) -> Result<String, ProxyError> {
+        let url = format!("{}/api/v3/ticker/bookTicker?symbol={symbol}", self.rest);
+        let body = self.http().get(&url).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The next `count` trades of the stream.
+    pub async fn trades(&self, count: usize) -> Result<Vec<String>, ProxyError> {
+        let mut ws = self.websocket(&self.stream).await?;
+        let mut trades = Vec::new();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Ok(text) = message.to_text() {
+                trades.push(text.to_owned());
+            }
+            if trades.len() == count {
+                break;
+            }
+        }
+        Ok(trades)
+    }
+}
+
+/// The loopback SOCKS5 proxies the settings route `localex` through (so the quickstart can
+/// start them); routes elsewhere are left to whatever listens there.
+fn local_proxies(settings: &ProxySettings) -> Vec<SocketAddr> {
+    let mut addrs = Vec::new();
+    for kind in ConnectionKind::ALL {
+        let Some(endpoint) = settings
+            .get_proxy("localex", kind)
+            .and_then(|c| c.url().endpoint())
+        else {
+            continue;
+        };
+        let socks5 = matches!(
+            endpoint.scheme(),
+            ProxyScheme::Socks5 | ProxyScheme::Socks5h
+        );
+        let ip = match endpoint.host() {
+            ProxyHost::Ipv4(a) => std::net::IpAddr::V4(*a),
+            ProxyHost::Ipv6(a) => std::net::IpAddr::V6(*a),
+            _ => continue,
+        };
+        let addr = SocketAddr::new(ip, endpoint.port());
+        if socks5 && ip.is_loopback() && endpoint.username().is_none() && !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    addrs
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<ExitCode, Box<dyn Error + Send + Sync>> {
     let config = proxy_examples::config_path();
     let prefix = ProxySettings::OPTIONS.env_prefix.unwrap_or_default();
     println!(
         "settings: {} (section `proxy:`), then variables {prefix}*",
         config.display()
     );
-
     let overrides: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .filter(|k| k.to_ascii_uppercase().starts_with(prefix))
@@ -29,7 +105,6 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
     } else {
         println!("overriding the file: {}", overrides.join(", "));
     }
-    println!();
 
     let settings = match ProxySettings::loader()
         .yaml_file(&config)
@@ -42,7 +117,63 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
             return Ok(ExitCode::from(2));
         }
     };
-    let kraken = ExchangeId::new("kraken")?;
-    print!("{}", Report::new(&settings, &[kraken], prefix).to_table());
+    println!();
+    print!(
+        "{}",
+        Report::new(&settings, &[ExchangeId::new("localex")?], prefix).to_table()
+    );
+
+    let exchange = LocalExchange::start().await?;
+    let mut proxies = Vec::new();
+    for addr in local_proxies(&settings) {
+        match LocalSocks5::start(addr).await {
+            Ok(proxy) => proxies.push(proxy),
+            Err(e) => {
+                eprintln!("cannot start the local SOCKS5 proxy on {addr}: {e}");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    println!(
+        "\nlocal exchange: REST {}, stream {}; local SOCKS5 proxy: {}",
+        exchange.rest,
+        exchange.stream,
+        if proxies.is_empty() {
+            "none (no route uses one)".to_owned()
+        } else {
+            proxies
+                .iter()
+                .map(|p| p.addr.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+
+    // The application installs the settings once; clients pick them up when built.
+    let roots = TlsRoots::default().add_der(exchange.ca_der.clone());
+    init_proxy_system_with(ProxyInjector::builder(settings).tls_roots(roots).build());
+
+    let client = LocalEx::new(&exchange.rest, &exchange.stream);
+    println!("client: {client:?}\n");
+    match client.ticker("BTCUSDT").await {
+        Ok(body) => println!("REST ticker: {body}"),
+        Err(e) => {
+            eprintln!("REST failed: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    match client.trades(3).await {
+        Ok(trades) => {
+            for t in trades {
+                println!("stream trade: {t}");
+            }
+        }
+        Err(e) => {
+            eprintln!("stream failed: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let carried: usize = proxies.iter().map(LocalSocks5::carried).sum();
+    println!("\nconnections carried by the local SOCKS5 proxy: {carried}");
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use proxy_runtime::{
-    Proxied, ProxyInjector, ProxySettings, proxied, with_proxy_injector, with_proxy_injector_sync,
+    ProxyInjector, ProxySettings, proxied, with_proxy_injector, with_proxy_injector_sync,
 };
 use proxy_tests::origin::{Origin, WELCOME, body_for};
 use proxy_tests::real::RealProxy;

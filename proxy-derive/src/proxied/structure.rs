@@ -67,6 +67,31 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
                     &self.#field
                 }
             }
+
+            // The trait's methods, callable without importing `Proxied`.
+            #[automatically_derived]
+            #[allow(dead_code)]
+            impl #impl_generics #ident #ty_generics #where_clause {
+                /// The exchange id whose proxy routes this client uses.
+                pub fn exchange(&self) -> &'static str {
+                    <Self as ::proxy_runtime::Proxied>::EXCHANGE
+                }
+
+                /// The HTTP client of this exchange's HTTP route.
+                pub fn http(&self) -> &::proxy_runtime::HttpClient {
+                    <Self as ::proxy_runtime::Proxied>::http(self)
+                }
+
+                /// Opens a WebSocket to `url` on this exchange's WebSocket route.
+                pub fn websocket(
+                    &self,
+                    url: &str,
+                ) -> impl ::core::future::Future<
+                    Output = ::core::result::Result<::proxy_runtime::WebSocket, ::proxy_runtime::ProxyError>,
+                > + ::core::marker::Send + 'static {
+                    <Self as ::proxy_runtime::Proxied>::websocket(self, url)
+                }
+            }
         }
     });
     out.extend(quote! {

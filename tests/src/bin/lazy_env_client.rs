@@ -4,7 +4,7 @@
 //!
 //! Usage: `lazy_env_client PORT` (a local port to try to reach).
 
-use proxy_runtime::{Proxied, proxied};
+use proxy_runtime::proxied;
 
 #[proxied(exchange = "binance")]
 #[derive(Debug)]
