@@ -199,6 +199,74 @@ async fn malformed_replies_are_protocol_errors_never_tunnels() {
 }
 
 #[tokio::test]
+async fn endless_or_crowded_reply_heads_are_cut_off_while_the_proxy_keeps_sending() {
+    // The proxy keeps the connection open: only the limits can end these.
+    let endless = FakeProxy::start(|mut s: Session| async move {
+        s.read_head().await;
+        s.write(b"HTTP/1.1 200 OK\r\n").await;
+        for _ in 0..64 {
+            s.write(format!("X-Pad: {}\r\n", "a".repeat(1000)).as_bytes())
+                .await;
+        }
+        s.hang().await;
+    })
+    .await;
+    let crowded = FakeProxy::start(|mut s: Session| async move {
+        s.read_head().await;
+        let mut head = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..100 {
+            head.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write(head.as_bytes()).await;
+        s.hang().await;
+    })
+    .await;
+    let ca = TestCa::new();
+    for (proxy, detail) in [
+        (&endless, "longer than 16 KiB"),
+        (&crowded, "more than 64 headers"),
+    ] {
+        let inj = injector(
+            Some(&format!("http://{}", proxy.authority())),
+            10,
+            &ca,
+            RecordingResolver::failing(),
+        );
+        let target = Target::new("exchange.test", 443).unwrap();
+        let err = tokio::time::timeout(
+            GENEROUS,
+            inj.dialer("okx", ConnectionKind::Http)
+                .connect(&target, false),
+        )
+        .await
+        .expect("cut off, not timed out")
+        .unwrap_err();
+        assert_eq!(err.kind(), &ProxyErrorKind::Protocol, "{err}");
+        assert!(err.to_string().contains(detail), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn target_urls_with_credentials_or_bad_ports() {
+    let ca = TestCa::new();
+    let inj = injector(None, 5, &ca, RecordingResolver::failing());
+    let port = closed_port().await;
+    let err = inj
+        .http_client("okx")
+        .get(&format!("https://apikey:T0pSecret@127.0.0.1:{port}/x"))
+        .await
+        .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("T0pSecret"), "{err}");
+    let err = inj
+        .http_client("okx")
+        .get("https://127.0.0.1:99999/x")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ProxyErrorKind::InvalidTarget, "{err}");
+}
+
+#[tokio::test]
 async fn proxy_closing_during_the_reply_differs_from_the_target_closing() {
     // The proxy closes in the middle of its reply: a protocol error.
     let proxy = replying(b"HTTP/1.1 200 OK\r\nX-Partial: y").await;

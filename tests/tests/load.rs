@@ -24,6 +24,22 @@ fn open_fds() -> usize {
         .unwrap_or(0)
 }
 
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// What the whole run may add to resident memory: generous, but far below what keeping
+/// every message or connection would take.
+const MEMORY_BOUND_KIB: usize = 256 * 1024;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_streams_and_thousands_of_requests_through_one_proxy() {
     let ca = TestCa::new();
@@ -32,6 +48,7 @@ async fn hundreds_of_streams_and_thousands_of_requests_through_one_proxy() {
     let metrics = tokio::runtime::Handle::current().metrics();
     let fds_before = open_fds();
     let tasks_before = metrics.num_alive_tasks();
+    let rss_before = rss_kib();
     {
         let inj = std::sync::Arc::new(injector(
             Some(&socks.url("socks5h", None)),
@@ -94,6 +111,11 @@ async fn hundreds_of_streams_and_thousands_of_requests_through_one_proxy() {
         );
         assert_eq!(origin.wss.accepted(), STREAMS);
     }
+    let grown = rss_kib().saturating_sub(rss_before);
+    assert!(
+        grown < MEMORY_BOUND_KIB,
+        "resident memory grew by {grown} KiB"
+    );
     // Everything the clients opened is closed once they are dropped.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {

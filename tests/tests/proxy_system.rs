@@ -95,12 +95,20 @@ async fn invalid_exchange_ids_are_refused_not_routed_by_default() {
     assert!(err.to_string().contains("invalid exchange id"), "{err}");
 }
 
-#[test]
-fn one_pool_per_exchange_and_kind() {
-    let injector = ProxyInjector::new(settings("socks5h://p.test:1080"));
-    let a = injector.http_client("binance");
-    let b = injector.http_client("BINANCE");
-    assert_eq!(format!("{:?}", a.dialer()), format!("{:?}", b.dialer()));
-    let direct = ProxyInjector::new(ProxySettings::new(false));
-    assert_eq!(direct.http_client("binance").dialer().proxy(), None);
+#[tokio::test]
+async fn one_pool_per_exchange() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let injector = ProxyInjector::builder(ProxySettings::new(false))
+        .tls_roots(ca.roots())
+        .build();
+    let url = format!("https://127.0.0.1:{}/pooled", origin.https.port());
+    // Clients of one exchange, however spelled, share a pool: one connection.
+    for name in ["binance", "BINANCE", "Binance"] {
+        injector.http_client(name).get(&url).await.unwrap();
+    }
+    assert_eq!(origin.https.accepted(), 1);
+    // Another exchange has a pool of its own, even on the same (direct) route.
+    injector.http_client("kraken").get(&url).await.unwrap();
+    assert_eq!(origin.https.accepted(), 2);
 }

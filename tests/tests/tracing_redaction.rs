@@ -47,7 +47,10 @@ async fn failing_connections_log_no_secret_at_trace() {
     let socks_fail = FakeProxy::start(|mut s: Session| async move {
         s.read_socks5_greeting().await;
         s.write(&[5, 2]).await;
-        s.read_exact(64).await;
+        let head = s.read_exact(2).await;
+        s.read_exact(usize::from(head[1])).await;
+        let plen = s.read_exact(1).await;
+        s.read_exact(usize::from(plen[0])).await;
         s.write(&[1, 1]).await;
     })
     .await;
@@ -88,6 +91,8 @@ async fn failing_connections_log_no_secret_at_trace() {
         logs.contains("connection failed"),
         "the capture works:\n{logs}"
     );
+    // Each failure is the one meant: the SOCKS5 fake really refused the credentials.
+    assert!(shown.contains("proxy rejected the credentials"), "{shown}");
     assert!(
         shown.contains("trader:***@"),
         "errors name the redacted proxy:\n{shown}"

@@ -20,12 +20,14 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
             .to_compile_error(),
         );
     }
-    let type_ident = match &*item.self_ty {
-        Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.clone()),
-        _ => None,
+    let type_path = match &*item.self_ty {
+        Type::Path(p) if p.qself.is_none() => {
+            p.path.segments.iter().map(|s| s.ident.clone()).collect()
+        }
+        _ => Vec::new(),
     };
     let mut rewriter = Rewriter {
-        type_ident,
+        type_path,
         field: format_ident!("{}", FIELD),
     };
     for impl_item in &mut item.items {
@@ -33,9 +35,14 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemImpl) -> TokenStream {
             rewriter.visit_block_mut(&mut f.block);
         }
     }
-    // The type must be a proxied client: checked even where no literal is completed.
+    // The type must be a proxied client: checked even where no literal is completed. The
+    // check is a free function, where `Self` means nothing: it is spelled out.
     let self_ty = &item.self_ty;
-    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let mut generics = item.generics.clone();
+    if let Some(where_clause) = &mut generics.where_clause {
+        SpellOutSelf { self_ty }.visit_where_clause_mut(where_clause);
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
     let check = quote::quote_spanned! {self_ty_span(self_ty)=>
         const _: () = {
             #[allow(dead_code)]
@@ -56,17 +63,46 @@ fn self_ty_span(ty: &Type) -> proc_macro2::Span {
 }
 
 struct Rewriter {
-    type_ident: Option<syn::Ident>,
+    /// The impl's type as written (`Binance`, `crate::clients::Binance`), without generics.
+    type_path: Vec<syn::Ident>,
     field: syn::Ident,
 }
 
 impl Rewriter {
+    /// `Self`, the type's path as the impl writes it, or its bare name. Any other path
+    /// (`super::Binance`, `Venue::Binance`, `wire::Binance`) names something else, even
+    /// when its last segment is the same.
     fn names_the_type(&self, path: &syn::Path) -> bool {
-        let Some(last) = path.segments.last() else {
-            return false;
-        };
-        (path.segments.len() == 1 && last.ident == "Self")
-            || self.type_ident.as_ref() == Some(&last.ident)
+        let idents: Vec<&syn::Ident> = path.segments.iter().map(|s| &s.ident).collect();
+        match idents.as_slice() {
+            [only] if *only == "Self" => true,
+            [only] => self.type_path.last() == Some(*only),
+            many => path.leading_colon.is_none() && many.iter().copied().eq(self.type_path.iter()),
+        }
+    }
+}
+
+/// Replaces `Self` with the impl's type, for code outside the impl.
+struct SpellOutSelf<'a> {
+    self_ty: &'a Type,
+}
+
+impl VisitMut for SpellOutSelf<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::Path(p) = ty
+            && p.qself.is_none()
+            && p.path.segments.first().is_some_and(|s| s.ident == "Self")
+        {
+            let self_ty = self.self_ty;
+            let rest: Vec<_> = p.path.segments.iter().skip(1).collect();
+            *ty = if rest.is_empty() {
+                self_ty.clone()
+            } else {
+                syn::parse_quote!(<#self_ty>::#(#rest)::*)
+            };
+            return;
+        }
+        visit_mut::visit_type_mut(self, ty);
     }
 }
 

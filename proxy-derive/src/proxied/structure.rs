@@ -26,9 +26,15 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
                     false
                 }
                 None => {
+                    // As visible as the struct (so that its impl blocks can be anywhere it
+                    // can be built), but never beyond the crate.
+                    let vis = match &item.vis {
+                        syn::Visibility::Public(_) => syn::parse_quote!(pub(crate)),
+                        other => other.clone(),
+                    };
                     named.named.push(syn::parse_quote! {
                         #[doc(hidden)]
-                        #field: ::proxy_runtime::__private::Connectors
+                        #vis #field: ::proxy_runtime::__private::Connectors
                     });
                     true
                 }

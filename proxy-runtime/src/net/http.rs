@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::dial::Dialer;
 use super::error::{ProxyError, ProxyErrorKind as K, find_in_chain};
@@ -62,12 +62,45 @@ impl tower_service::Service<http::Uri> for Connector {
                 _ => return Err(invalid("only http:// and https:// URLs")),
             };
             let host = uri.host().ok_or_else(|| invalid("the URL has no host"))?;
-            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+            let port = match (uri.port_u16(), has_port(&uri)) {
+                (Some(port), _) => port,
+                (None, false) => {
+                    if tls {
+                        443
+                    } else {
+                        80
+                    }
+                }
+                // A port that does not parse must not become the default one.
+                (None, true) => {
+                    return Err(invalid("the URL's port is not a number from 0 to 65535"));
+                }
+            };
             let target = Target::new(host, port)
                 .map_err(|e| e.context(dialer.exchange(), dialer.proxy(), None))?;
             dialer.connect(&target, tls).await.map(TokioIo::new)
         })
     }
+}
+
+/// Whether the URL's authority writes a port (valid or not).
+fn has_port(uri: &http::Uri) -> bool {
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    let host_port = authority.as_str().rsplit('@').next().unwrap_or_default();
+    host_port
+        .rfind(':')
+        .is_some_and(|i| !host_port[i..].contains(']'))
+}
+
+/// `host:port` of a URL for messages: never its user information, which may hold an API key.
+fn shown_target(uri: &http::Uri) -> Option<String> {
+    let host = uri.host()?;
+    Some(match uri.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
 }
 
 /// The HTTP client of one exchange. Cheap to clone; clones share the connection pool.
@@ -88,6 +121,7 @@ impl HttpClient {
     /// A client whose connections all go through `dialer`.
     pub fn new(dialer: Dialer) -> Self {
         let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE)
             .build(Connector {
                 dialer: dialer.clone(),
@@ -105,7 +139,16 @@ impl HttpClient {
         &self,
         request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, ProxyError> {
-        let target = request.uri().authority().map(|a| a.to_string());
+        let target = shown_target(request.uri());
+        if request.uri().port_u16().is_none() && has_port(request.uri()) {
+            return Err(ProxyError::new(K::InvalidTarget)
+                .detail("the URL's port is not a number from 0 to 65535")
+                .context(
+                    self.dialer.exchange(),
+                    self.dialer.proxy(),
+                    target.as_deref(),
+                ));
+        }
         self.client.request(request).await.map_err(|e| {
             find_in_chain(&e).unwrap_or_else(|| {
                 ProxyError::new(K::Http).source(e).context(
@@ -127,7 +170,7 @@ impl HttpClient {
                 None,
             )
         })?;
-        let target = uri.authority().map(|a| a.to_string());
+        let target = shown_target(&uri);
         let request = http::Request::get(uri)
             .body(Full::new(Bytes::new()))
             .map_err(|e| ProxyError::new(K::InvalidTarget).source(e))?;

@@ -113,4 +113,79 @@ fn main() {
     assert_eq!((g.items.len(), g.label), (2, "pair"));
     let _ = a.http();
     let _ = a.websocket("wss://example.invalid/ws");
+    same_names_and_modules();
+}
+
+/// Two clients with the same name in different modules: each impl completes only its own
+/// type's literals, with its own exchange.
+mod spot {
+    use proxy_runtime::proxied;
+
+    #[proxied(exchange = "binance")]
+    pub struct Client {
+        pub n: u8,
+    }
+
+    #[proxied]
+    impl Client {
+        pub fn new() -> Self {
+            Client { n: 1 }
+        }
+    }
+
+    pub mod futures {
+        use proxy_runtime::proxied;
+
+        #[proxied(exchange = "binance_futures")]
+        pub struct Client {
+            pub n: u8,
+        }
+
+        #[proxied]
+        impl Client {
+            pub fn new() -> Self {
+                Client { n: 2 }
+            }
+
+            /// Builds the other `Client` through its own constructor.
+            pub fn spot() -> super::Client {
+                super::Client::new()
+            }
+        }
+    }
+}
+
+/// An impl block in a sibling module, with `Self` in its where clause.
+pub(crate) mod fills {
+    use proxy_runtime::proxied;
+
+    #[proxied(exchange = "okx")]
+    pub(crate) struct Okx {
+        pub(crate) depth: usize,
+    }
+}
+
+mod fills_impl {
+    use super::fills::Okx;
+    use proxy_runtime::proxied;
+
+    #[proxied]
+    impl Okx
+    where
+        Self: Send,
+    {
+        pub(crate) fn new(depth: usize) -> Self {
+            Okx { depth }
+        }
+    }
+}
+
+pub fn same_names_and_modules() {
+    let spot = spot::Client::new();
+    let futures = spot::futures::Client::new();
+    assert_eq!((spot.exchange(), spot.n), ("binance", 1));
+    assert_eq!((futures.exchange(), futures.n), ("binance_futures", 2));
+    assert_eq!(spot::futures::Client::spot().exchange(), "binance");
+    assert_eq!(fills::Okx::new(5).exchange(), "okx");
+    assert_eq!(fills::Okx::new(5).depth, 5);
 }
