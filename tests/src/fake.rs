@@ -80,6 +80,22 @@ impl Session {
         req
     }
 
+    /// Reads a SOCKS4 or SOCKS4a request and returns it whole: the 8-byte head, the user id
+    /// and its NUL, and for SOCKS4a (address 0.0.0.x) the host name and its NUL.
+    pub async fn read_socks4_request(&mut self) -> Vec<u8> {
+        let mut req = self.read_exact(8).await;
+        let socks4a = req.len() == 8 && req[4..7] == [0, 0, 0] && req[7] != 0;
+        let strings = if socks4a { 2 } else { 1 };
+        let mut nuls = 0;
+        while nuls < strings {
+            let byte = self.read_exact(1).await;
+            let Some(&b) = byte.first() else { break };
+            nuls += usize::from(b == 0);
+            req.push(b);
+        }
+        req
+    }
+
     /// Writes bytes, ignoring a client that went away.
     pub async fn write(&mut self, bytes: &[u8]) {
         let _ = self.stream.write_all(bytes).await;

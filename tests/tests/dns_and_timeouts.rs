@@ -51,7 +51,7 @@ async fn socks4_tunnel(
     FakeProxy::start(move |mut s: Session| {
         let log = log.clone();
         async move {
-            let req = s.read_exact(9).await;
+            let req = s.read_socks4_request().await;
             log.lock().unwrap().push(req);
             s.write(&[0, 0x5a, 0, 0, 0, 0, 0, 0]).await;
             s.pipe_to(to).await;
@@ -70,15 +70,7 @@ async fn proxy_resolving_schemes_never_resolve_the_target_locally() {
     let socks4a = FakeProxy::start({
         let to = origin.https.addr;
         move |mut s: Session| async move {
-            s.read_exact(8).await;
-            let mut nuls = 0;
-            while nuls < 2 {
-                let b = s.read_exact(1).await;
-                if b.is_empty() {
-                    return;
-                }
-                nuls += usize::from(b[0] == 0);
-            }
+            s.read_socks4_request().await;
             s.write(&[0, 0x5a, 0, 0, 0, 0, 0, 0]).await;
             s.pipe_to(to).await;
         }

@@ -310,17 +310,7 @@ async fn socks4a_sends_the_name_and_tunnels() {
     let proxy = FakeProxy::start(move |mut s: Session| {
         let log = log.clone();
         async move {
-            let mut req = s.read_exact(8).await;
-            // user id, NUL, host name, NUL
-            let mut nuls = 0;
-            while nuls < 2 {
-                let b = s.read_exact(1).await;
-                if b.is_empty() {
-                    return;
-                }
-                nuls += usize::from(b[0] == 0);
-                req.extend(b);
-            }
+            let req = s.read_socks4_request().await;
             log.lock().unwrap().push(req);
             s.write(&[0, 0x5a, 0, 0, 0, 0, 0, 0]).await;
             s.pipe_to(target).await;
@@ -374,7 +364,7 @@ async fn socks4_rejection_codes() {
         (0x42, K::Protocol),
     ] {
         let proxy = FakeProxy::start(move |mut s: Session| async move {
-            s.read_exact(9).await;
+            s.read_socks4_request().await;
             s.write(&[0, code, 0, 0, 0, 0, 0, 0]).await;
         })
         .await;
