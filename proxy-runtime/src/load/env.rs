@@ -66,7 +66,7 @@ pub(crate) fn read(
         }
         i += same;
     }
-    unique.sort_by_key(|&i| located[i].0.matches(DELIMITER).count());
+    unique.sort_by_cached_key(|&i| located[i].0.matches(DELIMITER).count());
     for i in unique {
         let (rest, var, value) = &located[i];
         read_var(root, prefix, rest, var, value, tree, errors);

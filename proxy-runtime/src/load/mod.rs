@@ -192,7 +192,7 @@ impl<T: Settings> Loader<T> {
                 "no environment prefix: give the settings type `#[settings(env_prefix = \"...\")]` or call `Loader::env_prefix`",
             ));
         }
-        let value = tree::finish(T::schema(), tree, &mut Vec::new(), &names, &mut errors);
+        tree::check_required(T::schema(), &tree, &mut Vec::new(), &names, &mut errors);
         if let Some(text) = yaml_text {
             // Each line costs a parse of the file: enough for the errors anyone reads.
             for e in errors.iter_mut().take(MAX_LOCATED) {
@@ -205,7 +205,7 @@ impl<T: Settings> Loader<T> {
         if !errors.is_empty() {
             return Err(LoadError::new(errors));
         }
-        serde_yaml::from_value::<T>(value).map_err(|e| {
+        T::deserialize(tree::NodeDeserializer(tree)).map_err(|e| {
             LoadError::new(vec![SettingError::new(
                 Source::Merged {
                     path: String::new(),

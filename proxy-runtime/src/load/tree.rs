@@ -235,27 +235,21 @@ impl Names<'_> {
     }
 }
 
-/// Checks that every struct present has its required fields, and converts the tree into
-/// the value serde deserializes.
-pub(crate) fn finish(
+/// Checks that every struct present in the tree has its required fields.
+pub(crate) fn check_required(
     schema: &Schema,
-    node: Node,
+    node: &Node,
     path: &mut Vec<String>,
     names: &Names<'_>,
     errors: &mut Vec<SettingError>,
-) -> serde_yaml::Value {
-    let Node::Map(mut entries, source) = node else {
-        // A leaf where a struct belongs cannot be built; `Invalid` is already reported.
-        return serde_yaml::Value::Null;
+) {
+    let Node::Map(entries, source) = node else {
+        return;
     };
-    let mut out = serde_yaml::Mapping::new();
     for field in &schema.fields {
         path.push(field.name.to_owned());
-        match entries.remove(field.name) {
-            Some(child) => {
-                let value = finish_kind(&field.kind, child, path, names, errors);
-                out.insert(serde_yaml::Value::String(field.name.to_owned()), value);
-            }
+        match entries.get(field.name) {
+            Some(child) => check_kind(&field.kind, child, path, names, errors),
             None if field.required => {
                 let msg = format!(
                     "missing required `{}`: set `{}` or `{}`",
@@ -269,44 +263,71 @@ pub(crate) fn finish(
         }
         path.pop();
     }
-    serde_yaml::Value::Mapping(out)
 }
 
-fn finish_kind(
+fn check_kind(
     kind: &FieldKind,
-    node: Node,
+    node: &Node,
     path: &mut Vec<String>,
     names: &Names<'_>,
     errors: &mut Vec<SettingError>,
-) -> serde_yaml::Value {
+) {
     match (kind.unwrap_optional(), node) {
-        (_, Node::Leaf(s)) => scalar_value(s),
-        (FieldKind::Struct(schema), node) => finish(schema(), node, path, names, errors),
+        (FieldKind::Struct(schema), node) => check_required(schema(), node, path, names, errors),
         (FieldKind::Map { value, .. }, Node::Map(entries, _)) => {
-            let mut out = serde_yaml::Mapping::new();
             for (k, child) in entries {
                 path.push(k.clone());
-                let v = finish_kind(value, child, path, names, errors);
+                check_kind(value, child, path, names, errors);
                 path.pop();
-                out.insert(serde_yaml::Value::String(k), v);
             }
-            serde_yaml::Value::Mapping(out)
         }
-        (_, Node::Map(..) | Node::Invalid) => serde_yaml::Value::Null,
+        _ => {}
     }
 }
 
-fn scalar_value(s: Scalar) -> serde_yaml::Value {
-    use serde_yaml::{Number, Value};
-    match s {
-        Scalar::Bool(b) => Value::Bool(b),
-        Scalar::Int(i) => match (i64::try_from(i), u64::try_from(i)) {
-            (Ok(i), _) => Value::Number(Number::from(i)),
-            (_, Ok(u)) => Value::Number(Number::from(u)),
-            _ => Value::String(i.to_string()),
-        },
-        Scalar::Float(x) => Value::Number(Number::from(x)),
-        Scalar::Text(t) => Value::String(t),
+/// Hands a checked tree to serde: the typed value is built straight from it.
+pub(crate) struct NodeDeserializer(pub(crate) Node);
+
+type DeError = serde::de::value::Error;
+
+impl<'de> serde::Deserializer<'de> for NodeDeserializer {
+    type Error = DeError;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.0 {
+            Node::Leaf(Scalar::Bool(b)) => visitor.visit_bool(b),
+            Node::Leaf(Scalar::Int(i)) => match (i64::try_from(i), u64::try_from(i)) {
+                (Ok(i), _) => visitor.visit_i64(i),
+                (_, Ok(u)) => visitor.visit_u64(u),
+                _ => visitor.visit_i128(i),
+            },
+            Node::Leaf(Scalar::Float(x)) => visitor.visit_f64(x),
+            Node::Leaf(Scalar::Text(t)) => visitor.visit_string(t),
+            Node::Map(entries, _) => visitor.visit_map(serde::de::value::MapDeserializer::new(
+                entries.into_iter().map(|(k, v)| (k, NodeDeserializer(v))),
+            )),
+            Node::Invalid => Err(serde::de::Error::custom("a rejected value")),
+        }
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> serde::de::IntoDeserializer<'de, DeError> for NodeDeserializer {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
     }
 }
 
