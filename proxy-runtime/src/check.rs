@@ -106,11 +106,7 @@ impl Report {
         let resolve = |id: Option<&str>, kind| {
             let config = match id {
                 Some(id) => settings.get_proxy(id, kind),
-                None if settings.enabled() => settings
-                    .default_routes()
-                    .and_then(|d| d.get(kind))
-                    .filter(|c| !c.url().is_direct()),
-                None => None,
+                None => settings.default_route(kind),
             };
             config.and_then(Route::from_config)
         };

@@ -356,7 +356,16 @@ impl ProxySettings {
             self.exchanges.get(exchange)
         };
         own.and_then(|c| c.get(kind))
-            .or_else(|| self.default.as_ref().and_then(|d| d.get(kind)))
+            .or_else(|| self.default_route(kind))
+    }
+
+    /// What an exchange without an entry of its own gets for `kind` (a `direct://` entry
+    /// kept); `None` when proxies are disabled or the default has no entry for `kind`.
+    pub fn default_route(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        if !self.enabled {
+            return None;
+        }
+        self.default.as_ref().and_then(|d| d.get(kind))
     }
 }
 

@@ -160,13 +160,6 @@ fn read_var(
             _ => return,
         }
     }
-    if keys.is_empty() {
-        let root = root();
-        let names = root.fields.iter().map(|f| f.name).collect();
-        unknown(errors, 0, names, "no such setting".to_owned());
-        return;
-    }
-
     // From here on the name is valid: a rejected value still marks its path as given, so
     // that it is not also reported as missing.
     let node = if value.is_empty() {

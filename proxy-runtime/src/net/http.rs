@@ -62,20 +62,8 @@ impl tower_service::Service<http::Uri> for Connector {
                 _ => return Err(invalid("only http:// and https:// URLs")),
             };
             let host = uri.host().ok_or_else(|| invalid("the URL has no host"))?;
-            let port = match (uri.port_u16(), has_port(&uri)) {
-                (Some(port), _) => port,
-                (None, false) => {
-                    if tls {
-                        443
-                    } else {
-                        80
-                    }
-                }
-                // A port that does not parse must not become the default one.
-                (None, true) => {
-                    return Err(invalid("the URL's port is not a number from 0 to 65535"));
-                }
-            };
+            // `HttpClient::request` has refused ports that do not parse.
+            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
             let target = Target::new(host, port)
                 .map_err(|e| e.context(dialer.exchange(), dialer.proxy(), None))?;
             dialer.connect(&target, tls).await.map(TokioIo::new)

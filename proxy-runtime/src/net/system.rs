@@ -149,12 +149,10 @@ impl ProxyInjector {
 
     /// The dialer that an exchange without an entry of its own gets for `kind`.
     pub fn default_dialer(&self, kind: ConnectionKind) -> Dialer {
-        let route = match &self.settings {
-            Ok(s) if s.enabled() => s.default_routes().and_then(|d| d.get(kind)),
-            Ok(_) => None,
-            Err(e) => return Dialer::failing(None, e.clone()),
-        };
-        self.dialer_for(None, route)
+        match &self.settings {
+            Ok(s) => self.dialer_for(None, s.default_route(kind)),
+            Err(e) => Dialer::failing(None, e.clone()),
+        }
     }
 
     fn dialer_for(&self, exchange: Option<String>, route: Option<&ProxyConfig>) -> Dialer {
