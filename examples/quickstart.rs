@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use proxy_examples::local::{LocalExchange, LocalSocks5};
 use proxy_runtime::check::Report;
 use proxy_runtime::{
-    ConnectionKind, ExchangeId, ProxyError, ProxyHost, ProxyInjector, ProxyScheme, ProxySettings,
+    ConnectionKind, ExchangeId, Host, ProxyError, ProxyInjector, ProxyScheme, ProxySettings,
     Settings, TlsRoots, init_proxy_system_with, proxied,
 };
 
@@ -75,10 +75,8 @@ fn local_proxies(settings: &ProxySettings) -> Vec<SocketAddr> {
             endpoint.scheme(),
             ProxyScheme::Socks5 | ProxyScheme::Socks5h
         );
-        let ip = match endpoint.host() {
-            ProxyHost::Ipv4(a) => std::net::IpAddr::V4(*a),
-            ProxyHost::Ipv6(a) => std::net::IpAddr::V6(*a),
-            _ => continue,
+        let Host::Ip(ip) = *endpoint.host() else {
+            continue;
         };
         let addr = SocketAddr::new(ip, endpoint.port());
         if socks5 && ip.is_loopback() && endpoint.username().is_none() && !addrs.contains(&addr) {

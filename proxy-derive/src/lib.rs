@@ -1,9 +1,12 @@
 //! Macros of proxy-runtime: `#[derive(Settings)]` and `#[proxied]`.
 //!
 //! Use them through `proxy-runtime`, which re-exports them and holds the code they
-//! generate calls into (`::proxy_runtime::__private`). This crate is split by phase:
-//! `attr` parses attributes, `ast` builds a checked model of the input, `expand` writes
-//! the code, and `ctxt` collects every error so the user sees them all at once.
+//! generate calls into (`::proxy_runtime::__private`). Each macro is split by phase, as
+//! thiserror and serde_derive are: `attr` parses attributes, `ast` builds a model of the
+//! input keeping its syn nodes for spans (`#[proxied]` needs none beyond syn's item),
+//! `valid` checks meaning, `expand` writes the code; `ctxt` collects every error so the
+//! user sees them all at once. The naming rules both macros check are those of the
+//! `proxy-rules` crate, which the runtime applies too.
 
 mod ctxt;
 mod proxied;

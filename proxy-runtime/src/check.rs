@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::{ConnectionKind, ExchangeId, ProxyConfig, ProxyHost, ProxySettings};
+use crate::{ConnectionKind, ExchangeId, ProxyConfig, ProxySettings};
 
 /// The key of the default route in a report: what an exchange without its own entry gets.
 pub const DEFAULT_KEY: &str = "*";
@@ -36,10 +36,7 @@ impl Route {
         Some(Route {
             url: config.url().to_string(),
             scheme: endpoint.scheme().as_str(),
-            host: match endpoint.host() {
-                ProxyHost::Ipv6(a) => a.to_string(),
-                other => other.to_string(),
-            },
+            host: endpoint.host().bare().into_owned(),
             port: endpoint.port(),
             username: endpoint.username().map(str::to_owned),
             timeout_seconds: config.timeout().get(),

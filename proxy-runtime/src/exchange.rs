@@ -1,8 +1,9 @@
 //! Exchange ids: the names that key per-exchange settings.
 //!
-//! Owns the one rule for what an id may be. The same rule is applied at compile time by
-//! `#[proxied(exchange = "...")]`, so it must stay a rule an environment variable name can
-//! express: `EXCHANGES__<ID>__HTTP__URL` splits on `__` and is matched case-insensitively.
+//! The rule for what an id may be is `proxy_rules::check_words`, which
+//! `#[proxied(exchange = "...")]` applies at compile time too: a rule an environment variable
+//! name can express, since `EXCHANGES__<ID>__HTTP__URL` splits on `__` and is matched
+//! case-insensitively.
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,46 +26,23 @@ pub struct ExchangeId(String);
 
 /// Why a text is not an exchange id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ExchangeIdError(&'static str);
-
-/// The rule, for messages.
-pub const EXCHANGE_ID_RULE: &str = "lowercase ASCII letters and digits in words joined by single underscores, like `binance_futures`";
+#[error("an exchange id {}", .0.reason())]
+pub struct ExchangeIdError(proxy_rules::Flaw);
 
 impl ExchangeId {
     /// Validates an id and stores it lowercase.
     pub fn new(id: &str) -> Result<Self, ExchangeIdError> {
-        check(id)?;
-        Ok(Self(id.to_ascii_lowercase()))
+        match proxy_rules::check_words(id) {
+            // Variable names are matched case-insensitively, so case is not a flaw here.
+            Ok(()) | Err(proxy_rules::Flaw::Uppercase) => Ok(Self(id.to_ascii_lowercase())),
+            Err(flaw) => Err(ExchangeIdError(flaw)),
+        }
     }
 
     /// The id, lowercase.
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Checks `id` against the exchange-id rule, ignoring ASCII case. Returns a short reason.
-pub(crate) fn check(id: &str) -> Result<(), ExchangeIdError> {
-    if id.is_empty() {
-        return Err(ExchangeIdError("an exchange id must not be empty"));
-    }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(ExchangeIdError(
-            "an exchange id may contain only ASCII letters, digits and `_` (no `-`, spaces or other characters)",
-        ));
-    }
-    if id.starts_with('_') || id.ends_with('_') {
-        return Err(ExchangeIdError(
-            "an exchange id must not start or end with `_`",
-        ));
-    }
-    if id.contains("__") {
-        return Err(ExchangeIdError(
-            "an exchange id must not contain `__` (it separates levels in variable names)",
-        ));
-    }
-    Ok(())
 }
 
 impl FromStr for ExchangeId {

@@ -21,16 +21,18 @@ extern crate self as proxy_runtime;
 
 pub mod check;
 mod exchange;
+mod host;
 pub mod load;
 mod net;
 mod proxied;
+mod proxy_url;
 pub mod redact;
 pub mod schema;
 mod settings;
-mod url;
 
 pub use bytes::Bytes;
-pub use exchange::{EXCHANGE_ID_RULE, ExchangeId, ExchangeIdError};
+pub use exchange::{ExchangeId, ExchangeIdError};
+pub use host::Host;
 pub use load::{LoadError, Loader};
 pub use net::dial::Dialer;
 pub use net::error::{Phase, ProxyError, ProxyErrorKind, Refusal};
@@ -40,16 +42,16 @@ pub use net::system::{
     ProxyInjector, ProxyInjectorBuilder, init_proxy_system, init_proxy_system_with, proxy_injector,
     with_proxy_injector, with_proxy_injector_sync,
 };
-pub use net::target::{Resolve, Resolving, SystemResolver, Target, TargetHost};
+pub use net::target::{Resolve, Resolving, SystemResolver, Target};
 pub use net::tls::{PemError, TlsRoots};
-pub use net::ws::{WebSocket, connect_websocket};
+pub use net::ws::WebSocket;
 pub use proxied::{Connectors, Proxied};
+pub use proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use redact::Password;
 pub use schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
 pub use settings::{
     ConnectionKind, ConnectionProxies, ProxyConfig, ProxySettings, TimeoutError, TimeoutSeconds,
 };
-pub use url::{ProxyEndpoint, ProxyHost, ProxyScheme, ProxyUrl, UrlError};
 
 /// Derives [`Settings`]: the struct's schema, so its field names become variable names and
 /// YAML keys. See [`Settings`] for the container options.

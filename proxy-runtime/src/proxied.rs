@@ -10,7 +10,7 @@ use std::future::Future;
 
 use crate::net::dial::Dialer;
 use crate::net::http::HttpClient;
-use crate::net::ws::{WebSocket, connect_websocket};
+use crate::net::ws::WebSocket;
 use crate::{ConnectionKind, ProxyError, proxy_injector};
 
 /// An exchange client made with `#[proxied(exchange = "...")]`: it knows its exchange and
@@ -46,7 +46,7 @@ pub trait Proxied {
     ) -> impl Future<Output = Result<WebSocket, ProxyError>> + Send + 'static {
         let dialer = self.__connectors().websocket.clone();
         let url = url.to_owned();
-        async move { connect_websocket(&dialer, &url).await }
+        async move { dialer.connect_websocket(&url).await }
     }
 }
 
@@ -60,8 +60,9 @@ pub struct Connectors {
 }
 
 impl Connectors {
-    /// The connectors of `exchange` from the proxy system in force now.
-    pub fn resolve(exchange: &'static str) -> Self {
+    /// The connectors of `exchange` from the proxy system in force now. Only generated
+    /// code calls it (through `__private`): a client gets its connectors when it is built.
+    pub(crate) fn resolve(exchange: &'static str) -> Self {
         let injector = proxy_injector();
         Self {
             exchange,
@@ -79,22 +80,14 @@ impl Connectors {
     pub fn websocket(&self) -> &Dialer {
         &self.websocket
     }
-
-    fn route(d: &Dialer) -> String {
-        match (d.proxy(), d.is_failing()) {
-            (_, true) => "fails (settings could not be loaded)".to_owned(),
-            (Some(p), false) => format!("via {p}"),
-            (None, false) => "direct".to_owned(),
-        }
-    }
 }
 
 impl fmt::Debug for Connectors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connectors")
             .field("exchange", &self.exchange)
-            .field("http", &Self::route(self.http.dialer()))
-            .field("websocket", &Self::route(&self.websocket))
+            .field("http", &self.http.dialer().route())
+            .field("websocket", &self.websocket.route())
             .finish()
     }
 }

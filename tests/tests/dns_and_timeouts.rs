@@ -178,8 +178,8 @@ async fn direct_routes_resolve_locally_and_need_no_proxy() {
     assert_eq!(resolver.asked(), ["exchange.test"]);
     let mut ws = inj
         .connect_websocket(
-            &format!("ws://127.0.0.1:{}/ws", origin.ws.port()),
             "coinbase",
+            &format!("ws://127.0.0.1:{}/ws", origin.ws.port()),
         )
         .await
         .unwrap();
@@ -191,7 +191,7 @@ async fn timeout_phase(url: &str, target: &str, ws: bool) -> (Phase, Duration) {
     let inj = injector(Some(url), 1, &ca, RecordingResolver::failing());
     let started = Instant::now();
     let err = if ws {
-        inj.connect_websocket(target, "htx").await.unwrap_err()
+        inj.connect_websocket("htx", target).await.unwrap_err()
     } else {
         inj.http_client("htx").get(target).await.unwrap_err()
     };
@@ -272,8 +272,8 @@ async fn websocket_messages_flow_through_a_proxy() {
     );
     let mut ws = inj
         .connect_websocket(
-            &format!("wss://exchange.test:{}/ws/btcusdt@trade", origin.wss.port()),
             "binance",
+            &format!("wss://exchange.test:{}/ws/btcusdt@trade", origin.wss.port()),
         )
         .await
         .unwrap();

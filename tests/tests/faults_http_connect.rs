@@ -330,8 +330,8 @@ async fn closed_proxy_port_is_unreachable_and_the_decoy_target_sees_nothing() {
         assert!(err.to_string().contains(&format!("via {url}")), "{err}");
         let ws = inj
             .connect_websocket(
-                &format!("wss://127.0.0.1:{}/ws", decoy.wss.port()),
                 "binance",
+                &format!("wss://127.0.0.1:{}/ws", decoy.wss.port()),
             )
             .await
             .unwrap_err();

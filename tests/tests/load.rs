@@ -63,7 +63,7 @@ async fn hundreds_of_streams_and_thousands_of_requests_through_one_proxy() {
             let url = format!("wss://127.0.0.1:{}/ws/{s}", origin.wss.port());
             streams.push(tokio::spawn(async move {
                 let mut ws = inj
-                    .connect_websocket(&url, "binance")
+                    .connect_websocket("binance", &url)
                     .await
                     .expect("stream opens");
                 assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));

@@ -206,7 +206,14 @@ async fn a_failed_lazy_environment_load_fails_every_connection() {
     assert!(stdout.contains("failures: 6"), "{stdout}");
     assert!(!stdout.contains("connected"), "{stdout}");
     assert_eq!(
-        stdout.matches("proxy settings could not be loaded").count(),
+        stdout.matches("invalid proxy settings").count(),
+        6 + 3 * 2,
+        "six errors, and three clients whose Debug says why both routes fail:\n{stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches("error: binance: invalid proxy settings")
+            .count(),
         6,
         "{stdout}"
     );
@@ -215,7 +222,7 @@ async fn a_failed_lazy_environment_load_fails_every_connection() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("fails (settings could not be loaded)"),
+        stdout.contains("http: \"fails (invalid proxy settings)\""),
         "{stdout}"
     );
     assert_eq!(

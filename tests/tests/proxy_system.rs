@@ -71,7 +71,7 @@ async fn settings_that_failed_to_load_fail_every_connection() {
     assert_eq!(err.kind(), &ProxyErrorKind::Settings);
     assert!(err.to_string().contains("CRYPTOFEED_PROXY_ENABLE"), "{err}");
     let err = injector
-        .connect_websocket(&format!("wss://127.0.0.1:{}/", decoy.wss.port()), "binance")
+        .connect_websocket("binance", &format!("wss://127.0.0.1:{}/", decoy.wss.port()))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ProxyErrorKind::Settings);

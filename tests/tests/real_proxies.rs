@@ -23,8 +23,8 @@ async fn exercise(inj: &ProxyInjector, origin: &Origin, exchange: &str) {
     assert_eq!(body, body_for(&path));
     let mut ws = inj
         .connect_websocket(
-            &format!("wss://127.0.0.1:{}/ws/trades", origin.wss.port()),
             exchange,
+            &format!("wss://127.0.0.1:{}/ws/trades", origin.wss.port()),
         )
         .await
         .unwrap_or_else(|e| panic!("WSS through {exchange}'s route: {e}"));

@@ -80,7 +80,7 @@ async fn failing_connections_log_no_secret_at_trace() {
             .unwrap_err();
         shown.push_str(&format!("{err}\n{err:?}\n"));
         let err = inj
-            .connect_websocket("wss://127.0.0.1:9/ws", "binance")
+            .connect_websocket("binance", "wss://127.0.0.1:9/ws")
             .await
             .unwrap_err();
         shown.push_str(&format!("{err}\n{err:?}\n"));

@@ -2,16 +2,20 @@
 //! hidden connectors field and implements `Proxied`; on an `impl` block, `#[proxied]`
 //! completes the struct literals of its functions with that field.
 //!
-//! On any error the user's item is still emitted (with the field, where it can be added),
-//! beside the errors, so that one mistake does not cascade into many.
+//! Phases: [`attr`] parses the arguments, [`valid`] checks the exchange id and the
+//! struct's shape, [`expand`] writes the code. The input needs no model of its own beyond
+//! syn's item. On any error the user's item is still emitted (with the field, where it can
+//! be added) beside the errors, so that one mistake does not cascade into many.
 
-mod args;
-mod implementation;
-mod structure;
+mod attr;
+mod expand;
+mod valid;
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::Item;
+
+use crate::ctxt::Ctxt;
 
 /// The hidden field's name.
 pub(crate) const FIELD: &str = "__proxied";
@@ -25,30 +29,49 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             return out;
         }
     };
-    match item {
-        Item::Struct(s) => structure::expand(args, s),
-        Item::Impl(i) => implementation::expand(args, i),
-        Item::Enum(e) => misplaced(
-            e.enum_token,
-            "`#[proxied(exchange = \"...\")]` goes on a struct with named fields, not on an enum",
-            &e,
-        ),
-        Item::Union(u) => misplaced(
-            u.union_token,
-            "`#[proxied(exchange = \"...\")]` goes on a struct with named fields, not on a union",
-            &u,
-        ),
-        Item::Fn(f) => misplaced(&f.sig.ident, ELSEWHERE, &f),
-        Item::Trait(t) => misplaced(&t.ident, ELSEWHERE, &t),
-        Item::Mod(m) => misplaced(&m.ident, ELSEWHERE, &m),
-        other => misplaced(&other, ELSEWHERE, &other),
-    }
+    let mut cx = Ctxt::default();
+    let code = match item {
+        Item::Struct(s) => {
+            let exchange =
+                attr::struct_args(&mut cx, args).and_then(|lit| valid::exchange(&mut cx, lit));
+            let add_field = valid::takes_field(&mut cx, &s);
+            expand::client(s, exchange.as_ref(), add_field)
+        }
+        Item::Impl(i) => {
+            attr::impl_args(&mut cx, &args);
+            expand::constructors(i)
+        }
+        Item::Enum(e) => {
+            cx.error(
+                e.enum_token,
+                "`#[proxied(exchange = \"...\")]` goes on a struct with named fields, not on an enum",
+            );
+            e.into_token_stream()
+        }
+        Item::Union(u) => {
+            cx.error(
+                u.union_token,
+                "`#[proxied(exchange = \"...\")]` goes on a struct with named fields, not on a union",
+            );
+            u.into_token_stream()
+        }
+        Item::Fn(f) => misplaced(&mut cx, &f.sig.ident, &f),
+        Item::Trait(t) => misplaced(&mut cx, &t.ident, &t),
+        Item::Mod(m) => misplaced(&mut cx, &m.ident, &m),
+        other => misplaced(&mut cx, &other, &other),
+    };
+    let mut out = match cx.finish() {
+        Ok(()) => TokenStream::new(),
+        Err(e) => e.to_compile_error(),
+    };
+    out.extend(code);
+    out
 }
 
-const ELSEWHERE: &str = "`#[proxied]` goes on a client struct, as `#[proxied(exchange = \"...\")]`, or on an `impl` block of that struct";
-
-fn misplaced(at: impl ToTokens, message: &str, item: &impl ToTokens) -> TokenStream {
-    let mut out = syn::Error::new_spanned(at, message).to_compile_error();
-    item.to_tokens(&mut out);
-    out
+fn misplaced(cx: &mut Ctxt, at: impl ToTokens, item: &impl ToTokens) -> TokenStream {
+    cx.error(
+        at,
+        "`#[proxied]` goes on a client struct, as `#[proxied(exchange = \"...\")]`, or on an `impl` block of that struct",
+    );
+    item.to_token_stream()
 }

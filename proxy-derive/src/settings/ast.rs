@@ -1,5 +1,6 @@
-//! The checked model of a `#[derive(Settings)]` input. Every problem is collected; the
-//! model exists only when there is none.
+//! The model of a `#[derive(Settings)]` input: the container options and the fields that
+//! are settings, each keeping its syn node for spans. Only the shape is checked here (a
+//! struct with named fields); what the names may be is [`super::valid`]'s concern.
 
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, LitStr};
@@ -25,43 +26,22 @@ pub(crate) struct Field<'a> {
 }
 
 impl<'a> Input<'a> {
-    pub(crate) fn from_syn(input: &'a DeriveInput) -> syn::Result<Self> {
-        let mut cx = Ctxt::default();
-        let container = attr::container(&mut cx, &input.attrs);
-        check_env_name(&mut cx, container.env_prefix.as_ref(), "env_prefix");
-        check_env_name(&mut cx, container.config_env.as_ref(), "config_env");
-        if let Some(section) = &container.yaml_section {
-            let v = section.value();
-            if v.is_empty()
-                || v.chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '.')
-            {
-                cx.error(
-                    section,
-                    "`yaml_section` must be a non-empty key without spaces or dots",
-                );
-            }
-        }
-        if let Some(lt) = input.generics.lifetimes().next() {
-            cx.error(lt, "settings are owned values: a `#[derive(Settings)]` struct cannot have lifetime parameters");
-        }
+    /// The model, with every attribute and shape problem recorded in `cx`.
+    pub(crate) fn from_syn(cx: &mut Ctxt, input: &'a DeriveInput) -> Self {
+        let container = attr::container(cx, &input.attrs);
         let mut fields = Vec::new();
         match &input.data {
             Data::Struct(data) => match &data.fields {
                 Fields::Named(named) => {
                     for field in &named.named {
-                        let attrs = attr::field(&mut cx, &field.attrs);
+                        let attrs = attr::field(cx, &field.attrs);
                         if attrs.skip {
                             continue;
                         }
                         let Some(ident) = &field.ident else { continue };
-                        let name = ident.to_string().trim_start_matches("r#").to_owned();
-                        if let Err(why) = check_field_name(&name) {
-                            cx.error(ident, why);
-                        }
                         fields.push(Field {
                             original: field,
-                            name,
+                            name: ident.to_string().trim_start_matches("r#").to_owned(),
                             doc: attrs.doc,
                             default: attrs.serde_default,
                         });
@@ -85,55 +65,14 @@ impl<'a> Input<'a> {
                 "`#[derive(Settings)]` supports only structs with named fields, not unions",
             )),
         }
-        cx.finish()?;
-        Ok(Input {
+        Input {
             original: input,
             env_prefix: container.env_prefix,
             yaml_section: container.yaml_section,
             config_env: container.config_env,
             container_default: container.serde_default,
             fields,
-        })
-    }
-}
-
-fn check_env_name(cx: &mut Ctxt, lit: Option<&LitStr>, option: &str) {
-    let Some(lit) = lit else { return };
-    let v = lit.value();
-    if v.is_empty() {
-        cx.error(lit, format!("`{option}` must not be empty"));
-    } else if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        cx.error(
-            lit,
-            format!(
-                "`{option}` may contain only ASCII letters, digits and `_`, as variable names do"
-            ),
-        );
-    } else if v.bytes().any(|b| b.is_ascii_lowercase()) {
-        cx.error(
-            lit,
-            format!(
-                "`{option}` is matched case-insensitively but written in upper case: `{option} = \"{}\"`",
-                v.to_ascii_uppercase()
-            ),
-        );
-    }
-}
-
-fn check_field_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && !name.starts_with('_')
-        && !name.ends_with('_')
-        && !name.contains("__");
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "settings field `{name}` cannot be named by a variable: use lowercase letters, digits and single `_` (no leading, trailing or double `_`, which separates levels)"
-        ))
+        }
     }
 }
 

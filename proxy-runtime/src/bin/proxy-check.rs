@@ -11,7 +11,7 @@ use proxy_runtime::check::{DEFAULT_KEY, Report};
 use proxy_runtime::load::variables;
 use proxy_runtime::{
     ConnectionKind, Dialer, ExchangeId, ProxyError, ProxyInjector, ProxySettings, Settings, Target,
-    TlsRoots, connect_websocket,
+    TlsRoots,
 };
 
 const USAGE: &str = "\
@@ -241,7 +241,7 @@ fn probe_all(
         let outcome = runtime.block_on(async {
             match kind {
                 ConnectionKind::Http => dialer.connect(&target, tls).await.map(drop),
-                ConnectionKind::Websocket => connect_websocket(&dialer, url).await.map(drop),
+                ConnectionKind::Websocket => dialer.connect_websocket(url).await.map(drop),
             }
         });
         results.push(Probe {

@@ -81,7 +81,10 @@ pub enum ProxyErrorKind {
     Http,
     /// The target URL cannot be used (scheme, host, or a limit of the proxy protocol).
     InvalidTarget,
-    /// The proxy settings could not be loaded, so no connection is allowed.
+    /// The exchange id asked for is not one (`binance-futures`): no route can name it.
+    InvalidExchange,
+    /// The proxy settings are unusable, so no connection is allowed: they could not be
+    /// loaded, or a route's credentials cannot be carried by its proxy protocol.
     Settings,
 }
 
@@ -148,7 +151,8 @@ impl fmt::Display for ProxyErrorKind {
             ProxyErrorKind::WebSocket => f.write_str("WebSocket handshake failed"),
             ProxyErrorKind::Http => f.write_str("HTTP error"),
             ProxyErrorKind::InvalidTarget => f.write_str("invalid target"),
-            ProxyErrorKind::Settings => f.write_str("proxy settings could not be loaded"),
+            ProxyErrorKind::InvalidExchange => f.write_str("invalid exchange id"),
+            ProxyErrorKind::Settings => f.write_str("invalid proxy settings"),
         }
     }
 }
@@ -218,23 +222,19 @@ impl ProxyError {
         self.edit(|i| i.source = Some(Arc::new(source)))
     }
 
-    /// Names the route: exchange, redacted proxy (`None` for direct) and target.
-    pub(crate) fn context(
+    /// Names where the failure happened: the exchange, the redacted proxy (`None` for
+    /// direct) and the target. Set once per connection (by the dialer) and once per request
+    /// or stream (by the HTTP client and WebSockets), which name the same route.
+    pub(crate) fn at(
         self,
         exchange: Option<&str>,
         proxy: Option<&str>,
         target: Option<&str>,
     ) -> Self {
         self.edit(|i| {
-            if i.exchange.is_none() {
-                i.exchange = exchange.map(str::to_owned);
-            }
-            if i.proxy.is_none() {
-                i.proxy = proxy.map(str::to_owned);
-            }
-            if i.target.is_none() {
-                i.target = target.map(str::to_owned);
-            }
+            i.exchange = exchange.map(str::to_owned);
+            i.proxy = proxy.map(str::to_owned);
+            i.target = target.map(str::to_owned);
         })
     }
 

@@ -51,24 +51,26 @@ impl tower_service::Service<http::Uri> for Connector {
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let dialer = self.dialer.clone();
         Box::pin(async move {
-            let invalid = |what: &str| {
-                ProxyError::new(K::InvalidTarget)
-                    .detail(what.to_owned())
-                    .context(dialer.exchange(), dialer.proxy(), None)
-            };
-            let tls = match uri.scheme_str() {
-                Some("https") => true,
-                Some("http") => false,
-                _ => return Err(invalid("only http:// and https:// URLs")),
-            };
-            let host = uri.host().ok_or_else(|| invalid("the URL has no host"))?;
-            // `HttpClient::request` has refused ports that do not parse.
-            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-            let target = Target::new(host, port)
-                .map_err(|e| e.context(dialer.exchange(), dialer.proxy(), None))?;
+            let (target, tls) = target_of(&uri).map_err(|e| dialer.attach(e, None))?;
             dialer.connect(&target, tls).await.map(TokioIo::new)
         })
     }
+}
+
+/// The target of an `http://` or `https://` URI, and whether it takes TLS.
+fn target_of(uri: &http::Uri) -> Result<(Target, bool), ProxyError> {
+    let invalid = |what: &str| ProxyError::new(K::InvalidTarget).detail(what.to_owned());
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(invalid("only http:// and https:// URLs")),
+    };
+    let host = uri.host().ok_or_else(|| invalid("the URL has no host"))?;
+    if uri.port_u16().is_none() && has_port(uri) {
+        return Err(invalid("the URL's port is not a number from 0 to 65535"));
+    }
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    Ok((Target::new(host, port)?, tls))
 }
 
 /// Whether the URL's authority writes a port (valid or not).
@@ -80,15 +82,6 @@ fn has_port(uri: &http::Uri) -> bool {
     host_port
         .rfind(':')
         .is_some_and(|i| !host_port[i..].contains(']'))
-}
-
-/// `host:port` of a URL for messages: never its user information, which may hold an API key.
-fn shown_target(uri: &http::Uri) -> Option<String> {
-    let host = uri.host()?;
-    Some(match uri.port_u16() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    })
 }
 
 /// The HTTP client of one exchange. Cheap to clone; clones share the connection pool.
@@ -128,58 +121,56 @@ impl HttpClient {
         request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, ProxyError> {
         let target = shown_target(request.uri());
-        if request.uri().port_u16().is_none() && has_port(request.uri()) {
-            return Err(ProxyError::new(K::InvalidTarget)
-                .detail("the URL's port is not a number from 0 to 65535")
-                .context(
-                    self.dialer.exchange(),
-                    self.dialer.proxy(),
-                    target.as_deref(),
-                ));
-        }
-        self.client.request(request).await.map_err(|e| {
-            find_in_chain(&e).unwrap_or_else(|| {
-                ProxyError::new(K::Http).source(e).context(
-                    self.dialer.exchange(),
-                    self.dialer.proxy(),
-                    target.as_deref(),
-                )
-            })
-        })
+        self.send(request)
+            .await
+            .map_err(|e| self.dialer.attach(e, target.as_deref()))
+    }
+
+    async fn send(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, ProxyError> {
+        target_of(request.uri())?;
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| find_in_chain(&e).unwrap_or_else(|| ProxyError::new(K::Http).source(e)))
     }
 
     /// `GET url` and the whole body; a status other than 2xx is an [`ProxyErrorKind::Http`](crate::ProxyErrorKind::Http) error
     /// naming the status. Use [`request`](Self::request) to read error bodies.
     pub async fn get(&self, url: &str) -> Result<Bytes, ProxyError> {
         let uri: http::Uri = url.parse().map_err(|e| {
-            ProxyError::new(K::InvalidTarget).source(e).context(
-                self.dialer.exchange(),
-                self.dialer.proxy(),
-                None,
-            )
+            self.dialer
+                .attach(ProxyError::new(K::InvalidTarget).source(e), None)
         })?;
         let target = shown_target(&uri);
-        let request = http::Request::get(uri)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| ProxyError::new(K::InvalidTarget).source(e))?;
-        let response = self.request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await.map_err(|e| {
-            ProxyError::new(K::Http).source(e).context(
-                self.dialer.exchange(),
-                self.dialer.proxy(),
-                target.as_deref(),
-            )
-        })?;
-        if !status.is_success() {
-            return Err(ProxyError::new(K::Http)
-                .detail(format!("the server answered {status}"))
-                .context(
-                    self.dialer.exchange(),
-                    self.dialer.proxy(),
-                    target.as_deref(),
-                ));
-        }
-        Ok(body.to_bytes())
+        let fetch = async {
+            let request = http::Request::get(uri)
+                .body(Full::new(Bytes::new()))
+                .map_err(|e| ProxyError::new(K::InvalidTarget).source(e))?;
+            let response = self.send(request).await?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ProxyError::new(K::Http).source(e))?;
+            if !status.is_success() {
+                return Err(
+                    ProxyError::new(K::Http).detail(format!("the server answered {status}"))
+                );
+            }
+            Ok(body.to_bytes())
+        };
+        fetch
+            .await
+            .map_err(|e| self.dialer.attach(e, target.as_deref()))
     }
+}
+
+/// `host:port` of a URL for messages (never its user information, which may hold an API
+/// key), as the dialer names the target.
+fn shown_target(uri: &http::Uri) -> Option<String> {
+    target_of(uri).ok().map(|(target, _)| target.to_string())
 }

@@ -16,7 +16,7 @@ use super::error::{ProxyError, ProxyErrorKind as K};
 use super::http::HttpClient;
 use super::target::{Resolve, SystemResolver};
 use super::tls::TlsRoots;
-use super::ws::{WebSocket, connect_websocket};
+use super::ws::WebSocket;
 use crate::{
     ConnectionKind, ExchangeId, LoadError, ProxyConfig, ProxySettings, ProxyUrl, TimeoutSeconds,
 };
@@ -134,11 +134,7 @@ impl ProxyInjector {
         let label = exchange.to_ascii_lowercase();
         let failing = |error: &ProxyError| Dialer::failing(Some(label.clone()), error.clone());
         if let Err(e) = ExchangeId::new(exchange) {
-            return failing(
-                &ProxyError::new(K::InvalidTarget)
-                    .detail("invalid exchange id")
-                    .source(e),
-            );
+            return failing(&ProxyError::new(K::InvalidExchange).source(e));
         }
         let settings = match &self.settings {
             Ok(s) => s,
@@ -187,10 +183,12 @@ impl ProxyInjector {
     /// Opens a WebSocket to `url` on `exchange`'s WebSocket route.
     pub async fn connect_websocket(
         &self,
-        url: &str,
         exchange: &str,
+        url: &str,
     ) -> Result<WebSocket, ProxyError> {
-        connect_websocket(&self.dialer(exchange, ConnectionKind::Websocket), url).await
+        self.dialer(exchange, ConnectionKind::Websocket)
+            .connect_websocket(url)
+            .await
     }
 }
 

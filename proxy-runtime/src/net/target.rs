@@ -10,20 +10,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
 use super::error::{ProxyError, ProxyErrorKind};
-
-/// The host of a target: a name, or an address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum TargetHost {
-    /// A DNS name, lowercase, without a trailing dot.
-    Domain(String),
-    /// An IP address.
-    Ip(IpAddr),
-}
+use crate::Host;
 
 /// Where a connection goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
-    host: TargetHost,
+    host: Host,
     port: u16,
 }
 
@@ -36,7 +28,7 @@ impl Target {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         let host = match bare.parse::<IpAddr>() {
-            Ok(ip) => TargetHost::Ip(ip),
+            Ok(ip) => Host::Ip(ip),
             Err(_) => {
                 let name = bare.strip_suffix('.').unwrap_or(bare);
                 if name.is_empty()
@@ -48,7 +40,7 @@ impl Target {
                         "the target host must be an ASCII name (punycode) or an IP address",
                     ));
                 }
-                TargetHost::Domain(name.to_ascii_lowercase())
+                Host::Domain(name.to_ascii_lowercase())
             }
         };
         Ok(Self { host, port })
@@ -68,7 +60,7 @@ impl Target {
     }
 
     /// The host.
-    pub fn host(&self) -> &TargetHost {
+    pub fn host(&self) -> &Host {
         &self.host
     }
 
@@ -76,24 +68,12 @@ impl Target {
     pub fn port(&self) -> u16 {
         self.port
     }
-
-    /// The host as a TLS server name or resolver input: no brackets.
-    pub fn host_str(&self) -> String {
-        match &self.host {
-            TargetHost::Domain(d) => d.clone(),
-            TargetHost::Ip(ip) => ip.to_string(),
-        }
-    }
 }
 
 /// `host:port`, with an IPv6 address in brackets (as in CONNECT and `Host:`).
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.host {
-            TargetHost::Domain(d) => write!(f, "{d}:{}", self.port),
-            TargetHost::Ip(IpAddr::V4(a)) => write!(f, "{a}:{}", self.port),
-            TargetHost::Ip(IpAddr::V6(a)) => write!(f, "[{a}]:{}", self.port),
-        }
+        write!(f, "{}:{}", self.host, self.port)
     }
 }
 
@@ -134,7 +114,7 @@ mod tests {
         assert_eq!(t("https://[::1]/"), "[::1]:443");
         assert_eq!(t("wss://127.0.0.1:9443"), "127.0.0.1:9443");
         let v6 = Target::from_url(&url::Url::parse("https://[2001:db8::1]:8443").unwrap()).unwrap();
-        assert_eq!(v6.host_str(), "2001:db8::1");
+        assert_eq!(v6.host().bare(), "2001:db8::1");
         assert!(Target::from_url(&url::Url::parse("foo://x").unwrap()).is_err());
     }
 }

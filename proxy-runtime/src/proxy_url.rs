@@ -6,9 +6,10 @@
 //! text: a proxy URL that is not exactly what the operator meant must be an error.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::Host;
 use crate::redact::{MASK, Password};
 
 /// How to talk to a proxy, from the URL's scheme.
@@ -71,47 +72,13 @@ impl fmt::Display for ProxyScheme {
     }
 }
 
-/// The host of a proxy: a DNS name (stored lowercase), an IPv4 or an IPv6 address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ProxyHost {
-    /// A DNS name, lowercase.
-    Domain(String),
-    /// An IPv4 address.
-    Ipv4(Ipv4Addr),
-    /// An IPv6 address (written in brackets in a URL).
-    Ipv6(Ipv6Addr),
-}
-
-impl ProxyHost {
-    /// The host without brackets, as a resolver or TLS server name takes it.
-    pub fn to_bare_string(&self) -> String {
-        match self {
-            ProxyHost::Domain(d) => d.clone(),
-            ProxyHost::Ipv4(a) => a.to_string(),
-            ProxyHost::Ipv6(a) => a.to_string(),
-        }
-    }
-}
-
-/// Displays the host as in a URL: IPv6 addresses in brackets.
-impl fmt::Display for ProxyHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProxyHost::Domain(d) => f.write_str(d),
-            ProxyHost::Ipv4(a) => write!(f, "{a}"),
-            ProxyHost::Ipv6(a) => write!(f, "[{a}]"),
-        }
-    }
-}
-
 /// A proxy server: scheme, host, port and optional credentials.
 ///
 /// `Debug` and `Display` never show the password; [`Password::expose`] is the only way to it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyEndpoint {
     scheme: ProxyScheme,
-    host: ProxyHost,
+    host: Host,
     port: u16,
     username: Option<String>,
     password: Option<Password>,
@@ -123,7 +90,7 @@ impl ProxyEndpoint {
         self.scheme
     }
     /// The host.
-    pub fn host(&self) -> &ProxyHost {
+    pub fn host(&self) -> &Host {
         &self.host
     }
     /// The port (always given explicitly in the URL).
@@ -377,7 +344,7 @@ fn describe_char(c: char) -> String {
     }
 }
 
-fn parse_host_port(hostport: &str) -> Result<(ProxyHost, u16), UrlError> {
+fn parse_host_port(hostport: &str) -> Result<(Host, u16), UrlError> {
     let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
         let Some((inside, after)) = bracketed.split_once(']') else {
             return Err(UrlError::new("IPv6 host has no closing `]`"));
@@ -389,7 +356,7 @@ fn parse_host_port(hostport: &str) -> Result<(ProxyHost, u16), UrlError> {
             None if after.is_empty() => return Err(UrlError::new("Proxy URL must include port")),
             None => return Err(UrlError::new("unexpected text after the IPv6 address")),
         };
-        (ProxyHost::Ipv6(addr), port)
+        (Host::Ip(IpAddr::V6(addr)), port)
     } else {
         let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -415,7 +382,7 @@ fn parse_host_port(hostport: &str) -> Result<(ProxyHost, u16), UrlError> {
     }
 }
 
-fn parse_host(host: &str) -> Result<ProxyHost, UrlError> {
+fn parse_host(host: &str) -> Result<Host, UrlError> {
     if host.contains(':') {
         return Err(UrlError::new(
             "an IPv6 proxy address must be in brackets: [addr]:port",
@@ -423,7 +390,7 @@ fn parse_host(host: &str) -> Result<ProxyHost, UrlError> {
     }
     if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Ipv4Addr::from_str(host)
-            .map(ProxyHost::Ipv4)
+            .map(|a| Host::Ip(IpAddr::V4(a)))
             .map_err(|_| UrlError::new("invalid IPv4 address"));
     }
     if host.len() > 253 {
@@ -443,7 +410,7 @@ fn parse_host(host: &str) -> Result<ProxyHost, UrlError> {
             "invalid proxy host name (letters, digits, `-`, `_` and dots; non-ASCII names must be written in punycode)",
         ));
     }
-    Ok(ProxyHost::Domain(host.to_ascii_lowercase()))
+    Ok(Host::Domain(host.to_ascii_lowercase()))
 }
 
 fn percent_decode(s: &str, what: &str) -> Result<String, UrlError> {
@@ -551,7 +518,7 @@ mod tests {
         let url = ProxyUrl::parse("socks5://user:pass@proxy:1080").unwrap();
         let p = url.endpoint().unwrap();
         assert_eq!(p.scheme(), ProxyScheme::Socks5);
-        assert_eq!(p.host(), &ProxyHost::Domain("proxy".into()));
+        assert_eq!(p.host(), &Host::Domain("proxy".into()));
         assert_eq!(p.port(), 1080);
         assert_eq!(p.username(), Some("user"));
         assert_eq!(p.password().unwrap().expose(), "pass");
@@ -630,7 +597,7 @@ mod tests {
         let url = ProxyUrl::parse("socks5://[2001:db8::1]:1080").unwrap();
         let p = url.endpoint().unwrap();
         assert_eq!(p.host().to_string(), "[2001:db8::1]");
-        assert_eq!(p.host().to_bare_string(), "2001:db8::1");
+        assert_eq!(p.host().bare(), "2001:db8::1");
         assert!(err("socks5://2001:db8::1:1080").contains("brackets"));
         assert!(err("socks5://[2001:db8::1]").contains("port"));
         assert!(err("socks5://[zz]:1").contains("IPv6"));

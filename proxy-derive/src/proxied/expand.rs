@@ -1,0 +1,188 @@
+//! Code generation for `#[proxied]`: on a struct, the hidden field and the `Proxied` impl;
+//! on an impl block, the completion of its struct literals. Generated code names only
+//! absolute paths.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::visit_mut::{self, VisitMut};
+use syn::{ExprStruct, Fields, ImplItem, ItemImpl, ItemStruct, LitStr, Type};
+
+use super::FIELD;
+
+/// The struct with its hidden field, and the `Proxied` impl. `exchange` is `None` after an
+/// invalid argument (already reported): the impl then gets an empty id, so that the
+/// struct's `#[proxied]` impl blocks still compile and only the real mistake is reported.
+/// Without `add_field` (a struct that cannot take it) the struct is emitted as written.
+pub(crate) fn client(
+    mut item: ItemStruct,
+    exchange: Option<&LitStr>,
+    add_field: bool,
+) -> TokenStream {
+    let field = format_ident!("{}", FIELD);
+    if !add_field {
+        return quote!(#item);
+    }
+    if let Fields::Named(named) = &mut item.fields {
+        // As visible as the struct (so that its impl blocks can be anywhere it can be
+        // built), but never beyond the crate.
+        let vis = match &item.vis {
+            syn::Visibility::Public(_) => syn::parse_quote!(pub(crate)),
+            other => other.clone(),
+        };
+        named.named.push(syn::parse_quote! {
+            #[doc(hidden)]
+            #vis #field: ::proxy_runtime::__private::Connectors
+        });
+    }
+    let exchange = exchange.map_or_else(|| quote!(""), |lit| quote!(#lit));
+    let ident = &item.ident;
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    quote! {
+        #item
+
+        #[automatically_derived]
+        impl #impl_generics ::proxy_runtime::Proxied for #ident #ty_generics #where_clause {
+            const EXCHANGE: &'static str = #exchange;
+            fn __connectors(&self) -> &::proxy_runtime::__private::Connectors {
+                &self.#field
+            }
+        }
+
+        // The trait's methods, callable without importing `Proxied`.
+        #[automatically_derived]
+        #[allow(dead_code)]
+        impl #impl_generics #ident #ty_generics #where_clause {
+            /// The exchange id whose proxy routes this client uses.
+            pub fn exchange(&self) -> &'static str {
+                <Self as ::proxy_runtime::Proxied>::EXCHANGE
+            }
+
+            /// The HTTP client of this exchange's HTTP route.
+            pub fn http(&self) -> &::proxy_runtime::HttpClient {
+                <Self as ::proxy_runtime::Proxied>::http(self)
+            }
+
+            /// Opens a WebSocket to `url` on this exchange's WebSocket route.
+            pub fn websocket(
+                &self,
+                url: &str,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<::proxy_runtime::WebSocket, ::proxy_runtime::ProxyError>,
+            > + ::core::marker::Send + 'static {
+                <Self as ::proxy_runtime::Proxied>::websocket(self, url)
+            }
+        }
+    }
+}
+
+/// The impl block with every `Self { .. }` or `TypeName { .. }` literal of its functions
+/// (closures, blocks and async bodies included; nested items not) completed with the hidden
+/// field, and a check that the type is a proxied client (made even where no literal is
+/// completed).
+pub(crate) fn constructors(mut item: ItemImpl) -> TokenStream {
+    let type_path = match &*item.self_ty {
+        Type::Path(p) if p.qself.is_none() => {
+            p.path.segments.iter().map(|s| s.ident.clone()).collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut rewriter = Rewriter {
+        type_path,
+        field: format_ident!("{}", FIELD),
+    };
+    for impl_item in &mut item.items {
+        if let ImplItem::Fn(f) = impl_item {
+            rewriter.visit_block_mut(&mut f.block);
+        }
+    }
+    // The check is a free function, where `Self` means nothing: it is spelled out.
+    let self_ty = &item.self_ty;
+    let mut generics = item.generics.clone();
+    if let Some(where_clause) = &mut generics.where_clause {
+        SpellOutSelf { self_ty }.visit_where_clause_mut(where_clause);
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+    let span = syn::spanned::Spanned::span(self_ty);
+    let check = quote_spanned! {span=>
+        const _: () = {
+            #[allow(dead_code)]
+            fn __proxied_impl #impl_generics () #where_clause {
+                ::proxy_runtime::__private::assert_proxied::<#self_ty>();
+            }
+        };
+    };
+    quote! {
+        #item
+        #check
+    }
+}
+
+struct Rewriter {
+    /// The impl's type as written (`Binance`, `crate::clients::Binance`), without generics.
+    type_path: Vec<syn::Ident>,
+    field: syn::Ident,
+}
+
+impl Rewriter {
+    /// `Self`, the type's path as the impl writes it, or its bare name. Any other path
+    /// (`super::Binance`, `Venue::Binance`, `wire::Binance`) names something else, even
+    /// when its last segment is the same.
+    fn names_the_type(&self, path: &syn::Path) -> bool {
+        let idents: Vec<&syn::Ident> = path.segments.iter().map(|s| &s.ident).collect();
+        match idents.as_slice() {
+            [only] if *only == "Self" => true,
+            [only] => self.type_path.last() == Some(*only),
+            many => path.leading_colon.is_none() && many.iter().copied().eq(self.type_path.iter()),
+        }
+    }
+}
+
+impl VisitMut for Rewriter {
+    fn visit_expr_struct_mut(&mut self, e: &mut ExprStruct) {
+        visit_mut::visit_expr_struct_mut(self, e);
+        if e.qself.is_some() || e.rest.is_some() || e.dot2_token.is_some() {
+            return;
+        }
+        if !self.names_the_type(&e.path) {
+            return;
+        }
+        let field = &self.field;
+        let given = e.fields.iter().any(|f| match &f.member {
+            syn::Member::Named(name) => name == field,
+            syn::Member::Unnamed(_) => false,
+        });
+        if !given {
+            e.fields.push(syn::parse_quote! {
+                #field: ::proxy_runtime::__private::connectors::<Self>()
+            });
+        }
+    }
+
+    /// Nested items (a `fn` or `impl` inside a function) have their own `Self`, or none:
+    /// they are left as written.
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// Replaces `Self` with the impl's type, for code outside the impl.
+struct SpellOutSelf<'a> {
+    self_ty: &'a Type,
+}
+
+impl VisitMut for SpellOutSelf<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::Path(p) = ty
+            && p.qself.is_none()
+            && p.path.segments.first().is_some_and(|s| s.ident == "Self")
+        {
+            let self_ty = self.self_ty;
+            let rest: Vec<_> = p.path.segments.iter().skip(1).collect();
+            *ty = if rest.is_empty() {
+                self_ty.clone()
+            } else {
+                syn::parse_quote!(<#self_ty>::#(#rest)::*)
+            };
+            return;
+        }
+        visit_mut::visit_type_mut(self, ty);
+    }
+}

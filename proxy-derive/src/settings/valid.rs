@@ -1,0 +1,66 @@
+//! What `#[derive(Settings)]` checks about its input's meaning: names that an environment
+//! variable can express (field names with the rule exchange ids follow, upper-case
+//! prefixes), a YAML section that is one key, and an owned struct.
+
+use syn::LitStr;
+
+use super::ast::Input;
+use crate::ctxt::Ctxt;
+
+pub(crate) fn check(cx: &mut Ctxt, input: &Input<'_>) {
+    env_name(cx, input.env_prefix.as_ref(), "env_prefix");
+    env_name(cx, input.config_env.as_ref(), "config_env");
+    if let Some(section) = &input.yaml_section {
+        let v = section.value();
+        if v.is_empty()
+            || v.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '.')
+        {
+            cx.error(
+                section,
+                "`yaml_section` must be a non-empty key without spaces or dots",
+            );
+        }
+    }
+    if let Some(lt) = input.original.generics.lifetimes().next() {
+        cx.error(
+            lt,
+            "settings are owned values: a `#[derive(Settings)]` struct cannot have lifetime parameters",
+        );
+    }
+    for field in &input.fields {
+        if proxy_rules::check_words(&field.name).is_err() {
+            let ident = field.original.ident.as_ref();
+            cx.error(
+                ident,
+                format!(
+                    "settings field `{}` cannot be named by a variable: use lowercase letters, digits and single `_` (no leading, trailing or double `_`, which separates levels)",
+                    field.name
+                ),
+            );
+        }
+    }
+}
+
+fn env_name(cx: &mut Ctxt, lit: Option<&LitStr>, option: &str) {
+    let Some(lit) = lit else { return };
+    let v = lit.value();
+    if v.is_empty() {
+        cx.error(lit, format!("`{option}` must not be empty"));
+    } else if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        cx.error(
+            lit,
+            format!(
+                "`{option}` may contain only ASCII letters, digits and `_`, as variable names do"
+            ),
+        );
+    } else if v.bytes().any(|b| b.is_ascii_lowercase()) {
+        cx.error(
+            lit,
+            format!(
+                "`{option}` is matched case-insensitively but written in upper case: `{option} = \"{}\"`",
+                v.to_ascii_uppercase()
+            ),
+        );
+    }
+}
