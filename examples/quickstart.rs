@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use futures_util::StreamExt;
 use proxy_examples::local::{LocalExchange, LocalSocks5};
-use proxy_runtime::check::Report;
+use proxy_runtime::check::{Report, render};
 use proxy_runtime::{
     ConnectionKind, ExchangeId, Host, ProxyError, ProxyInjector, ProxyScheme, ProxySettings,
     Settings, TlsRoots, init_proxy_system_with, proxied,
@@ -104,12 +104,12 @@ async fn main() -> Result<ExitCode, Box<dyn Error + Send + Sync>> {
         println!("overriding the file: {}", overrides.join(", "));
     }
 
-    let settings = match ProxySettings::loader()
+    let (settings, origins) = match ProxySettings::loader()
         .yaml_file(&config)
         .process_env()
-        .load()
+        .load_with_origins()
     {
-        Ok(settings) => settings,
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::from(2));
@@ -118,7 +118,12 @@ async fn main() -> Result<ExitCode, Box<dyn Error + Send + Sync>> {
     println!();
     print!(
         "{}",
-        Report::new(&settings, &[ExchangeId::new("localex")?], prefix).to_table()
+        render::report_table(&Report::new(
+            &settings,
+            Some(&origins),
+            &[ExchangeId::new("localex")?],
+            prefix
+        ))
     );
 
     let exchange = LocalExchange::start().await?;

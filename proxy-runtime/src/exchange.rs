@@ -78,8 +78,7 @@ impl std::borrow::Borrow<str> for ExchangeId {
 
 impl<'de> serde::Deserialize<'de> for ExchangeId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        ExchangeId::new(&s).map_err(serde::de::Error::custom)
+        crate::schema::deserialize_leaf(d)
     }
 }
 

@@ -111,6 +111,11 @@ pub mod __private {
     pub use crate::proxied::Connectors;
     pub use crate::schema::{FieldKind, FieldSchema, Schema, SettingsField, SettingsOptions};
 
+    /// A struct's schema, from its name and fields.
+    pub fn schema(type_name: &'static str, fields: Vec<FieldSchema>) -> Schema {
+        Schema::new(type_name, fields)
+    }
+
     /// The connectors of `T`'s exchange, from the proxy system in force now.
     pub fn connectors<T: crate::Proxied + ?Sized>() -> Connectors {
         Connectors::resolve(T::EXCHANGE)
@@ -160,12 +165,6 @@ pub mod __private {
     ) -> FieldSchema {
         let kind = T::kind();
         let required = default.is_none() && !matches!(kind, FieldKind::Optional(_));
-        FieldSchema {
-            name,
-            doc,
-            kind,
-            required,
-            default,
-        }
+        FieldSchema::new(name, doc, kind, required, default)
     }
 }

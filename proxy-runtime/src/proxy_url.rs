@@ -327,8 +327,7 @@ impl fmt::Debug for ProxyUrl {
 
 impl<'de> serde::Deserialize<'de> for ProxyUrl {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        ProxyUrl::parse(&s).map_err(serde::de::Error::custom)
+        crate::schema::deserialize_leaf(d)
     }
 }
 

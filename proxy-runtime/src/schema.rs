@@ -5,8 +5,10 @@
 //! by id, what is optional and how a leaf is read from text. It reads no source and reports
 //! no error itself; the loaders in [`crate::load`] walk the schema to do that.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
@@ -61,16 +63,31 @@ pub struct SettingsOptions {
     pub config_env: Option<&'static str>,
 }
 
-/// The fields of one settings struct.
+/// The fields of one settings struct, as `#[derive(Settings)]` describes them. Read it to
+/// list or document settings (as [`crate::load::variables`] does); it is built only by the
+/// derive.
 #[derive(Debug, Clone)]
 pub struct Schema {
-    /// The Rust type's name, for messages.
-    pub type_name: &'static str,
-    /// The fields, in declaration order.
-    pub fields: Vec<FieldSchema>,
+    type_name: &'static str,
+    fields: Vec<FieldSchema>,
 }
 
 impl Schema {
+    /// For generated code (through `__private`).
+    pub(crate) fn new(type_name: &'static str, fields: Vec<FieldSchema>) -> Self {
+        Self { type_name, fields }
+    }
+
+    /// The Rust type's name, for messages.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// The fields, in declaration order.
+    pub fn fields(&self) -> &[FieldSchema] {
+        &self.fields
+    }
+
     /// The field called `name`, if any.
     pub fn field(&self, name: &str) -> Option<&FieldSchema> {
         self.fields.iter().find(|f| f.name == name)
@@ -80,16 +97,57 @@ impl Schema {
 /// One field of a settings struct.
 #[derive(Debug, Clone)]
 pub struct FieldSchema {
+    name: &'static str,
+    doc: &'static str,
+    kind: FieldKind,
+    required: bool,
+    default: Option<fn() -> String>,
+}
+
+impl FieldSchema {
+    /// For generated code (through `__private`).
+    pub(crate) fn new(
+        name: &'static str,
+        doc: &'static str,
+        kind: FieldKind,
+        required: bool,
+        default: Option<fn() -> String>,
+    ) -> Self {
+        Self {
+            name,
+            doc,
+            kind,
+            required,
+            default,
+        }
+    }
+
     /// The field's name: its YAML key, and, in upper case, its part of a variable name.
-    pub name: &'static str,
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The first line of the field's doc comment.
-    pub doc: &'static str,
+    pub fn doc(&self) -> &'static str {
+        self.doc
+    }
+
     /// What the field holds.
-    pub kind: FieldKind,
-    /// Whether the field may be left out (it has a serde default, or it is an `Option`).
-    pub required: bool,
-    /// Shows the field's default value, when it has a serde default.
-    pub default: Option<fn() -> String>,
+    pub fn kind(&self) -> &FieldKind {
+        &self.kind
+    }
+
+    /// Whether a value must be given once the struct holding the field is (it has no serde
+    /// default and is not an `Option`).
+    pub fn required(&self) -> bool {
+        self.required
+    }
+
+    /// The field's default value as `proxy-check --vars` shows it (redacted), when it has a
+    /// serde default.
+    pub fn default_shown(&self) -> Option<String> {
+        self.default.map(|show| show())
+    }
 }
 
 /// What a settings field holds.
@@ -142,24 +200,83 @@ impl fmt::Debug for FieldKind {
     }
 }
 
-/// How a leaf is read.
-#[derive(Debug, Clone, Copy)]
+/// How a leaf is read: what it must look like, and the [`SettingsLeaf`] that reads it.
+#[derive(Clone, Copy)]
 pub struct LeafSchema {
+    expected: &'static str,
+    parse: fn(&Scalar) -> Result<Box<dyn LeafValue>, String>,
+}
+
+impl LeafSchema {
     /// What a value must look like, for messages and `proxy-check --vars`.
-    pub expected: &'static str,
-    /// Checks a value and returns it in the canonical form serde deserializes.
-    pub parse: fn(&Scalar) -> Result<Scalar, String>,
+    pub fn expected(&self) -> &'static str {
+        self.expected
+    }
+
+    /// Reads a value once, keeping the typed result for serde.
+    pub(crate) fn parse(&self, value: &Scalar) -> Result<Box<dyn LeafValue>, String> {
+        (self.parse)(value)
+    }
+}
+
+impl fmt::Debug for LeafSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeafSchema")
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A leaf already read by its [`SettingsLeaf`]: the loader keeps it in the merged tree and
+/// hands it to the type's `Deserialize` (see [`deserialize_leaf`]), so it is read once.
+pub(crate) trait LeafValue: Send {
+    /// The value in the form `Deserialize` impls that do not take it typed accept.
+    fn to_scalar(&self) -> Scalar;
+    /// The typed value, for the handoff.
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+impl<T: SettingsLeaf> LeafValue for T {
+    fn to_scalar(&self) -> Scalar {
+        SettingsLeaf::to_scalar(self)
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
 }
 
 /// How a map key is read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct KeySchema {
+    expected: &'static str,
+    placeholder: &'static str,
+    normalize: fn(&str) -> Result<String, String>,
+}
+
+impl KeySchema {
     /// What a key must look like, for messages.
-    pub expected: &'static str,
+    pub fn expected(&self) -> &'static str {
+        self.expected
+    }
+
     /// The placeholder used in variable names, like `<ID>`.
-    pub placeholder: &'static str,
+    pub fn placeholder(&self) -> &'static str {
+        self.placeholder
+    }
+
     /// Checks a key and returns its canonical form (an exchange id: lowercase).
-    pub normalize: fn(&str) -> Result<String, String>,
+    pub fn normalize(&self, key: &str) -> Result<String, String> {
+        (self.normalize)(key)
+    }
+}
+
+impl fmt::Debug for KeySchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySchema")
+            .field("expected", &self.expected)
+            .field("placeholder", &self.placeholder)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A single value from a source: text from a variable, or a YAML or JSON scalar.
@@ -232,34 +349,127 @@ pub trait SettingsField {
     }
 }
 
-/// A value read from a single piece of text (or a YAML scalar).
-pub trait SettingsLeaf: Sized {
+/// A value read from a single piece of text (or a YAML scalar): a leaf of the settings
+/// tree.
+///
+/// The loader reads each leaf once, with [`from_scalar`](Self::from_scalar), so that a bad
+/// value is reported with where it came from beside every other error of the load. A
+/// leaf type's `Deserialize` impl should call [`deserialize_leaf`], which takes that
+/// already-read value from the loader instead of reading it again (and reads it with
+/// `from_scalar` from any other serde format). A `Deserialize` written otherwise still
+/// works; it is then given [`to_scalar`](Self::to_scalar)'s form to read a second time.
+///
+/// ```
+/// use proxy_runtime::schema::{Scalar, deserialize_leaf};
+/// use proxy_runtime::{Loader, Settings, SettingsLeaf};
+///
+/// /// A percentage, written `42%` or `42`.
+/// #[derive(Debug, PartialEq)]
+/// struct Percent(u8);
+///
+/// impl SettingsLeaf for Percent {
+///     const EXPECTED: &'static str = "a percentage from 0 to 100";
+///     fn from_scalar(value: &Scalar) -> Result<Self, String> {
+///         let text = value.to_text();
+///         let digits = text.strip_suffix('%').unwrap_or(&text);
+///         match digits.parse::<u8>() {
+///             Ok(n) if n <= 100 => Ok(Percent(n)),
+///             _ => Err(format!("expected {}", Self::EXPECTED)),
+///         }
+///     }
+///     fn to_scalar(&self) -> Scalar {
+///         Scalar::Int(i128::from(self.0))
+///     }
+/// }
+///
+/// impl<'de> serde::Deserialize<'de> for Percent {
+///     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+///         deserialize_leaf(d)
+///     }
+/// }
+///
+/// #[derive(serde::Deserialize, Settings)]
+/// #[settings(env_prefix = "RISK_")]
+/// struct Risk {
+///     max_drawdown: Percent,
+/// }
+///
+/// let risk: Risk = Loader::new().env_vars([("RISK_MAX_DRAWDOWN", "15%")]).load()?;
+/// assert_eq!(risk.max_drawdown, Percent(15));
+/// # Ok::<(), proxy_runtime::LoadError>(())
+/// ```
+pub trait SettingsLeaf: Sized + Send + 'static {
     /// What a value must look like, for messages.
     const EXPECTED: &'static str;
 
     /// Reads a value. The error says what is wrong without repeating the value.
     fn from_scalar(value: &Scalar) -> Result<Self, String>;
 
-    /// The value in the form this type's `Deserialize` accepts.
+    /// The value as a scalar that reads back to it (for `Deserialize` impls that do not use
+    /// [`deserialize_leaf`], and for showing defaults).
     fn to_scalar(&self) -> Scalar;
-
-    /// Checks a value and returns it in the form this type's `Deserialize` accepts. The
-    /// default reads it and writes it back; a type whose `Deserialize` takes the text as
-    /// given may return it unchanged and save the second conversion.
-    fn check_scalar(value: &Scalar) -> Result<Scalar, String> {
-        Self::from_scalar(value).map(|v| v.to_scalar())
-    }
 }
 
 impl<T: SettingsLeaf> SettingsField for T {
     fn kind() -> FieldKind {
         FieldKind::Leaf(LeafSchema {
             expected: T::EXPECTED,
-            parse: T::check_scalar,
+            parse: |value| T::from_scalar(value).map(|v| Box::new(v) as Box<dyn LeafValue>),
         })
     }
     fn show_default(&self) -> String {
         self.to_scalar().to_string()
+    }
+}
+
+/// The `Deserialize` of a [`SettingsLeaf`] type: takes the value the settings loader
+/// already read, and reads any other serde input (a YAML or JSON value of your own) with
+/// [`SettingsLeaf::from_scalar`].
+pub fn deserialize_leaf<'de, T: SettingsLeaf, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    deserializer.deserialize_newtype_struct(crate::load::LEAF_TOKEN, LeafVisitor(PhantomData))
+}
+
+struct LeafVisitor<T>(PhantomData<fn() -> T>);
+
+impl<T: SettingsLeaf> LeafVisitor<T> {
+    fn read<E: serde::de::Error>(value: Scalar) -> Result<T, E> {
+        T::from_scalar(&value).map_err(E::custom)
+    }
+}
+
+impl<'de, T: SettingsLeaf> serde::de::Visitor<'de> for LeafVisitor<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTED)
+    }
+    fn visit_newtype_struct<D: serde::Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        match crate::load::take_leaf::<T>() {
+            Some(value) => Ok(value),
+            None => d.deserialize_any(self),
+        }
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<T, E> {
+        Self::read(Scalar::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        Self::read(Scalar::Int(i128::from(v)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        Self::read(Scalar::Int(i128::from(v)))
+    }
+    fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<T, E> {
+        Self::read(Scalar::Int(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+        Self::read(Scalar::Float(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        Self::read(Scalar::Text(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<T, E> {
+        Self::read(Scalar::Text(v))
     }
 }
 
@@ -427,9 +637,6 @@ impl SettingsLeaf for crate::ProxyUrl {
     }
     fn to_scalar(&self) -> Scalar {
         Scalar::Text(self.to_unredacted_string())
-    }
-    fn check_scalar(value: &Scalar) -> Result<Scalar, String> {
-        Self::from_scalar(value).map(|_| value.clone())
     }
 }
 

@@ -99,8 +99,7 @@ impl fmt::Display for TimeoutSeconds {
 
 impl<'de> Deserialize<'de> for TimeoutSeconds {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let n = u64::deserialize(d)?;
-        TimeoutSeconds::new(n).map_err(serde::de::Error::custom)
+        crate::schema::deserialize_leaf(d)
     }
 }
 

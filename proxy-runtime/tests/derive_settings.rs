@@ -198,3 +198,88 @@ fn variables_listing_comes_from_the_schema() {
     assert_eq!(vars[14].default.as_deref(), Some("0"), "container default");
     assert_eq!(BotSettings::OPTIONS.yaml_section, Some("bot"));
 }
+
+/// A leaf that counts how often it is read.
+#[derive(Debug, PartialEq)]
+struct Lot(u32);
+
+static LOT_READS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl proxy_runtime::SettingsLeaf for Lot {
+    const EXPECTED: &'static str = "a lot size";
+    fn from_scalar(value: &proxy_runtime::schema::Scalar) -> Result<Self, String> {
+        LOT_READS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        value
+            .to_text()
+            .parse()
+            .map(Lot)
+            .map_err(|_| "expected a lot size".to_owned())
+    }
+    fn to_scalar(&self) -> proxy_runtime::schema::Scalar {
+        proxy_runtime::schema::Scalar::Int(i128::from(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Lot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        proxy_runtime::schema::deserialize_leaf(d)
+    }
+}
+
+fn even<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(d)?;
+    if n % 2 == 0 {
+        Ok(n)
+    } else {
+        Err(serde::de::Error::custom(format!("{n} is odd")))
+    }
+}
+
+#[derive(Debug, Deserialize, Settings)]
+#[settings(env_prefix = "DESK_", yaml_section = "desk")]
+#[serde(deny_unknown_fields)]
+struct Desk {
+    lot: Lot,
+    #[serde(default)]
+    books: BTreeMap<ExchangeId, Book>,
+}
+
+#[derive(Debug, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+struct Book {
+    #[serde(deserialize_with = "even")]
+    depth: u32,
+}
+
+#[test]
+fn each_leaf_is_read_once_and_serde_errors_keep_their_origin() {
+    // `deserialize_leaf` takes the value the loader read: one read per load, not two.
+    LOT_READS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let desk: Desk = Loader::new()
+        .env_vars([("DESK_LOT", "100"), ("DESK_BOOKS__OKX__DEPTH", "20")])
+        .load()
+        .unwrap();
+    assert_eq!(desk.lot, Lot(100));
+    assert_eq!(desk.books["okx"].depth, 20);
+    assert_eq!(LOT_READS.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // An error a `Deserialize` impl raises after the merge names where the value was set.
+    let yaml = "desk:\n  lot: 5\n  books:\n    okx:\n      depth: 3\n";
+    let err = Loader::<Desk>::new()
+        .yaml_str("desk.yaml", yaml)
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        err.errors()[0].to_string(),
+        "desk.yaml:5: `desk.books.okx.depth`: 3 is odd"
+    );
+    let err = Loader::<Desk>::new()
+        .yaml_str("desk.yaml", yaml)
+        .env_vars([("DESK_BOOKS__OKX__DEPTH", "7")])
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        err.errors()[0].to_string(),
+        "`DESK_BOOKS__OKX__DEPTH` (environment): 7 is odd"
+    );
+}

@@ -240,3 +240,73 @@ fn every_error_is_printed_with_a_redacted_value() {
     assert!(!stderr.contains(CANARY));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn options_that_belong_to_another_mode_are_usage_errors() {
+    for args in [
+        &["--ca", "ca.pem"][..],
+        &["--vars", "--config", "x.yaml"][..],
+        &["--vars", "--probe", "https://x/"][..],
+        &["--vars", "binance"][..],
+    ] {
+        let out = run(args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(text(&out.stderr).contains("usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn json_names_the_source_of_every_route_from_a_file_and_variables() {
+    let dir = std::env::temp_dir().join(format!("proxy-check-sources-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("app.yaml");
+    std::fs::write(
+        &file,
+        "app: 1\nproxy:\n  enabled: true\n  default:\n    websocket:\n      url: socks5h://ws:1080\n  exchanges:\n    kraken:\n      http:\n        url: http://k:8080\n        timeout_seconds: 9\n",
+    )
+    .unwrap();
+    let out = run(
+        &["--json", "--config", file.to_str().unwrap()],
+        &[
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://env:1080"),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__KRAKEN__HTTP__TIMEOUT_SECONDS",
+                "12",
+            ),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = file.display();
+    let source = |exchange: &str, kind: &str| json["routes"][exchange][kind]["source"].clone();
+    assert_eq!(
+        source("*", "http"),
+        "`CRYPTOFEED_PROXY_DEFAULT__HTTP__URL` (environment)"
+    );
+    assert_eq!(
+        source("*", "websocket"),
+        format!("{file}:6: `proxy.default.websocket.url`").as_str()
+    );
+    assert_eq!(
+        source("kraken", "http"),
+        format!(
+            "{file}:10: `proxy.exchanges.kraken.http.url`; timeout_seconds: `CRYPTOFEED_PROXY_EXCHANGES__KRAKEN__HTTP__TIMEOUT_SECONDS` (environment)"
+        )
+        .as_str()
+    );
+    assert_eq!(source("kraken", "websocket"), source("*", "websocket"));
+    // The rest of the schema is as it was: seven keys per ROUTE.
+    assert_eq!(
+        json["routes"]["kraken"]["http"].as_object().unwrap().len(),
+        7
+    );
+
+    let table = text(&run(&["--config", file.to_string().as_str()], &[]).stdout);
+    assert!(table.contains("where each route is set:"), "{table}");
+    assert!(
+        table.contains(&format!("{file}:10: `proxy.exchanges.kraken.http.url`")),
+        "{table}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{load_env, load_yaml};
-use proxy_runtime::check::Report;
+use proxy_runtime::check::{Report, render};
 use proxy_runtime::load::variables;
 use proxy_runtime::schema::Scalar;
 use proxy_runtime::{ConnectionKind, ProxySettings, ProxyUrl};
@@ -151,9 +151,9 @@ fn load_errors_never_print_the_password() {
 #[test]
 fn reports_never_print_the_password() {
     let s = valid_settings();
-    let report = Report::new(&s, &[], "CRYPTOFEED_PROXY_");
-    assert_clean("report table", &report.to_table());
-    assert_clean("report JSON", &report.to_json().to_string());
+    let report = Report::new(&s, None, &[], "CRYPTOFEED_PROXY_");
+    assert_clean("report table", &render::report_table(&report));
+    assert_clean("report JSON", &render::json(&report));
     assert_clean("report Debug", &format!("{report:?}"));
     let loader = ProxySettings::loader()
         .yaml_str(

@@ -5,7 +5,7 @@ mod common;
 use common::{errors, load_yaml, one_error};
 use proxy_runtime::ConnectionKind::*;
 use proxy_runtime::ProxySettings;
-use proxy_runtime::load::{ErrorKind, Source};
+use proxy_runtime::load::{ErrorKind, Origin};
 
 /// The seed specification's YAML example, application keys included.
 const SEED_YAML: &str = r#"
@@ -115,11 +115,15 @@ fn unknown_keys_are_rejected_with_path_line_and_suggestion() {
         "{}",
         all[1]
     );
-    match err.errors()[1].source() {
-        Source::Yaml { file, path, line } => {
+    match err.errors()[1].origin() {
+        Origin::Yaml { file, path, line } => {
             assert_eq!(
-                (file.as_str(), path.as_str(), *line),
-                ("config.yaml", "proxy.exchange", Some(8))
+                (file.as_str(), path.keys(), *line),
+                (
+                    "config.yaml",
+                    &["proxy".to_owned(), "exchange".to_owned()][..],
+                    Some(8)
+                )
             );
         }
         other => panic!("{other:?}"),
@@ -243,12 +247,15 @@ fn yaml_shapes_and_syntax() {
     let e = one_error(load_yaml("proxy:\n  enabled: true\n   bad: [\n", &[]));
     assert!(e.starts_with("config.yaml:"), "{e}");
     assert!(e.contains("invalid YAML"), "{e}");
-    // YAML duplicate keys.
+    // YAML duplicate keys, with the line of the second.
     let e = one_error(load_yaml(
         "proxy:\n  enabled: true\n  enabled: false\n",
         &[],
     ));
-    assert!(e.contains("invalid YAML"), "{e}");
+    assert!(
+        e.starts_with("config.yaml:3: `proxy.enabled`: `enabled` is given more than once"),
+        "{e}"
+    );
 }
 
 #[test]

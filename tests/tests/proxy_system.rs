@@ -91,8 +91,8 @@ async fn invalid_exchange_ids_are_refused_not_routed_by_default() {
         .get("https://127.0.0.1:1/")
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), &ProxyErrorKind::InvalidTarget);
-    assert!(err.to_string().contains("invalid exchange id"), "{err}");
+    assert_eq!(err.kind(), &ProxyErrorKind::InvalidExchange);
+    assert!(err.to_string().contains("binance-futures: invalid exchange id (to 127.0.0.1:1): an exchange id must not contain `-`"), "{err}");
 }
 
 #[tokio::test]

@@ -65,10 +65,10 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
 
             fn schema() -> &'static ::proxy_runtime::__private::Schema {
                 ::proxy_runtime::__private::cached_schema::<Self>(|| {
-                    ::proxy_runtime::__private::Schema {
-                        type_name: #type_name,
-                        fields: ::proxy_runtime::__private::vec![#(#fields),*],
-                    }
+                    ::proxy_runtime::__private::schema(
+                        #type_name,
+                        ::proxy_runtime::__private::vec![#(#fields),*],
+                    )
                 })
             }
         }

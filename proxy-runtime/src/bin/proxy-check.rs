@@ -1,18 +1,17 @@
 //! `proxy-check`: loads proxy settings exactly as the runtime does and prints where each
-//! exchange's HTTP and WebSocket traffic goes. Exit status 0 when the settings are valid,
-//! 2 (with every error on stderr) when they are not or the command line is wrong.
+//! exchange's HTTP and WebSocket traffic goes, and where each route was set. Exit status 0
+//! when the settings are valid, 1 when a probe failed, 2 (with every error on stderr) when
+//! the settings are invalid or the command line is wrong.
+//!
+//! This file only reads the command line and chooses what to run; the reports and their
+//! rendering are `proxy_runtime::check`'s.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use std::time::Instant;
-
-use proxy_runtime::check::{DEFAULT_KEY, Report};
+use proxy_runtime::check::{Report, probe, render};
 use proxy_runtime::load::variables;
-use proxy_runtime::{
-    ConnectionKind, Dialer, ExchangeId, ProxyError, ProxyInjector, ProxySettings, Settings, Target,
-    TlsRoots,
-};
+use proxy_runtime::{ExchangeId, ProxyInjector, ProxySettings, Settings, TlsRoots};
 
 const USAGE: &str = "\
 usage: proxy-check [--config FILE] [--prefix PREFIX] [--json] [EXCHANGE_ID ...]
@@ -21,8 +20,8 @@ usage: proxy-check [--config FILE] [--prefix PREFIX] [--json] [EXCHANGE_ID ...]
 
 Loads proxy settings as the runtime does (defaults < YAML file < environment) and prints,
 for the default and for every exchange configured or named, where HTTP and WebSocket
-traffic goes. Exit status: 0 valid, 2 invalid settings or usage; with --probe, 1 when a
-probe failed.
+traffic goes and where each route was set. Exit status: 0 valid, 2 invalid settings or
+usage; with --probe, 1 when a probe failed.
 
   --config FILE    YAML file whose `proxy:` section to read (default: $CRYPTOFEED_CONFIG)
   --prefix PREFIX  variable prefix (default: CRYPTOFEED_PROXY_)
@@ -35,16 +34,25 @@ probe failed.
   -h, --help       print this help
 ";
 
+/// What to do.
+enum Mode {
+    /// Print the route report.
+    Routes,
+    /// Print the route report, then probe `url` through each route.
+    Probe { url: String, ca: Option<String> },
+    /// List the variables.
+    Vars,
+}
+
 struct Args {
+    mode: Mode,
     config: Option<String>,
     prefix: Option<String>,
-    probe: Option<String>,
-    ca: Option<String>,
     json: bool,
-    vars: bool,
     exchanges: Vec<String>,
 }
 
+/// Reads the command line; `Ok(None)` asks for the help.
 fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<Args>, String> {
     let mut args = args
         .map(|a| {
@@ -53,19 +61,12 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<A
         })
         .collect::<Result<Vec<String>, String>>()?
         .into_iter();
-    let mut positional_only = false;
-    let mut out = Args {
-        config: None,
-        prefix: None,
-        probe: None,
-        ca: None,
-        json: false,
-        vars: false,
-        exchanges: Vec::new(),
-    };
+    let (mut config, mut prefix, mut probe, mut ca) = (None, None, None, None);
+    let (mut json, mut vars, mut positional_only) = (false, false, false);
+    let mut exchanges = Vec::new();
     while let Some(arg) = args.next() {
         if positional_only {
-            out.exchanges.push(arg);
+            exchanges.push(arg);
             continue;
         }
         let (flag, inline) = match arg.split_once('=') {
@@ -84,17 +85,35 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<A
                 return Err(format!("{flag} takes no value"));
             }
             "-h" | "--help" => return Ok(None),
-            "--json" => out.json = true,
-            "--vars" => out.vars = true,
-            "--config" => out.config = Some(value("--config")?),
-            "--prefix" => out.prefix = Some(value("--prefix")?),
-            "--probe" => out.probe = Some(value("--probe")?),
-            "--ca" => out.ca = Some(value("--ca")?),
+            "--json" => json = true,
+            "--vars" => vars = true,
+            "--config" => config = Some(value("--config")?),
+            "--prefix" => prefix = Some(value("--prefix")?),
+            "--probe" => probe = Some(value("--probe")?),
+            "--ca" => ca = Some(value("--ca")?),
             f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
-            _ => out.exchanges.push(arg),
+            _ => exchanges.push(arg),
         }
     }
-    Ok(Some(out))
+    let mode = match (vars, probe, ca) {
+        (true, None, None) if config.is_none() && exchanges.is_empty() => Mode::Vars,
+        (true, ..) => {
+            return Err(
+                "--vars lists every variable; it takes no --config, --probe, --ca or exchange ids"
+                    .to_owned(),
+            );
+        }
+        (false, Some(url), ca) => Mode::Probe { url, ca },
+        (false, None, Some(_)) => return Err("--ca is used with --probe URL".to_owned()),
+        (false, None, None) => Mode::Routes,
+    };
+    Ok(Some(Args {
+        mode,
+        config,
+        prefix,
+        json,
+        exchanges,
+    }))
 }
 
 fn main() -> ExitCode {
@@ -114,12 +133,32 @@ fn main() -> ExitCode {
         .clone()
         .or_else(|| ProxySettings::OPTIONS.env_prefix.map(str::to_owned))
         .unwrap_or_default();
-
-    if args.vars {
-        print_vars(&prefix, args.json);
-        return ExitCode::SUCCESS;
+    match run(&args, &prefix) {
+        Ok((out, code)) => {
+            // A closed stdout (`proxy-check | head`) is not an error worth a panic.
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            code
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            ExitCode::from(2)
+        }
     }
+}
 
+/// Runs the mode: what to print and the exit status, or the lines to print on stderr.
+fn run(args: &Args, prefix: &str) -> Result<(String, ExitCode), Vec<String>> {
+    if let Mode::Vars = args.mode {
+        let vars = variables::<ProxySettings>(prefix);
+        let out = if args.json {
+            render::json(&vars)
+        } else {
+            render::vars_table(&vars)
+        };
+        return Ok((out, ExitCode::SUCCESS));
+    }
     let mut errors = Vec::new();
     let mut extra = Vec::new();
     for id in &args.exchanges {
@@ -130,88 +169,61 @@ fn main() -> ExitCode {
     }
     let mut loader = ProxySettings::loader()
         .process_env()
-        .env_prefix(prefix.clone());
+        .env_prefix(prefix.to_owned());
     if let Some(config) = &args.config {
         loader = loader.yaml_file(config);
     }
-    let settings = match loader.load() {
-        Ok(s) => Some(s),
-        Err(e) => {
-            errors.extend(e.errors().iter().map(ToString::to_string));
-            None
-        }
-    };
-    let Some(settings) = settings.filter(|_| errors.is_empty()) else {
+    let loaded = loader
+        .load_with_origins()
+        .map_err(|e| errors.extend(e.errors().iter().map(ToString::to_string)))
+        .ok();
+    let Some((settings, origins)) = loaded.filter(|_| errors.is_empty()) else {
         let plural = if errors.len() == 1 { "" } else { "s" };
-        eprintln!(
+        let mut lines = vec![format!(
             "proxy-check: invalid proxy settings ({} error{plural}):",
             errors.len()
-        );
-        for e in &errors {
-            eprintln!("  - {e}");
-        }
-        return ExitCode::from(2);
+        )];
+        lines.extend(errors.iter().map(|e| format!("  - {e}")));
+        return Err(lines);
     };
-
-    let report = Report::new(&settings, &extra, &prefix);
-    let probes = match &args.probe {
-        None => None,
-        Some(url) => match probe_all(&settings, &report, url, args.ca.as_deref()) {
-            Ok(results) => Some((url.clone(), results)),
-            Err(e) => {
-                eprintln!("proxy-check: {e}");
-                return ExitCode::from(2);
-            }
-        },
+    let report = Report::new(&settings, Some(&origins), &extra, prefix);
+    let probed = match &args.mode {
+        Mode::Probe { url, ca } => Some(
+            run_probe(settings, &report, url, ca.as_deref())
+                .map_err(|e| vec![format!("proxy-check: {e}")])?,
+        ),
+        Mode::Routes | Mode::Vars => None,
     };
+    let failed = probed.as_ref().is_some_and(probe::ProbeReport::failed);
     let out = if args.json {
-        let mut json = report.to_json();
-        if let (Some((url, results)), Some(obj)) = (&probes, json.as_object_mut()) {
-            obj.insert("probe".to_owned(), probe_json(url, results));
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            report: &'a Report,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            probe: Option<&'a probe::ProbeReport>,
         }
-        format!("{json}\n")
+        render::json(&Out {
+            report: &report,
+            probe: probed.as_ref(),
+        })
     } else {
-        let mut text = report.to_table();
-        if let Some((url, results)) = &probes {
-            text.push_str(&probe_table(url, results));
+        let mut text = render::report_table(&report);
+        if let Some(probed) = &probed {
+            text.push_str(&render::probe_table(probed));
         }
         text
     };
-    // A closed stdout (`proxy-check | head`) is not an error worth a panic.
-    let _ = std::io::stdout().write_all(out.as_bytes());
-    match probes {
-        Some((_, results)) if results.iter().any(|r| r.outcome.is_err()) => ExitCode::from(1),
-        _ => ExitCode::SUCCESS,
-    }
+    Ok((out, ExitCode::from(if failed { 1 } else { 0 })))
 }
 
-/// The result of probing one route.
-struct Probe {
-    exchange: String,
-    kind: ConnectionKind,
-    route: String,
-    outcome: Result<std::time::Duration, ProxyError>,
-}
-
-/// Connects to `url` through every route of the report, of the kind the URL's scheme names.
-fn probe_all(
-    settings: &ProxySettings,
+/// Probes `url` through every route of the report, on a runtime of its own.
+fn run_probe(
+    settings: ProxySettings,
     report: &Report,
     url: &str,
     ca: Option<&str>,
-) -> Result<Vec<Probe>, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("--probe {url}: not a URL ({e})"))?;
-    let (kind, tls) = match parsed.scheme() {
-        "http" => (ConnectionKind::Http, false),
-        "https" => (ConnectionKind::Http, true),
-        "ws" => (ConnectionKind::Websocket, false),
-        "wss" => (ConnectionKind::Websocket, true),
-        other => {
-            return Err(format!(
-                "--probe takes http, https, ws or wss URLs, not {other}://"
-            ));
-        }
-    };
+) -> Result<probe::ProbeReport, String> {
     let mut roots = TlsRoots::default();
     if let Some(file) = ca {
         let pem = std::fs::read(file).map_err(|e| format!("--ca {file}: {e}"))?;
@@ -219,114 +231,12 @@ fn probe_all(
             .add_pem(&pem)
             .map_err(|e| format!("--ca {file}: {e}"))?;
     }
-    let injector = ProxyInjector::builder(settings.clone())
-        .tls_roots(roots)
-        .build();
+    let injector = ProxyInjector::builder(settings).tls_roots(roots).build();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let target = Target::from_url(&parsed).map_err(|e| format!("--probe {url}: {e}"))?;
-    let mut results = Vec::new();
-    for routes in &report.routes {
-        let dialer: Dialer = if routes.exchange == DEFAULT_KEY {
-            injector.default_dialer(kind)
-        } else {
-            injector.dialer(&routes.exchange, kind)
-        };
-        let route = dialer
-            .proxy()
-            .map_or_else(|| "direct".to_owned(), str::to_owned);
-        let started = Instant::now();
-        let outcome = runtime.block_on(async {
-            match kind {
-                ConnectionKind::Http => dialer.connect(&target, tls).await.map(drop),
-                ConnectionKind::Websocket => dialer.connect_websocket(url).await.map(drop),
-            }
-        });
-        results.push(Probe {
-            exchange: routes.exchange.clone(),
-            kind,
-            route,
-            outcome: outcome.map(|()| started.elapsed()),
-        });
-    }
-    Ok(results)
-}
-
-fn probe_table(url: &str, results: &[Probe]) -> String {
-    let mut out = format!("\nprobe {url}:\n");
-    for p in results {
-        let line = match &p.outcome {
-            Ok(took) => format!("ok ({} ms)", took.as_millis()),
-            Err(e) => format!("FAILED: {e}"),
-        };
-        out.push_str(&format!(
-            "  {:12} {:9} {:40} {line}\n",
-            p.exchange,
-            p.kind.as_str(),
-            p.route
-        ));
-    }
-    out
-}
-
-fn probe_json(url: &str, results: &[Probe]) -> serde_json::Value {
-    let list: Vec<serde_json::Value> = results
-        .iter()
-        .map(|p| {
-            let (ok, ms, error) = match &p.outcome {
-                Ok(took) => (true, Some(took.as_millis() as u64), None),
-                Err(e) => (false, None, Some(e.to_string())),
-            };
-            serde_json::json!({
-                "exchange": p.exchange,
-                "kind": p.kind.as_str(),
-                "route": p.route,
-                "ok": ok,
-                "connect_ms": ms,
-                "error": error,
-            })
-        })
-        .collect();
-    serde_json::json!({"url": url, "results": list})
-}
-
-fn print_vars(prefix: &str, json: bool) {
-    let vars = variables::<ProxySettings>(prefix);
-    let mut out = String::new();
-    if json {
-        let list: Vec<serde_json::Value> = vars
-            .iter()
-            .map(|v| {
-                serde_json::json!({
-                    "name": v.name,
-                    "expected": v.expected,
-                    "default": v.default,
-                    "required": v.required,
-                    "doc": v.doc,
-                })
-            })
-            .collect();
-        out = format!("{}\n", serde_json::Value::Array(list));
-    } else {
-        for v in &vars {
-            out.push_str(&v.name);
-            out.push('\n');
-            out.push_str(&format!("    {}\n", v.expected));
-            match (&v.default, v.required) {
-                (Some(d), _) => out.push_str(&format!("    default: {d}\n")),
-                (None, true) => out.push_str("    required\n"),
-                (None, false) => {}
-            }
-            if !v.doc.is_empty() {
-                out.push_str(&format!("    {}\n", v.doc));
-            }
-        }
-        out.push_str(
-            "\nNames are case-insensitive; `__` separates levels; <ID> is an exchange id \
-             (lowercase letters and digits, words joined by single `_`).\n",
-        );
-    }
-    let _ = std::io::stdout().write_all(out.as_bytes());
+    runtime
+        .block_on(probe::probe(&injector, report, url))
+        .map_err(|e| e.to_string())
 }

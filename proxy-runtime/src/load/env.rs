@@ -1,15 +1,17 @@
-//! Environment variables: mapping names under a prefix to schema paths, reading JSON for
-//! variables that name an object, and listing every name the schema accepts.
+//! Environment variables: mapping names under a prefix to schema paths, and reading JSON
+//! for variables that name an object.
 //!
-//! Never reads the process environment itself: the caller hands it a list of pairs.
+//! Never reads the process environment itself: the caller hands it a list of pairs
+//! ([`super::process`] collects the process's).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use crate::schema::{FieldKind, Scalar, Schema};
 
-use super::error::{ErrorKind, SettingError, Source};
-use super::tree::{Node, Raw, build, closest, merge};
+use super::build::build;
+use super::error::{ErrorKind, SettingError};
+use super::node::{Entry, Node, Raw};
+use super::origin::{KeyPath, Origin};
 
 /// Separates levels in a variable name.
 pub(crate) const DELIMITER: &str = "__";
@@ -54,7 +56,7 @@ pub(crate) fn read(
         if same > 1 {
             let names: Vec<&str> = located[i..i + same].iter().map(|l| l.1).collect();
             errors.push(SettingError::new(
-                env_source(located[i].1),
+                Origin::env(located[i].1),
                 ErrorKind::Duplicate,
                 format!(
                     "set more than once with different letter case ({}); names are case-insensitive, keep one",
@@ -73,13 +75,6 @@ pub(crate) fn read(
     }
 }
 
-fn env_source(var: &str) -> Source {
-    Source::Env {
-        var: var.to_owned(),
-        json_path: None,
-    }
-}
-
 /// Reads one variable (`rest` is its name after the prefix, in lower case) into `tree`.
 fn read_var(
     root: fn() -> &'static Schema,
@@ -92,7 +87,7 @@ fn read_var(
 ) {
     let segments: Vec<&str> = rest.split(DELIMITER).collect();
     let unknown = |errors: &mut Vec<SettingError>, depth: usize, names: Vec<&str>, what: String| {
-        let suggestion = closest(segments[depth], names.iter().copied()).map(|s| {
+        let suggestion = proxy_rules::closest(segments[depth], names.iter().copied()).map(|s| {
             let mut fixed = segments.clone();
             fixed[depth] = s;
             format!("{prefix}{}", fixed.join(DELIMITER)).to_ascii_uppercase()
@@ -105,7 +100,7 @@ fn read_var(
             ),
         };
         errors.push(SettingError::new(
-            env_source(var),
+            Origin::env(var),
             ErrorKind::UnknownKey { suggestion },
             msg,
         ));
@@ -121,24 +116,24 @@ fn read_var(
                 let schema = schema();
                 match schema.field(segment) {
                     Some(field) => {
-                        keys.push(Cow::Borrowed(field.name));
-                        kind = &field.kind;
+                        keys.push(Cow::Borrowed(field.name()));
+                        kind = field.kind();
                     }
                     None => {
-                        let names = schema.fields.iter().map(|f| f.name).collect();
+                        let names = schema.fields().iter().map(|f| f.name()).collect();
                         unknown(errors, depth, names, "no such setting".to_owned());
                         return;
                     }
                 }
             }
-            FieldKind::Map { key, value } => match (key.normalize)(segment) {
+            FieldKind::Map { key, value } => match key.normalize(segment) {
                 Ok(norm) => {
                     keys.push(Cow::Owned(norm));
                     kind = value;
                 }
                 Err(why) => {
                     errors.push(SettingError::new(
-                        env_source(var),
+                        Origin::env(var),
                         ErrorKind::Invalid,
                         format!("invalid key `{segment}` in the name: {why}"),
                     ));
@@ -147,7 +142,7 @@ fn read_var(
             },
             FieldKind::Leaf(_) => {
                 errors.push(SettingError::new(
-                    env_source(var),
+                    Origin::env(var),
                     ErrorKind::UnknownKey { suggestion: None },
                     format!(
                         "no such setting: `{}` holds a single value and has no `{}`",
@@ -164,7 +159,7 @@ fn read_var(
     // that it is not also reported as missing.
     let node = if value.is_empty() {
         errors.push(SettingError::new(
-            env_source(var),
+            Origin::env(var),
             ErrorKind::Empty,
             "empty value",
         ));
@@ -176,18 +171,18 @@ fn read_var(
         };
         match raw {
             Ok(raw) => {
-                let place = |p: &[String]| Source::Env {
+                let place = |p: &KeyPath, _: Option<usize>| Origin::Env {
                     var: var.to_owned(),
-                    json_path: (!p.is_empty()).then(|| p.join(".")),
+                    json_path: p.clone(),
                 };
-                match build(kind, raw, &mut Vec::new(), &place, errors) {
+                match build(kind, raw, None, &place, errors) {
                     Some(node) => node,
                     None => return,
                 }
             }
             Err(e) => {
                 errors.push(SettingError::new(
-                    env_source(var),
+                    Origin::env(var),
                     ErrorKind::Invalid,
                     format!(
                         "expected JSON for {} (line {} column {}: {})",
@@ -213,11 +208,11 @@ fn insert(tree: &mut Node, keys: &[Cow<'static, str>], node: Node, var: &str) {
     let mut cur = tree;
     for key in parents {
         if !matches!(cur, Node::Map(..)) {
-            *cur = Node::Map(BTreeMap::new(), env_source(var));
+            *cur = Node::map(Origin::env(var));
         }
         let Node::Map(map, _) = cur else { return };
         if !map.contains_key(key.as_ref()) {
-            map.insert(key.to_string(), Node::Map(BTreeMap::new(), env_source(var)));
+            map.insert(key.to_string(), Node::map(Origin::env(var)));
         }
         let Some(next) = map.get_mut(key.as_ref()) else {
             return;
@@ -225,11 +220,11 @@ fn insert(tree: &mut Node, keys: &[Cow<'static, str>], node: Node, var: &str) {
         cur = next;
     }
     if !matches!(cur, Node::Map(..)) {
-        *cur = Node::Map(BTreeMap::new(), env_source(var));
+        *cur = Node::map(Origin::env(var));
     }
     if let Node::Map(map, _) = cur {
         match map.get_mut(last.as_ref()) {
-            Some(existing) => merge(existing, node),
+            Some(existing) => existing.merge(node),
             None => {
                 map.insert(last.to_string(), node);
             }
@@ -285,7 +280,7 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
     }
     fn visit_unit<E>(self) -> Result<Raw, E> {
         Ok(Raw::Unsupported(
-            "null is not accepted in variables: remove the key, or write direct:// for a direct route",
+            "null is not accepted in variables (a variable cannot unset what the file sets): remove the key",
         ))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
@@ -295,7 +290,11 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
         let mut entries = Vec::new();
         while let Some((key, Json(value))) = map.next_entry::<String, Json>()? {
-            entries.push((key, value));
+            entries.push(Entry {
+                key,
+                line: None,
+                value,
+            });
         }
         Ok(Raw::Map(entries))
     }

@@ -3,70 +3,7 @@
 
 use std::fmt;
 
-/// Where a setting came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Source {
-    /// An environment variable; for a variable holding JSON, also the path inside it.
-    Env {
-        /// The variable's name, as it was set.
-        var: String,
-        /// The dotted path inside the variable's JSON value, if the error is inside it.
-        json_path: Option<String>,
-    },
-    /// A key of a YAML file.
-    Yaml {
-        /// The file's name.
-        file: String,
-        /// The dotted path of the key, from the document's top (`proxy.default.http.url`).
-        path: String,
-        /// The key's line, 1-based, where the YAML parser gives one.
-        line: Option<usize>,
-    },
-    /// A YAML file as a whole (it could not be read or parsed).
-    File {
-        /// The file's name.
-        file: String,
-        /// The line of a syntax error, 1-based.
-        line: Option<usize>,
-    },
-    /// The settings after all sources were merged, at a dotted path (empty for the top).
-    Merged {
-        /// The dotted path.
-        path: String,
-    },
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Env {
-                var,
-                json_path: None,
-            } => write!(f, "`{var}` (environment)"),
-            Source::Env {
-                var,
-                json_path: Some(p),
-            } => write!(f, "`{var}` (environment, JSON at `{p}`)"),
-            Source::Yaml { file, path, line } => {
-                write!(f, "{file}")?;
-                if let Some(line) = line {
-                    write!(f, ":{line}")?;
-                }
-                write!(f, ": `{path}`")
-            }
-            Source::File { file, line } => {
-                write!(f, "{file}")?;
-                match line {
-                    Some(line) => write!(f, ":{line}"),
-                    None => Ok(()),
-                }
-            }
-            Source::Merged { path } if path.is_empty() => f.write_str("settings"),
-            Source::Merged { path } => write!(f, "settings `{path}`"),
-        }
-    }
-}
+use super::origin::Origin;
 
 /// What kind of problem a [`SettingError`] is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,37 +30,28 @@ pub enum ErrorKind {
 /// One problem found while loading settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingError {
-    source: Source,
+    origin: Origin,
     kind: ErrorKind,
     message: String,
 }
 
 impl SettingError {
-    /// A new error. `message` must already be redacted; the paths of `source` are
+    /// A new error. `message` must already be redacted; the paths of `origin` are
     /// redacted here (keys are user input too: a URL pasted as a key must not show its
     /// password).
-    pub(crate) fn new(source: Source, kind: ErrorKind, message: impl Into<String>) -> Self {
-        let r = |s: &mut String| {
-            if let std::borrow::Cow::Owned(clean) = crate::redact::redact_value(s) {
-                *s = clean;
-            }
-        };
-        let mut source = source;
-        match &mut source {
-            Source::Env { json_path, .. } => json_path.iter_mut().for_each(r),
-            Source::Yaml { path, .. } | Source::Merged { path } => r(path),
-            Source::File { .. } => {}
-        }
+    pub(crate) fn new(mut origin: Origin, kind: ErrorKind, message: impl Into<String>) -> Self {
+        origin.redact();
         Self {
-            source,
+            origin,
             kind,
             message: message.into(),
         }
     }
 
-    /// Where the problem is.
-    pub fn source(&self) -> &Source {
-        &self.source
+    /// Where the problem is. (Not `source`, which would shadow
+    /// [`std::error::Error::source`]: a setting error has no underlying cause.)
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// What kind of problem it is.
@@ -135,15 +63,11 @@ impl SettingError {
     pub fn message(&self) -> &str {
         &self.message
     }
-
-    pub(crate) fn source_mut(&mut self) -> &mut Source {
-        &mut self.source
-    }
 }
 
 impl fmt::Display for SettingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.source, self.message)
+        write!(f, "{}: {}", self.origin, self.message)
     }
 }
 

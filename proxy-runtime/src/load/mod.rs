@@ -1,29 +1,37 @@
 //! Loading settings: defaults < YAML < environment, merged leaf by leaf, every error
-//! collected with its source.
+//! collected with its origin.
 //!
-//! The loaders are generic over any [`Settings`] type and driven by its schema. They touch
-//! the process environment only when asked to ([`Loader::process_env`]), so tests inject
-//! variables as a list of pairs.
+//! The loaders are generic over any [`Settings`] type and driven by its schema; nothing
+//! here knows the proxy settings. They touch the process environment only when asked to
+//! ([`Loader::process_env`]), so tests inject variables as a list of pairs.
+//!
+//! The pipeline: each source is read into a checked tree ([`yaml`] and [`env`], through
+//! [`build`]), the trees are merged ([`node`]), required fields are checked
+//! ([`required`]), and serde builds the typed value from the merged tree ([`de`]).
 
+mod build;
+mod de;
 mod env;
 mod error;
-mod tree;
+mod node;
+mod origin;
+mod process;
+mod required;
 mod vars;
 mod yaml;
 
-use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
-pub use error::{ErrorKind, LoadError, SettingError, Source};
+pub(crate) use de::{LEAF_TOKEN, take_leaf};
+pub use error::{ErrorKind, LoadError, SettingError};
+pub use origin::{KeyPath, Origin, Origins};
 pub use vars::{VarInfo, variables};
 
 use crate::Settings;
 use crate::redact::redact_text;
-use tree::{Names, Node, Place, merge};
-
-/// How many errors get a YAML line number.
-const MAX_LOCATED: usize = 100;
+use crate::schema::FieldKind;
+use node::Node;
 
 /// Where a YAML document comes from.
 #[derive(Clone)]
@@ -152,29 +160,56 @@ impl<T: Settings> Loader<T> {
 
     /// Loads the settings, or every problem found.
     pub fn load(&self) -> Result<T, LoadError> {
+        self.load_with_origins().map(|(settings, _)| settings)
+    }
+
+    /// Loads the settings and says where each value came from (for a report such as
+    /// `proxy-check`'s), or every problem found.
+    ///
+    /// ```
+    /// use proxy_runtime::ProxySettings;
+    /// use proxy_runtime::load::Origin;
+    /// let (settings, origins) = ProxySettings::loader()
+    ///     .yaml_str("config.yaml", "proxy:\n  enabled: true\n")
+    ///     .env_vars([("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://proxy:1080")])
+    ///     .load_with_origins()?;
+    /// assert!(settings.enabled());
+    /// assert_eq!(origins.get(&["enabled"]).unwrap().to_string(), "config.yaml:2: `proxy.enabled`");
+    /// assert!(matches!(
+    ///     origins.get(&["default", "http", "url"]),
+    ///     Some(Origin::Env { var, .. }) if var == "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL"
+    /// ));
+    /// # Ok::<(), proxy_runtime::LoadError>(())
+    /// ```
+    pub fn load_with_origins(&self) -> Result<(T, Origins), LoadError> {
+        let tree = self.merged_tree()?;
+        let origins = tree.origins();
+        let settings = T::deserialize(de::NodeDeserializer(tree)).map_err(|e| {
+            let origin = e.origin.unwrap_or_else(Origin::settings);
+            LoadError::new(vec![SettingError::new(
+                origin,
+                ErrorKind::Invalid,
+                redact_text(&e.message).into_owned(),
+            )])
+        })?;
+        Ok((settings, origins))
+    }
+
+    /// Every source read and merged, with the required fields checked.
+    fn merged_tree(&self) -> Result<Node, LoadError> {
         let mut errors = Vec::new();
         let prefix = self.effective_prefix().unwrap_or_default().to_owned();
-        let vars = self.collect_env(&prefix, &mut errors);
-        let names = Names {
-            env_prefix: &prefix,
-            yaml_section: T::OPTIONS.yaml_section,
+        let config_var = T::OPTIONS.config_env;
+        let vars = match &self.env {
+            EnvSource::None => Vec::new(),
+            EnvSource::Vars(vars) => vars.clone(),
+            EnvSource::Process => process::collect(&prefix, config_var, &mut errors),
         };
-        let root_source = Source::Merged {
-            path: String::new(),
-        };
-        let mut tree = Node::Map(Default::default(), root_source);
-
-        let yaml_text = match self.read_yaml(&vars, &mut errors) {
-            Some((node, text)) => {
-                if let Some(node) = node {
-                    merge(&mut tree, node);
-                }
-                Some(text)
-            }
-            None => None,
-        };
+        let mut tree = Node::map(Origin::settings());
+        if let Some(node) = self.read_yaml(&vars, &mut errors) {
+            tree.merge(node);
+        }
         if !prefix.is_empty() {
-            let config_var = T::OPTIONS.config_env;
             env::read(
                 T::schema,
                 &prefix,
@@ -185,81 +220,28 @@ impl<T: Settings> Loader<T> {
             );
         } else if !matches!(self.env, EnvSource::None) {
             errors.push(SettingError::new(
-                Source::Merged {
-                    path: String::new(),
-                },
+                Origin::settings(),
                 ErrorKind::Invalid,
                 "no environment prefix: give the settings type `#[settings(env_prefix = \"...\")]` or call `Loader::env_prefix`",
             ));
         }
-        tree::check_required(T::schema(), &tree, &mut Vec::new(), &names, &mut errors);
-        if let Some(text) = yaml_text {
-            // Each line costs a parse of the file: enough for the errors anyone reads.
-            for e in errors.iter_mut().take(MAX_LOCATED) {
-                if let Source::Yaml { path, line, .. } = e.source_mut() {
-                    let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
-                    *line = yaml::line_of(&text, &segments);
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(LoadError::new(errors));
-        }
-        T::deserialize(tree::NodeDeserializer(tree)).map_err(|e| {
-            LoadError::new(vec![SettingError::new(
-                Source::Merged {
-                    path: String::new(),
-                },
-                ErrorKind::Invalid,
-                redact_text(&e.to_string()).into_owned(),
-            )])
-        })
-    }
-
-    fn collect_env(
-        &self,
-        prefix: &str,
-        errors: &mut Vec<SettingError>,
-    ) -> Cow<'_, [(String, String)]> {
-        match &self.env {
-            EnvSource::None => Cow::Borrowed(&[]),
-            EnvSource::Vars(vars) => Cow::Borrowed(vars),
-            EnvSource::Process => {
-                let upper_prefix = prefix.to_ascii_uppercase();
-                let config_var = T::OPTIONS.config_env;
-                let mut out = Vec::new();
-                for (name, value) in std::env::vars_os() {
-                    let name = name.to_string_lossy().into_owned();
-                    let upper = name.to_ascii_uppercase();
-                    let wanted = (!upper_prefix.is_empty() && upper.starts_with(&upper_prefix))
-                        || config_var.is_some_and(|c| c.eq_ignore_ascii_case(&name));
-                    if !wanted {
-                        continue;
-                    }
-                    match value.into_string() {
-                        Ok(value) => out.push((name, value)),
-                        Err(_) => errors.push(SettingError::new(
-                            Source::Env {
-                                var: name,
-                                json_path: None,
-                            },
-                            ErrorKind::Unreadable,
-                            "value is not valid UTF-8",
-                        )),
-                    }
-                }
-                Cow::Owned(out)
-            }
+        let names = required::Names {
+            env_prefix: &prefix,
+            env_delimiter: env::DELIMITER,
+            yaml_section: T::OPTIONS.yaml_section,
+        };
+        required::check(T::schema(), &tree, &names, &mut errors);
+        if errors.is_empty() {
+            Ok(tree)
+        } else {
+            Err(LoadError::new(errors))
         }
     }
 
-    /// Reads the YAML source, if any: its tree (if it has the section) and its text.
-    fn read_yaml(
-        &self,
-        vars: &[(String, String)],
-        errors: &mut Vec<SettingError>,
-    ) -> Option<(Option<Node>, String)> {
-        let (name, text) = match &self.yaml {
+    /// Reads the YAML source, if any, into a checked tree (`None` when it has no settings
+    /// or could not be read, which is recorded).
+    fn read_yaml(&self, vars: &[(String, String)], errors: &mut Vec<SettingError>) -> Option<Node> {
+        let (file, text) = match &self.yaml {
             Some(YamlSource::Text { name, text }) => (name.clone(), text.clone()),
             Some(YamlSource::File(path)) => read_file(path, errors)?,
             None => {
@@ -267,10 +249,7 @@ impl<T: Settings> Loader<T> {
                 let (set_as, path) = vars.iter().find(|(k, _)| k.eq_ignore_ascii_case(var))?;
                 if path.is_empty() {
                     errors.push(SettingError::new(
-                        Source::Env {
-                            var: set_as.clone(),
-                            json_path: None,
-                        },
+                        Origin::env(set_as),
                         ErrorKind::Empty,
                         "empty value (it should name a YAML file)",
                     ));
@@ -279,68 +258,45 @@ impl<T: Settings> Loader<T> {
                 read_file(Path::new(path), errors)?
             }
         };
-        let doc = match yaml::parse(&text) {
-            Ok(doc) => doc,
-            Err((line, reason)) => {
+        let section = T::OPTIONS.yaml_section;
+        let (raw, line) = match yaml::section(&text, section) {
+            Ok(yaml::Section::Found(raw, line)) => (raw, line),
+            Ok(yaml::Section::Absent) => return None,
+            Err(failure) => {
                 errors.push(SettingError::new(
-                    Source::File { file: name, line },
+                    Origin::File {
+                        file,
+                        line: failure.line,
+                    },
                     ErrorKind::Unreadable,
-                    format!("invalid YAML: {reason}"),
+                    failure.reason,
                 ));
                 return None;
             }
         };
-        let section = T::OPTIONS.yaml_section;
-        let (raw, base_path) = match section {
-            Some(section) => {
-                let serde_yaml::Value::Mapping(mut top) = doc else {
-                    if !doc.is_null() {
-                        errors.push(SettingError::new(
-                            Source::File {
-                                file: name,
-                                line: None,
-                            },
-                            ErrorKind::Invalid,
-                            format!("expected a mapping with a `{section}:` key at the top"),
-                        ));
-                    }
-                    return None;
-                };
-                let Some(value) = top.remove(section) else {
-                    return Some((None, text));
-                };
-                (yaml::to_raw(value), vec![section.to_owned()])
-            }
-            None => (yaml::to_raw(doc), Vec::new()),
+        let base: Vec<String> = section.into_iter().map(str::to_owned).collect();
+        let place = |p: &KeyPath, line: Option<usize>| Origin::Yaml {
+            file: file.clone(),
+            line,
+            path: p.under(&base),
         };
-        let place = |p: &[String]| {
-            let mut full = base_path.clone();
-            full.extend_from_slice(p);
-            Source::Yaml {
-                file: name.clone(),
-                path: full.join("."),
-                line: None,
-            }
-        };
-        let place: Place<'_> = &place;
-        let kind = crate::schema::FieldKind::Struct(T::schema);
-        let node = tree::build(&kind, raw, &mut Vec::new(), place, errors);
-        Some((node, text))
+        let kind = FieldKind::Struct(T::schema);
+        build::build(&kind, raw, line, &place, errors)
     }
 }
 
 fn read_file(path: &Path, errors: &mut Vec<SettingError>) -> Option<(String, String)> {
     let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match yaml::read_file(path) {
         Ok(text) => Some((name, text)),
-        Err(e) => {
+        Err(reason) => {
             errors.push(SettingError::new(
-                Source::File {
+                Origin::File {
                     file: name,
                     line: None,
                 },
                 ErrorKind::Unreadable,
-                format!("cannot read the file: {e}"),
+                reason,
             ));
             None
         }

@@ -7,7 +7,7 @@ use crate::schema::{FieldKind, Schema};
 use super::env::DELIMITER;
 
 /// One variable name the schema accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VarInfo {
     /// The name, with `<ID>`-style placeholders for map keys.
     pub name: String,
@@ -39,24 +39,24 @@ pub fn variables<T: Settings>(prefix: &str) -> Vec<VarInfo> {
 }
 
 fn walk(schema: &Schema, prefix: &str, out: &mut Vec<VarInfo>) {
-    for field in &schema.fields {
-        let name = format!("{prefix}{}", field.name.to_ascii_uppercase());
-        let kind = field.kind.unwrap_optional();
+    for field in schema.fields() {
+        let name = format!("{prefix}{}", field.name().to_ascii_uppercase());
+        let kind = field.kind().unwrap_optional();
         let expected = match kind {
-            FieldKind::Leaf(leaf) => leaf.expected.to_owned(),
+            FieldKind::Leaf(leaf) => leaf.expected().to_owned(),
             other => format!("JSON: {}", other.expected()),
         };
         out.push(VarInfo {
             name: name.clone(),
             expected,
-            default: field.default.map(|d| d()),
-            required: field.required,
-            doc: field.doc,
+            default: field.default_shown(),
+            required: field.required(),
+            doc: field.doc(),
         });
         match kind {
             FieldKind::Struct(inner) => walk(inner(), &format!("{name}{DELIMITER}"), out),
             FieldKind::Map { key, value } => {
-                let at = format!("{name}{DELIMITER}{}", key.placeholder);
+                let at = format!("{name}{DELIMITER}{}", key.placeholder());
                 let value = value.unwrap_optional();
                 match value {
                     FieldKind::Struct(inner) => {

@@ -1,190 +1,503 @@
-//! YAML files: reading the settings' section into a [`Raw`] value, and finding the line of
-//! a key for error messages.
+//! YAML files: read with a bound on their size, parsed once per load (saphyr-parser's
+//! events) into [`Raw`] values that keep the line of every key, and cut down to the
+//! settings' section.
 //!
-//! serde_yaml's value type keeps no positions, so a key's line is found on demand (only
-//! when there is an error to report) by deserializing the text again with a seed that
-//! fails at that key: serde_yaml attaches the position of the event being read to an error
-//! raised there.
+//! Anchors are shared, not copied, while the document is parsed, and the top-level keys
+//! that belong to the application are dropped as soon as they are read; aliases and merge
+//! keys (`<<: *base`) are expanded only inside the settings' section, within a budget of
+//! values. So neither a large application section nor an alias bomb can make a load use
+//! more than a bounded amount of time and memory. Plain scalars are read by YAML 1.2's
+//! core schema (`true`, `~`, `0x1E`, `1.5`, ...); quoted ones are text.
 
-use std::fmt;
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::Path;
+use std::rc::Rc;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
 use crate::redact::redact_text;
 use crate::schema::Scalar;
 
-use super::tree::Raw;
+use super::node::{Entry, Raw};
 
-/// Parses a YAML document. Returns the whole document, or `Err((line, reason))`.
-pub(crate) fn parse(text: &str) -> Result<serde_yaml::Value, (Option<usize>, String)> {
-    let mut doc = serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        // serde_yaml's messages may quote the input; keep them, redacted.
-        (line, redact_text(&e.to_string()).into_owned())
-    })?;
-    // Merge keys (`<<: *anchor`) are applied, so that a section assembled from anchors
-    // is read as the operator sees it.
-    doc.apply_merge().map_err(|e| {
-        (
-            e.location().map(|l| l.line()),
-            redact_text(&e.to_string()).into_owned(),
-        )
-    })?;
-    Ok(doc)
+/// Largest YAML file read, in bytes.
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Deepest nesting accepted, aliases included.
+const MAX_DEPTH: usize = 64;
+/// Most values the settings' section may hold once aliases and merge keys are expanded.
+pub(crate) const MAX_VALUES: usize = 100_000;
+
+/// Why a YAML source could not be used: the 1-based line, where there is one, and what is
+/// wrong (redacted: parser messages may quote the input).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) line: Option<usize>,
+    pub(crate) reason: String,
 }
 
-/// Converts a YAML value, keeping keys as the file wrote them.
-pub(crate) fn to_raw(value: serde_yaml::Value) -> Raw {
-    use serde_yaml::Value;
-    match value {
-        Value::Null => Raw::Null,
-        Value::Bool(b) => Raw::Scalar(Scalar::Bool(b)),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => Raw::Scalar(Scalar::Int(i128::from(i))),
-            (_, Some(u), _) => Raw::Scalar(Scalar::Int(i128::from(u))),
-            (_, _, Some(x)) => Raw::Scalar(Scalar::Float(x)),
-            _ => Raw::Unsupported("this number is not supported here"),
-        },
-        Value::String(s) => Raw::Scalar(Scalar::Text(s)),
-        Value::Sequence(_) => Raw::Seq,
-        Value::Tagged(_) => Raw::Unsupported("YAML tags are not supported here"),
-        Value::Mapping(map) => {
-            let mut entries = Vec::with_capacity(map.len());
-            for (k, v) in map {
-                let key = match k {
-                    Value::String(s) => s,
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    _ => return Raw::Unsupported("a mapping key must be text"),
-                };
-                entries.push((key, to_raw(v)));
-            }
-            Raw::Map(entries)
+impl Failure {
+    fn new(line: Option<usize>, reason: impl Into<String>) -> Self {
+        Self {
+            line,
+            reason: reason.into(),
         }
     }
 }
 
-/// The 1-based line of the key at `path` (keys as written in the file), if found.
-pub(crate) fn line_of(text: &str, path: &[String]) -> Option<usize> {
-    if path.is_empty() {
+/// Reads a YAML file as UTF-8 text, refusing one larger than [`MAX_FILE_BYTES`] (which
+/// also ends a read of an endless file such as `/dev/zero`).
+pub(crate) fn read_file(path: &Path) -> Result<String, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is larger than {} MiB; a settings file is far smaller",
+            MAX_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the file is not UTF-8 (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// What a document holds for the settings.
+#[derive(Debug)]
+pub(crate) enum Section {
+    /// The document is empty, or has no such top-level key.
+    Absent,
+    /// The settings' values, and the line of the section's key (none for a whole document).
+    Found(Raw, Option<usize>),
+}
+
+/// Parses `text` and returns the value of its top-level key `section` (or the whole
+/// document, for `None`), with aliases and merge keys applied.
+pub(crate) fn section(text: &str, section: Option<&str>) -> Result<Section, Failure> {
+    let Some(root) = parse(text, section)? else {
+        return Ok(Section::Absent);
+    };
+    let mut budget = MAX_VALUES;
+    let Some(name) = section else {
+        return Ok(Section::Found(to_raw(&root, &mut budget)?, None));
+    };
+    let entries = match &*root {
+        YNode::Map(entries) => entries,
+        YNode::Scalar {
+            text,
+            plain: true,
+            tag: None,
+        } if is_null(text) => {
+            return Ok(Section::Absent);
+        }
+        _ => {
+            return Err(Failure::new(
+                None,
+                format!("expected a mapping with a `{name}:` key at the top"),
+            ));
+        }
+    };
+    let mut found = entries
+        .iter()
+        .filter(|(key, _)| key.text.as_deref() == Ok(name));
+    if let Some((key, value)) = found.next() {
+        if let Some((again, _)) = found.next() {
+            return Err(Failure::new(
+                Some(again.line),
+                format!("`{name}` is given more than once at the top of the file"),
+            ));
+        }
+        return Ok(Section::Found(to_raw(value, &mut budget)?, Some(key.line)));
+    }
+    // The section may come from a merge key at the top (`<<: *defaults`).
+    Ok(match merged_entry(entries, name, 0) {
+        Some((key, value)) => Section::Found(to_raw(value, &mut budget)?, Some(key.line)),
+        None => Section::Absent,
+    })
+}
+
+/// The entry `name` that a mapping gets from its merge keys, looked up without expanding
+/// anything else.
+fn merged_entry<'a>(
+    entries: &'a [(Key, Rc<YNode>)],
+    name: &str,
+    depth: usize,
+) -> Option<(&'a Key, &'a Rc<YNode>)> {
+    if depth > MAX_DEPTH {
         return None;
     }
-    let de = serde_yaml::Deserializer::from_str(text);
-    match (Locate { path }).deserialize(de) {
-        Err(e) if e.to_string().contains(FOUND) => e.location().map(|l| l.line()),
-        _ => None,
-    }
-}
-
-const FOUND: &str = "\u{0}located";
-
-struct Locate<'a> {
-    path: &'a [String],
-}
-
-impl<'de> DeserializeSeed<'de> for Locate<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Locate<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some((target, rest)) = self.path.split_first() else {
-            return Ok(());
+    for (_, value) in entries.iter().filter(|(key, _)| key.merge) {
+        let sources: Vec<&YNode> = match &**value {
+            YNode::Seq(items) => items.iter().map(|i| &**i).collect(),
+            other => vec![other],
         };
-        while let Some(hit) = map.next_key_seed(Key {
-            target,
-            last: rest.is_empty(),
-        })? {
-            if hit {
-                return map.next_value_seed(Locate { path: rest });
+        for source in sources {
+            let YNode::Map(source) = source else { continue };
+            if let Some((k, v)) = source.iter().find(|(k, _)| k.text.as_deref() == Ok(name)) {
+                return Some((k, v));
             }
-            map.next_value::<IgnoredAny>()?;
-        }
-        Ok(())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-}
-
-/// Reads one key; fails (to capture the position) when it is the last key of the path.
-struct Key<'a> {
-    target: &'a str,
-    last: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for Key<'_> {
-    type Value = bool;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl Key<'_> {
-    fn check<E: de::Error>(&self, key: &str) -> Result<bool, E> {
-        match (key == self.target, self.last) {
-            (true, true) => Err(E::custom(FOUND)),
-            (hit, _) => Ok(hit),
+            if let Some(found) = merged_entry(source, name, depth + 1) {
+                return Some(found);
+            }
         }
     }
+    None
 }
 
-impl<'de> Visitor<'de> for Key<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
+/// A parsed node. Aliases share the node of their anchor.
+#[derive(Debug)]
+enum YNode {
+    Scalar {
+        text: String,
+        plain: bool,
+        tag: Option<Tag>,
+    },
+    Seq(Vec<Rc<YNode>>),
+    Map(Vec<(Key, Rc<YNode>)>),
+    /// A collection with a tag other than `!!map` or `!!seq`.
+    Tagged,
+}
+
+/// A mapping key: its text (or why it cannot be a setting's key), its line, and whether it
+/// is the merge key `<<`.
+#[derive(Debug)]
+struct Key {
+    text: Result<String, &'static str>,
+    line: usize,
+    merge: bool,
+}
+
+/// A collection being parsed.
+struct Frame {
+    anchor: usize,
+    tagged: bool,
+    /// The height of the deepest child so far.
+    height: usize,
+    kind: FrameKind,
+}
+
+enum FrameKind {
+    Seq(Vec<Rc<YNode>>),
+    Map {
+        entries: Vec<(Key, Rc<YNode>)>,
+        key: Option<Key>,
+    },
+}
+
+/// Parses the single document of `text`. With a section name, the other top-level values
+/// are dropped as soon as they are read (their anchors are kept, for aliases in the
+/// section).
+fn parse(text: &str, section: Option<&str>) -> Result<Option<Rc<YNode>>, Failure> {
+    let mut parser = Parser::new_from_str(text);
+    let mut anchors: HashMap<usize, (Rc<YNode>, usize)> = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<(Rc<YNode>, usize)> = None;
+    let mut documents = 0;
+    while let Some(event) = parser.next_event() {
+        let (event, span) = event.map_err(|e| {
+            Failure::new(
+                Some(e.marker().line()),
+                format!("invalid YAML: {}", redact_text(e.info())),
+            )
+        })?;
+        let line = span.start.line();
+        let done = match event {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(Failure::new(
+                        Some(line),
+                        "the file holds more than one YAML document",
+                    ));
+                }
+                None
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let node = YNode::Scalar {
+                    text: text.into_owned(),
+                    plain: style == ScalarStyle::Plain,
+                    tag: tag.map(|t| t.into_owned()),
+                };
+                Some((Rc::new(node), 0, anchor))
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some((node, height)) => Some((node.clone(), *height, 0)),
+                None => {
+                    return Err(Failure::new(
+                        Some(line),
+                        "an alias refers to the node that contains it",
+                    ));
+                }
+            },
+            Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(line));
+                }
+                let is_map = matches!(event, Event::MappingStart(..));
+                let core = if is_map { "map" } else { "seq" };
+                let tagged = tag
+                    .as_ref()
+                    .is_some_and(|t| !(t.is_yaml_core_schema() && t.suffix == core));
+                stack.push(Frame {
+                    anchor,
+                    tagged,
+                    height: 0,
+                    kind: if is_map {
+                        FrameKind::Map {
+                            entries: Vec::new(),
+                            key: None,
+                        }
+                    } else {
+                        FrameKind::Seq(Vec::new())
+                    },
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(frame) = stack.pop() else {
+                    return Err(Failure::new(
+                        Some(line),
+                        "invalid YAML: unbalanced collection",
+                    ));
+                };
+                let height = frame.height + 1;
+                if height > MAX_DEPTH {
+                    return Err(too_deep(line));
+                }
+                let node = match (frame.tagged, frame.kind) {
+                    (true, _) => YNode::Tagged,
+                    (false, FrameKind::Seq(items)) => YNode::Seq(items),
+                    (false, FrameKind::Map { entries, .. }) => YNode::Map(entries),
+                };
+                Some((Rc::new(node), height, frame.anchor))
+            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+        };
+        let Some((node, height, anchor)) = done else {
+            continue;
+        };
+        if anchor != 0 {
+            anchors.insert(anchor, (node.clone(), height));
+        }
+        let top_level = stack.len() == 1;
+        match stack.last_mut() {
+            None => root = Some((node, height)),
+            Some(frame) => {
+                frame.height = frame.height.max(height);
+                match &mut frame.kind {
+                    FrameKind::Seq(items) => items.push(node),
+                    FrameKind::Map {
+                        key: key @ None, ..
+                    } => *key = Some(key_of(&node, &span)),
+                    FrameKind::Map { entries, key } => {
+                        let Some(key) = key.take() else { continue };
+                        let keep = !top_level
+                            || key.merge
+                            || section.is_none_or(|s| key.text.as_deref() == Ok(s));
+                        if keep {
+                            entries.push((key, node));
+                        }
+                    }
+                }
+            }
+        }
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        self.check(v)
+    Ok(root.map(|(node, _)| node))
+}
+
+fn too_deep(line: usize) -> Failure {
+    Failure::new(
+        Some(line),
+        format!("the YAML is nested deeper than {MAX_DEPTH} levels (aliases included)"),
+    )
+}
+
+fn key_of(node: &YNode, span: &Span) -> Key {
+    let line = span.start.line();
+    match node {
+        YNode::Scalar { text, plain, tag } => Key {
+            text: match tag {
+                Some(t) if !(t.is_yaml_core_schema() && t.suffix == "str") => {
+                    Err("YAML tags are not supported here")
+                }
+                _ => Ok(text.clone()),
+            },
+            line,
+            merge: *plain && tag.is_none() && text == "<<",
+        },
+        _ => Key {
+            text: Err("a mapping key must be text"),
+            line,
+            merge: false,
+        },
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
-        self.check(&v.to_string())
+}
+
+fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// Converts the section's nodes, expanding aliases and merge keys within `budget` values.
+fn to_raw(node: &YNode, budget: &mut usize) -> Result<Raw, Failure> {
+    if *budget == 0 {
+        return Err(Failure::new(
+            None,
+            format!(
+                "the settings expand to more than {MAX_VALUES} values (through aliases or merge keys); a settings file holds far fewer"
+            ),
+        ));
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
-        self.check(&v.to_string())
+    *budget -= 1;
+    Ok(match node {
+        YNode::Scalar { text, plain, tag } => scalar(text, *plain, tag.as_ref()),
+        YNode::Seq(_) => Raw::Seq,
+        YNode::Tagged => Raw::Unsupported("YAML tags are not supported here"),
+        YNode::Map(entries) => match entries.iter().find_map(|(key, _)| key.text.as_ref().err()) {
+            Some(why) => Raw::Unsupported(why),
+            None => Raw::Map(entries_of(entries, budget)?),
+        },
+    })
+}
+
+/// A mapping's entries: its own, then those of its merge keys (`<<: *a` or `<<: [*a, *b]`)
+/// that it does not give itself, earlier merged mappings first.
+fn entries_of(entries: &[(Key, Rc<YNode>)], budget: &mut usize) -> Result<Vec<Entry>, Failure> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut merged: Vec<(&Key, &Rc<YNode>)> = Vec::new();
+    for (key, value) in entries {
+        if key.merge {
+            merged.push((key, value));
+            continue;
+        }
+        out.push(Entry {
+            key: key.text.clone().unwrap_or_default(),
+            line: Some(key.line),
+            value: to_raw(value, budget)?,
+        });
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
-        self.check(&v.to_string())
+    for (key, value) in merged {
+        let sources: Vec<&YNode> = match &**value {
+            YNode::Map(_) => vec![&**value],
+            YNode::Seq(items) => items.iter().map(|i| &**i).collect(),
+            _ => {
+                return Err(Failure::new(
+                    Some(key.line),
+                    "a merge key `<<` takes a mapping or a list of mappings",
+                ));
+            }
+        };
+        for source in sources {
+            if !matches!(source, YNode::Map(_)) {
+                return Err(Failure::new(
+                    Some(key.line),
+                    "a merge key `<<` takes a mapping or a list of mappings",
+                ));
+            }
+            let Raw::Map(source) = to_raw(source, budget)? else {
+                return Err(Failure::new(
+                    Some(key.line),
+                    "a merged mapping must have text keys",
+                ));
+            };
+            for entry in source {
+                if !out.iter().any(|e| e.key == entry.key) {
+                    out.push(entry);
+                }
+            }
+        }
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
+    Ok(out)
+}
+
+/// A scalar by YAML 1.2's core schema: plain scalars may be null, booleans or numbers;
+/// quoted ones and `!!str` are text.
+fn scalar(text: &str, plain: bool, tag: Option<&Tag>) -> Raw {
+    match tag {
+        None => {}
+        Some(t) if t.is_yaml_core_schema() && t.suffix == "str" => {
+            return Raw::Scalar(Scalar::Text(text.to_owned()));
+        }
+        Some(_) => return Raw::Unsupported("YAML tags are not supported here"),
     }
-    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
-        Ok(false)
+    if !plain {
+        return Raw::Scalar(Scalar::Text(text.to_owned()));
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(false)
+    if is_null(text) {
+        return Raw::Null;
     }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(false)
+    match text {
+        "true" | "True" | "TRUE" => return Raw::Scalar(Scalar::Bool(true)),
+        "false" | "False" | "FALSE" => return Raw::Scalar(Scalar::Bool(false)),
+        _ => {}
+    }
+    if let Some(int) = integer(text) {
+        return match int {
+            Some(i) => Raw::Scalar(Scalar::Int(i)),
+            None => Raw::Unsupported("this integer is out of range"),
+        };
+    }
+    if let Some(x) = float(text) {
+        return Raw::Scalar(Scalar::Float(x));
+    }
+    Raw::Scalar(Scalar::Text(text.to_owned()))
+}
+
+/// An integer of the core schema (`[-+]?[0-9]+`, `0o[0-7]+`, `0x[0-9a-fA-F]+`):
+/// `Some(None)` when it is one but does not fit.
+fn integer(text: &str) -> Option<Option<i128>> {
+    let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
+    if let Some(hex) = text.strip_prefix("0x") {
+        return digits(hex, 16).then(|| i128::from_str_radix(hex, 16).ok());
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        return digits(oct, 8).then(|| i128::from_str_radix(oct, 8).ok());
+    }
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    digits(unsigned, 10).then(|| text.parse::<i128>().ok())
+}
+
+/// A float of the core schema: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`,
+/// `[-+]?.inf` and `.nan` in three spellings each.
+fn float(text: &str) -> Option<f64> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let negative = text.starts_with('-');
+    if matches!(unsigned, ".inf" | ".Inf" | ".INF") {
+        return Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
+    }
+    if matches!(text, ".nan" | ".NaN" | ".NAN") {
+        return Some(f64::NAN);
+    }
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], Some(&unsigned[i + 1..])),
+        None => (unsigned, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match frac {
+        Some(f) => all_digits(int) && all_digits(f) && !(int.is_empty() && f.is_empty()),
+        None => !int.is_empty() && all_digits(int),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && all_digits(e)
+    });
+    // An integer was matched before; here a fraction or an exponent is needed.
+    if mantissa_ok && exponent_ok && (frac.is_some() || exponent.is_some()) {
+        text.parse::<f64>().ok()
+    } else {
+        None
     }
 }
 
@@ -192,25 +505,158 @@ impl<'de> Visitor<'de> for Key<'_> {
 mod tests {
     use super::*;
 
-    const DOC: &str = "app: 1\nproxy:\n  enabled: true\n  default:\n    http:\n      url: x\n      timeout_secnds: 3\n";
+    fn found(text: &str) -> Raw {
+        match section(text, Some("proxy")).unwrap() {
+            Section::Found(raw, _) => raw,
+            Section::Absent => panic!("no section in {text:?}"),
+        }
+    }
 
-    fn p(parts: &[&str]) -> Vec<String> {
-        parts.iter().map(|s| (*s).to_owned()).collect()
+    fn keys_and_lines(raw: &Raw) -> Vec<(String, Option<usize>)> {
+        match raw {
+            Raw::Map(entries) => entries.iter().map(|e| (e.key.clone(), e.line)).collect(),
+            other => panic!("not a mapping: {other:?}"),
+        }
     }
 
     #[test]
-    fn lines_of_keys() {
-        assert_eq!(line_of(DOC, &p(&["proxy"])), Some(2));
-        assert_eq!(line_of(DOC, &p(&["proxy", "enabled"])), Some(3));
+    fn keys_keep_their_lines() {
+        let doc = "app: 1\nproxy:\n  enabled: true\n  default:\n    http:\n      url: x\n";
+        let Section::Found(raw, line) = section(doc, Some("proxy")).unwrap() else {
+            panic!("absent")
+        };
+        assert_eq!(line, Some(2));
         assert_eq!(
-            line_of(DOC, &p(&["proxy", "default", "http", "url"])),
-            Some(6)
+            keys_and_lines(&raw),
+            [
+                ("enabled".to_owned(), Some(3)),
+                ("default".to_owned(), Some(4))
+            ]
         );
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let cases: [(&str, Raw); 12] = [
+            ("true", Raw::Scalar(Scalar::Bool(true))),
+            ("FALSE", Raw::Scalar(Scalar::Bool(false))),
+            ("~", Raw::Null),
+            ("", Raw::Null),
+            ("0x1E", Raw::Scalar(Scalar::Int(30))),
+            ("0o17", Raw::Scalar(Scalar::Int(15))),
+            ("-12", Raw::Scalar(Scalar::Int(-12))),
+            ("+7", Raw::Scalar(Scalar::Int(7))),
+            ("1.5", Raw::Scalar(Scalar::Float(1.5))),
+            ("2e3", Raw::Scalar(Scalar::Float(2000.0))),
+            ("yes", Raw::Scalar(Scalar::Text("yes".into()))),
+            ("1.2.3", Raw::Scalar(Scalar::Text("1.2.3".into()))),
+        ];
+        for (text, want) in cases {
+            let got = scalar(text, true, None);
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{text:?}");
+        }
+        assert!(matches!(
+            scalar("true", false, None),
+            Raw::Scalar(Scalar::Text(_))
+        ));
+        assert!(matches!(
+            scalar("99999999999999999999999999999999999999999", true, None),
+            Raw::Unsupported(_)
+        ));
+    }
+
+    #[test]
+    fn merge_keys_and_aliases() {
+        let doc = "base: &base\n  url: a\n  timeout_seconds: 5\nproxy:\n  http:\n    <<: *base\n    url: b\n  ws: *base\n";
+        let raw = found(doc);
+        let Raw::Map(entries) = raw else { panic!() };
+        let http = keys_and_lines(&entries[0].value);
         assert_eq!(
-            line_of(DOC, &p(&["proxy", "default", "http", "timeout_secnds"])),
-            Some(7)
+            http,
+            [
+                ("url".to_owned(), Some(7)),
+                ("timeout_seconds".to_owned(), Some(3))
+            ]
         );
-        assert_eq!(line_of(DOC, &p(&["proxy", "nope"])), None);
-        assert_eq!(line_of(DOC, &[]), None);
+        let Raw::Map(http) = &entries[0].value else {
+            panic!()
+        };
+        assert!(matches!(&http[0].value, Raw::Scalar(Scalar::Text(t)) if t == "b"));
+        assert_eq!(keys_and_lines(&entries[1].value).len(), 2);
+    }
+
+    #[test]
+    fn an_alias_bomb_is_stopped_by_the_budget() {
+        let mut doc = String::from("a: &a [");
+        doc.push_str(&vec!["x"; 10_000].join(","));
+        doc.push_str("]\nb: &b [");
+        doc.push_str(&vec!["*a"; 100].join(","));
+        doc.push_str("]\nc: &c {");
+        doc.push_str(
+            &(0..50)
+                .map(|i| format!("k{i}: *b"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        doc.push_str("}\nproxy:\n  m: &m {<<: [*c]}\n");
+        // Outside the section the aliases cost nothing; inside, a mapping of 50 aliases
+        // of 100 aliases of 10,000 values is refused.
+        let Section::Found(..) = section(&doc, Some("proxy")).unwrap() else {
+            panic!()
+        };
+        let bomb = doc.replace("proxy:\n  m: &m {<<: [*c]}\n", "proxy: *c\n");
+        let err = section(&bomb, Some("proxy"));
+        assert!(err.is_ok(), "lists are not expanded: {err:?}");
+        let deep = {
+            let mut d = String::from("l0: &l0 {v: [1]}\n");
+            for i in 1..30 {
+                d.push_str(&format!(
+                    "l{i}: &l{i} {{a: *l{p}, b: *l{p}, c: *l{p}}}\n",
+                    p = i - 1
+                ));
+            }
+            d.push_str("proxy: *l29\n");
+            d
+        };
+        let err = section(&deep, Some("proxy")).unwrap_err();
+        assert!(err.reason.contains("more than 100000 values"), "{err:?}");
+    }
+
+    #[test]
+    fn nesting_and_documents_are_bounded() {
+        let deep = format!("proxy: {}{}", "[".repeat(100), "]".repeat(100));
+        assert!(
+            section(&deep, Some("proxy"))
+                .unwrap_err()
+                .reason
+                .contains("deeper")
+        );
+        let mut chain = String::from("l0: &l0 [1]\n");
+        for i in 1..80 {
+            chain.push_str(&format!("l{i}: &l{i} [*l{}]\n", i - 1));
+        }
+        assert!(
+            section(&chain, Some("proxy"))
+                .unwrap_err()
+                .reason
+                .contains("deeper")
+        );
+        let two = "proxy: {}\n---\nproxy: {}\n";
+        assert!(
+            section(two, Some("proxy"))
+                .unwrap_err()
+                .reason
+                .contains("more than one")
+        );
+        assert!(matches!(
+            section("", Some("proxy")).unwrap(),
+            Section::Absent
+        ));
+        assert!(matches!(
+            section("app: 1\n", Some("proxy")).unwrap(),
+            Section::Absent
+        ));
+        let twice = "proxy: {}\nproxy: {}\n";
+        assert_eq!(section(twice, Some("proxy")).unwrap_err().line, Some(2));
     }
 }

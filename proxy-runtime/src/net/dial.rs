@@ -17,7 +17,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::error::{Phase, ProxyError, ProxyErrorKind as K};
+use super::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
 use super::proxy::{http_connect, socks};
 use super::stream::{Io, ProxyStream};
 use super::target::{Resolve, Target};
@@ -177,7 +177,12 @@ impl Dialer {
     /// `error` naming this route (exchange and redacted proxy) and `target`: the one way
     /// context is attached, once per connection and once per request or stream.
     pub(crate) fn attach(&self, error: ProxyError, target: Option<&str>) -> ProxyError {
-        error.at(self.exchange(), self.proxy(), target)
+        let via = match &self.state {
+            State::Failing(_) => Via::Unknown,
+            State::Direct(_) => Via::Direct,
+            State::Proxied(_, proxy) => Via::Proxy(proxy.shown.clone()),
+        };
+        error.at(self.exchange(), via, target)
     }
 }
 

@@ -168,10 +168,21 @@ pub struct ProxyError {
     inner: Arc<Inner>,
 }
 
+/// How the failed connection was to go, as far as is known.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// Not known, or no connection was to be made (an unusable route).
+    Unknown,
+    /// Straight to the target.
+    Direct,
+    /// Through this proxy (redacted).
+    Proxy(String),
+}
+
 struct Inner {
     kind: ProxyErrorKind,
     exchange: Option<String>,
-    proxy: Option<String>,
+    via: Via,
     target: Option<String>,
     detail: Option<String>,
     source: Option<Source>,
@@ -183,7 +194,7 @@ impl ProxyError {
             inner: Arc::new(Inner {
                 kind,
                 exchange: None,
-                proxy: None,
+                via: Via::Unknown,
                 target: None,
                 detail: None,
                 source: None,
@@ -199,7 +210,7 @@ impl ProxyError {
                 let mut inner = Inner {
                     kind: old.kind.clone(),
                     exchange: old.exchange.clone(),
-                    proxy: old.proxy.clone(),
+                    via: old.via.clone(),
                     target: old.target.clone(),
                     detail: old.detail.clone(),
                     source: old.source.clone(),
@@ -222,18 +233,13 @@ impl ProxyError {
         self.edit(|i| i.source = Some(Arc::new(source)))
     }
 
-    /// Names where the failure happened: the exchange, the redacted proxy (`None` for
-    /// direct) and the target. Set once per connection (by the dialer) and once per request
+    /// Names where the failure happened: the exchange, the way (direct or the redacted
+    /// proxy) and the target. Set once per connection (by the dialer) and once per request
     /// or stream (by the HTTP client and WebSockets), which name the same route.
-    pub(crate) fn at(
-        self,
-        exchange: Option<&str>,
-        proxy: Option<&str>,
-        target: Option<&str>,
-    ) -> Self {
+    pub(crate) fn at(self, exchange: Option<&str>, via: Via, target: Option<&str>) -> Self {
         self.edit(|i| {
             i.exchange = exchange.map(str::to_owned);
-            i.proxy = proxy.map(str::to_owned);
+            i.via = via;
             i.target = target.map(str::to_owned);
         })
     }
@@ -252,9 +258,18 @@ impl ProxyError {
         self.inner.exchange.as_deref()
     }
 
-    /// The proxy, redacted (`None` for a direct connection).
+    /// The proxy, redacted; `None` for a direct connection, or when the route was unusable
+    /// before any proxy was chosen (see [`kind`](Self::kind)).
     pub fn proxy(&self) -> Option<&str> {
-        self.inner.proxy.as_deref()
+        match &self.inner.via {
+            Via::Proxy(p) => Some(p),
+            Via::Direct | Via::Unknown => None,
+        }
+    }
+
+    /// Whether the failed connection was a direct one (no proxy configured for it).
+    pub fn is_direct(&self) -> bool {
+        self.inner.via == Via::Direct
     }
 
     /// The target, as `host:port`.
@@ -281,11 +296,13 @@ impl fmt::Display for ProxyError {
         if let Some(detail) = &i.detail {
             write!(f, ": {detail}")?;
         }
-        match (&i.proxy, &i.target) {
-            (Some(p), Some(t)) => write!(f, " (via {p} to {t})")?,
-            (Some(p), None) => write!(f, " (via {p})")?,
-            (None, Some(t)) => write!(f, " (direct to {t})")?,
-            (None, None) => {}
+        match (&i.via, &i.target) {
+            (Via::Proxy(p), Some(t)) => write!(f, " (via {p} to {t})")?,
+            (Via::Proxy(p), None) => write!(f, " (via {p})")?,
+            (Via::Direct, Some(t)) => write!(f, " (direct to {t})")?,
+            (Via::Direct, None) => f.write_str(" (direct)")?,
+            (Via::Unknown, Some(t)) => write!(f, " (to {t})")?,
+            (Via::Unknown, None) => {}
         }
         if let Some(source) = &i.source {
             write!(f, ": {}", redact_text(&source.to_string()))?;
@@ -300,7 +317,8 @@ impl fmt::Debug for ProxyError {
         f.debug_struct("ProxyError")
             .field("kind", &i.kind)
             .field("exchange", &i.exchange)
-            .field("proxy", &i.proxy)
+            .field("proxy", &self.proxy())
+            .field("direct", &self.is_direct())
             .field("target", &i.target)
             .field("detail", &i.detail)
             .field(

@@ -1,0 +1,357 @@
+//! What `proxy-check` reports: where each exchange's HTTP and WebSocket traffic goes and
+//! where each route was set, warnings an operator should see before deploying, and (in
+//! [`probe`]) real connections through each route.
+//!
+//! Builds the reports from loaded settings; [`render`] is the one place that turns them
+//! into text, as a table for people or as JSON (through serde) for tools. Shows URLs
+//! redacted only. It is public so that an application can print the same report when it
+//! starts.
+
+pub mod probe;
+pub mod render;
+
+use serde::Serialize;
+
+use crate::load::{Origin, Origins};
+use crate::{ConnectionKind, ExchangeId, ProxyConfig, ProxySettings};
+
+/// The key of the default route in a report: what an exchange without its own entry gets.
+pub const DEFAULT_KEY: &str = "*";
+
+/// Where one kind of traffic goes through a proxy (a direct connection has no `Route`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// The proxy URL with the password shown as `***`.
+    pub url: String,
+    /// The scheme, like `socks5h`.
+    pub scheme: &'static str,
+    /// The proxy's host; an IPv6 address without brackets.
+    pub host: String,
+    /// The proxy's port.
+    pub port: u16,
+    /// The user name, if the URL has credentials.
+    pub username: Option<String>,
+    /// The connection timeout in seconds.
+    pub timeout_seconds: u16,
+    /// Where the route was set: the variable, or the file, line and key of its URL (and of
+    /// its timeout, when that was set elsewhere).
+    pub source: String,
+}
+
+impl Route {
+    fn new(config: &ProxyConfig, source: String) -> Option<Self> {
+        let endpoint = config.url().endpoint()?;
+        Some(Route {
+            url: config.url().to_string(),
+            scheme: endpoint.scheme().as_str(),
+            host: endpoint.host().bare().into_owned(),
+            port: endpoint.port(),
+            username: endpoint.username().map(str::to_owned),
+            timeout_seconds: config.timeout().get(),
+            source,
+        })
+    }
+}
+
+/// The routes of one exchange (or of [`DEFAULT_KEY`]); `None` is a direct connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExchangeRoutes {
+    /// The exchange id, or `*` for exchanges without an entry of their own.
+    #[serde(skip)]
+    pub exchange: String,
+    /// Where HTTP requests go.
+    pub http: Option<Route>,
+    /// Where WebSocket streams go.
+    pub websocket: Option<Route>,
+}
+
+impl ExchangeRoutes {
+    /// The route of `kind`.
+    pub fn get(&self, kind: ConnectionKind) -> Option<&Route> {
+        match kind {
+            ConnectionKind::Http => self.http.as_ref(),
+            ConnectionKind::Websocket => self.websocket.as_ref(),
+        }
+    }
+}
+
+/// Where a configured route was set, for every route a setting decides (proxied or
+/// `direct://`); routes that are direct because nothing configures them have none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSource {
+    /// The exchange id, or [`DEFAULT_KEY`].
+    pub exchange: String,
+    /// The kind of traffic.
+    pub kind: ConnectionKind,
+    /// The route as the table shows it (a redacted URL, or `direct://`).
+    pub route: String,
+    /// Where it was set.
+    pub source: String,
+}
+
+/// What `proxy-check` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Whether proxies are enabled.
+    pub enabled: bool,
+    /// Where `enabled` was set (`None`: the default).
+    #[serde(skip)]
+    pub enabled_source: Option<String>,
+    /// The default first, then every exchange configured or asked about, by id.
+    #[serde(serialize_with = "render::routes_by_exchange")]
+    pub routes: Vec<ExchangeRoutes>,
+    /// Where each configured route was set, in the order of `routes`.
+    #[serde(skip)]
+    pub sources: Vec<RouteSource>,
+    /// Things an operator should know before deploying.
+    pub warnings: Vec<String>,
+}
+
+/// How the source of settings built in code is named.
+const IN_CODE: &str = "settings given in code";
+
+impl Report {
+    /// Builds the report for every configured exchange, the exchanges in `extra`, and the
+    /// default. `origins` (from [`Loader::load_with_origins`](crate::Loader::load_with_origins))
+    /// says where each route was set; without it, routes are reported as given in code.
+    /// `env_prefix` is used to name variables in warnings.
+    pub fn new(
+        settings: &ProxySettings,
+        origins: Option<&Origins>,
+        extra: &[ExchangeId],
+        env_prefix: &str,
+    ) -> Self {
+        let mut ids: Vec<&str> = settings
+            .exchanges()
+            .keys()
+            .map(ExchangeId::as_str)
+            .collect();
+        ids.extend(extra.iter().map(ExchangeId::as_str));
+        ids.sort_unstable();
+        ids.dedup();
+
+        let mut routes = Vec::with_capacity(ids.len() + 1);
+        let mut sources = Vec::new();
+        for id in std::iter::once(None).chain(ids.into_iter().map(Some)) {
+            let name = id.unwrap_or(DEFAULT_KEY).to_owned();
+            let mut route = |kind: ConnectionKind| {
+                // The settings' own entry for this exchange and kind, else the default's.
+                let own = id.and_then(|id| settings.exchanges().get(id)?.get(kind));
+                let (base, config) = match (own, id) {
+                    (Some(config), Some(id)) => (vec!["exchanges", id], Some(config)),
+                    _ => (vec!["default"], settings.default_route(kind)),
+                };
+                let config = config.filter(|_| settings.enabled())?;
+                let source = source_of(origins, &base, kind);
+                sources.push(RouteSource {
+                    exchange: name.clone(),
+                    kind,
+                    route: config.url().to_string(),
+                    source: source.clone(),
+                });
+                Route::new(config, source)
+            };
+            let http = route(ConnectionKind::Http);
+            let websocket = route(ConnectionKind::Websocket);
+            routes.push(ExchangeRoutes {
+                exchange: name,
+                http,
+                websocket,
+            });
+        }
+
+        let mut warnings = Vec::new();
+        if !settings.enabled() && settings.has_routes() {
+            warnings.push(format!(
+                "proxy routes are configured but proxies are disabled (`{}ENABLED` is not true): every connection goes direct",
+                env_prefix.to_ascii_uppercase()
+            ));
+        }
+        for r in &routes {
+            for kind in ConnectionKind::ALL {
+                let Some(route) = r.get(kind) else { continue };
+                let better = match route.scheme {
+                    "socks5" => "socks5h",
+                    "socks4" => "socks4a",
+                    _ => continue,
+                };
+                warnings.push(format!(
+                    "{} {kind}: {}:// resolves the target's name locally, so local DNS sees which exchange is used; use {better}:// to let the proxy resolve it",
+                    r.exchange, route.scheme
+                ));
+            }
+        }
+        let enabled_source = match origins {
+            Some(origins) => origins.get(&["enabled"]).map(ToString::to_string),
+            None => Some(IN_CODE.to_owned()),
+        };
+        Report {
+            enabled: settings.enabled(),
+            enabled_source,
+            routes,
+            sources,
+            warnings,
+        }
+    }
+}
+
+/// Where the route at `base` (`["default"]`, `["exchanges", id]`) for `kind` was set: its
+/// URL's origin, and its timeout's when that came from elsewhere.
+fn source_of(origins: Option<&Origins>, base: &[&str], kind: ConnectionKind) -> String {
+    let Some(origins) = origins else {
+        return IN_CODE.to_owned();
+    };
+    let at = |leaf: &str| {
+        let mut path = base.to_vec();
+        path.extend([kind.as_str(), leaf]);
+        origins.get(&path)
+    };
+    let url = at("url");
+    let mut source = url.map_or_else(|| "unknown".to_owned(), Origin::to_string);
+    if let Some(timeout) = at("timeout_seconds").filter(|t| !same_source(url, t)) {
+        source.push_str(&format!("; timeout_seconds: {timeout}"));
+    }
+    source
+}
+
+/// Whether two values were set by the same variable or file.
+fn same_source(a: Option<&Origin>, b: &Origin) -> bool {
+    match (a, b) {
+        (Some(Origin::Env { var: x, .. }), Origin::Env { var: y, .. }) => x == y,
+        (Some(Origin::Yaml { file: x, .. }), Origin::Yaml { file: y, .. }) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Loader;
+
+    fn load(yaml: &str, vars: &[(&str, &str)]) -> (ProxySettings, Origins) {
+        Loader::new()
+            .yaml_str("config.yaml", yaml)
+            .env_vars(vars.iter().copied())
+            .load_with_origins()
+            .unwrap()
+    }
+
+    fn json(report: &Report) -> serde_json::Value {
+        serde_json::from_str(&render::json(report)).unwrap()
+    }
+
+    #[test]
+    fn default_and_exchanges_with_ipv6_host_unbracketed() {
+        let (s, origins) = load(
+            "",
+            &[
+                ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                (
+                    "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL",
+                    "socks5h://u:canary@[::1]:1080",
+                ),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
+                    "direct://",
+                ),
+            ],
+        );
+        let report = Report::new(
+            &s,
+            Some(&origins),
+            &[ExchangeId::new("kraken").unwrap()],
+            "CRYPTOFEED_PROXY_",
+        );
+        let json = json(&report);
+        let http = &json["routes"]["*"]["http"];
+        assert_eq!(http["host"], "::1");
+        assert_eq!(http["url"], "socks5h://u:***@[::1]:1080");
+        assert_eq!(http["username"], "u");
+        assert_eq!(http["timeout_seconds"], 30);
+        assert_eq!(
+            http["source"],
+            "`CRYPTOFEED_PROXY_DEFAULT__HTTP__URL` (environment)"
+        );
+        assert_eq!(json["routes"]["binance"]["http"]["scheme"], "socks5h");
+        assert!(json["routes"]["binance"]["websocket"].is_null());
+        assert_eq!(json["routes"]["kraken"]["http"]["port"], 1080);
+        assert!(report.warnings.is_empty());
+        let table = render::report_table(&report);
+        assert!(table.contains("* (default)"));
+        assert!(!table.contains("canary") && !json.to_string().contains("canary"));
+    }
+
+    #[test]
+    fn every_route_says_where_it_was_set() {
+        let yaml = "proxy:\n  enabled: true\n  default:\n    http:\n      url: socks5h://file:1080\n      timeout_seconds: 9\n  exchanges:\n    okx:\n      websocket:\n        url: direct://\n";
+        let (s, origins) = load(
+            yaml,
+            &[("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://env:1080")],
+        );
+        let report = Report::new(&s, Some(&origins), &[], "CRYPTOFEED_PROXY_");
+        let json = json(&report);
+        // The URL from the variable, the timeout from the file: both are named.
+        assert_eq!(
+            json["routes"]["okx"]["http"]["source"],
+            "`CRYPTOFEED_PROXY_DEFAULT__HTTP__URL` (environment); timeout_seconds: config.yaml:6: `proxy.default.http.timeout_seconds`"
+        );
+        assert_eq!(
+            report.enabled_source.as_deref(),
+            Some("config.yaml:2: `proxy.enabled`")
+        );
+        let direct = report
+            .sources
+            .iter()
+            .find(|r| r.exchange == "okx" && r.kind == ConnectionKind::Websocket)
+            .unwrap();
+        assert_eq!(direct.route, "direct://");
+        assert_eq!(
+            direct.source,
+            "config.yaml:10: `proxy.exchanges.okx.websocket.url`"
+        );
+        let table = render::report_table(&report);
+        assert!(
+            table.contains("proxies: enabled (set by config.yaml:2: `proxy.enabled`)"),
+            "{table}"
+        );
+        assert!(table.contains("where each route is set:"), "{table}");
+        assert!(
+            table.contains("config.yaml:10: `proxy.exchanges.okx.websocket.url`"),
+            "{table}"
+        );
+
+        // Settings built in code say so.
+        let in_code = Report::new(&s, None, &[], "CRYPTOFEED_PROXY_");
+        assert_eq!(
+            self::json(&in_code)["routes"]["*"]["http"]["source"],
+            "settings given in code"
+        );
+    }
+
+    #[test]
+    fn warnings_for_disabled_routes_and_local_dns() {
+        let (s, _) = load(
+            "",
+            &[("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5://p:1")],
+        );
+        let report = Report::new(&s, None, &[], "CRYPTOFEED_PROXY_");
+        assert!(report.routes.iter().all(|r| r.http.is_none()));
+        assert_eq!(report.warnings.len(), 1);
+        assert!(report.warnings[0].contains("CRYPTOFEED_PROXY_ENABLED"));
+
+        let (s, _) = load(
+            "",
+            &[
+                ("CRYPTOFEED_PROXY_ENABLED", "on"),
+                ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", "socks4://p:1"),
+            ],
+        );
+        let report = Report::new(&s, None, &[], "CRYPTOFEED_PROXY_");
+        assert_eq!(report.warnings.len(), 1);
+        assert!(
+            report.warnings[0].contains("socks4a://"),
+            "{:?}",
+            report.warnings
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The one place where reports become text: tables for people, JSON (through serde) for
+//! tools. Everything shown is already redacted by the types it comes from.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use super::probe::ProbeReport;
+use super::{DEFAULT_KEY, ExchangeRoutes, Report, Route};
+use crate::load::VarInfo;
+
+/// Writes `value` as one line of JSON.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    // Serializing these types cannot fail: they hold strings, numbers and booleans only.
+    let mut out = serde_json::to_string(value).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// The routes as a JSON object keyed by exchange id.
+pub(crate) fn routes_by_exchange<S: serde::Serializer>(
+    routes: &[ExchangeRoutes],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(Some(routes.len()))?;
+    for r in routes {
+        map.serialize_entry(&r.exchange, r)?;
+    }
+    map.end()
+}
+
+/// The route report as a table: where each exchange's traffic goes, where each route was
+/// set, and the warnings.
+pub fn report_table(report: &Report) -> String {
+    let cell = |r: Option<&Route>| match r {
+        Some(r) => format!("{} (timeout {}s)", r.url, r.timeout_seconds),
+        None => "direct".to_owned(),
+    };
+    let rows: Vec<[String; 3]> = report
+        .routes
+        .iter()
+        .map(|r| {
+            [
+                shown_exchange(&r.exchange),
+                cell(r.http.as_ref()),
+                cell(r.websocket.as_ref()),
+            ]
+        })
+        .collect();
+    let mut out = format!(
+        "proxies: {}",
+        if report.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    );
+    match &report.enabled_source {
+        Some(source) => {
+            let _ = write!(out, " (set by {source})");
+        }
+        None => out.push_str(" (the default)"),
+    }
+    out.push_str("\n\n");
+    out.push_str(&columns(Some(["EXCHANGE", "HTTP", "WEBSOCKET"]), &rows));
+    if !report.sources.is_empty() {
+        out.push_str("\nwhere each route is set:\n");
+        let rows: Vec<[String; 3]> = report
+            .sources
+            .iter()
+            .map(|s| {
+                [
+                    format!("  {}", shown_exchange(&s.exchange)),
+                    s.kind.as_str().to_owned(),
+                    s.source.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&columns(None, &rows));
+    }
+    if !report.warnings.is_empty() {
+        out.push_str("\nwarnings:\n");
+        for w in &report.warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+    out
+}
+
+/// The probe results as lines under the report.
+pub fn probe_table(probe: &ProbeReport) -> String {
+    let mut out = format!("\nprobe {}:\n", probe.url);
+    for p in &probe.results {
+        let line = match &p.outcome {
+            Ok(took) => format!("ok ({} ms)", took.as_millis()),
+            Err(e) => format!("FAILED: {e}"),
+        };
+        let _ = writeln!(
+            out,
+            "  {:12} {:9} {:40} {line}",
+            p.exchange,
+            p.kind.as_str(),
+            p.route
+        );
+    }
+    out
+}
+
+/// Every variable a settings type accepts, with type, default and doc.
+pub fn vars_table(vars: &[VarInfo]) -> String {
+    let mut out = String::new();
+    for v in vars {
+        let _ = writeln!(out, "{}\n    {}", v.name, v.expected);
+        match (&v.default, v.required) {
+            (Some(d), _) => {
+                let _ = writeln!(out, "    default: {d}");
+            }
+            (None, true) => out.push_str("    required\n"),
+            (None, false) => {}
+        }
+        if !v.doc.is_empty() {
+            let _ = writeln!(out, "    {}", v.doc);
+        }
+    }
+    out.push_str(
+        "\nNames are case-insensitive; `__` separates levels; <ID> is an exchange id \
+         (lowercase letters and digits, words joined by single `_`).\n",
+    );
+    out
+}
+
+fn shown_exchange(exchange: &str) -> String {
+    if exchange == DEFAULT_KEY {
+        "* (default)".to_owned()
+    } else {
+        exchange.to_owned()
+    }
+}
+
+/// Rows aligned in columns, under a header if there is one; the last column is not padded.
+fn columns(header: Option<[&str; 3]>, rows: &[[String; 3]]) -> String {
+    let header = header.map(|h| h.map(str::to_owned));
+    let all = || header.iter().chain(rows);
+    let width = |i: usize| all().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (w0, w1) = (width(0), width(1));
+    let mut out = String::new();
+    for row in all() {
+        let _ = writeln!(out, "{:w0$}  {:w1$}  {}", row[0], row[1], row[2]);
+    }
+    out
+}

@@ -1,0 +1,185 @@
+//! Hands the checked tree to serde: the typed settings are built straight from it.
+//!
+//! Leaves were read once by their [`SettingsLeaf`](crate::SettingsLeaf) type while the
+//! tree was built; a leaf type whose `Deserialize` calls
+//! [`deserialize_leaf`](crate::schema::deserialize_leaf) asks for the magic newtype
+//! [`LEAF_TOKEN`], and gets that value through a one-slot, thread-local handoff instead of
+//! reading it again (the handoff is filled and emptied within one call, on this thread).
+//! An error a `Deserialize` impl raises keeps the origin of the value it was reading.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{self, Visitor};
+
+use crate::schema::{LeafValue, Scalar};
+
+use super::node::Node;
+use super::origin::Origin;
+
+/// The newtype name a leaf type's `Deserialize` asks for to take its value typed.
+pub(crate) const LEAF_TOKEN: &str = "$proxy_runtime::leaf";
+
+thread_local! {
+    static HANDOFF: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// The value being handed to a leaf type's `Deserialize`, if it is a `T`.
+pub(crate) fn take_leaf<T: 'static>() -> Option<T> {
+    let value = HANDOFF.with(|slot| slot.borrow_mut().take())?;
+    value.downcast::<T>().ok().map(|boxed| *boxed)
+}
+
+/// A serde error, with the origin of the value being read when it was raised.
+#[derive(Debug)]
+pub(crate) struct DeError {
+    pub(crate) message: String,
+    pub(crate) origin: Option<Origin>,
+}
+
+impl DeError {
+    fn at(mut self, origin: &Origin) -> Self {
+        if self.origin.is_none() {
+            self.origin = Some(origin.clone());
+        }
+        self
+    }
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Self {
+            message: msg.to_string(),
+            origin: None,
+        }
+    }
+}
+
+pub(crate) struct NodeDeserializer(pub(crate) Node);
+
+fn visit_scalar<'de, V: Visitor<'de>>(scalar: Scalar, visitor: V) -> Result<V::Value, DeError> {
+    match scalar {
+        Scalar::Bool(b) => visitor.visit_bool(b),
+        Scalar::Int(i) => match (i64::try_from(i), u64::try_from(i)) {
+            (Ok(i), _) => visitor.visit_i64(i),
+            (_, Ok(u)) => visitor.visit_u64(u),
+            _ => visitor.visit_i128(i),
+        },
+        Scalar::Float(x) => visitor.visit_f64(x),
+        Scalar::Text(t) => visitor.visit_string(t),
+    }
+}
+
+impl<'de> de::Deserializer<'de> for NodeDeserializer {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.0 {
+            Node::Leaf(value, origin) => {
+                visit_scalar(value.to_scalar(), visitor).map_err(|e| e.at(&origin))
+            }
+            Node::Map(entries, origin) => visitor
+                .visit_map(Entries {
+                    entries: entries.into_iter(),
+                    value: None,
+                })
+                .map_err(|e| e.at(&origin)),
+            Node::Invalid => Err(de::Error::custom("a rejected value")),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        match self.0 {
+            Node::Leaf(value, origin) if name == LEAF_TOKEN => {
+                let scalar = value.to_scalar();
+                HANDOFF.with(|slot| *slot.borrow_mut() = Some(value.into_any()));
+                let result = visitor.visit_newtype_struct(NodeDeserializer(Node::Leaf(
+                    Box::new(ScalarLeaf(scalar)),
+                    origin.clone(),
+                )));
+                // Emptied whatever the visitor did, so nothing outlives this call.
+                HANDOFF.with(|slot| slot.borrow_mut().take());
+                result.map_err(|e| e.at(&origin))
+            }
+            node => visitor.visit_newtype_struct(NodeDeserializer(node)),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// A mapping's entries for serde. An error raised while a value is read (by its
+/// `Deserialize`, or a `deserialize_with` function) keeps that value's origin.
+struct Entries {
+    entries: std::collections::btree_map::IntoIter<String, Node>,
+    value: Option<Node>,
+}
+
+impl<'de> de::MapAccess<'de> for Entries {
+    type Error = DeError;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.value = Some(value);
+        seed.deserialize(de::value::StringDeserializer::<DeError>::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DeError> {
+        let value = self
+            .value
+            .take()
+            .ok_or_else(|| <DeError as de::Error>::custom("a value without its key"))?;
+        let origin = match &value {
+            Node::Leaf(_, origin) | Node::Map(_, origin) => Some(origin.clone()),
+            Node::Invalid => None,
+        };
+        seed.deserialize(NodeDeserializer(value))
+            .map_err(|e| match &origin {
+                Some(origin) => e.at(origin),
+                None => e,
+            })
+    }
+}
+
+/// A leaf given as its scalar form (what a leaf type that does not take its value typed
+/// reads).
+struct ScalarLeaf(Scalar);
+
+impl LeafValue for ScalarLeaf {
+    fn to_scalar(&self) -> Scalar {
+        self.0.clone()
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
