@@ -1,6 +1,6 @@
-//! Examples and benchmarks of proxy-runtime: `quickstart.rs` (a local exchange and a local
-//! SOCKS5 proxy, see [`local`]), `binance.rs` (a client for the real exchange), and the
-//! benchmarks `load_settings.rs` and `build_client.rs`.
+//! Examples of proxy-runtime: `quickstart.rs` (a local exchange, see [`local`], and a
+//! local SOCKS5 proxy) and `binance.rs` (a client for the real exchange). Benchmarks are
+//! in `benches/`.
 
 pub mod local;
 

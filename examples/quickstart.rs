@@ -12,12 +12,13 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use futures_util::StreamExt;
-use proxy_examples::local::{LocalExchange, LocalSocks5};
+use proxy_examples::local::LocalExchange;
 use proxy_runtime::check::{Report, render};
 use proxy_runtime::{
     ConnectionKind, ExchangeId, Host, ProxyError, ProxyInjector, ProxyScheme, ProxySettings,
     Settings, TlsRoots, init_proxy_system_with, proxied,
 };
+use proxy_tests::socks5::Socks5Server;
 
 /// The client: its proxy handling is the two attributes, nothing more.
 #[proxied(exchange = "localex")]
@@ -129,7 +130,7 @@ async fn main() -> Result<ExitCode, Box<dyn Error + Send + Sync>> {
     let exchange = LocalExchange::start().await?;
     let mut proxies = Vec::new();
     for addr in local_proxies(&settings) {
-        match LocalSocks5::start(addr).await {
+        match Socks5Server::start(addr).await {
             Ok(proxy) => proxies.push(proxy),
             Err(e) => {
                 eprintln!("cannot start the local SOCKS5 proxy on {addr}: {e}");
@@ -176,7 +177,7 @@ async fn main() -> Result<ExitCode, Box<dyn Error + Send + Sync>> {
             return Ok(ExitCode::from(1));
         }
     }
-    let carried: usize = proxies.iter().map(LocalSocks5::carried).sum();
+    let carried: usize = proxies.iter().map(Socks5Server::carried).sum();
     println!("\nconnections carried by the local SOCKS5 proxy: {carried}");
     Ok(ExitCode::SUCCESS)
 }

@@ -4,18 +4,23 @@
 //! a default route and per-exchange overrides, and resolve to a proxy (HTTP CONNECT,
 //! SOCKS4/4a/5/5h) or a direct connection for each exchange and connection kind.
 //!
-//! - [`ProxySettings`], [`ConnectionProxies`], [`ProxyConfig`]: the settings model, with
-//!   [`ProxySettings::get_proxy`] for resolution.
-//! - [`ProxyUrl`], [`ExchangeId`], [`TimeoutSeconds`]: validated values.
-//! - [`Loader`]: loading any [`Settings`] type from YAML and variables, with every error
-//!   reported together and passwords shown as `***`.
-//! - `#[derive(Settings)]` (feature `derive`, on by default): declare settings of your own
-//!   with the same conventions.
-//! - [`check`]: the route report that the `proxy-check` command prints.
+//! What is public, and why:
+//! - the settings model, [`ProxySettings`], [`ConnectionProxies`], [`ProxyConfig`], with
+//!   [`ProxySettings::get_proxy`] for resolution, and the validated values in it:
+//!   [`ProxyUrl`] (with [`ProxyEndpoint`], [`ProxyScheme`], [`Host`], [`Password`]),
+//!   [`ExchangeId`], [`TimeoutSeconds`];
+//! - `#[proxied]` and the [`Proxied`] trait it implements: the way clients are written;
+//! - [`ProxyInjector`] and the functions that install one ([`init_proxy_system`], ...):
+//!   for programs that build connections without `#[proxied]`, and for tests;
+//! - [`Dialer`], [`HttpClient`], [`WebSocket`], [`ProxyStream`], [`Target`], and the
+//!   [`Resolve`] hook: one route's connections, for callers that need raw streams or
+//!   their own resolver; and the one error type, [`ProxyError`];
+//! - [`Loader`], `#[derive(Settings)]` and the [`schema`] and [`load`] modules: settings of
+//!   your own with the same conventions, and the names and origins of every value;
+//! - [`check`]: the report `proxy-check` prints, so that a program can print it too.
 //!
+//! What generated code needs and users do not is in `__private`, hidden and unstable.
 //! See the README for the configuration reference.
-
-#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate self as proxy_runtime;
 
@@ -26,7 +31,7 @@ pub mod load;
 mod net;
 mod proxied;
 mod proxy_url;
-pub mod redact;
+mod redact;
 pub mod schema;
 mod settings;
 
@@ -55,7 +60,6 @@ pub use settings::{
 
 /// Derives [`Settings`]: the struct's schema, so its field names become variable names and
 /// YAML keys. See [`Settings`] for the container options.
-#[cfg(feature = "derive")]
 pub use proxy_derive::Settings;
 
 /// Makes a struct an exchange client whose connections follow the proxy settings.
@@ -97,7 +101,6 @@ pub use proxy_derive::Settings;
 /// assert_eq!(client.exchange(), "binance");
 /// assert!(format!("{client:?}").contains("http: \"direct\""));
 /// ```
-#[cfg(feature = "derive")]
 pub use proxy_derive::proxied;
 
 /// The README's code blocks, compiled and run as doc tests.

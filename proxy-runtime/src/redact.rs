@@ -2,13 +2,15 @@
 //!
 //! Owns the one rule for hiding a proxy password in a URL-like value, whether the value is
 //! valid or not, so that error messages can show what was given without what is secret.
-//! It must never be bypassed by code that prints user-provided values.
+//! It must never be bypassed by code that prints user-provided values. Only [`Password`]
+//! is public: the crate's own types print themselves redacted, so users need no
+//! redaction function of their own.
 
 use std::borrow::Cow;
 use std::fmt;
 
 /// What a password is replaced with wherever it would be shown.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// A password: its `Debug` and `Display` print `***`, so no derive can leak it.
 ///
@@ -45,15 +47,8 @@ impl fmt::Display for Password {
 /// The value is taken whole: everything between the first `:` after the scheme's `://`
 /// (or the start, when there is no scheme) and the *last* `@` is the password. That choice
 /// over-masks rather than under-masks malformed input such as an unencoded `@`, `/` or
-/// space inside a password.
-///
-/// ```
-/// use proxy_runtime::redact::redact_value;
-/// assert_eq!(redact_value("socks5://u:s3cret@h:1080"), "socks5://u:***@h:1080");
-/// assert_eq!(redact_value("ftp://u:p@ss@h"), "ftp://u:***@h");
-/// assert_eq!(redact_value("socks5://h:1080"), "socks5://h:1080");
-/// ```
-pub fn redact_value(value: &str) -> Cow<'_, str> {
+/// space inside a password (`ftp://u:p@ss@h` is shown `ftp://u:***@h`).
+pub(crate) fn redact_value(value: &str) -> Cow<'_, str> {
     // Only a real scheme (letters, digits, `+`, `-`, `.`) ends at `://`; anything else
     // before it may be credentials.
     let start = match value.find("://") {
@@ -102,7 +97,7 @@ fn is_scheme(s: &str) -> bool {
 /// Hides passwords in free text (for example a parser's message that quotes its input):
 /// every whitespace-separated word that contains `@` goes through [`redact_value`], with
 /// surrounding quotes kept.
-pub fn redact_text(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact_text(text: &str) -> Cow<'_, str> {
     if !text.contains('@') {
         return Cow::Borrowed(text);
     }
@@ -146,6 +141,12 @@ mod tests {
 
     #[test]
     fn value_redaction_covers_malformed_urls() {
+        assert_eq!(
+            redact_value("socks5://u:s3cret@h:1080"),
+            "socks5://u:***@h:1080"
+        );
+        assert_eq!(redact_value("ftp://u:p@ss@h"), "ftp://u:***@h");
+        assert_eq!(redact_value("socks5://h:1080"), "socks5://h:1080");
         assert_eq!(redact_value("socks5://u:pa ss@h:1"), "socks5://u:***@h:1");
         assert_eq!(redact_value("socks5://u:pa/ss@h:1"), "socks5://u:***@h:1");
         assert_eq!(redact_value("u:secret@h:1"), "u:***@h:1");

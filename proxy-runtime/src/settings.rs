@@ -1,6 +1,7 @@
 //! The proxy settings model and route resolution.
 //!
-//! Owns the types of DESIGN's settings section and `get_proxy`. Every field holds an
+//! Owns the settings types (`ProxySettings`, `ConnectionProxies`, `ProxyConfig`, the
+//! validated leaves) and `get_proxy`. Every field holds an
 //! already-validated type (`ProxyUrl`, `TimeoutSeconds`, `ExchangeId`), so a value built in
 //! code is as valid as one loaded from a source, and nothing here mutates after construction.
 //! Loading lives in [`crate::load`]; this module reads no environment and no file.

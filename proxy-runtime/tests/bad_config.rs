@@ -1,4 +1,6 @@
-//! Every bad-configuration case of RELIABILITY.md: each is a load-time error that names
+//! Every bad-configuration case (unsupported or missing scheme, host or port, control
+//! characters, percent escapes, SOCKS credential limits, timeouts, unknown keys, empty
+//! values, exchange ids a variable cannot name): each is a load-time error that names
 //! the variable or YAML path, and none shows a password.
 
 mod common;

@@ -7,7 +7,8 @@ use proxy_runtime::ConnectionKind::*;
 use proxy_runtime::ProxySettings;
 use proxy_runtime::load::{ErrorKind, Origin};
 
-/// The seed specification's YAML example, application keys included.
+/// The YAML example of the original Python specification (cryptofeed's proxy system),
+/// application keys included.
 const SEED_YAML: &str = r#"
 # config.yaml - Simple proxy configuration
 proxy:
@@ -59,7 +60,7 @@ fn seed_yaml_loads_and_ignores_application_keys() {
     assert_eq!(bw.url().to_string(), "socks5://binance-ws.company.com:1081");
     assert_eq!(bw.timeout().get(), 30);
     assert_eq!(url_of(&s, "coinbase", Http), "socks5://coinbase-proxy:1080");
-    // The seed's comment says "direct"; the resolution rules (and its own code) fall back
+    // The original specification's comment says "direct"; the resolution rules (and its own code) fall back
     // to the default. `direct://` is how to get a direct connection.
     assert_eq!(
         url_of(&s, "coinbase", Websocket),

@@ -1,12 +1,13 @@
-//! Test support for proxy-runtime's integration tests: a test CA, local HTTPS/WSS origins,
-//! scripted fake proxies, recording resolvers, and the real proxy servers (microsocks,
-//! dante, tinyproxy, squid) started on loopback. `run` beside this crate is the project's
-//! test command.
+//! The loopback fixtures of proxy-runtime's tests and examples: a test CA, local HTTPS/WSS
+//! origins, scripted fake proxies, a working SOCKS5 proxy, recording resolvers, and the
+//! real proxy servers (microsocks, dante, tinyproxy, squid) started on loopback. `run`
+//! beside this crate is the project's test command.
 
 pub mod fake;
 pub mod origin;
 pub mod real;
 pub mod resolver;
+pub mod socks5;
 pub mod tls;
 
 use std::time::Duration;
@@ -49,21 +50,4 @@ pub fn injector(
         .tls_roots(ca.roots())
         .resolver(resolver)
         .build()
-}
-
-/// The `proxy-check` binary built beside the test executables (`cargo test --workspace`
-/// and `cargo nextest run --workspace` build it).
-pub fn proxy_check_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory");
-    let bin = dir.join("proxy-check");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build -p proxy-runtime --bin proxy-check` (the README's test command builds it)",
-        bin.display()
-    );
-    bin
 }

@@ -1,4 +1,6 @@
-//! HTTP CONNECT against scripted fake proxies: every reply case of RELIABILITY.md.
+//! HTTP CONNECT against scripted fake proxies: every reply case real proxies cannot be
+//! made to send (407 with and without credentials, other refusals, malformed, oversized
+//! and truncated replies, bytes right after the 200).
 
 use std::time::{Duration, Instant};
 

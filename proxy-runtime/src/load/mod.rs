@@ -5,9 +5,9 @@
 //! here knows the proxy settings. They touch the process environment only when asked to
 //! ([`Loader::process_env`]), so tests inject variables as a list of pairs.
 //!
-//! The pipeline: each source is read into a checked tree ([`yaml`] and [`env`], through
-//! [`build`]), the trees are merged ([`node`]), required fields are checked
-//! ([`required`]), and serde builds the typed value from the merged tree ([`de`]).
+//! The pipeline: each source is read into a checked tree (`yaml` and `env`, through
+//! `build`), the trees are merged (`node`), required fields are checked (`required`), and
+//! serde builds the typed value from the merged tree (`de`).
 
 mod build;
 mod de;

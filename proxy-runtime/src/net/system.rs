@@ -106,6 +106,22 @@ impl ProxyInjector {
     }
 
     /// An injector whose every connection fails with `error` (settings that did not load).
+    ///
+    /// Public so that a program that loads its settings itself keeps the fail-closed rule
+    /// that [`proxy_injector`] applies to the lazy load: a load error never becomes a
+    /// direct connection.
+    ///
+    /// ```
+    /// use proxy_runtime::{ProxyInjector, ProxySettings};
+    /// let loaded = ProxySettings::loader()
+    ///     .env_vars([("CRYPTOFEED_PROXY_ENABLE", "true")]) // a typo: the load fails
+    ///     .load();
+    /// let injector = match loaded {
+    ///     Ok(settings) => ProxyInjector::new(settings),
+    ///     Err(e) => ProxyInjector::failed(e),
+    /// };
+    /// assert!(injector.dialer("binance", proxy_runtime::ConnectionKind::Http).failure().is_some());
+    /// ```
     pub fn failed(error: LoadError) -> Self {
         ProxyInjectorBuilder {
             settings: Err(ProxyError::settings(error)),
@@ -120,8 +136,8 @@ impl ProxyInjector {
         self.settings.as_ref()
     }
 
-    /// The proxy of `exchange`'s HTTP traffic, `None` for direct (the seed's
-    /// `get_http_proxy_url`; `Display` of the URL is redacted).
+    /// The proxy of `exchange`'s HTTP traffic, `None` for direct (the original
+    /// specification's `get_http_proxy_url`; `Display` of the URL is redacted).
     pub fn http_proxy_url(&self, exchange: &str) -> Option<&ProxyUrl> {
         let settings = self.settings.as_ref().ok()?;
         settings

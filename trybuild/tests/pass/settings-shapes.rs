@@ -46,5 +46,5 @@ fn main() {
     assert!(app.by_id.values().all(|n| n.enabled));
     let g: Generic<u16> = Loader::new().env_vars([("GEN_VALUE", "7")]).load().unwrap();
     assert_eq!(g.value, 7);
-    assert_eq!(<Generic<bool> as Settings>::schema().fields.len(), 1);
+    assert_eq!(<Generic<bool> as Settings>::schema().fields().len(), 1);
 }

@@ -2,7 +2,7 @@
 //! same struct by hand (and against building a plain hyper-util client, which is what the
 //! proxied client holds).
 //!
-//! `cargo bench -p proxy-examples --bench build_client` prints the time per construction.
+//! `cargo bench -p proxy-benches --bench build_client` prints the time per construction.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -2,12 +2,11 @@
 //! typed error (exchange and redacted proxy) once the proxy is stopped.
 
 use proxy_tests::origin::Origin;
-use proxy_tests::proxy_check_binary;
 use proxy_tests::real::{PASSWORD, RealProxy, USER};
 use proxy_tests::tls::TestCa;
 
 async fn probe(url: &str, proxy: &str, ca_file: &std::path::Path) -> (Option<i32>, String, String) {
-    let out = tokio::process::Command::new(proxy_check_binary())
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
         .args(["--probe", url, "--ca", ca_file.to_str().unwrap(), "binance"])
         .env_clear()
         .env("CRYPTOFEED_PROXY_ENABLED", "true")
