@@ -1,18 +1,24 @@
 //! A small exchange on loopback, so that the quickstart runs anywhere: an HTTPS REST
-//! endpoint and a WSS trade stream, with a certificate from the test CA of `proxy-tests`
-//! (the fixtures the integration tests use). The quickstart's SOCKS5 proxy is
+//! endpoint (HTTP/2 by ALPN, gzip-compressed answers, and an API key it insists on) and a
+//! WSS trade stream, with certificates from the test CA of `proxy-tests`, the loopback
+//! fixtures the integration tests use. The quickstart's SOCKS5 proxy is
 //! `proxy_tests::socks5::Socks5Server`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use http::{Response, StatusCode};
+use proxy_tests::origin::{self, Received};
 use proxy_tests::tls::TestCa;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The header the REST endpoint insists on, as Binance's keyed endpoints do.
+pub const API_KEY_HEADER: &str = "x-mbx-apikey";
 
 /// The local exchange: where its endpoints listen, and the CA to trust.
 #[derive(Debug)]
@@ -29,52 +35,34 @@ impl LocalExchange {
     /// Starts the REST endpoint and the trade stream on free loopback ports.
     pub async fn start() -> Result<Self, Error> {
         let ca = TestCa::new();
-        let acceptor = ca.acceptor();
-        let rest = TcpListener::bind("127.0.0.1:0").await?;
+        let rest = origin::serve_https_with(&ca, Arc::new(ticker)).await;
         let stream = TcpListener::bind("127.0.0.1:0").await?;
-        let (rest_port, stream_port) = (rest.local_addr()?.port(), stream.local_addr()?.port());
-        tokio::spawn(serve_rest(rest, acceptor.clone()));
-        tokio::spawn(serve_trades(stream, acceptor));
+        let stream_port = stream.local_addr()?.port();
+        tokio::spawn(serve_trades(stream, ca.acceptor()));
         Ok(Self {
-            rest: format!("https://127.0.0.1:{rest_port}"),
+            rest: format!("https://127.0.0.1:{}", rest.port()),
             stream: format!("wss://127.0.0.1:{stream_port}/ws/trades"),
             ca_der: ca.ca_der().to_vec(),
         })
     }
 }
 
-/// Answers every GET with a small JSON ticker.
-async fn serve_rest(listener: TcpListener, acceptor: TlsAcceptor) {
-    while let Ok((tcp, _)) = listener.accept().await {
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 2048];
-            loop {
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                    return;
-                };
-                buf.drain(..end + 4);
-                let body = r#"{"symbol":"BTCUSDT","bid":"97012.50","ask":"97013.10"}"#;
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                if tls.write_all(reply.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
+/// A small JSON ticker, gzip-compressed, for requests with an API key; 401 without.
+fn ticker(request: &Received) -> Response<origin::Body> {
+    if !request.headers.contains_key(API_KEY_HEADER) {
+        let mut response = Response::new(origin::full(
+            "{\"code\":-2014,\"msg\":\"API-key required\"}",
+        ));
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return response;
     }
+    let body = r#"{"symbol":"BTCUSDT","bid":"97012.50","ask":"97013.10"}"#;
+    let mut response = Response::new(origin::full(origin::encode("gzip", body.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert("content-type", "application/json".parse().expect("value"));
+    headers.insert("content-encoding", "gzip".parse().expect("value"));
+    headers.insert("x-mbx-used-weight-1m", "2".parse().expect("value"));
+    response
 }
 
 /// Sends a few trades to every WebSocket client, then closes.

@@ -12,8 +12,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use futures_util::StreamExt;
-use proxy_examples::local::LocalExchange;
+use proxy_examples::local::{API_KEY_HEADER, LocalExchange};
 use proxy_runtime::check::{Report, render};
+use proxy_runtime::http::Version;
 use proxy_runtime::{
     ConnectionKind, ExchangeId, Host, ProxyError, ProxyInjector, ProxyScheme, ProxySettings,
     Settings, TlsRoots, init_proxy_system_with, proxied,
@@ -38,16 +39,31 @@ impl LocalEx {
         }
     }
 
-    /// The best bid and ask of `symbol`.
-    pub async fn ticker(&self, symbol: &str) -> Result<String, ProxyError> {
-        let url = format!("{}/api/v3/ticker/bookTicker?symbol={symbol}", self.rest);
-        let body = self.http().get(&url).await?;
-        Ok(String::from_utf8_lossy(&body).into_owned())
+    /// The best bid and ask of `symbol`, the HTTP version it came in, and the request
+    /// weight the exchange says was used.
+    pub async fn ticker(&self, symbol: &str) -> Result<(String, Version, String), ProxyError> {
+        let response = self
+            .http()
+            .get(format!("{}/api/v3/ticker/bookTicker", self.rest))
+            .query(&[("symbol", symbol)])
+            .header(API_KEY_HEADER, "quickstart-demo-key")
+            .send()
+            .await?
+            .error_for_status()
+            .await?;
+        let version = response.version();
+        let weight = response
+            .headers()
+            .get("x-mbx-used-weight-1m")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?")
+            .to_owned();
+        Ok((response.text().await?, version, weight))
     }
 
     /// The next `count` trades of the stream.
     pub async fn trades(&self, count: usize) -> Result<Vec<String>, ProxyError> {
-        let mut ws = self.websocket(&self.stream).await?;
+        let (mut ws, _response) = self.websocket(&self.stream).await?;
         let mut trades = Vec::new();
         while let Some(Ok(message)) = ws.next().await {
             if let Ok(text) = message.to_text() {
@@ -160,7 +176,9 @@ async fn main() -> Result<ExitCode, Box<dyn Error + Send + Sync>> {
     let client = LocalEx::new(&exchange.rest, &exchange.stream);
     println!("client: {client:?}\n");
     match client.ticker("BTCUSDT").await {
-        Ok(body) => println!("REST ticker: {body}"),
+        Ok((body, version, weight)) => {
+            println!("REST ticker ({version:?}, gzip decoded, request weight {weight}): {body}")
+        }
         Err(e) => {
             eprintln!("REST failed: {e}");
             return Ok(ExitCode::from(1));

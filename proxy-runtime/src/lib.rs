@@ -38,10 +38,12 @@ mod settings;
 pub use bytes::Bytes;
 pub use exchange::{ExchangeId, ExchangeIdError};
 pub use host::Host;
+/// The `http` crate this one speaks (methods, headers, status codes, versions).
+pub use http;
 pub use load::{LoadError, Loader};
 pub use net::dial::Dialer;
 pub use net::error::{Phase, ProxyError, ProxyErrorKind, Refusal};
-pub use net::http::HttpClient;
+pub use net::http::{DEFAULT_MAX_BODY_BYTES, HttpClient, ProxyConnector, RequestBuilder, Response};
 pub use net::stream::ProxyStream;
 pub use net::system::{
     ProxyInjector, ProxyInjectorBuilder, init_proxy_system, init_proxy_system_with, proxy_injector,
@@ -49,7 +51,7 @@ pub use net::system::{
 };
 pub use net::target::{Resolve, Resolving, SystemResolver, Target};
 pub use net::tls::{PemError, TlsRoots};
-pub use net::ws::WebSocket;
+pub use net::ws::{WebSocket, WebSocketResponse};
 pub use proxied::{Connectors, Proxied};
 pub use proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use redact::Password;
@@ -57,6 +59,8 @@ pub use schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
 pub use settings::{
     ConnectionKind, ConnectionProxies, ProxyConfig, ProxySettings, TimeoutError, TimeoutSeconds,
 };
+/// The tungstenite this one speaks (messages, `WebSocketConfig`, `IntoClientRequest`).
+pub use tokio_tungstenite::tungstenite;
 
 /// Derives [`Settings`]: the struct's schema, so its field names become variable names and
 /// YAML keys. See [`Settings`] for the container options.
@@ -66,7 +70,7 @@ pub use proxy_derive::Settings;
 ///
 /// - `#[proxied(exchange = "binance")]` on a struct with named fields adds one hidden field
 ///   (`__proxied`, the exchange's [`Connectors`]) and implements [`Proxied`], which gives
-///   `self.http()` and `self.websocket(url)`.
+///   `self.http()` and `self.websocket(request)`.
 /// - `#[proxied]` on an `impl` block of that struct (inherent or trait, like `Default`)
 ///   completes every `Self { .. }` and `TypeName { .. }` literal in its functions with that
 ///   field, resolved from the proxy system in force when the literal is evaluated
@@ -92,7 +96,12 @@ pub use proxy_derive::Settings;
 ///     }
 ///
 ///     pub async fn depth(&self) -> Result<proxy_runtime::Bytes, ProxyError> {
-///         self.http().get("https://api.binance.com/api/v3/depth?symbol=BTCUSDT").await
+///         self.http()
+///             .get("https://api.binance.com/api/v3/depth?symbol=BTCUSDT")
+///             .send()
+///             .await?
+///             .bytes()
+///             .await
 ///     }
 /// }
 ///

@@ -11,7 +11,9 @@ use std::future::Future;
 use crate::net::dial::Dialer;
 use crate::net::http::HttpClient;
 use crate::net::ws::WebSocket;
-use crate::{ConnectionKind, ProxyError, proxy_injector};
+use crate::tungstenite::client::IntoClientRequest;
+use crate::tungstenite::protocol::WebSocketConfig;
+use crate::{ConnectionKind, ProxyError, WebSocketResponse, proxy_injector};
 
 /// An exchange client made with `#[proxied(exchange = "...")]`: it knows its exchange and
 /// gives the HTTP client and WebSocket connect of that exchange's routes.
@@ -39,14 +41,39 @@ pub trait Proxied {
         self.__connectors().http()
     }
 
-    /// Opens a WebSocket to `url` on this exchange's WebSocket route.
+    /// Opens a WebSocket on this exchange's WebSocket route, as
+    /// `tokio_tungstenite::connect_async` does: `request` is a URL or an `http::Request`
+    /// with headers of your own; the upgrade response comes back beside the stream.
     fn websocket(
         &self,
-        url: &str,
-    ) -> impl Future<Output = Result<WebSocket, ProxyError>> + Send + 'static {
+        request: impl IntoClientRequest,
+    ) -> impl Future<Output = Result<(WebSocket, WebSocketResponse), ProxyError>> + Send + 'static
+    {
+        self.websocket_with_config(request, None)
+    }
+
+    /// [`websocket`](Self::websocket) with tungstenite's frame and message size limits
+    /// (its defaults with `None`).
+    fn websocket_with_config(
+        &self,
+        request: impl IntoClientRequest,
+        config: Option<WebSocketConfig>,
+    ) -> impl Future<Output = Result<(WebSocket, WebSocketResponse), ProxyError>> + Send + 'static
+    {
         let dialer = self.__connectors().websocket.clone();
-        let url = url.to_owned();
-        async move { dialer.connect_websocket(&url).await }
+        // Made now, so that the future borrows nothing.
+        let request = request.into_client_request();
+        async move {
+            let request = request.map_err(|e| {
+                dialer.attach(
+                    ProxyError::new(crate::ProxyErrorKind::InvalidTarget)
+                        .detail("not a WebSocket request")
+                        .source(e),
+                    None,
+                )
+            })?;
+            dialer.connect_websocket_with_config(request, config).await
+        }
     }
 }
 

@@ -1,13 +1,24 @@
-//! `proxy-check --probe`: ok through a live microsocks to a local TLS server, and the
-//! typed error (exchange and redacted proxy) once the proxy is stopped.
+//! `proxy-check --probe`: a real GET (or WebSocket upgrade) through each route, with the
+//! protocol, the status and where the time went; a status of 400 or more, and a dead
+//! proxy, are failures (exit 1); the URL is shown with its secrets masked.
 
 use proxy_tests::origin::Origin;
 use proxy_tests::real::{PASSWORD, RealProxy, USER};
 use proxy_tests::tls::TestCa;
 
-async fn probe(url: &str, proxy: &str, ca_file: &std::path::Path) -> (Option<i32>, String, String) {
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn probe(url: &str, proxy: &str, ca_file: &std::path::Path, json: bool) -> Run {
+    let mut args = vec!["--probe", url, "--ca", ca_file.to_str().unwrap(), "binance"];
+    if json {
+        args.push("--json");
+    }
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
-        .args(["--probe", url, "--ca", ca_file.to_str().unwrap(), "binance"])
+        .args(&args)
         .env_clear()
         .env("CRYPTOFEED_PROXY_ENABLED", "true")
         .env("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", proxy)
@@ -15,15 +26,23 @@ async fn probe(url: &str, proxy: &str, ca_file: &std::path::Path) -> (Option<i32
         .output()
         .await
         .expect("run proxy-check");
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// The probe lines of the table: `exchange kind route verdict...`.
+fn probe_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .split_once("\nprobe ")
+        .map(|(_, rest)| rest.lines().skip(1).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
-async fn probe_is_ok_through_a_live_proxy_and_typed_when_it_is_stopped() {
+async fn real_requests_through_a_live_proxy_with_protocol_status_and_timings() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
     let ca_file = std::env::temp_dir().join(format!("probe-ca-{}.pem", std::process::id()));
@@ -31,37 +50,102 @@ async fn probe_is_ok_through_a_live_proxy_and_typed_when_it_is_stopped() {
     let socks = RealProxy::microsocks(true);
     let proxy = socks.url("socks5h", Some((USER, PASSWORD)));
     let shown = format!("socks5h://{USER}:***@127.0.0.1:{}", socks.port);
+    let https = format!("https://127.0.0.1:{}", origin.https.port());
 
-    for url in [
-        format!("https://127.0.0.1:{}/api", origin.https.port()),
-        format!("wss://127.0.0.1:{}/ws", origin.wss.port()),
-    ] {
-        let (code, stdout, stderr) = probe(&url, &proxy, &ca_file).await;
-        assert_eq!(code, Some(0), "{stdout}{stderr}");
-        assert_eq!(
-            stdout.matches(" ok (").count(),
-            2,
-            "default and binance:\n{stdout}"
-        );
-        assert!(stdout.contains(&shown), "{stdout}");
-        assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
+    // A GET over HTTP/2, seen by the origin, once per route (the default and binance).
+    let run = probe(
+        &format!("{https}/ping?apiKey=T0pSecret"),
+        &proxy,
+        &ca_file,
+        false,
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("probe {https}/ping?apiKey=***:")),
+        "{}",
+        run.stdout
+    );
+    let lines = probe_lines(&run.stdout);
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    for line in &lines {
+        assert!(line.contains(&shown), "{line}");
+        assert!(line.contains(" ok  HTTP/2 200 in "), "{line}");
+        for phase in ["tcp ", "proxy ", "tls ", "first byte "] {
+            assert!(line.contains(phase), "{phase} missing: {line}");
+        }
+    }
+    let gets: Vec<_> = origin.https.received();
+    assert_eq!(gets.len(), 2);
+    assert!(
+        gets.iter()
+            .all(|r| r.method == "GET" && r.target == "/ping?apiKey=T0pSecret")
+    );
+    assert!(!run.stdout.contains("T0pSecret") && !run.stderr.contains("T0pSecret"));
+    assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+
+    // The upgrade, with its own timings; and the same fields in JSON.
+    let wss = format!("wss://127.0.0.1:{}/ws", origin.wss.port());
+    let run = probe(&wss, &proxy, &ca_file, true).await;
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let results = json["probe"]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["kind"], "websocket");
+        assert_eq!(r["protocol"], "HTTP/1.1");
+        assert_eq!(r["status"], 101);
+        assert_eq!(r["route"], shown.as_str());
+        assert!(r["timings"]["upgrade_ms"].is_u64(), "{r}");
+        assert!(r["timings"]["proxy_ms"].is_u64(), "{r}");
+        assert!(r["connect_ms"].is_u64(), "{r}");
     }
 
+    // An error status is a failure that names the status and its reason.
+    let run = probe(&format!("{https}/status/451"), &proxy, &ca_file, false).await;
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    for line in probe_lines(&run.stdout) {
+        assert!(
+            line.contains(" FAILED  HTTP/2 451 Unavailable For Legal Reasons in "),
+            "{line}"
+        );
+    }
+
+    // A dead proxy: the typed error, per route.
     drop(socks);
-    let url = format!("https://127.0.0.1:{}/api", origin.https.port());
-    let (code, stdout, stderr) = probe(&url, &proxy, &ca_file).await;
-    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let run = probe(&format!("{https}/api"), &proxy, &ca_file, false).await;
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
     assert!(
-        stdout.contains("FAILED: binance: proxy unreachable"),
-        "{stdout}"
+        run.stdout.contains("FAILED  binance: proxy unreachable"),
+        "{}",
+        run.stdout
     );
     assert!(
-        stdout.contains(&format!(
+        run.stdout.contains(&format!(
             "(via {shown} to 127.0.0.1:{})",
             origin.https.port()
         )),
-        "{stdout}"
+        "{}",
+        run.stdout
     );
-    assert!(!stdout.contains(PASSWORD));
+    assert!(!run.stdout.contains(PASSWORD));
+
+    // A URL that cannot be probed is a usage error, shown redacted.
+    let run = probe(
+        "https://key:T0pSecret@127.0.0.1:1/",
+        &proxy,
+        &ca_file,
+        false,
+    )
+    .await;
+    assert_eq!(run.code, Some(2), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("https://***@127.0.0.1:1/"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("T0pSecret"), "{}", run.stderr);
     std::fs::remove_file(&ca_file).unwrap();
 }

@@ -194,3 +194,42 @@ pub async fn closed_port() -> u16 {
     drop(l);
     port
 }
+
+/// An HTTPS CONNECT proxy: TLS with `acceptor`, then any CONNECT is answered `200` and
+/// piped to `upstream`. Records the ALPN protocol each client negotiated with it.
+pub async fn https_connect_proxy(
+    acceptor: tokio_rustls::TlsAcceptor,
+    upstream: SocketAddr,
+) -> (FakeProxy, Arc<Mutex<Vec<Option<Vec<u8>>>>>) {
+    let alpn = Arc::new(Mutex::new(Vec::new()));
+    let seen = alpn.clone();
+    let proxy = FakeProxy::start(move |s: Session| {
+        let acceptor = acceptor.clone();
+        let seen = seen.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(s.stream).await else {
+                return;
+            };
+            let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            seen.lock().expect("lock").push(negotiated);
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match tls.read(&mut byte).await {
+                    Ok(1) => head.push(byte[0]),
+                    _ => return,
+                }
+            }
+            if !head.starts_with(b"CONNECT ")
+                || tls.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.is_err()
+            {
+                return;
+            }
+            if let Ok(mut to) = TcpStream::connect(upstream).await {
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut to).await;
+            }
+        }
+    })
+    .await;
+    (proxy, alpn)
+}

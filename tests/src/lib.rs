@@ -51,3 +51,25 @@ pub fn injector(
         .resolver(resolver)
         .build()
 }
+
+/// `GET url` and the whole body, with a status of 400 or more as an error: the one call the
+/// tests make of most requests.
+pub trait Fetch {
+    /// Sends `GET url`; the body, or the error (a status of 400 or more included).
+    fn fetch(
+        &self,
+        url: &str,
+    ) -> impl std::future::Future<Output = Result<bytes::Bytes, proxy_runtime::ProxyError>> + Send;
+}
+
+impl Fetch for proxy_runtime::HttpClient {
+    async fn fetch(&self, url: &str) -> Result<bytes::Bytes, proxy_runtime::ProxyError> {
+        self.get(url)
+            .send()
+            .await?
+            .error_for_status()
+            .await?
+            .bytes()
+            .await
+    }
+}

@@ -14,6 +14,7 @@ pub struct TestCa {
     ca_der: Vec<u8>,
     ca_pem: String,
     acceptor: TlsAcceptor,
+    acceptor_h2: TlsAcceptor,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -43,7 +44,7 @@ impl TestCa {
         let cert = params.signed_by(&key, &issuer).expect("server certificate");
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("protocol versions")
             .with_no_client_auth()
@@ -52,11 +53,16 @@ impl TestCa {
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
             )
             .expect("server config");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let with_alpn = |alpn: &[&[u8]]| {
+            let mut config = config.clone();
+            config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            TlsAcceptor::from(Arc::new(config))
+        };
         Self {
             ca_der: ca_cert.der().to_vec(),
             ca_pem: ca_cert.pem(),
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor: with_alpn(&[b"http/1.1"]),
+            acceptor_h2: with_alpn(&[b"h2", b"http/1.1"]),
         }
     }
 
@@ -75,9 +81,14 @@ impl TestCa {
         TlsRoots::empty().add_der(self.ca_der.clone())
     }
 
-    /// A TLS acceptor presenting the server certificate.
+    /// A TLS acceptor presenting the server certificate, speaking HTTP/1.1 (ALPN).
     pub fn acceptor(&self) -> TlsAcceptor {
         self.acceptor.clone()
+    }
+
+    /// A TLS acceptor that prefers HTTP/2 by ALPN (`h2`, then `http/1.1`).
+    pub fn acceptor_h2(&self) -> TlsAcceptor {
+        self.acceptor_h2.clone()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Which names are resolved locally, per scheme; and timeouts that name their phase.
 
+use proxy_tests::Fetch;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,7 @@ async fn proxy_resolving_schemes_never_resolve_the_target_locally() {
         let inj = injector(Some(&url), 5, &ca, resolver.clone());
         let body = inj
             .http_client("binance")
-            .get(&format!(
+            .fetch(&format!(
                 "https://exchange.test:{}/remote-dns",
                 origin.https.port()
             ))
@@ -119,7 +120,7 @@ async fn local_dns_schemes_resolve_and_send_an_address() {
         let inj = injector(Some(&url), 5, &ca, resolver.clone());
         let body = inj
             .http_client("kraken")
-            .get(&format!("https://exchange.test:{port}/local-dns"))
+            .fetch(&format!("https://exchange.test:{port}/local-dns"))
             .await
             .unwrap_or_else(|e| panic!("{url}: {e}"));
         assert_eq!(body, body_for("/local-dns"));
@@ -147,7 +148,7 @@ async fn a_local_dns_failure_is_a_target_error_and_the_proxy_sees_nothing() {
         );
         let err = inj
             .http_client("okx")
-            .get("https://unknown.test/")
+            .fetch("https://unknown.test/")
             .await
             .unwrap_err();
         assert_eq!(err.kind(), &K::TargetResolution, "{scheme}: {err}");
@@ -168,7 +169,7 @@ async fn direct_routes_resolve_locally_and_need_no_proxy() {
     let inj = injector(None, 5, &ca, resolver.clone());
     let body = inj
         .http_client("coinbase")
-        .get(&format!(
+        .fetch(&format!(
             "https://exchange.test:{}/direct",
             origin.https.port()
         ))
@@ -182,6 +183,7 @@ async fn direct_routes_resolve_locally_and_need_no_proxy() {
             &format!("ws://127.0.0.1:{}/ws", origin.ws.port()),
         )
         .await
+        .map(|(ws, _)| ws)
         .unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
 }
@@ -191,9 +193,12 @@ async fn timeout_phase(url: &str, target: &str, ws: bool) -> (Phase, Duration) {
     let inj = injector(Some(url), 1, &ca, RecordingResolver::failing());
     let started = Instant::now();
     let err = if ws {
-        inj.connect_websocket("htx", target).await.unwrap_err()
+        inj.connect_websocket("htx", target)
+            .await
+            .map(|(ws, _)| ws)
+            .unwrap_err()
     } else {
-        inj.http_client("htx").get(target).await.unwrap_err()
+        inj.http_client("htx").fetch(target).await.unwrap_err()
     };
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "{url}: took {took:?}");
@@ -276,6 +281,7 @@ async fn websocket_messages_flow_through_a_proxy() {
             &format!("wss://exchange.test:{}/ws/btcusdt@trade", origin.wss.port()),
         )
         .await
+        .map(|(ws, _)| ws)
         .unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
     for i in 0..3 {
@@ -309,7 +315,7 @@ async fn ipv6_targets_through_connect_are_bracketed_and_tls_names_are_not() {
     );
     let body = inj
         .http_client("okx")
-        .get(&format!("https://[::1]:{}/v6", origin.https.port()))
+        .fetch(&format!("https://[::1]:{}/v6", origin.https.port()))
         .await
         .unwrap();
     assert_eq!(body, body_for("/v6"));

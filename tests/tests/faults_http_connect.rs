@@ -2,6 +2,7 @@
 //! made to send (407 with and without credentials, other refusals, malformed, oversized
 //! and truncated replies, bytes right after the 200).
 
+use proxy_tests::Fetch;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -61,7 +62,7 @@ async fn two_hundred_variants_open_the_tunnel_and_the_request_is_exact() {
         let inj = injector(Some(&url), 5, &ca, RecordingResolver::failing());
         let body = inj
             .http_client("binance")
-            .get(&format!(
+            .fetch(&format!(
                 "https://localhost:{}/api/v3/depth",
                 origin.https.port()
             ))
@@ -256,13 +257,13 @@ async fn target_urls_with_credentials_or_bad_ports() {
     let port = closed_port().await;
     let err = inj
         .http_client("okx")
-        .get(&format!("https://apikey:T0pSecret@127.0.0.1:{port}/x"))
+        .fetch(&format!("https://apikey:T0pSecret@127.0.0.1:{port}/x"))
         .await
         .unwrap_err();
     assert!(!format!("{err} {err:?}").contains("T0pSecret"), "{err}");
     let err = inj
         .http_client("okx")
-        .get("https://127.0.0.1:99999/x")
+        .fetch("https://127.0.0.1:99999/x")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ProxyErrorKind::InvalidTarget, "{err}");
@@ -316,7 +317,7 @@ async fn closed_proxy_port_is_unreachable_and_the_decoy_target_sees_nothing() {
         let inj = injector(Some(&url), 5, &ca, RecordingResolver::failing());
         let err = inj
             .http_client("binance")
-            .get(&format!("https://127.0.0.1:{}/", decoy.https.port()))
+            .fetch(&format!("https://127.0.0.1:{}/", decoy.https.port()))
             .await
             .unwrap_err();
         assert_eq!(
@@ -336,6 +337,7 @@ async fn closed_proxy_port_is_unreachable_and_the_decoy_target_sees_nothing() {
                 &format!("wss://127.0.0.1:{}/ws", decoy.wss.port()),
             )
             .await
+            .map(|(ws, _)| ws)
             .unwrap_err();
         assert_eq!(ws.kind(), &ProxyErrorKind::ProxyUnreachable);
     }
@@ -365,7 +367,7 @@ async fn a_proxy_that_never_answers_times_out_in_the_handshake_phase() {
         let started = Instant::now();
         let err = inj
             .http_client("kraken")
-            .get("https://exchange.test/")
+            .fetch("https://exchange.test/")
             .await
             .unwrap_err();
         let took = started.elapsed();
@@ -386,42 +388,14 @@ async fn a_proxy_that_never_answers_times_out_in_the_handshake_phase() {
 async fn https_proxy_tls_to_the_proxy_then_tls_inside_the_tunnel() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
-    let acceptor = ca.acceptor();
-    let to = origin.https.addr;
-    let proxy = FakeProxy::start(move |s: Session| {
-        let acceptor = acceptor.clone();
-        async move {
-            let Ok(mut tls) = acceptor.accept(s.stream).await else {
-                return;
-            };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                if tokio::io::AsyncReadExt::read(&mut tls, &mut byte)
-                    .await
-                    .unwrap_or(0)
-                    == 0
-                {
-                    return;
-                }
-                head.push(byte[0]);
-            }
-            assert!(head.starts_with(b"CONNECT 127.0.0.1:"));
-            tokio::io::AsyncWriteExt::write_all(&mut tls, b"HTTP/1.1 200 OK\r\n\r\n")
-                .await
-                .unwrap();
-            let mut upstream = tokio::net::TcpStream::connect(to).await.unwrap();
-            let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
-        }
-    })
-    .await;
+    let (proxy, _) = proxy_tests::fake::https_connect_proxy(ca.acceptor(), origin.https.addr).await;
     // The proxy's certificate names `localhost`: the URL's host is its TLS server name.
     let url = format!("https://localhost:{}", proxy.addr.port());
     let resolver = RecordingResolver::new(&[("localhost", "127.0.0.1".parse().unwrap())]);
     let inj = injector(Some(&url), 5, &ca, resolver.clone());
     let body = inj
         .http_client("deribit")
-        .get(&format!(
+        .fetch(&format!(
             "https://127.0.0.1:{}/tls-in-tls",
             origin.https.port()
         ))
@@ -451,7 +425,7 @@ async fn ipv6_proxy_address() {
     let inj = injector(Some(&url), 5, &ca, RecordingResolver::failing());
     let body = inj
         .http_client("okx")
-        .get(&format!(
+        .fetch(&format!(
             "https://127.0.0.1:{}/v6-proxy",
             origin.https.port()
         ))

@@ -2,6 +2,7 @@
 //! split replies, authentication, address types and length limits.
 
 use proxy_runtime::{ConnectionKind, ProxyErrorKind as K, Refusal, Target};
+use proxy_tests::Fetch;
 use proxy_tests::fake::{FakeProxy, Session};
 use proxy_tests::origin::{Origin, body_for};
 use proxy_tests::resolver::RecordingResolver;
@@ -127,7 +128,7 @@ async fn replies_split_into_single_bytes_still_work() {
     );
     let body = inj
         .http_client("okx")
-        .get(&format!("https://localhost:{}/split", origin.https.port()))
+        .fetch(&format!("https://localhost:{}/split", origin.https.port()))
         .await
         .unwrap();
     assert_eq!(body, body_for("/split"));
@@ -335,7 +336,7 @@ async fn socks4a_sends_the_name_and_tunnels() {
     .build();
     let body = inj
         .http_client("gate")
-        .get(&format!(
+        .fetch(&format!(
             "https://exchange.test:{}/four-a",
             origin.https.port()
         ))
@@ -398,7 +399,7 @@ async fn unresolvable_proxy_host_fails_without_touching_the_target() {
         .build();
     let err = inj
         .http_client("binance")
-        .get(&format!("https://exchange.test:{}/", decoy.https.port()))
+        .fetch(&format!("https://exchange.test:{}/", decoy.https.port()))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &K::ProxyUnreachable);

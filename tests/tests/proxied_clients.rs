@@ -1,6 +1,7 @@
 //! Clients written with `#[proxied]` and no proxy code: their connections follow the
 //! settings in force when they are built.
 
+use proxy_tests::Fetch;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -29,11 +30,11 @@ impl Binance {
     }
 
     async fn depth(&self) -> Result<proxy_runtime::Bytes, proxy_runtime::ProxyError> {
-        self.http().get(&self.rest).await
+        self.http().fetch(&self.rest).await
     }
 
     async fn first_trade(&self) -> Result<Message, proxy_runtime::ProxyError> {
-        let mut ws = self.websocket(&self.stream).await?;
+        let mut ws = self.websocket(&self.stream).await.map(|(ws, _)| ws)?;
         Ok(ws.next().await.expect("a message").expect("a frame"))
     }
 }
@@ -137,7 +138,7 @@ async fn two_clients_of_different_exchanges_use_their_own_routes() {
     assert_eq!(binance.exchange(), "binance");
     assert_eq!(kraken.exchange(), "kraken");
     binance.depth().await.unwrap();
-    kraken.http().get(&kraken.rest).await.unwrap();
+    kraken.http().fetch(&kraken.rest).await.unwrap();
     let line = format!("connected to 127.0.0.1:{}", origin.https.port());
     assert!(a.log_mentions(&line).await && b.log_mentions(&line).await);
     assert_eq!(

@@ -1,6 +1,7 @@
 //! The proxy system in force: scoped injectors do not leak between concurrent tests, and
 //! an injector whose settings failed to load fails every connection (fail closed).
 
+use proxy_tests::Fetch;
 use std::sync::Arc;
 
 use proxy_runtime::{
@@ -65,7 +66,7 @@ async fn settings_that_failed_to_load_fail_every_connection() {
     let injector = ProxyInjector::failed(error);
     let err = injector
         .http_client("binance")
-        .get(&format!("https://127.0.0.1:{}/", decoy.https.port()))
+        .fetch(&format!("https://127.0.0.1:{}/", decoy.https.port()))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ProxyErrorKind::Settings);
@@ -73,6 +74,7 @@ async fn settings_that_failed_to_load_fail_every_connection() {
     let err = injector
         .connect_websocket("binance", &format!("wss://127.0.0.1:{}/", decoy.wss.port()))
         .await
+        .map(|(ws, _)| ws)
         .unwrap_err();
     assert_eq!(err.kind(), &ProxyErrorKind::Settings);
     assert_eq!(
@@ -88,7 +90,7 @@ async fn invalid_exchange_ids_are_refused_not_routed_by_default() {
     let injector = ProxyInjector::new(settings("socks5h://p.test:1080"));
     let err = injector
         .http_client("binance-futures")
-        .get("https://127.0.0.1:1/")
+        .fetch("https://127.0.0.1:1/")
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ProxyErrorKind::InvalidExchange);
@@ -105,10 +107,10 @@ async fn one_pool_per_exchange() {
     let url = format!("https://127.0.0.1:{}/pooled", origin.https.port());
     // Clients of one exchange, however spelled, share a pool: one connection.
     for name in ["binance", "BINANCE", "Binance"] {
-        injector.http_client(name).get(&url).await.unwrap();
+        injector.http_client(name).fetch(&url).await.unwrap();
     }
     assert_eq!(origin.https.accepted(), 1);
     // Another exchange has a pool of its own, even on the same (direct) route.
-    injector.http_client("kraken").get(&url).await.unwrap();
+    injector.http_client("kraken").fetch(&url).await.unwrap();
     assert_eq!(origin.https.accepted(), 2);
 }

@@ -4,6 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use proxy_runtime::{ConnectionKind, ProxyErrorKind as K, ProxyInjector, Refusal, Target};
+use proxy_tests::Fetch;
 use proxy_tests::fake::closed_port;
 use proxy_tests::injector;
 use proxy_tests::origin::{Origin, WELCOME, body_for};
@@ -17,7 +18,7 @@ async fn exercise(inj: &ProxyInjector, origin: &Origin, exchange: &str) {
     let path = format!("/api/{exchange}/depth");
     let body = inj
         .http_client(exchange)
-        .get(&format!("https://127.0.0.1:{}{path}", origin.https.port()))
+        .fetch(&format!("https://127.0.0.1:{}{path}", origin.https.port()))
         .await
         .unwrap_or_else(|e| panic!("GET through {exchange}'s route: {e}"));
     assert_eq!(body, body_for(&path));
@@ -27,6 +28,7 @@ async fn exercise(inj: &ProxyInjector, origin: &Origin, exchange: &str) {
             &format!("wss://127.0.0.1:{}/ws/trades", origin.wss.port()),
         )
         .await
+        .map(|(ws, _)| ws)
         .unwrap_or_else(|e| panic!("WSS through {exchange}'s route: {e}"));
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
     for i in 0..3 {
@@ -43,7 +45,7 @@ async fn failure(url: &str, ca: &TestCa, origin: &Origin) -> K {
     let inj = injector(Some(url), 10, ca, RecordingResolver::failing());
     let err = inj
         .http_client("binance")
-        .get(&format!("https://127.0.0.1:{}/", origin.https.port()))
+        .fetch(&format!("https://127.0.0.1:{}/", origin.https.port()))
         .await
         .unwrap_err();
     assert!(!err.to_string().contains(PASSWORD), "{err}");
@@ -285,10 +287,10 @@ async fn two_exchanges_through_two_proxies_each_proxy_sees_only_its_own() {
         .build();
     let url = |p: &str| format!("https://127.0.0.1:{}/{p}", origin.https.port());
     for _ in 0..3 {
-        inj.http_client("binance").get(&url("b")).await.unwrap();
-        inj.http_client("kraken").get(&url("k")).await.unwrap();
+        inj.http_client("binance").fetch(&url("b")).await.unwrap();
+        inj.http_client("kraken").fetch(&url("k")).await.unwrap();
     }
-    inj.http_client("coinbase").get(&url("c")).await.unwrap();
+    inj.http_client("coinbase").fetch(&url("c")).await.unwrap();
     let connect = format!("CONNECT 127.0.0.1:{}", origin.https.port());
     assert!(a.log_mentions(&connect).await && b.log_mentions(&connect).await);
     // Pooled: one tunnel per route, reused by that route only.

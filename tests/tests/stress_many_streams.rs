@@ -3,6 +3,7 @@
 //! order per stream; no file descriptors or tasks left behind once the clients are dropped.
 //! Counts are checked, never speed.
 
+use proxy_tests::Fetch;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -65,6 +66,7 @@ async fn hundreds_of_streams_and_thousands_of_requests_through_one_proxy() {
                 let mut ws = inj
                     .connect_websocket("binance", &url)
                     .await
+                    .map(|(ws, _)| ws)
                     .expect("stream opens");
                 assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
                 for m in 0..MESSAGES {
@@ -94,7 +96,7 @@ async fn hundreds_of_streams_and_thousands_of_requests_through_one_proxy() {
                 for r in (w..REQUESTS).step_by(CONCURRENCY) {
                     let path = format!("/r/{r}");
                     let body = client
-                        .get(&format!("https://127.0.0.1:{port}{path}"))
+                        .fetch(&format!("https://127.0.0.1:{port}{path}"))
                         .await
                         .expect("request");
                     assert_eq!(body, body_for(&path));

@@ -1,6 +1,7 @@
 //! Failing connections with `tracing` captured at TRACE: no password, nor its Basic-auth
 //! base64, in any log line, error `Display` or error `Debug`.
 
+use proxy_tests::Fetch;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -69,7 +70,7 @@ async fn failing_connections_log_no_secret_at_trace() {
         let inj = injector(Some(url), 1, &ca, RecordingResolver::failing());
         let err = inj
             .http_client("binance")
-            .get("https://127.0.0.1:9/x")
+            .fetch("https://127.0.0.1:9/x")
             .await
             .unwrap_err();
         shown.push_str(&format!("{err}\n{err:?}\n"));
@@ -82,6 +83,7 @@ async fn failing_connections_log_no_secret_at_trace() {
         let err = inj
             .connect_websocket("binance", "wss://127.0.0.1:9/ws")
             .await
+            .map(|(ws, _)| ws)
             .unwrap_err();
         shown.push_str(&format!("{err}\n{err:?}\n"));
         shown.push_str(&format!("{inj:?}\n"));

@@ -62,14 +62,32 @@ pub(crate) fn client(
                 <Self as ::proxy_runtime::Proxied>::http(self)
             }
 
-            /// Opens a WebSocket to `url` on this exchange's WebSocket route.
+            /// Opens a WebSocket on this exchange's WebSocket route: `request` is a URL or
+            /// an `http::Request`, as for `tokio_tungstenite::connect_async`.
             pub fn websocket(
                 &self,
-                url: &str,
+                request: impl ::proxy_runtime::tungstenite::client::IntoClientRequest,
             ) -> impl ::core::future::Future<
-                Output = ::core::result::Result<::proxy_runtime::WebSocket, ::proxy_runtime::ProxyError>,
+                Output = ::core::result::Result<
+                    (::proxy_runtime::WebSocket, ::proxy_runtime::WebSocketResponse),
+                    ::proxy_runtime::ProxyError,
+                >,
             > + ::core::marker::Send + 'static {
-                <Self as ::proxy_runtime::Proxied>::websocket(self, url)
+                <Self as ::proxy_runtime::Proxied>::websocket(self, request)
+            }
+
+            /// `websocket` with tungstenite's frame and message size limits.
+            pub fn websocket_with_config(
+                &self,
+                request: impl ::proxy_runtime::tungstenite::client::IntoClientRequest,
+                config: ::core::option::Option<::proxy_runtime::tungstenite::protocol::WebSocketConfig>,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<
+                    (::proxy_runtime::WebSocket, ::proxy_runtime::WebSocketResponse),
+                    ::proxy_runtime::ProxyError,
+                >,
+            > + ::core::marker::Send + 'static {
+                <Self as ::proxy_runtime::Proxied>::websocket_with_config(self, request, config)
             }
         }
     }

@@ -1,12 +1,79 @@
-//! Real connections to a URL through each route of a [`Report`]: the HTTP routes for
-//! `http(s)://` URLs, the WebSocket routes for `ws(s)://` URLs.
+//! Real requests to a URL through each route of a [`Report`]: a `GET` for `http(s)://`
+//! URLs through the HTTP routes, the upgrade for `ws(s)://` URLs through the WebSocket
+//! routes, each on a connection of its own, with the protocol, the status and where the
+//! time went. A status of 400 or more is a failure: from an exchange a 403 or a 451
+//! usually means the route's exit is blocked there.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::{DEFAULT_KEY, Report};
-use crate::{ConnectionKind, Dialer, ProxyError, ProxyInjector, Target};
+use crate::net::dial::Trace;
+use crate::{ConnectionKind, Dialer, HttpClient, Phase, ProxyError, ProxyInjector, Target};
+
+/// Where the time of one probe went, in milliseconds; a phase the connection did not go
+/// through is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Timings {
+    /// Resolving a name locally (the proxy's, or the target's where the scheme says so).
+    pub dns_ms: Option<u64>,
+    /// TCP to the proxy (or to the target, direct).
+    pub tcp_ms: Option<u64>,
+    /// TLS to an `https://` proxy and the proxy's handshake (CONNECT or SOCKS).
+    pub proxy_ms: Option<u64>,
+    /// TLS to the target.
+    pub tls_ms: Option<u64>,
+    /// From the request's first byte to the response head (HTTP).
+    pub first_byte_ms: Option<u64>,
+    /// The WebSocket upgrade.
+    pub upgrade_ms: Option<u64>,
+}
+
+impl Timings {
+    fn from_marks(marks: &[(Phase, Instant)], end: Instant) -> Self {
+        let mut t = Timings::default();
+        for (i, (phase, start)) in marks.iter().enumerate() {
+            let until = marks.get(i + 1).map_or(end, |(_, next)| *next);
+            let ms = until.saturating_duration_since(*start);
+            let slot = match phase {
+                Phase::Resolve => &mut t.dns_ms,
+                Phase::Connect => &mut t.tcp_ms,
+                Phase::ProxyTls | Phase::ProxyHandshake => &mut t.proxy_ms,
+                Phase::Tls => &mut t.tls_ms,
+                Phase::ResponseHead => &mut t.first_byte_ms,
+                Phase::WebSocketUpgrade => &mut t.upgrade_ms,
+                _ => continue,
+            };
+            *slot = Some(slot.unwrap_or(0) + millis(ms));
+        }
+        t
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What one route answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `HTTP/1.1` or `HTTP/2`.
+    pub protocol: &'static str,
+    /// The status (101 for a WebSocket upgrade).
+    pub status: u16,
+    /// Its reason phrase, when it has a standard one.
+    pub reason: Option<&'static str>,
+}
+
+impl Answer {
+    /// Whether the route works: an answer below 400.
+    pub fn is_ok(&self) -> bool {
+        self.status < 400
+    }
+}
 
 /// The result of probing one route.
 #[derive(Debug, Clone)]
@@ -17,11 +84,24 @@ pub struct Probe {
     pub kind: ConnectionKind,
     /// The route: `direct`, or the redacted proxy URL.
     pub route: String,
-    /// How long the connection took, or why it failed.
-    pub outcome: Result<Duration, ProxyError>,
+    /// The answer, or why there was none.
+    pub outcome: Result<Answer, ProxyError>,
+    /// The whole probe, from the first phase to the answer or the failure.
+    pub total: Duration,
+    /// Where the time went.
+    pub timings: Timings,
 }
 
-/// `{"exchange", "kind", "route", "ok", "connect_ms", "error"}`.
+impl Probe {
+    /// Whether the route works.
+    pub fn is_ok(&self) -> bool {
+        self.outcome.as_ref().is_ok_and(Answer::is_ok)
+    }
+}
+
+/// The JSON of one probe: `{"exchange", "kind", "route", "ok", "protocol", "status",
+/// "reason", "connect_ms", "total_ms", "timings", "error"}`; `connect_ms` is the time until
+/// the connection was established (before the request or the upgrade).
 impl Serialize for Probe {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -30,23 +110,34 @@ impl Serialize for Probe {
             kind: &'static str,
             route: &'a str,
             ok: bool,
+            protocol: Option<&'static str>,
+            status: Option<u16>,
+            reason: Option<&'static str>,
             connect_ms: Option<u64>,
+            total_ms: u64,
+            timings: Timings,
             error: Option<String>,
         }
-        let (connect_ms, error) = match &self.outcome {
-            Ok(took) => (
-                Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX)),
-                None,
-            ),
-            Err(e) => (None, Some(e.to_string())),
-        };
+        let t = &self.timings;
+        let connect_ms = self.outcome.as_ref().ok().map(|_| {
+            [t.dns_ms, t.tcp_ms, t.proxy_ms, t.tls_ms]
+                .iter()
+                .flatten()
+                .sum()
+        });
+        let answer = self.outcome.as_ref().ok();
         Shown {
             exchange: &self.exchange,
             kind: self.kind.as_str(),
             route: &self.route,
-            ok: self.outcome.is_ok(),
+            ok: self.is_ok(),
+            protocol: answer.map(|a| a.protocol),
+            status: answer.map(|a| a.status),
+            reason: answer.and_then(|a| a.reason),
             connect_ms,
-            error,
+            total_ms: millis(self.total),
+            timings: self.timings,
+            error: self.outcome.as_ref().err().map(ToString::to_string),
         }
         .serialize(s)
     }
@@ -55,7 +146,7 @@ impl Serialize for Probe {
 /// Every probe of one URL.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeReport {
-    /// The URL, as given.
+    /// The URL, with its user information and every query value shown as `***`.
     pub url: String,
     /// One result per route, in the report's order.
     pub results: Vec<Probe>,
@@ -64,11 +155,11 @@ pub struct ProbeReport {
 impl ProbeReport {
     /// Whether any route failed.
     pub fn failed(&self) -> bool {
-        self.results.iter().any(|p| p.outcome.is_err())
+        self.results.iter().any(|p| !p.is_ok())
     }
 }
 
-/// Why a URL cannot be probed.
+/// Why a URL cannot be probed. The URL is shown redacted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("--probe {url}: {reason}")]
 pub struct ProbeError {
@@ -76,30 +167,79 @@ pub struct ProbeError {
     reason: String,
 }
 
-/// Connects to `url` through every route of `report` of the kind its scheme names (TCP,
-/// the proxy's handshake, TLS, and for WebSockets the upgrade), one after another.
+/// `url` as it may be printed: user information and every query value (signatures and API
+/// keys live there) and the fragment replaced by `***`.
+///
+/// ```
+/// use proxy_runtime::check::probe::redact_url;
+/// assert_eq!(
+///     redact_url("https://key:secret@api.example.com/v3/order?symbol=BTC&signature=abc#x"),
+///     "https://***@api.example.com/v3/order?symbol=***&signature=***#***"
+/// );
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((b, _)) => (b, Some("***")),
+        None => (url, None),
+    };
+    let (before_query, query) = match before_fragment.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (before_fragment, None),
+    };
+    let mut out = match before_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => before_query.to_owned(),
+            }
+        }
+        None => crate::redact::redact_value(before_query).into_owned(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}=***"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&masked.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+/// Probes `url` through every route of `report` of the kind its scheme names, one after
+/// another, each on a new connection.
 pub async fn probe(
     injector: &ProxyInjector,
     report: &Report,
     url: &str,
 ) -> Result<ProbeReport, ProbeError> {
+    let shown = redact_url(url);
     let error = |reason: String| ProbeError {
-        url: url.to_owned(),
+        url: shown.clone(),
         reason,
     };
-    let parsed = url::Url::parse(url).map_err(|e| error(format!("not a URL ({e})")))?;
-    let (kind, tls) = match parsed.scheme() {
-        "http" => (ConnectionKind::Http, false),
-        "https" => (ConnectionKind::Http, true),
-        "ws" => (ConnectionKind::Websocket, false),
-        "wss" => (ConnectionKind::Websocket, true),
-        other => {
-            return Err(error(format!(
-                "only http, https, ws and wss URLs can be probed, not {other}://"
-            )));
+    let uri: http::Uri = url.parse().map_err(|e| error(format!("not a URL ({e})")))?;
+    let (kind, default_port) = match uri.scheme_str() {
+        Some("http") => (ConnectionKind::Http, 80),
+        Some("https") => (ConnectionKind::Http, 443),
+        Some("ws") => (ConnectionKind::Websocket, 80),
+        Some("wss") => (ConnectionKind::Websocket, 443),
+        _ => {
+            return Err(error(
+                "only http, https, ws and wss URLs can be probed".to_owned(),
+            ));
         }
     };
-    let target = Target::from_url(&parsed).map_err(|e| error(e.to_string()))?;
+    Target::from_uri(&uri, default_port).map_err(|e| error(e.to_string()))?;
     let mut results = Vec::new();
     for routes in &report.routes {
         let dialer: Dialer = if routes.exchange == DEFAULT_KEY {
@@ -110,20 +250,62 @@ pub async fn probe(
         let route = dialer
             .proxy()
             .map_or_else(|| "direct".to_owned(), str::to_owned);
+        let trace = Arc::new(Trace::default());
         let started = Instant::now();
         let outcome = match kind {
-            ConnectionKind::Http => dialer.connect(&target, tls).await.map(drop),
-            ConnectionKind::Websocket => dialer.connect_websocket(url).await.map(drop),
+            ConnectionKind::Http => get(injector, dialer, url, trace.clone()).await,
+            ConnectionKind::Websocket => upgrade(&dialer, url, &trace).await,
         };
+        let end = Instant::now();
         results.push(Probe {
             exchange: routes.exchange.clone(),
             kind,
             route,
-            outcome: outcome.map(|()| started.elapsed()),
+            outcome,
+            total: end - started,
+            timings: Timings::from_marks(&trace.marks(), end),
         });
     }
     Ok(ProbeReport {
-        url: url.to_owned(),
+        url: shown,
         results,
     })
+}
+
+/// A `GET` on a client of its own (so that its connection is new and traced).
+async fn get(
+    injector: &ProxyInjector,
+    dialer: Dialer,
+    url: &str,
+    trace: Arc<Trace>,
+) -> Result<Answer, ProxyError> {
+    let client = HttpClient::with_options(dialer, injector.http_options());
+    let request = client.get(url);
+    let response = client
+        .execute_traced(request.into_parts()?, None, trace)
+        .await?;
+    let status = response.status();
+    Ok(Answer {
+        protocol: protocol(response.version()),
+        status: status.as_u16(),
+        reason: status.canonical_reason(),
+    })
+}
+
+async fn upgrade(dialer: &Dialer, url: &str, trace: &Trace) -> Result<Answer, ProxyError> {
+    let (_, response) = dialer.websocket_traced(url, None, Some(trace)).await?;
+    let status = response.status();
+    Ok(Answer {
+        protocol: protocol(response.version()),
+        status: status.as_u16(),
+        reason: status.canonical_reason(),
+    })
+}
+
+fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use super::probe::ProbeReport;
+use super::probe::{ProbeReport, Timings};
 use super::{DEFAULT_KEY, ExchangeRoutes, Report, Route};
 use crate::load::VarInfo;
 
@@ -88,23 +88,54 @@ pub fn report_table(report: &Report) -> String {
     out
 }
 
-/// The probe results as lines under the report.
+/// The probe results as lines under the report, one per route:
+/// `ok  HTTP/2 200 in 48 ms (tcp 1, proxy 3, tls 12, first byte 31)`, or `FAILED` with the
+/// status and its reason, or the error.
 pub fn probe_table(probe: &ProbeReport) -> String {
     let mut out = format!("\nprobe {}:\n", probe.url);
     for p in &probe.results {
+        let verdict = if p.is_ok() { "ok" } else { "FAILED" };
         let line = match &p.outcome {
-            Ok(took) => format!("ok ({} ms)", took.as_millis()),
-            Err(e) => format!("FAILED: {e}"),
+            Ok(answer) => {
+                // The reason phrase says why a failure failed; on success it adds nothing.
+                let reason = match answer.reason {
+                    Some(r) if !answer.is_ok() => format!(" {r}"),
+                    _ => String::new(),
+                };
+                format!(
+                    "{verdict}  {} {}{reason} in {} ms ({})",
+                    answer.protocol,
+                    answer.status,
+                    p.total.as_millis(),
+                    timings(&p.timings)
+                )
+            }
+            Err(e) => format!("{verdict}  {e}"),
         };
         let _ = writeln!(
             out,
             "  {:12} {:9} {:40} {line}",
-            p.exchange,
+            shown_exchange(&p.exchange),
             p.kind.as_str(),
             p.route
         );
     }
     out
+}
+
+fn timings(t: &Timings) -> String {
+    let parts: Vec<String> = [
+        ("dns", t.dns_ms),
+        ("tcp", t.tcp_ms),
+        ("proxy", t.proxy_ms),
+        ("tls", t.tls_ms),
+        ("first byte", t.first_byte_ms),
+        ("upgrade", t.upgrade_ms),
+    ]
+    .iter()
+    .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {ms}")))
+    .collect();
+    parts.join(", ")
 }
 
 /// Every variable a settings type accepts, with type, default and doc.

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -21,6 +21,7 @@ use super::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
 use super::proxy::{http_connect, socks};
 use super::stream::{Io, ProxyStream};
 use super::target::{Resolve, Target};
+use super::tls::RouteTls;
 use crate::{Host, ProxyEndpoint, ProxyScheme};
 
 /// Opens connections for one route: an exchange's HTTP or WebSocket traffic, direct or
@@ -48,7 +49,62 @@ enum State {
 struct Link {
     timeout: Duration,
     resolver: Arc<dyn Resolve>,
-    tls: Arc<ClientConfig>,
+    tls: RouteTls,
+}
+
+/// Which protocols TLS to the target offers (ALPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Alpn {
+    /// `http/1.1`: WebSockets and raw streams.
+    Http1,
+    /// What the HTTP client speaks: `h2` and `http/1.1`, unless HTTP/2 is switched off.
+    Http,
+}
+
+/// The phases a connection went through, each with the instant it began: for deadlines
+/// that span more than the dial (a request's), and for `proxy-check --probe`'s timings.
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    marks: Mutex<Vec<(Phase, Instant)>>,
+}
+
+impl Trace {
+    pub(crate) fn enter(&self, phase: Phase) {
+        self.lock().push((phase, Instant::now()));
+    }
+
+    /// The phase entered last.
+    pub(crate) fn current(&self) -> Option<Phase> {
+        self.lock().last().map(|(phase, _)| *phase)
+    }
+
+    /// Every phase entered, in order, with when it began.
+    pub(crate) fn marks(&self) -> Vec<(Phase, Instant)> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Phase, Instant)>> {
+        self.marks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The deadline of one connection, and where its phases are traced.
+#[derive(Clone, Copy)]
+struct Steps<'a> {
+    deadline: Instant,
+    trace: Option<&'a Trace>,
+}
+
+impl Steps<'_> {
+    /// Runs one phase against the shared deadline.
+    async fn phase<T>(&self, phase: Phase, fut: impl Future<Output = T>) -> Result<T, ProxyError> {
+        if let Some(trace) = self.trace {
+            trace.enter(phase);
+        }
+        tokio::time::timeout_at(self.deadline, fut)
+            .await
+            .map_err(|_| ProxyError::new(K::Timeout(phase)))
+    }
 }
 
 struct Proxy {
@@ -73,7 +129,7 @@ impl Dialer {
         proxy: Option<ProxyEndpoint>,
         timeout: Duration,
         resolver: Arc<dyn Resolve>,
-        tls: Arc<ClientConfig>,
+        tls: RouteTls,
     ) -> Self {
         let link = Link {
             timeout,
@@ -137,34 +193,39 @@ impl Dialer {
         }
     }
 
-    /// Connects to `target` (with TLS to it when `tls`), within the route's timeout.
+    /// Connects to `target` (with TLS to it when `tls`, offering ALPN `http/1.1`), within
+    /// the route's timeout.
     pub async fn connect(&self, target: &Target, tls: bool) -> Result<ProxyStream, ProxyError> {
         let deadline = Instant::now() + self.timeout();
-        self.connect_by(target, tls, deadline).await
+        let alpn = tls.then_some(Alpn::Http1);
+        self.connect_by(target, alpn, deadline, None).await
     }
 
-    /// Like [`connect`](Self::connect), with a deadline shared with a later phase (the
-    /// WebSocket upgrade). Every error leaves here naming the exchange, proxy and target.
+    /// Like [`connect`](Self::connect), with TLS to the target when `tls` is given, a
+    /// deadline that may be shared with a later phase (the WebSocket upgrade), and a trace
+    /// of the phases. Every error leaves here naming the exchange, proxy and target.
     pub(crate) async fn connect_by(
         &self,
         target: &Target,
-        tls: bool,
+        tls: Option<Alpn>,
         deadline: Instant,
+        trace: Option<&Trace>,
     ) -> Result<ProxyStream, ProxyError> {
         let shown_target = target.to_string();
+        let steps = Steps { deadline, trace };
         let result = match &self.state {
             State::Failing(error) => Err(error.clone()),
-            State::Direct(link) => direct(link, target, tls, deadline).await,
-            State::Proxied(link, proxy) => proxied(link, proxy, target, tls, deadline).await,
+            State::Direct(link) => direct(link, target, tls, steps).await,
+            State::Proxied(link, proxy) => proxied(link, proxy, target, tls, steps).await,
         };
         match result {
-            Ok(io) => {
+            Ok((io, h2)) => {
                 let description = match self.proxy() {
                     Some(p) => format!("via {p} to {shown_target}"),
                     None => format!("direct to {shown_target}"),
                 };
-                tracing::debug!(exchange = ?self.exchange, route = %description, "connected");
-                Ok(ProxyStream::new(io, description))
+                tracing::debug!(exchange = ?self.exchange, route = %description, h2, "connected");
+                Ok(ProxyStream::new(io, description, h2))
             }
             Err(e) => {
                 let e = self.attach(e, Some(&shown_target));
@@ -186,28 +247,31 @@ impl Dialer {
     }
 }
 
+/// An established connection, and whether TLS to the target negotiated HTTP/2.
+type Established = (Box<dyn Io>, bool);
+
 async fn direct(
     link: &Link,
     target: &Target,
-    tls: bool,
-    deadline: Instant,
-) -> Result<Box<dyn Io>, ProxyError> {
-    let addrs = resolve(link, target.host(), target.port(), deadline)
+    tls: Option<Alpn>,
+    steps: Steps<'_>,
+) -> Result<Established, ProxyError> {
+    let addrs = resolve(link, target.host(), target.port(), steps)
         .await
         .map_err(Resolution::of_target)?;
-    let tcp = connect_any(&addrs, deadline)
+    let tcp = connect_any(&addrs, steps)
         .await
         .map_err(|e| connect_failure(K::TargetUnreachable(None), e))?;
-    with_target_tls(link, Box::new(tcp), target, tls, deadline).await
+    with_target_tls(link, Box::new(tcp), target, tls, steps).await
 }
 
 async fn proxied(
     link: &Link,
     proxy: &Proxy,
     target: &Target,
-    tls: bool,
-    deadline: Instant,
-) -> Result<Box<dyn Io>, ProxyError> {
+    tls: Option<Alpn>,
+    steps: Steps<'_>,
+) -> Result<Established, ProxyError> {
     let endpoint = &proxy.endpoint;
     let scheme = endpoint.scheme();
     // The DNS rule: the target's name is looked up here only for socks4:// and socks5://,
@@ -217,7 +281,7 @@ async fn proxied(
         ProxyScheme::Http | ProxyScheme::Https => None,
         _ => {
             let resolved = if scheme.resolves_locally() {
-                let addrs = resolve(link, target.host(), target.port(), deadline)
+                let addrs = resolve(link, target.host(), target.port(), steps)
                     .await
                     .map_err(Resolution::of_target)?;
                 Some(addrs)
@@ -228,48 +292,50 @@ async fn proxied(
             Some(socks::address(endpoint, target, resolved.as_deref())?)
         }
     };
-    let addrs = resolve(link, endpoint.host(), endpoint.port(), deadline)
+    let addrs = resolve(link, endpoint.host(), endpoint.port(), steps)
         .await
         .map_err(Resolution::of_proxy)?;
-    let tcp = connect_any(&addrs, deadline)
+    let tcp = connect_any(&addrs, steps)
         .await
         .map_err(|e| connect_failure(K::ProxyUnreachable, e))?;
     let io: Box<dyn Io> = if scheme == ProxyScheme::Https {
         let name = server_name(&endpoint.host().bare())?;
-        Box::new(
-            within(
-                deadline,
-                Phase::ProxyTls,
-                tls_handshake(&link.tls, name, tcp),
-            )
-            .await??,
-        )
+        let tls = tls_handshake(&link.tls.proxy, name, tcp);
+        Box::new(steps.phase(Phase::ProxyTls, tls).await??)
     } else {
         Box::new(tcp)
     };
-    let tunnel = within(deadline, Phase::ProxyHandshake, async {
-        match &socks_address {
-            Some(address) => socks::handshake(io, endpoint, address).await,
-            None => http_connect::handshake(io, endpoint, target).await,
-        }
-    })
-    .await??;
-    with_target_tls(link, tunnel, target, tls, deadline).await
+    let tunnel = steps
+        .phase(Phase::ProxyHandshake, async {
+            match &socks_address {
+                Some(address) => socks::handshake(io, endpoint, address).await,
+                None => http_connect::handshake(io, endpoint, target).await,
+            }
+        })
+        .await??;
+    with_target_tls(link, tunnel, target, tls, steps).await
 }
 
 async fn with_target_tls(
     link: &Link,
     io: Box<dyn Io>,
     target: &Target,
-    tls: bool,
-    deadline: Instant,
-) -> Result<Box<dyn Io>, ProxyError> {
-    if !tls {
-        return Ok(io);
-    }
+    tls: Option<Alpn>,
+    steps: Steps<'_>,
+) -> Result<Established, ProxyError> {
+    let Some(alpn) = tls else {
+        return Ok((io, false));
+    };
+    let config = match alpn {
+        Alpn::Http => &link.tls.http,
+        Alpn::Http1 => &link.tls.http1,
+    };
     let name = server_name(&target.host().bare())?;
-    let tls = within(deadline, Phase::Tls, tls_handshake(&link.tls, name, io)).await??;
-    Ok(Box::new(tls))
+    let tls = steps
+        .phase(Phase::Tls, tls_handshake(config, name, io))
+        .await??;
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    Ok((Box::new(tls), h2))
 }
 
 /// Why a host has no addresses to connect to.
@@ -279,7 +345,7 @@ enum Resolution {
     /// The resolver answered with no address.
     Empty,
     /// The deadline passed.
-    Timeout,
+    Timeout(ProxyError),
 }
 
 impl Resolution {
@@ -288,7 +354,7 @@ impl Resolution {
         match self {
             Resolution::Failed(e) => ProxyError::new(K::TargetResolution).source(e),
             Resolution::Empty => ProxyError::new(K::TargetResolution).detail("no addresses"),
-            Resolution::Timeout => ProxyError::new(K::Timeout(Phase::Resolve)),
+            Resolution::Timeout(e) => e,
         }
     }
 
@@ -300,7 +366,7 @@ impl Resolution {
                 .source(e),
             Resolution::Empty => ProxyError::new(K::ProxyUnreachable)
                 .detail("the proxy's host name has no addresses"),
-            Resolution::Timeout => ProxyError::new(K::Timeout(Phase::Resolve)),
+            Resolution::Timeout(e) => e,
         }
     }
 }
@@ -310,15 +376,16 @@ async fn resolve(
     link: &Link,
     host: &Host,
     port: u16,
-    deadline: Instant,
+    steps: Steps<'_>,
 ) -> Result<Vec<SocketAddr>, Resolution> {
     let name = match host {
         Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, port)]),
         Host::Domain(name) => name,
     };
-    let addrs = tokio::time::timeout_at(deadline, link.resolver.resolve(name, port))
+    let addrs = steps
+        .phase(Phase::Resolve, link.resolver.resolve(name, port))
         .await
-        .map_err(|_| Resolution::Timeout)?
+        .map_err(Resolution::Timeout)?
         .map_err(Resolution::Failed)?;
     if addrs.is_empty() {
         return Err(Resolution::Empty);
@@ -326,34 +393,29 @@ async fn resolve(
     Ok(addrs)
 }
 
-/// Runs one phase against the shared deadline.
-async fn within<T>(
-    deadline: Instant,
-    phase: Phase,
-    fut: impl Future<Output = T>,
-) -> Result<T, ProxyError> {
-    tokio::time::timeout_at(deadline, fut)
-        .await
-        .map_err(|_| ProxyError::new(K::Timeout(phase)))
-}
-
 /// Connects to the first address that accepts, in order. The error is that of the last
 /// attempt, or a timeout naming the connect phase.
-async fn connect_any(addrs: &[SocketAddr], deadline: Instant) -> Result<TcpStream, ConnectError> {
-    let mut last = None;
-    for addr in addrs {
-        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-            Err(_) => return Err(ConnectError::Timeout),
-            Ok(Ok(tcp)) => {
-                let _ = tcp.set_nodelay(true);
-                return Ok(tcp);
+async fn connect_any(addrs: &[SocketAddr], steps: Steps<'_>) -> Result<TcpStream, ConnectError> {
+    let attempts = async {
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(tcp) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Err(e) => last = Some(e),
             }
-            Ok(Err(e)) => last = Some(e),
         }
+        Err(last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to")
+        }))
+    };
+    match steps.phase(Phase::Connect, attempts).await {
+        Err(_) => Err(ConnectError::Timeout),
+        Ok(Err(e)) => Err(ConnectError::Io(e)),
+        Ok(Ok(tcp)) => Ok(tcp),
     }
-    Err(ConnectError::Io(last.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to")
-    })))
 }
 
 enum ConnectError {

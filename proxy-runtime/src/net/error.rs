@@ -28,6 +28,11 @@ pub enum Phase {
     Tls,
     /// The WebSocket upgrade.
     WebSocketUpgrade,
+    /// Sending an HTTP request and waiting for the head of its response (on a new or a
+    /// pooled connection).
+    ResponseHead,
+    /// Reading an HTTP response's body.
+    ResponseBody,
 }
 
 impl Phase {
@@ -40,6 +45,8 @@ impl Phase {
             Phase::ProxyHandshake => "proxy handshake",
             Phase::Tls => "TLS handshake with the target",
             Phase::WebSocketUpgrade => "WebSocket upgrade",
+            Phase::ResponseHead => "request and response head",
+            Phase::ResponseBody => "response body",
         }
     }
 }
@@ -77,8 +84,24 @@ pub enum ProxyErrorKind {
     Tls,
     /// The WebSocket handshake failed.
     WebSocket,
-    /// The HTTP exchange with the target failed.
+    /// The HTTP exchange with the target failed (the connection broke, or the server
+    /// broke HTTP).
     Http,
+    /// The server answered with an error status (4xx or 5xx), as
+    /// [`Response::error_for_status`](crate::Response::error_for_status) reports it.
+    Status(http::StatusCode),
+    /// The response body is larger than the client's `max_body_bytes` (counted after
+    /// decompression); nothing more was read.
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The response body could not be decoded: invalid JSON for `json()`, or a corrupt
+    /// compressed stream.
+    Decode,
+    /// The request could not be built: an invalid header name or value, or a body that
+    /// cannot be serialized.
+    InvalidRequest,
     /// The target URL cannot be used (scheme, host, or a limit of the proxy protocol).
     InvalidTarget,
     /// The exchange id asked for is not one (`binance-futures`): no route can name it.
@@ -150,6 +173,15 @@ impl fmt::Display for ProxyErrorKind {
             ProxyErrorKind::Tls => f.write_str("TLS error"),
             ProxyErrorKind::WebSocket => f.write_str("WebSocket handshake failed"),
             ProxyErrorKind::Http => f.write_str("HTTP error"),
+            ProxyErrorKind::Status(status) => match status.canonical_reason() {
+                Some(reason) => write!(f, "the server answered {} {reason}", status.as_u16()),
+                None => write!(f, "the server answered {}", status.as_u16()),
+            },
+            ProxyErrorKind::BodyTooLarge { limit } => {
+                write!(f, "the response body is larger than {limit} bytes")
+            }
+            ProxyErrorKind::Decode => f.write_str("cannot decode the response body"),
+            ProxyErrorKind::InvalidRequest => f.write_str("invalid request"),
             ProxyErrorKind::InvalidTarget => f.write_str("invalid target"),
             ProxyErrorKind::InvalidExchange => f.write_str("invalid exchange id"),
             ProxyErrorKind::Settings => f.write_str("invalid proxy settings"),
@@ -275,6 +307,14 @@ impl ProxyError {
     /// The target, as `host:port`.
     pub fn target(&self) -> Option<&str> {
         self.inner.target.as_deref()
+    }
+
+    /// The status of an error status ([`ProxyErrorKind::Status`]).
+    pub fn status(&self) -> Option<http::StatusCode> {
+        match self.inner.kind {
+            ProxyErrorKind::Status(status) => Some(status),
+            _ => None,
+        }
     }
 
     /// Whether this is a timeout, and of which phase.

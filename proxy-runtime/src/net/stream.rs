@@ -17,14 +17,21 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 pub struct ProxyStream {
     inner: Box<dyn Io>,
     description: String,
+    h2: bool,
 }
 
 impl ProxyStream {
-    pub(crate) fn new(inner: impl Io + 'static, description: String) -> Self {
+    pub(crate) fn new(inner: impl Io + 'static, description: String, h2: bool) -> Self {
         Self {
             inner: Box::new(inner),
             description,
+            h2,
         }
+    }
+
+    /// Whether TLS to the target negotiated HTTP/2 (ALPN `h2`).
+    pub fn is_h2(&self) -> bool {
+        self.h2
     }
 
     /// How this connection was made, like `binance via socks5h://127.0.0.1:1080 to
@@ -38,6 +45,7 @@ impl fmt::Debug for ProxyStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProxyStream")
             .field("description", &self.description)
+            .field("h2", &self.h2)
             .finish_non_exhaustive()
     }
 }

@@ -8,20 +8,27 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
 
 use rustls::ClientConfig;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Response as WsResponse;
 
 use super::dial::Dialer;
 use super::error::{ProxyError, ProxyErrorKind as K};
-use super::http::HttpClient;
+use super::http::{HttpClient, HttpOptions, ProxyConnector};
 use super::target::{Resolve, SystemResolver};
-use super::tls::TlsRoots;
+use super::tls::{RouteTls, TlsRoots};
 use super::ws::WebSocket;
 use crate::{
     ConnectionKind, ExchangeId, LoadError, ProxyConfig, ProxySettings, ProxyUrl, TimeoutSeconds,
 };
 
 /// Opens every connection of every exchange according to one set of settings.
+///
+/// Dialers (and their TLS session caches) and HTTP clients (and their pools) are made once
+/// per exchange and kind and kept, so that a route's connections are reused and a TLS
+/// resumption ticket is only ever presented on the route that got it.
 ///
 /// ```
 /// use proxy_runtime::{ConnectionKind, ProxyInjector, ProxySettings};
@@ -40,7 +47,9 @@ use crate::{
 pub struct ProxyInjector {
     settings: Result<ProxySettings, ProxyError>,
     resolver: Arc<dyn Resolve>,
-    tls: Result<Arc<ClientConfig>, ProxyError>,
+    tls: Result<ClientConfig, ProxyError>,
+    http: HttpOptions,
+    dialers: Mutex<HashMap<(Option<String>, ConnectionKind), Dialer>>,
     http_clients: Mutex<HashMap<String, HttpClient>>,
 }
 
@@ -49,16 +58,19 @@ impl std::fmt::Debug for ProxyInjector {
         f.debug_struct("ProxyInjector")
             .field("settings", &self.settings)
             .field("resolver", &self.resolver)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds a [`ProxyInjector`] with extra TLS roots or another resolver.
+/// Builds a [`ProxyInjector`] with extra TLS roots, another resolver, or other HTTP client
+/// options.
 #[derive(Debug)]
 pub struct ProxyInjectorBuilder {
     settings: Result<ProxySettings, ProxyError>,
     roots: TlsRoots,
     resolver: Arc<dyn Resolve>,
+    http: HttpOptions,
 }
 
 impl ProxyInjectorBuilder {
@@ -74,6 +86,30 @@ impl ProxyInjectorBuilder {
         self
     }
 
+    /// A deadline for every HTTP request (connecting, sending, the response head and the
+    /// body together), unless the request sets its own with
+    /// [`RequestBuilder::timeout`](crate::RequestBuilder::timeout). None by default: the
+    /// route's `timeout_seconds` still bounds establishing a connection.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = Some(timeout);
+        self
+    }
+
+    /// The largest response body read, counted after decompression (64 MiB by default).
+    /// Past it, reading fails with [`ProxyErrorKind::BodyTooLarge`](crate::ProxyErrorKind::BodyTooLarge)
+    /// and nothing more is read.
+    pub fn max_body_bytes(mut self, limit: u64) -> Self {
+        self.http.max_body_bytes = limit;
+        self
+    }
+
+    /// Offers only HTTP/1.1 to `https://` targets (by default ALPN offers `h2` too, and the
+    /// server chooses).
+    pub fn http1_only(mut self) -> Self {
+        self.http.http2 = false;
+        self
+    }
+
     /// The injector.
     pub fn build(self) -> ProxyInjector {
         let tls = self.roots.client_config().map_err(|e| {
@@ -85,6 +121,8 @@ impl ProxyInjectorBuilder {
             settings: self.settings,
             resolver: self.resolver,
             tls,
+            http: self.http,
+            dialers: Mutex::new(HashMap::new()),
             http_clients: Mutex::new(HashMap::new()),
         }
     }
@@ -96,12 +134,17 @@ impl ProxyInjector {
         Self::builder(settings).build()
     }
 
-    /// A builder, to add TLS roots or replace the resolver.
+    /// A builder, to add TLS roots, replace the resolver, or set HTTP client options.
     pub fn builder(settings: ProxySettings) -> ProxyInjectorBuilder {
+        Self::builder_from(Ok(settings))
+    }
+
+    fn builder_from(settings: Result<ProxySettings, ProxyError>) -> ProxyInjectorBuilder {
         ProxyInjectorBuilder {
-            settings: Ok(settings),
+            settings,
             roots: TlsRoots::default(),
             resolver: Arc::new(SystemResolver),
+            http: HttpOptions::default(),
         }
     }
 
@@ -123,12 +166,7 @@ impl ProxyInjector {
     /// assert!(injector.dialer("binance", proxy_runtime::ConnectionKind::Http).failure().is_some());
     /// ```
     pub fn failed(error: LoadError) -> Self {
-        ProxyInjectorBuilder {
-            settings: Err(ProxyError::settings(error)),
-            roots: TlsRoots::default(),
-            resolver: Arc::new(SystemResolver),
-        }
-        .build()
+        Self::builder_from(Err(ProxyError::settings(error))).build()
     }
 
     /// The settings, or the error that stops every connection.
@@ -148,29 +186,38 @@ impl ProxyInjector {
     /// The dialer of `exchange`'s traffic of `kind`.
     pub fn dialer(&self, exchange: &str, kind: ConnectionKind) -> Dialer {
         let label = exchange.to_ascii_lowercase();
-        let failing = |error: &ProxyError| Dialer::failing(Some(label.clone()), error.clone());
         if let Err(e) = ExchangeId::new(exchange) {
-            return failing(&ProxyError::new(K::InvalidExchange).source(e));
+            let error = ProxyError::new(K::InvalidExchange).source(e);
+            return Dialer::failing(Some(label), error);
         }
-        let settings = match &self.settings {
-            Ok(s) => s,
-            Err(e) => return failing(e),
-        };
-        self.dialer_for(Some(label), settings.route(exchange, kind))
+        self.cached_dialer(Some(label), kind)
     }
 
     /// The dialer that an exchange without an entry of its own gets for `kind`.
     pub fn default_dialer(&self, kind: ConnectionKind) -> Dialer {
-        match &self.settings {
-            Ok(s) => self.dialer_for(None, s.default_route(kind)),
-            Err(e) => Dialer::failing(None, e.clone()),
-        }
+        self.cached_dialer(None, kind)
     }
 
-    fn dialer_for(&self, exchange: Option<String>, route: Option<&ProxyConfig>) -> Dialer {
-        let tls = match &self.tls {
-            Ok(tls) => tls.clone(),
+    fn cached_dialer(&self, exchange: Option<String>, kind: ConnectionKind) -> Dialer {
+        let mut dialers = self.dialers.lock().unwrap_or_else(PoisonError::into_inner);
+        dialers
+            .entry((exchange.clone(), kind))
+            .or_insert_with(|| self.new_dialer(exchange, kind))
+            .clone()
+    }
+
+    fn new_dialer(&self, exchange: Option<String>, kind: ConnectionKind) -> Dialer {
+        let settings = match &self.settings {
+            Ok(s) => s,
             Err(e) => return Dialer::failing(exchange, e.clone()),
+        };
+        let tls = match &self.tls {
+            Ok(base) => RouteTls::new(base, self.http.http2),
+            Err(e) => return Dialer::failing(exchange, e.clone()),
+        };
+        let route = match &exchange {
+            Some(id) => settings.route(id, kind),
+            None => settings.default_route(kind),
         };
         let timeout = route.map_or(TimeoutSeconds::DEFAULT, ProxyConfig::timeout);
         let proxy = route.and_then(|r| r.url().endpoint()).cloned();
@@ -192,18 +239,32 @@ impl ProxyInjector {
             .unwrap_or_else(PoisonError::into_inner);
         clients
             .entry(key)
-            .or_insert_with(|| HttpClient::new(self.dialer(exchange, ConnectionKind::Http)))
+            .or_insert_with(|| {
+                HttpClient::with_options(self.dialer(exchange, ConnectionKind::Http), self.http)
+            })
             .clone()
     }
 
-    /// Opens a WebSocket to `url` on `exchange`'s WebSocket route.
+    /// The options of the HTTP clients this injector makes.
+    pub(crate) fn http_options(&self) -> HttpOptions {
+        self.http
+    }
+
+    /// `exchange`'s HTTP route as a `tower::Service<Uri>`, to put under a hyper-util
+    /// client of your own (see [`ProxyConnector`]).
+    pub fn connector(&self, exchange: &str) -> ProxyConnector {
+        ProxyConnector::new(self.dialer(exchange, ConnectionKind::Http), self.http.http2)
+    }
+
+    /// Opens a WebSocket on `exchange`'s WebSocket route (see
+    /// [`Dialer::connect_websocket`]).
     pub async fn connect_websocket(
         &self,
         exchange: &str,
-        url: &str,
-    ) -> Result<WebSocket, ProxyError> {
+        request: impl IntoClientRequest,
+    ) -> Result<(WebSocket, WsResponse), ProxyError> {
         self.dialer(exchange, ConnectionKind::Websocket)
-            .connect_websocket(url)
+            .connect_websocket(request)
             .await
     }
 }

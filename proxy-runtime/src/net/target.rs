@@ -46,17 +46,29 @@ impl Target {
         Ok(Self { host, port })
     }
 
-    /// The target of a URL: its host, and its port or the scheme's default
-    /// (`http`/`ws` 80, `https`/`wss` 443).
-    pub fn from_url(url: &url::Url) -> Result<Self, ProxyError> {
-        let host = url.host_str().ok_or_else(|| {
-            ProxyError::new(ProxyErrorKind::InvalidTarget).detail("the URL has no host")
-        })?;
-        let port = url.port_or_known_default().ok_or_else(|| {
-            ProxyError::new(ProxyErrorKind::InvalidTarget)
-                .detail(format!("no default port for the `{}` scheme", url.scheme()))
-        })?;
-        Self::new(host, port)
+    /// The target of a URI (the one parser of target URLs: the one hyper and tungstenite
+    /// send requests by): its host, and its port or `default_port`. A URI with user
+    /// information is refused: it would be read differently by different parsers, and
+    /// credentials belong in headers.
+    pub(crate) fn from_uri(uri: &http::Uri, default_port: u16) -> Result<Self, ProxyError> {
+        let invalid =
+            |what: &str| ProxyError::new(ProxyErrorKind::InvalidTarget).detail(what.to_owned());
+        let authority = uri
+            .authority()
+            .ok_or_else(|| invalid("the URL has no host"))?;
+        let written = authority.as_str();
+        if written.contains('@') {
+            return Err(invalid(
+                "the URL has user information; send credentials in a header (basic_auth() for HTTP)",
+            ));
+        }
+        let has_port = written
+            .rfind(':')
+            .is_some_and(|i| !written[i..].contains(']'));
+        if has_port && uri.port_u16().is_none() {
+            return Err(invalid("the URL's port is not a number from 0 to 65535"));
+        }
+        Self::new(authority.host(), uri.port_u16().unwrap_or(default_port))
     }
 
     /// The host.
@@ -102,19 +114,31 @@ mod tests {
 
     #[test]
     fn default_ports_and_brackets() {
-        let t = |s: &str| {
-            Target::from_url(&url::Url::parse(s).unwrap())
-                .unwrap()
-                .to_string()
+        let t = |s: &str, port| {
+            Target::from_uri(&s.parse().unwrap(), port)
+                .map(|t| t.to_string())
+                .map_err(|e| e.to_string())
         };
-        assert_eq!(t("ws://example.com/x"), "example.com:80");
-        assert_eq!(t("wss://example.com/x"), "example.com:443");
-        assert_eq!(t("http://example.com"), "example.com:80");
-        assert_eq!(t("https://Example.COM:8443/a?b"), "example.com:8443");
-        assert_eq!(t("https://[::1]/"), "[::1]:443");
-        assert_eq!(t("wss://127.0.0.1:9443"), "127.0.0.1:9443");
-        let v6 = Target::from_url(&url::Url::parse("https://[2001:db8::1]:8443").unwrap()).unwrap();
+        assert_eq!(t("ws://example.com/x", 80).unwrap(), "example.com:80");
+        assert_eq!(
+            t("https://Example.COM:8443/a?b", 443).unwrap(),
+            "example.com:8443"
+        );
+        assert_eq!(t("https://[::1]/", 443).unwrap(), "[::1]:443");
+        assert_eq!(t("wss://127.0.0.1:9443", 443).unwrap(), "127.0.0.1:9443");
+        let v6 = Target::from_uri(&"https://[2001:db8::1]:8443".parse().unwrap(), 443).unwrap();
         assert_eq!(v6.host().bare(), "2001:db8::1");
-        assert!(Target::from_url(&url::Url::parse("foo://x").unwrap()).is_err());
+        assert!(
+            t("ws://user@a.com@b.com/", 80)
+                .unwrap_err()
+                .contains("user information")
+        );
+        assert!(
+            t("https://u:p@h/", 443)
+                .unwrap_err()
+                .contains("user information")
+        );
+        assert!(t("http://h:99999/", 80).unwrap_err().contains("port"));
+        assert!(t("/relative", 80).unwrap_err().contains("no host"));
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use rustls::client::{ClientSessionMemoryCache, Resumption};
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
@@ -68,10 +69,10 @@ impl TlsRoots {
         Ok(self)
     }
 
-    /// A rustls client configuration (ALPN `http/1.1`, ring provider) trusting these
-    /// roots. Uses its own provider, so it works whatever provider the application
-    /// installs as the process default.
-    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, rustls::Error> {
+    /// A rustls client configuration (ring provider, no ALPN yet) trusting these roots.
+    /// Uses its own provider, so it works whatever provider the application installs as the
+    /// process default.
+    pub(crate) fn client_config(&self) -> Result<ClientConfig, rustls::Error> {
         let mut roots = RootCertStore::empty();
         if self.webpki {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -81,11 +82,45 @@ impl TlsRoots {
             let _ = roots.add(cert.clone());
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
+        Ok(ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+            .with_no_client_auth())
+    }
+}
+
+/// Session tickets kept per route, for resumption.
+const SESSIONS_PER_ROUTE: usize = 64;
+
+/// The TLS configurations of one route: to the target for HTTP (ALPN `h2` and `http/1.1`,
+/// or `http/1.1` alone when HTTP/2 is switched off), to the target for everything else
+/// (`http/1.1`: WebSockets and raw streams), and to an `https://` proxy (`http/1.1`: a
+/// CONNECT proxy is spoken to in HTTP/1.1 whatever the tunnel carries).
+///
+/// The three share one session cache of their own, so that a resumption ticket never
+/// links connections of different routes (through different proxies) to the same host.
+#[derive(Clone)]
+pub(crate) struct RouteTls {
+    pub(crate) http: Arc<ClientConfig>,
+    pub(crate) http1: Arc<ClientConfig>,
+    pub(crate) proxy: Arc<ClientConfig>,
+}
+
+impl RouteTls {
+    /// The configurations of a new route, from the injector's `base`.
+    pub(crate) fn new(base: &ClientConfig, http2: bool) -> Self {
+        let sessions = Arc::new(ClientSessionMemoryCache::new(SESSIONS_PER_ROUTE));
+        let with = |alpn: &[&[u8]]| {
+            let mut config = base.clone();
+            config.resumption = Resumption::store(sessions.clone());
+            config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            Arc::new(config)
+        };
+        let http1: &[&[u8]] = &[b"http/1.1"];
+        Self {
+            http: with(if http2 { &[b"h2", b"http/1.1"] } else { http1 }),
+            http1: with(http1),
+            proxy: with(http1),
+        }
     }
 }

@@ -39,7 +39,7 @@ fn main() -> std::process::ExitCode {
         let client = Binance::new();
         println!("{client:?}");
         let url = format!("https://127.0.0.1:{port}/depth");
-        match runtime.block_on(client.http().get(&url)) {
+        match runtime.block_on(client.http().get(&url).send()) {
             Ok(_) => println!("connected"),
             Err(e) => {
                 failures += 1;
