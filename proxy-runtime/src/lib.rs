@@ -57,7 +57,8 @@ pub use proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use redact::Password;
 pub use schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
 pub use settings::{
-    ConnectionKind, ConnectionProxies, ProxyConfig, ProxySettings, TimeoutError, TimeoutSeconds,
+    ConnectionKind, ConnectionProxies, ProxyConfig, ProxySettings, RouteEntry, TimeoutError,
+    TimeoutSeconds,
 };
 /// The tungstenite this one speaks (messages, `WebSocketConfig`, `IntoClientRequest`).
 pub use tokio_tungstenite::tungstenite;

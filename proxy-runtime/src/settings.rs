@@ -43,6 +43,15 @@ impl fmt::Display for ConnectionKind {
     }
 }
 
+/// Which entry of the settings a route came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteEntry {
+    /// The exchange's own entry (`exchanges.<id>.<kind>`).
+    Exchange,
+    /// The default (`default.<kind>`).
+    Default,
+}
+
 /// How long establishing one connection may take, in whole seconds from 1 to 300.
 ///
 /// ```
@@ -347,6 +356,16 @@ impl ProxySettings {
     /// Like [`get_proxy`](Self::get_proxy), but keeps a `direct://` entry (so its timeout
     /// can be used) instead of mapping it to `None`.
     pub fn route(&self, exchange: &str, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        self.route_entry(exchange, kind).map(|(_, config)| config)
+    }
+
+    /// Like [`route`](Self::route), also saying which entry it came from: the exchange's
+    /// own, or the default.
+    pub fn route_entry(
+        &self,
+        exchange: &str,
+        kind: ConnectionKind,
+    ) -> Option<(RouteEntry, &ProxyConfig)> {
         if !self.enabled {
             return None;
         }
@@ -355,8 +374,12 @@ impl ProxySettings {
         } else {
             self.exchanges.get(exchange)
         };
-        own.and_then(|c| c.get(kind))
-            .or_else(|| self.default_route(kind))
+        match own.and_then(|c| c.get(kind)) {
+            Some(config) => Some((RouteEntry::Exchange, config)),
+            None => self
+                .default_route(kind)
+                .map(|config| (RouteEntry::Default, config)),
+        }
     }
 
     /// What an exchange without an entry of its own gets for `kind` (a `direct://` entry

@@ -310,3 +310,42 @@ fn json_names_the_source_of_every_route_from_a_file_and_variables() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_unreadable_ca_file_is_a_usage_error() {
+    let out = run(
+        &[
+            "--probe",
+            "https://127.0.0.1:1/",
+            "--ca",
+            "/nonexistent/ca.pem",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--ca /nonexistent/ca.pem"),
+        "{}",
+        text(&out.stderr)
+    );
+    let dir = std::env::temp_dir().join(format!("proxy-check-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "no certificate here").unwrap();
+    let out = run(
+        &[
+            "--probe",
+            "https://127.0.0.1:1/",
+            "--ca",
+            not_pem.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no certificate found"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

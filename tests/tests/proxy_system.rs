@@ -71,6 +71,19 @@ async fn settings_that_failed_to_load_fail_every_connection() {
         .unwrap_err();
     assert_eq!(err.kind(), &ProxyErrorKind::Settings);
     assert!(err.to_string().contains("CRYPTOFEED_PROXY_ENABLE"), "{err}");
+    // Neither direct nor through a proxy: the error says so, and the dialer says why.
+    assert!(!err.is_direct() && err.proxy().is_none(), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("(to 127.0.0.1:{})", decoy.https.port())),
+        "{err}"
+    );
+    let dialer = injector.dialer("binance", proxy_runtime::ConnectionKind::Http);
+    assert_eq!(
+        dialer.failure().map(|e| e.kind()),
+        Some(&ProxyErrorKind::Settings)
+    );
+    assert_eq!(dialer.route(), "fails (invalid proxy settings)");
     let err = injector
         .connect_websocket("binance", &format!("wss://127.0.0.1:{}/", decoy.wss.port()))
         .await

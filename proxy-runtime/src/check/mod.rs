@@ -13,7 +13,7 @@ pub mod render;
 use serde::Serialize;
 
 use crate::load::{Origin, Origins};
-use crate::{ConnectionKind, ExchangeId, ProxyConfig, ProxySettings};
+use crate::{ConnectionKind, ExchangeId, ProxyConfig, ProxySettings, RouteEntry};
 
 /// The key of the default route in a report: what an exchange without its own entry gets.
 pub const DEFAULT_KEY: &str = "*";
@@ -83,8 +83,6 @@ pub struct RouteSource {
     pub exchange: String,
     /// The kind of traffic.
     pub kind: ConnectionKind,
-    /// The route as the table shows it (a redacted URL, or `direct://`).
-    pub route: String,
     /// Where it was set.
     pub source: String,
 }
@@ -135,18 +133,18 @@ impl Report {
         for id in std::iter::once(None).chain(ids.into_iter().map(Some)) {
             let name = id.unwrap_or(DEFAULT_KEY).to_owned();
             let mut route = |kind: ConnectionKind| {
-                // The settings' own entry for this exchange and kind, else the default's.
-                let own = id.and_then(|id| settings.exchanges().get(id)?.get(kind));
-                let (base, config) = match (own, id) {
-                    (Some(config), Some(id)) => (vec!["exchanges", id], Some(config)),
-                    _ => (vec!["default"], settings.default_route(kind)),
+                let (entry, config) = match id {
+                    Some(id) => settings.route_entry(id, kind)?,
+                    None => (RouteEntry::Default, settings.default_route(kind)?),
                 };
-                let config = config.filter(|_| settings.enabled())?;
+                let base = match (entry, id) {
+                    (RouteEntry::Exchange, Some(id)) => vec!["exchanges", id],
+                    _ => vec!["default"],
+                };
                 let source = source_of(origins, &base, kind);
                 sources.push(RouteSource {
                     exchange: name.clone(),
                     kind,
-                    route: config.url().to_string(),
                     source: source.clone(),
                 });
                 Route::new(config, source)
@@ -304,7 +302,12 @@ mod tests {
             .iter()
             .find(|r| r.exchange == "okx" && r.kind == ConnectionKind::Websocket)
             .unwrap();
-        assert_eq!(direct.route, "direct://");
+        assert!(
+            report
+                .routes
+                .iter()
+                .any(|r| r.exchange == "okx" && r.websocket.is_none())
+        );
         assert_eq!(
             direct.source,
             "config.yaml:10: `proxy.exchanges.okx.websocket.url`"

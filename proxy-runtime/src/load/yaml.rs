@@ -23,8 +23,9 @@ use super::node::{Entry, Raw};
 
 /// Largest YAML file read, in bytes.
 pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
-/// Deepest nesting accepted, aliases included.
-const MAX_DEPTH: usize = 64;
+/// Deepest nesting accepted, aliases included, in the whole file (a bound on the depth of
+/// the tree's recursion, serde_yaml's too).
+const MAX_DEPTH: usize = 128;
 /// Most values the settings' section may hold once aliases and merge keys are expanded.
 pub(crate) const MAX_VALUES: usize = 100_000;
 
@@ -321,10 +322,8 @@ fn key_of(node: &YNode, span: &Span) -> Key {
     let line = span.start.line();
     match node {
         YNode::Scalar { text, plain, tag } => Key {
-            text: match tag {
-                Some(t) if !(t.is_yaml_core_schema() && t.suffix == "str") => {
-                    Err("YAML tags are not supported here")
-                }
+            text: match tag.as_ref().map(core_tag) {
+                Some(None) => Err("YAML tags other than the core schema's are not supported here"),
                 _ => Ok(text.clone()),
             },
             line,
@@ -356,7 +355,9 @@ fn to_raw(node: &YNode, budget: &mut usize) -> Result<Raw, Failure> {
     Ok(match node {
         YNode::Scalar { text, plain, tag } => scalar(text, *plain, tag.as_ref()),
         YNode::Seq(_) => Raw::Seq,
-        YNode::Tagged => Raw::Unsupported("YAML tags are not supported here"),
+        YNode::Tagged => {
+            Raw::Unsupported("YAML tags other than the core schema's are not supported here")
+        }
         YNode::Map(entries) => match entries.iter().find_map(|(key, _)| key.text.as_ref().err()) {
             Some(why) => Raw::Unsupported(why),
             None => Raw::Map(entries_of(entries, budget)?),
@@ -368,14 +369,17 @@ fn to_raw(node: &YNode, budget: &mut usize) -> Result<Raw, Failure> {
 /// that it does not give itself, earlier merged mappings first.
 fn entries_of(entries: &[(Key, Rc<YNode>)], budget: &mut usize) -> Result<Vec<Entry>, Failure> {
     let mut out = Vec::with_capacity(entries.len());
+    let mut given = std::collections::HashSet::new();
     let mut merged: Vec<(&Key, &Rc<YNode>)> = Vec::new();
     for (key, value) in entries {
         if key.merge {
             merged.push((key, value));
             continue;
         }
+        let text = key.text.clone().unwrap_or_default();
+        given.insert(text.clone());
         out.push(Entry {
-            key: key.text.clone().unwrap_or_default(),
+            key: text,
             line: Some(key.line),
             value: to_raw(value, budget)?,
         });
@@ -405,7 +409,7 @@ fn entries_of(entries: &[(Key, Rc<YNode>)], budget: &mut usize) -> Result<Vec<En
                 ));
             };
             for entry in source {
-                if !out.iter().any(|e| e.key == entry.key) {
+                if given.insert(entry.key.clone()) {
                     out.push(entry);
                 }
             }
@@ -414,26 +418,50 @@ fn entries_of(entries: &[(Key, Rc<YNode>)], budget: &mut usize) -> Result<Vec<En
     Ok(out)
 }
 
+/// The core-schema type a tag names (`!!str`, `!!int`, ...), or `None` for any other tag.
+fn core_tag(tag: &Tag) -> Option<&str> {
+    let core = ["str", "int", "bool", "null", "float", "map", "seq"];
+    (tag.is_yaml_core_schema() && core.contains(&tag.suffix.as_str()))
+        .then_some(tag.suffix.as_str())
+}
+
 /// A scalar by YAML 1.2's core schema: plain scalars may be null, booleans or numbers;
-/// quoted ones and `!!str` are text.
+/// quoted ones are text. A core tag (`!!str 12`, `!!int "12"`) decides the type instead,
+/// and a value that is not of that type is an error; other tags are not supported.
 fn scalar(text: &str, plain: bool, tag: Option<&Tag>) -> Raw {
-    match tag {
-        None => {}
-        Some(t) if t.is_yaml_core_schema() && t.suffix == "str" => {
-            return Raw::Scalar(Scalar::Text(text.to_owned()));
+    let wrong = Raw::Unsupported("the value does not match its YAML tag");
+    match tag.map(core_tag) {
+        None if !plain => Raw::Scalar(Scalar::Text(text.to_owned())),
+        None => resolve_plain(text),
+        Some(Some("str")) => Raw::Scalar(Scalar::Text(text.to_owned())),
+        Some(Some("null")) if is_null(text) => Raw::Null,
+        Some(Some("bool")) => match boolean(text) {
+            Some(b) => Raw::Scalar(Scalar::Bool(b)),
+            None => wrong,
+        },
+        Some(Some("int")) => match integer(text) {
+            Some(Some(i)) => Raw::Scalar(Scalar::Int(i)),
+            _ => wrong,
+        },
+        Some(Some("float")) => {
+            match float(text).or_else(|| integer(text).flatten().map(|i| i as f64)) {
+                Some(x) => Raw::Scalar(Scalar::Float(x)),
+                None => wrong,
+            }
         }
-        Some(_) => return Raw::Unsupported("YAML tags are not supported here"),
+        Some(Some(_)) => wrong,
+        Some(None) => {
+            Raw::Unsupported("YAML tags other than the core schema's are not supported here")
+        }
     }
-    if !plain {
-        return Raw::Scalar(Scalar::Text(text.to_owned()));
-    }
+}
+
+fn resolve_plain(text: &str) -> Raw {
     if is_null(text) {
         return Raw::Null;
     }
-    match text {
-        "true" | "True" | "TRUE" => return Raw::Scalar(Scalar::Bool(true)),
-        "false" | "False" | "FALSE" => return Raw::Scalar(Scalar::Bool(false)),
-        _ => {}
+    if let Some(b) = boolean(text) {
+        return Raw::Scalar(Scalar::Bool(b));
     }
     if let Some(int) = integer(text) {
         return match int {
@@ -447,18 +475,38 @@ fn scalar(text: &str, plain: bool, tag: Option<&Tag>) -> Raw {
     Raw::Scalar(Scalar::Text(text.to_owned()))
 }
 
-/// An integer of the core schema (`[-+]?[0-9]+`, `0o[0-7]+`, `0x[0-9a-fA-F]+`):
+fn boolean(text: &str) -> Option<bool> {
+    match text {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// An integer of the core schema (`[-+]?[0-9]+`, `0o[0-7]+`, `0x[0-9a-fA-F]+`), and, as
+/// serde_yaml read them too, `0b[01]+` and a sign before `0x`, `0o` and `0b`:
 /// `Some(None)` when it is one but does not fit.
 fn integer(text: &str) -> Option<Option<i128>> {
     let digits = |s: &str, radix: u32| !s.is_empty() && s.chars().all(|c| c.is_digit(radix));
-    if let Some(hex) = text.strip_prefix("0x") {
-        return digits(hex, 16).then(|| i128::from_str_radix(hex, 16).ok());
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let radix = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .into_iter()
+        .find_map(|(prefix, radix)| unsigned.strip_prefix(prefix).map(|d| (d, radix)));
+    let (body, radix) = match radix {
+        Some((body, radix)) => (body, radix),
+        None => (unsigned, 10),
+    };
+    if !digits(body, radix) {
+        return None;
     }
-    if let Some(oct) = text.strip_prefix("0o") {
-        return digits(oct, 8).then(|| i128::from_str_radix(oct, 8).ok());
-    }
-    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    digits(unsigned, 10).then(|| text.parse::<i128>().ok())
+    Some(
+        i128::from_str_radix(body, radix)
+            .ok()
+            .map(|i| if negative { -i } else { i }),
+    )
 }
 
 /// A float of the core schema: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`,
@@ -566,6 +614,29 @@ mod tests {
     }
 
     #[test]
+    fn core_tags_decide_the_type() {
+        let doc = "proxy: {a: !!int '12', b: !!str 12, c: !!bool 'true', d: !!float 2, e: !!null ~, f: !!int x, g: !custom 1}\n";
+        let Raw::Map(entries) = found(doc) else {
+            panic!()
+        };
+        let shown: Vec<String> = entries.iter().map(|e| format!("{:?}", e.value)).collect();
+        assert_eq!(
+            shown,
+            [
+                "Scalar(Scalar(12))",
+                "Scalar(Scalar(12))",
+                "Scalar(Scalar(true))",
+                "Scalar(Scalar(2.0))",
+                "Null",
+                "Unsupported(\"the value does not match its YAML tag\")",
+                "Unsupported(\"YAML tags other than the core schema's are not supported here\")",
+            ]
+        );
+        assert!(matches!(&entries[0].value, Raw::Scalar(Scalar::Int(12))));
+        assert!(matches!(&entries[1].value, Raw::Scalar(Scalar::Text(_))));
+    }
+
+    #[test]
     fn merge_keys_and_aliases() {
         let doc = "base: &base\n  url: a\n  timeout_seconds: 5\nproxy:\n  http:\n    <<: *base\n    url: b\n  ws: *base\n";
         let raw = found(doc);
@@ -586,7 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn an_alias_bomb_is_stopped_by_the_budget() {
+    fn aliases_cost_nothing_outside_the_section_and_a_budget_inside() {
         let mut doc = String::from("a: &a [");
         doc.push_str(&vec!["x"; 10_000].join(","));
         doc.push_str("]\nb: &b [");
@@ -624,7 +695,7 @@ mod tests {
 
     #[test]
     fn nesting_and_documents_are_bounded() {
-        let deep = format!("proxy: {}{}", "[".repeat(100), "]".repeat(100));
+        let deep = format!("proxy: {}{}", "[".repeat(200), "]".repeat(200));
         assert!(
             section(&deep, Some("proxy"))
                 .unwrap_err()
@@ -632,7 +703,7 @@ mod tests {
                 .contains("deeper")
         );
         let mut chain = String::from("l0: &l0 [1]\n");
-        for i in 1..80 {
+        for i in 1..150 {
             chain.push_str(&format!("l{i}: &l{i} [*l{}]\n", i - 1));
         }
         assert!(

@@ -174,8 +174,8 @@ impl ProxyInjector {
         self.settings.as_ref()
     }
 
-    /// The proxy of `exchange`'s HTTP traffic, `None` for direct (the original
-    /// specification's `get_http_proxy_url`; `Display` of the URL is redacted).
+    /// The proxy of `exchange`'s HTTP traffic, `None` for direct (named after cryptofeed's
+    /// Python `get_http_proxy_url`; `Display` of the URL is redacted).
     pub fn http_proxy_url(&self, exchange: &str) -> Option<&ProxyUrl> {
         let settings = self.settings.as_ref().ok()?;
         settings
