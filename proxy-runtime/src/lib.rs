@@ -130,8 +130,8 @@ pub mod __private {
     }
 
     /// The connectors of `T`'s exchange, from the proxy system in force now.
-    pub fn connectors<T: crate::Proxied + ?Sized>() -> Connectors {
-        Connectors::resolve(T::EXCHANGE)
+    pub fn connectors<T: crate::Proxied + ?Sized>() -> Connectors<T> {
+        Connectors::resolve()
     }
 
     /// Compiles only for proxied clients (checked by `#[proxied]` impl blocks).

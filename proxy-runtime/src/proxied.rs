@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 
 use crate::net::dial::Dialer;
 use crate::net::http::HttpClient;
@@ -29,7 +30,7 @@ pub trait Proxied {
     const EXCHANGE: &'static str;
 
     #[doc(hidden)]
-    fn __connectors(&self) -> &Connectors;
+    fn __connectors(&self) -> &Connectors<Self>;
 
     /// The exchange id.
     fn exchange(&self) -> &'static str {
@@ -79,25 +80,34 @@ pub trait Proxied {
 
 /// The connectors of one client: its exchange's HTTP client and WebSocket dialer, as
 /// resolved when the client was built. `Debug` shows the routes, redacted.
-#[derive(Clone)]
-pub struct Connectors {
+///
+/// The type names the client (`C`), so that the hidden field of one client type cannot
+/// hold another's connectors: a `#[proxied] impl Spot` that builds a `Futures { .. }` (a
+/// same-named type brought in with `use`) gives it `Connectors<Spot>`, which does not
+/// compile, instead of routing the futures client through spot's routes.
+pub struct Connectors<C: ?Sized> {
     exchange: &'static str,
     http: HttpClient,
     websocket: Dialer,
+    client: PhantomData<fn() -> C>,
 }
 
-impl Connectors {
-    /// The connectors of `exchange` from the proxy system in force now. Only generated
+impl<C: Proxied + ?Sized> Connectors<C> {
+    /// The connectors of `C`'s exchange from the proxy system in force now. Only generated
     /// code calls it (through `__private`): a client gets its connectors when it is built.
-    pub(crate) fn resolve(exchange: &'static str) -> Self {
+    pub(crate) fn resolve() -> Self {
+        let exchange = C::EXCHANGE;
         let injector = proxy_injector();
         Self {
             exchange,
             http: injector.http_client(exchange),
             websocket: injector.dialer(exchange, ConnectionKind::Websocket),
+            client: PhantomData,
         }
     }
+}
 
+impl<C: ?Sized> Connectors<C> {
     /// The HTTP client.
     pub fn http(&self) -> &HttpClient {
         &self.http
@@ -109,7 +119,18 @@ impl Connectors {
     }
 }
 
-impl fmt::Debug for Connectors {
+impl<C: ?Sized> Clone for Connectors<C> {
+    fn clone(&self) -> Self {
+        Self {
+            exchange: self.exchange,
+            http: self.http.clone(),
+            websocket: self.websocket.clone(),
+            client: PhantomData,
+        }
+    }
+}
+
+impl<C: ?Sized> fmt::Debug for Connectors<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connectors")
             .field("exchange", &self.exchange)
@@ -121,10 +142,10 @@ impl fmt::Debug for Connectors {
 
 /// Clients compare equal whatever their routes: connectors are not part of a client's
 /// value.
-impl PartialEq for Connectors {
+impl<C: ?Sized> PartialEq for Connectors<C> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl Eq for Connectors {}
+impl<C: ?Sized> Eq for Connectors<C> {}

@@ -495,6 +495,10 @@ pub trait SettingsKey {
     fn normalize_key(key: &str) -> Result<String, String>;
 }
 
+/// Text keys are case-insensitive and kept in lower case, from every source: a variable
+/// name cannot carry case (names are matched case-insensitively), so a key a file writes
+/// `BTC-USDT` must be the key a variable writes `..._BTC-USDT` or `..._btc-usdt`. Two
+/// keys of one source that differ only in case are an error.
 impl SettingsKey for String {
     const EXPECTED: &'static str = "a non-empty name";
     const PLACEHOLDER: &'static str = "<NAME>";
@@ -502,7 +506,7 @@ impl SettingsKey for String {
         if key.is_empty() {
             Err("a key must not be empty".to_owned())
         } else {
-            Ok(key.to_owned())
+            Ok(key.to_lowercase())
         }
     }
 }

@@ -283,3 +283,27 @@ fn each_leaf_is_read_once_and_serde_errors_keep_their_origin() {
         "`DESK_BOOKS__OKX__DEPTH` (environment): 7 is odd"
     );
 }
+
+#[test]
+fn text_keys_are_one_rule_in_every_source_case_insensitive_and_lowercase() {
+    // A file's capitals and a variable's (lower-cased) name are the same key: the
+    // variable overrides the file's value.
+    let yaml = "bot:\n  name: a\n  limits: {}\n  tags:\n    BTC-USDT: five\n    Desk: emea\n";
+    let s = Loader::<BotSettings>::new()
+        .yaml_str("bot.yaml", yaml)
+        .env_vars([("BOT_TAGS__BTC-USDT", "one")])
+        .load()
+        .unwrap();
+    assert_eq!(s.tags.len(), 2, "{:?}", s.tags);
+    assert_eq!(s.tags["btc-usdt"], "one");
+    assert_eq!(s.tags["desk"], "emea");
+    // Two spellings in one source are one key given twice.
+    let err = Loader::<BotSettings>::new()
+        .yaml_str(
+            "bot.yaml",
+            "bot:\n  name: a\n  limits: {}\n  tags: {BTC-USDT: 5, btc-usdt: 1}\n",
+        )
+        .load()
+        .unwrap_err();
+    assert_eq!(err.errors()[0].kind(), &ErrorKind::Duplicate, "{err}");
+}

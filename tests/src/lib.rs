@@ -4,6 +4,7 @@
 //! beside this crate is the project's test command.
 
 pub mod fake;
+pub mod logs;
 pub mod origin;
 pub mod real;
 pub mod resolver;

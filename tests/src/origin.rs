@@ -73,6 +73,7 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
     received: Arc<Mutex<Vec<Received>>>,
+    resumed: Arc<Mutex<Vec<bool>>>,
 }
 
 impl Endpoint {
@@ -89,6 +90,12 @@ impl Endpoint {
     /// Every request received so far (HTTP: the whole request; WebSocket: the upgrade).
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().expect("lock").clone()
+    }
+
+    /// For each TLS connection accepted, in order, whether its handshake resumed an
+    /// earlier session.
+    pub fn resumed(&self) -> Vec<bool> {
+        self.resumed.lock().expect("lock").clone()
     }
 }
 
@@ -144,6 +151,7 @@ async fn serve(bind: &str, tls: Option<TestCa>, kind: Kind) -> Endpoint {
         addr,
         accepted: Arc::default(),
         received: Arc::default(),
+        resumed: Arc::default(),
     };
     let served = endpoint.clone();
     tokio::spawn(async move {
@@ -155,6 +163,7 @@ async fn serve(bind: &str, tls: Option<TestCa>, kind: Kind) -> Endpoint {
             served.accepted.fetch_add(1, Ordering::SeqCst);
             let tls = tls.clone();
             let received = served.received.clone();
+            let resumed = served.resumed.clone();
             let kind = kind.clone();
             tokio::spawn(async move {
                 match tls {
@@ -164,6 +173,11 @@ async fn serve(bind: &str, tls: Option<TestCa>, kind: Kind) -> Endpoint {
                             Kind::WebSocket => ca.acceptor(),
                         };
                         if let Ok(stream) = acceptor.accept(tcp).await {
+                            let kind_of = stream.get_ref().1.handshake_kind();
+                            resumed
+                                .lock()
+                                .expect("lock")
+                                .push(kind_of == Some(rustls::HandshakeKind::Resumed));
                             handle(stream, kind, received).await;
                         }
                     }

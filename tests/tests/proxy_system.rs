@@ -95,7 +95,9 @@ async fn settings_that_failed_to_load_fail_every_connection() {
         0,
         "never direct"
     );
-    assert!(injector.http_proxy_url("binance").is_none());
+    // Asked where HTTP goes, it answers with the failure, never "direct".
+    let failure = injector.http_proxy_url("binance").unwrap_err();
+    assert_eq!(failure.kind(), &ProxyErrorKind::Settings);
 }
 
 #[tokio::test]
@@ -126,4 +128,61 @@ async fn one_pool_per_exchange() {
     // Another exchange has a pool of its own, even on the same (direct) route.
     injector.http_client("kraken").fetch(&url).await.unwrap();
     assert_eq!(origin.https.accepted(), 2);
+}
+
+#[tokio::test]
+async fn tls_sessions_are_resumed_within_a_route_never_across_routes() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let injector = ProxyInjector::builder(ProxySettings::new(false))
+        .tls_roots(ca.roots())
+        .http1_only()
+        .build();
+    let url = format!("https://127.0.0.1:{}/resume", origin.https.port());
+    // `Connection: close`, so that every request opens (and resumes, or not) a connection.
+    let get = |exchange: &'static str| {
+        let client = injector.http_client(exchange);
+        let url = url.clone();
+        async move {
+            client
+                .get(url)
+                .header("connection", "close")
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+        }
+    };
+    get("binance").await;
+    get("binance").await;
+    get("kraken").await;
+    get("kraken").await;
+    // binance's second connection resumes binance's first session; kraken, on a route of
+    // its own to the same host, starts afresh: a ticket never links the two routes.
+    assert_eq!(origin.https.resumed(), [false, true, false, true]);
+}
+
+#[tokio::test]
+async fn disabled_settings_with_routes_warn_once_when_loaded() {
+    let (logs, _guard) = proxy_tests::logs::capture(proxy_tests::logs::everything());
+    let settings = ProxySettings::loader()
+        .env_vars([("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://p:1080")])
+        .load()
+        .unwrap();
+    let injector = ProxyInjector::new(settings);
+    let _ = injector.dialer("binance", proxy_runtime::ConnectionKind::Http);
+    let _ = injector.http_client("binance");
+    let text = logs.text();
+    assert_eq!(
+        text.matches("proxy routes are configured but proxies are disabled")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains(" WARN "), "{text}");
+    // Enabled, or disabled without routes: nothing to warn of.
+    ProxyInjector::new(ProxySettings::new(false));
+    assert_eq!(logs.text(), text);
 }

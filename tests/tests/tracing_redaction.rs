@@ -1,42 +1,27 @@
-//! Failing connections with `tracing` captured at TRACE: no password, nor its Basic-auth
-//! base64, in any log line, error `Display` or error `Debug`.
+//! Logs captured at TRACE, from `tracing` and from the `log` crate (which tungstenite and
+//! rustls use): no proxy password, nor its Basic-auth base64, in any log line of any crate,
+//! error `Display` or error `Debug`; and no target secret (an API key header, a query
+//! value, a listen key in a WebSocket URL) in this crate's logs, nor in any once
+//! tungstenite is kept below TRACE, as the README advises.
 
+use futures_util::SinkExt;
 use proxy_tests::Fetch;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use proxy_runtime::{ConnectionKind, Target};
 use proxy_tests::fake::{FakeProxy, Session, closed_port};
 use proxy_tests::injector;
+use proxy_tests::logs::{self, capture};
+use proxy_tests::origin::Origin;
+use proxy_tests::real::{PASSWORD, RealProxy, USER};
 use proxy_tests::resolver::RecordingResolver;
 use proxy_tests::tls::TestCa;
 
 const CANARY: &str = "Tr4ce-Canary!";
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn failing_connections_log_no_secret_at_trace() {
-    let capture = Capture::default();
-    let sink = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = capture(logs::everything());
 
     let ca = TestCa::new();
     let http_407 = FakeProxy::start(|mut s: Session| async move {
@@ -88,7 +73,7 @@ async fn failing_connections_log_no_secret_at_trace() {
         shown.push_str(&format!("{err}\n{err:?}\n"));
         shown.push_str(&format!("{inj:?}\n"));
     }
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("connection failed"),
         "the capture works:\n{logs}"
@@ -103,5 +88,95 @@ async fn failing_connections_log_no_secret_at_trace() {
     for secret in [CANARY, encoded, b64.as_str()] {
         assert!(!logs.contains(secret), "log shows {secret}:\n{logs}");
         assert!(!shown.contains(secret), "error shows {secret}:\n{shown}");
+    }
+}
+
+/// Traffic that works, through a proxy with a password: HTTPS with an API key header and
+/// a signed query, and a WebSocket with a listen key in its URL.
+async fn traffic(logs_below_trace_for_tungstenite: bool) -> (String, [&'static str; 3]) {
+    const API_KEY: &str = "ApiKey-Canary-7";
+    const SIGNATURE: &str = "Signature-Canary-8";
+    const LISTEN_KEY: &str = "ListenKey-Canary-9";
+    let mut filter = logs::everything();
+    if logs_below_trace_for_tungstenite {
+        filter = filter.with_target("tungstenite", tracing::Level::DEBUG);
+    }
+    let (capture, _guard) = capture(filter);
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let socks = RealProxy::microsocks(true);
+    let inj = injector(
+        Some(&socks.url("socks5h", Some((USER, PASSWORD)))),
+        10,
+        &ca,
+        RecordingResolver::failing(),
+    );
+    let client = inj.http_client("binance");
+    client
+        .post(format!(
+            "https://127.0.0.1:{}/api/v3/order",
+            origin.https.port()
+        ))
+        .header("X-MBX-APIKEY", API_KEY)
+        .query(&[("signature", SIGNATURE)])
+        .body("symbol=BTCUSDT")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let url = format!(
+        "wss://127.0.0.1:{}/ws/{LISTEN_KEY}?listenKey={LISTEN_KEY}",
+        origin.wss.port()
+    );
+    let (mut ws, _) = inj
+        .connect_websocket("binance", url.as_str())
+        .await
+        .unwrap();
+    ws.send(proxy_runtime::tungstenite::Message::text("hello"))
+        .await
+        .unwrap();
+    ws.close(None).await.unwrap();
+    let logs = capture.text();
+    assert!(logs.contains("connected"), "the capture works:\n{logs}");
+    (logs, [API_KEY, SIGNATURE, LISTEN_KEY])
+}
+
+#[tokio::test]
+async fn working_traffic_logs_no_proxy_secret_anywhere_and_no_target_secret_of_ours() {
+    let (logs, target_secrets) = traffic(false).await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    for secret in [PASSWORD, b64.as_str()] {
+        assert!(!logs.contains(secret), "a log shows {secret}:\n{logs}");
+    }
+    // This crate's own records never hold a target secret (only `host:port`).
+    let ours: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("proxy_runtime"))
+        .collect();
+    assert!(!ours.is_empty());
+    // What the README warns of: tungstenite, through the `log` crate, writes its upgrade
+    // request (a listen key in the URL included) at TRACE. Should it stop, the README's
+    // advice can go too.
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("tungstenite::handshake::client") && l.contains(target_secrets[2])),
+        "{logs}"
+    );
+    for secret in target_secrets {
+        assert!(
+            !ours.iter().any(|l| l.contains(secret)),
+            "{secret} in:\n{}",
+            ours.join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_tungstenite_below_trace_no_log_holds_a_target_secret() {
+    let (logs, target_secrets) = traffic(true).await;
+    for secret in target_secrets {
+        assert!(!logs.contains(secret), "a log shows {secret}:\n{logs}");
     }
 }

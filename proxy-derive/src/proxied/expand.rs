@@ -31,7 +31,7 @@ pub(crate) fn client(
         };
         named.named.push(syn::parse_quote! {
             #[doc(hidden)]
-            #vis #field: ::proxy_runtime::__private::Connectors
+            #vis #field: ::proxy_runtime::__private::Connectors<Self>
         });
     }
     let exchange = exchange.map_or_else(|| quote!(""), |lit| quote!(#lit));
@@ -43,7 +43,7 @@ pub(crate) fn client(
         #[automatically_derived]
         impl #impl_generics ::proxy_runtime::Proxied for #ident #ty_generics #where_clause {
             const EXCHANGE: &'static str = #exchange;
-            fn __connectors(&self) -> &::proxy_runtime::__private::Connectors {
+            fn __connectors(&self) -> &::proxy_runtime::__private::Connectors<Self> {
                 &self.#field
             }
         }
@@ -170,7 +170,10 @@ impl VisitMut for Rewriter {
             syn::Member::Unnamed(_) => false,
         });
         if !given {
-            e.fields.push(syn::parse_quote! {
+            // Spanned at the literal's path, so that a literal of another type is reported
+            // where it is written.
+            let at = syn::spanned::Spanned::span(&e.path);
+            e.fields.push(syn::parse_quote_spanned! {at=>
                 #field: ::proxy_runtime::__private::connectors::<Self>()
             });
         }

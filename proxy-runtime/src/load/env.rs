@@ -29,6 +29,23 @@ pub(crate) fn read(
     errors: &mut Vec<SettingError>,
 ) {
     let n = prefix.len();
+    for (name, _) in vars {
+        if skip.is_some_and(|s| s.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if let Some(suggestion) = near_miss(root, prefix, name) {
+            errors.push(SettingError::new(
+                Origin::env(name),
+                ErrorKind::UnknownKey {
+                    suggestion: Some(suggestion.clone()),
+                },
+                format!(
+                    "not under the prefix `{}`, but close to a setting: did you mean `{suggestion}`?",
+                    prefix.to_ascii_uppercase()
+                ),
+            ));
+        }
+    }
     // (the name after the prefix in lower case, the name as set, the value)
     let mut located: Vec<(String, &str, &str)> = vars
         .iter()
@@ -73,6 +90,31 @@ pub(crate) fn read(
         let (rest, var, value) = &located[i];
         read_var(root, prefix, rest, var, value, tree, errors);
     }
+}
+
+/// The variable `name` probably meant, when it is not under `prefix` but starts with
+/// something a few edits from it and goes on with a top-level setting
+/// (`CRYPTOFEED_PROXIES_ENABLED`, `CRYPTOFED_PROXY_DEFAULT__HTTP__URL`): a misspelled prefix
+/// must not send traffic direct silently. Names under the prefix are checked elsewhere.
+pub(crate) fn near_miss(root: fn() -> &'static Schema, prefix: &str, name: &str) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    let prefix = prefix.to_ascii_uppercase();
+    if prefix.is_empty() || upper.starts_with(&prefix) {
+        return None;
+    }
+    let fields = root().fields();
+    let len = prefix.len();
+    (len.saturating_sub(3)..=len + 3)
+        .filter(|&split| split <= upper.len() && upper.is_char_boundary(split))
+        .filter(|&split| proxy_rules::edit_distance(&upper[..split], &prefix) <= 3)
+        .find_map(|split| {
+            let rest = &upper[split..];
+            let first = rest.split(DELIMITER).next()?.to_ascii_lowercase();
+            fields
+                .iter()
+                .any(|f| f.name() == first)
+                .then(|| format!("{prefix}{rest}"))
+        })
 }
 
 /// Reads one variable (`rest` is its name after the prefix, in lower case) into `tree`.

@@ -203,7 +203,12 @@ impl<T: Settings> Loader<T> {
         let vars = match &self.env {
             EnvSource::None => Vec::new(),
             EnvSource::Vars(vars) => vars.clone(),
-            EnvSource::Process => process::collect(&prefix, config_var, &mut errors),
+            EnvSource::Process => process::collect(
+                &prefix,
+                config_var,
+                |name| env::near_miss(T::schema, &prefix, name).is_some(),
+                &mut errors,
+            ),
         };
         let mut tree = Node::map(Origin::settings());
         if let Some(node) = self.read_yaml(&vars, &mut errors) {

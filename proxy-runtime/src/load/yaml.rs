@@ -80,7 +80,7 @@ pub(crate) enum Section {
 /// Parses `text` and returns the value of its top-level key `section` (or the whole
 /// document, for `None`), with aliases and merge keys applied.
 pub(crate) fn section(text: &str, section: Option<&str>) -> Result<Section, Failure> {
-    let Some(root) = parse(text, section)? else {
+    let Some((root, top_keys)) = parse(text, section)? else {
         return Ok(Section::Absent);
     };
     let mut budget = MAX_VALUES;
@@ -116,10 +116,30 @@ pub(crate) fn section(text: &str, section: Option<&str>) -> Result<Section, Fail
         return Ok(Section::Found(to_raw(value, &mut budget)?, Some(key.line)));
     }
     // The section may come from a merge key at the top (`<<: *defaults`).
-    Ok(match merged_entry(entries, name, 0) {
-        Some((key, value)) => Section::Found(to_raw(value, &mut budget)?, Some(key.line)),
-        None => Section::Absent,
-    })
+    if let Some((key, value)) = merged_entry(entries, name, 0) {
+        return Ok(Section::Found(to_raw(value, &mut budget)?, Some(key.line)));
+    }
+    // A misspelled section would leave every setting at its default (proxies disabled):
+    // an error, unless the file has the section too.
+    if let Some((key, line)) = top_keys.iter().find(|(key, _)| near(key, name)) {
+        return Err(Failure::new(
+            Some(*line),
+            format!(
+                "no `{name}:` section, but `{key}:` is at the top: did you mean `{name}`? (if `{key}:` is your application's own, add an empty `{name}: {{}}`)"
+            ),
+        ));
+    }
+    Ok(Section::Absent)
+}
+
+/// Whether a top-level key looks like a misspelling of the section's name: the same in
+/// another case, or within three edits and about as long (`proxies` for `proxy`, not
+/// `pro` or `proxy_pool_size`).
+fn near(key: &str, name: &str) -> bool {
+    let about_as_long = key.len() + 1 >= name.len() && key.len() <= name.len() + 2;
+    key != name
+        && (key.eq_ignore_ascii_case(name)
+            || (about_as_long && proxy_rules::edit_distance(&key.to_ascii_lowercase(), name) <= 3))
 }
 
 /// The entry `name` that a mapping gets from its merge keys, looked up without expanding
@@ -190,14 +210,17 @@ enum FrameKind {
     },
 }
 
-/// Parses the single document of `text`. With a section name, the other top-level values
-/// are dropped as soon as they are read (their anchors are kept, for aliases in the
-/// section).
-fn parse(text: &str, section: Option<&str>) -> Result<Option<Rc<YNode>>, Failure> {
+/// Parses the single document of `text`: its root, and the text and line of every
+/// top-level key. With a section name, the other top-level values are dropped as soon as
+/// they are read (their anchors are kept, for aliases in the section).
+type Parsed = (Rc<YNode>, Vec<(String, usize)>);
+
+fn parse(text: &str, section: Option<&str>) -> Result<Option<Parsed>, Failure> {
     let mut parser = Parser::new_from_str(text);
     let mut anchors: HashMap<usize, (Rc<YNode>, usize)> = HashMap::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<(Rc<YNode>, usize)> = None;
+    let mut top_keys = Vec::new();
     let mut documents = 0;
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| {
@@ -297,6 +320,9 @@ fn parse(text: &str, section: Option<&str>) -> Result<Option<Rc<YNode>>, Failure
                     } => *key = Some(key_of(&node, &span)),
                     FrameKind::Map { entries, key } => {
                         let Some(key) = key.take() else { continue };
+                        if top_level && let Ok(text) = &key.text {
+                            top_keys.push((text.clone(), key.line));
+                        }
                         let keep = !top_level
                             || key.merge
                             || section.is_none_or(|s| key.text.as_deref() == Ok(s));
@@ -308,7 +334,7 @@ fn parse(text: &str, section: Option<&str>) -> Result<Option<Rc<YNode>>, Failure
             }
         }
     }
-    Ok(root.map(|(node, _)| node))
+    Ok(root.map(|(node, _)| (node, top_keys)))
 }
 
 fn too_deep(line: usize) -> Failure {
@@ -726,6 +752,28 @@ mod tests {
         assert!(matches!(
             section("app: 1\n", Some("proxy")).unwrap(),
             Section::Absent
+        ));
+        for misspelled in ["Proxy", "proxies", "prxy", "PROXY"] {
+            let doc = format!("app: 1\n{misspelled}:\n  enabled: true\n");
+            let err = section(&doc, Some("proxy")).unwrap_err();
+            assert_eq!(err.line, Some(2), "{misspelled}");
+            assert!(
+                err.reason.contains("did you mean `proxy`?"),
+                "{}",
+                err.reason
+            );
+        }
+        for unrelated in ["pro", "app", "proxy_pool_size"] {
+            let doc = format!("{unrelated}: 1\n");
+            assert!(
+                matches!(section(&doc, Some("proxy")).unwrap(), Section::Absent),
+                "{unrelated}"
+            );
+        }
+        let with_both = "proxies: [a]\nproxy: {}\n";
+        assert!(matches!(
+            section(with_both, Some("proxy")).unwrap(),
+            Section::Found(..)
         ));
         let twice = "proxy: {}\nproxy: {}\n";
         assert_eq!(section(twice, Some("proxy")).unwrap_err().line, Some(2));

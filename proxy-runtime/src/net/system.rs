@@ -39,8 +39,9 @@ use crate::{
 ///     ])
 ///     .load()?;
 /// let injector = ProxyInjector::new(settings);
-/// assert_eq!(injector.http_proxy_url("binance").unwrap().to_string(), "http://binance-proxy:8080");
-/// assert!(injector.http_proxy_url("coinbase").is_none());
+/// let binance = injector.http_proxy_url("binance").expect("settings loaded");
+/// assert_eq!(binance.unwrap().to_string(), "http://binance-proxy:8080");
+/// assert!(injector.http_proxy_url("coinbase").expect("settings loaded").is_none());
 /// assert_eq!(injector.dialer("binance", ConnectionKind::Http).proxy(), Some("http://binance-proxy:8080"));
 /// # Ok::<(), proxy_runtime::LoadError>(())
 /// ```
@@ -110,8 +111,17 @@ impl ProxyInjectorBuilder {
         self
     }
 
-    /// The injector.
+    /// The injector. Settings that configure routes while proxies are disabled are logged
+    /// once, at warn level: every connection of theirs goes direct.
     pub fn build(self) -> ProxyInjector {
+        if let Ok(settings) = &self.settings
+            && !settings.enabled()
+            && settings.has_routes()
+        {
+            tracing::warn!(
+                "proxy routes are configured but proxies are disabled (`enabled` is false): every connection goes direct"
+            );
+        }
         let tls = self.roots.client_config().map_err(|e| {
             ProxyError::new(K::Tls)
                 .detail("cannot configure TLS")
@@ -174,13 +184,15 @@ impl ProxyInjector {
         self.settings.as_ref()
     }
 
-    /// The proxy of `exchange`'s HTTP traffic, `None` for direct (named after cryptofeed's
-    /// Python `get_http_proxy_url`; `Display` of the URL is redacted).
-    pub fn http_proxy_url(&self, exchange: &str) -> Option<&ProxyUrl> {
-        let settings = self.settings.as_ref().ok()?;
-        settings
+    /// The proxy of `exchange`'s HTTP traffic: `Ok(None)` for direct, or the error every
+    /// connection fails with when the settings could not be loaded (never "direct" then:
+    /// fail closed). Named after cryptofeed's Python `get_http_proxy_url`; `Display` of the
+    /// URL is redacted.
+    pub fn http_proxy_url(&self, exchange: &str) -> Result<Option<&ProxyUrl>, &ProxyError> {
+        let settings = self.settings.as_ref()?;
+        Ok(settings
             .get_proxy(exchange, ConnectionKind::Http)
-            .map(ProxyConfig::url)
+            .map(ProxyConfig::url))
     }
 
     /// The dialer of `exchange`'s traffic of `kind`.
