@@ -24,8 +24,14 @@
 
 extern crate self as proxy_runtime;
 
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench;
 pub mod check;
 mod exchange;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzz;
 mod host;
 pub mod load;
 mod net;
@@ -57,8 +63,8 @@ pub use proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use redact::Password;
 pub use schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
 pub use settings::{
-    ConnectionKind, ConnectionProxies, ProxyConfig, ProxySettings, RouteEntry, TimeoutError,
-    TimeoutSeconds,
+    ConnectionKind, ConnectionProxies, EmptyPool, ProxyConfig, ProxySettings, RouteEntry, Strategy,
+    TimeoutError, TimeoutSeconds,
 };
 /// The tungstenite this one speaks (messages, `WebSocketConfig`, `IntoClientRequest`).
 pub use tokio_tungstenite::tungstenite;
@@ -124,9 +130,13 @@ pub mod __private {
     pub use crate::proxied::Connectors;
     pub use crate::schema::{FieldKind, FieldSchema, Schema, SettingsField, SettingsOptions};
 
-    /// A struct's schema, from its name and fields.
-    pub fn schema(type_name: &'static str, fields: Vec<FieldSchema>) -> Schema {
-        Schema::new(type_name, fields)
+    /// A struct's schema, from its name, fields and `one_of` groups.
+    pub fn schema(
+        type_name: &'static str,
+        fields: Vec<FieldSchema>,
+        one_of: &'static [&'static [&'static str]],
+    ) -> Schema {
+        Schema::new(type_name, fields, one_of)
     }
 
     /// The connectors of `T`'s exchange, from the proxy system in force now.

@@ -70,12 +70,26 @@ pub struct SettingsOptions {
 pub struct Schema {
     type_name: &'static str,
     fields: Vec<FieldSchema>,
+    one_of: &'static [&'static [&'static str]],
 }
 
 impl Schema {
     /// For generated code (through `__private`).
-    pub(crate) fn new(type_name: &'static str, fields: Vec<FieldSchema>) -> Self {
-        Self { type_name, fields }
+    pub(crate) fn new(
+        type_name: &'static str,
+        fields: Vec<FieldSchema>,
+        one_of: &'static [&'static [&'static str]],
+    ) -> Self {
+        Self {
+            type_name,
+            fields,
+            one_of,
+        }
+    }
+
+    /// The `one_of` groups: of each, exactly one field must be given (a list, not empty).
+    pub fn one_of(&self) -> &'static [&'static [&'static str]] {
+        self.one_of
     }
 
     /// The Rust type's name, for messages.
@@ -167,6 +181,9 @@ pub enum FieldKind {
         /// What each value holds.
         value: Box<FieldKind>,
     },
+    /// A list (`Vec<T>`): a YAML sequence, or a JSON array in a variable. It is replaced
+    /// whole by a source that gives it, never merged item by item.
+    List(Box<FieldKind>),
 }
 
 impl FieldKind {
@@ -185,6 +202,7 @@ impl FieldKind {
             FieldKind::Struct(s) => format!("a mapping ({})", s().type_name),
             FieldKind::Optional(inner) => inner.expected(),
             FieldKind::Map { key, .. } => format!("a mapping keyed by {}", key.expected),
+            FieldKind::List(item) => format!("a list of {}", item.expected()),
         }
     }
 }
@@ -196,6 +214,7 @@ impl fmt::Debug for FieldKind {
             FieldKind::Struct(s) => write!(f, "Struct({})", s().type_name),
             FieldKind::Optional(inner) => write!(f, "Optional({inner:?})"),
             FieldKind::Map { key, value } => write!(f, "Map({:?} => {value:?})", key.expected),
+            FieldKind::List(item) => write!(f, "List({item:?})"),
         }
     }
 }
@@ -336,7 +355,7 @@ impl fmt::Debug for Scalar {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a field of a `#[derive(Settings)]` struct",
     label = "this type has no settings schema",
-    note = "a settings field is one of: a struct that derives `Settings`; an `Option` of a settings field; a `BTreeMap` or `HashMap` keyed by `ExchangeId` or `String` whose values are settings fields; or a leaf read from text (`bool`, integers, `String`, `PathBuf`, `ProxyUrl`, `ExchangeId`, `TimeoutSeconds`)",
+    note = "a settings field is one of: a struct that derives `Settings`; an `Option` or a `Vec` of a settings field; a `BTreeMap` or `HashMap` keyed by `ExchangeId` or `String` whose values are settings fields; or a leaf read from text (`bool`, integers, `String`, `PathBuf`, `ProxyUrl`, `ExchangeId`, `TimeoutSeconds`)",
     note = "to read a type of your own from text, implement `proxy_runtime::SettingsLeaf` for it"
 )]
 pub trait SettingsField {
@@ -482,6 +501,15 @@ impl<T: SettingsField> SettingsField for Option<T> {
             Some(v) => v.show_default(),
             None => "none".to_owned(),
         }
+    }
+}
+
+impl<T: SettingsField> SettingsField for Vec<T> {
+    fn kind() -> FieldKind {
+        FieldKind::List(Box::new(T::kind()))
+    }
+    fn show_default(&self) -> String {
+        if self.is_empty() { "[]" } else { "…" }.to_owned()
     }
 }
 

@@ -149,3 +149,72 @@ async fn real_requests_through_a_live_proxy_with_protocol_status_and_timings() {
     assert!(!run.stderr.contains("T0pSecret"), "{}", run.stderr);
     std::fs::remove_file(&ca_file).unwrap();
 }
+
+#[tokio::test]
+async fn every_member_of_a_pool_is_probed_on_its_own() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let ca_file = std::env::temp_dir().join(format!("probe-pool-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca.ca_pem()).unwrap();
+    let live = RealProxy::microsocks(false);
+    let dead = format!(
+        "socks5h://127.0.0.1:{}",
+        proxy_tests::fake::closed_port().await
+    );
+    let urls = format!(r#"["{}", "{dead}"]"#, live.url("socks5h", None));
+    let https = format!("https://127.0.0.1:{}/ping", origin.https.port());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
+        .args([
+            "--probe",
+            &https,
+            "--ca",
+            ca_file.to_str().unwrap(),
+            "--json",
+            "binance",
+        ])
+        .env_clear()
+        .env("CRYPTOFEED_PROXY_ENABLED", "true")
+        .env("CRYPTOFEED_PROXY_DEFAULT__HTTP__URLS", &urls)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // One member fails: the probe fails, though the pool as a whole would work.
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let results = json["probe"]["results"].as_array().unwrap();
+    let routes: Vec<(&str, &str, bool)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["exchange"].as_str().unwrap(),
+                r["route"].as_str().unwrap(),
+                r["ok"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let live_url = live.url("socks5h", None);
+    assert_eq!(
+        routes,
+        [
+            ("*", live_url.as_str(), true),
+            ("*", dead.as_str(), false),
+            ("binance", live_url.as_str(), true),
+            ("binance", dead.as_str(), false),
+        ],
+        "{stdout}"
+    );
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("proxy unreachable"),
+        "{stdout}"
+    );
+    assert_eq!(
+        origin.https.received().len(),
+        2,
+        "only the live member reached the origin"
+    );
+    std::fs::remove_file(&ca_file).unwrap();
+}

@@ -205,7 +205,11 @@ fn vars_lists_every_name_from_the_schema() {
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 16);
+    assert_eq!(
+        names.len(),
+        24,
+        "ENABLED, DEFAULT, EXCHANGES and their routes: {names:?}"
+    );
     assert!(names.iter().all(|n| n.starts_with("X_")));
 }
 
@@ -348,4 +352,79 @@ fn an_unreadable_ca_file_is_a_usage_error() {
         text(&out.stderr)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_shows_a_pool_as_its_first_member_with_strategy_and_members() {
+    let urls = format!(r#"["socks5h://u:{CANARY}@a:1080", "direct://"]"#);
+    let vars = [
+        ("CRYPTOFEED_PROXY_ENABLED", "true"),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
+            urls.as_str(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__STRATEGY",
+            "round_robin",
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__TIMEOUT_SECONDS",
+            "7",
+        ),
+    ];
+    let out = run(&["--json", "binance"], &vars);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains(CANARY), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let route = &json["routes"]["binance"]["http"];
+    let var = "`CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS` (environment";
+    // The ROUTE fields describe the first member.
+    assert_eq!(route["url"], "socks5h://u:***@a:1080");
+    assert_eq!(route["scheme"], "socks5h");
+    assert_eq!(route["host"], "a");
+    assert_eq!(route["port"], 1080);
+    assert_eq!(route["username"], "u");
+    assert_eq!(route["timeout_seconds"], 7);
+    assert_eq!(route["strategy"], "round_robin");
+    assert_eq!(route.as_object().unwrap().len(), 9, "{route:#}");
+    let members = route["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0]["url"], "socks5h://u:***@a:1080");
+    assert_eq!(members[0]["host"], "a");
+    assert!(
+        members[0]["source"].as_str().unwrap().starts_with(var),
+        "{:#}",
+        members[0]
+    );
+    assert!(
+        members[0].get("timeout_seconds").is_none(),
+        "{:#}",
+        members[0]
+    );
+    assert_eq!(members[0].as_object().unwrap().len(), 6, "{:#}", members[0]);
+    assert_eq!(members[1]["url"], "direct://");
+    assert_eq!(members[1]["scheme"], "direct");
+    assert!(members[1]["host"].is_null() && members[1]["port"].is_null());
+
+    // A route with one `url` has neither key, as before pools.
+    let single = run(
+        &["--json", "okx"],
+        &[
+            ("CRYPTOFEED_PROXY_ENABLED", "true"),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://a:1"),
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&single.stdout).unwrap();
+    let route = json["routes"]["okx"]["http"].as_object().unwrap();
+    assert!(!route.contains_key("strategy") && !route.contains_key("members"));
+
+    // The table shows the pool and its strategy.
+    let table = text(&run(&["binance"], &vars).stdout);
+    assert!(table.contains("round_robin"), "{table}");
+    assert!(
+        table.contains("socks5h://u:***@a:1080") && table.contains("direct://"),
+        "{table}"
+    );
+    assert!(!table.contains(CANARY));
 }

@@ -187,7 +187,10 @@ fn an_empty_name_part_gets_no_misleading_suggestion() {
         "http://p:1",
     )]));
     assert!(!e.contains("did you mean"), "{e}");
-    assert!(e.contains("valid names here: URL, TIMEOUT_SECONDS"), "{e}");
+    assert!(
+        e.contains("valid names here: URL, URLS, STRATEGY, TIMEOUT_SECONDS"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! The loopback fixtures of proxy-runtime's tests and examples: a test CA, local HTTPS/WSS
-//! origins, scripted fake proxies, a working SOCKS5 proxy, recording resolvers, and the
+//! origins, scripted fake proxies, addresses that never answer, a working SOCKS5 proxy, recording resolvers, and the
 //! real proxy servers (microsocks, dante, tinyproxy, squid) started on loopback. `run`
 //! beside this crate is the project's test command.
 
+pub mod blackhole;
 pub mod fake;
 pub mod logs;
 pub mod origin;

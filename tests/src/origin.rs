@@ -12,10 +12,12 @@
 //! - `/endless`: a body that never ends;
 //! - `/stall-head`: never answers; `/stall-body`: the head and a first chunk, then nothing;
 //! - `/headers`: `200`, with response headers `X-Mbx-Used-Weight-1m: 7` and `X-Origin: 1`;
-//! - `/latin1`: `café crème` in ISO-8859-1, saying so in `Content-Type`.
+//! - `/latin1`: `café crème` in ISO-8859-1, saying so in `Content-Type`;
+//! - `/ratelimit/N`: `429 Too Many Requests` with `Retry-After: N`.
 //!
 //! WebSocket endpoints greet with [`WELCOME`], echo every text message as `echo: <text>`,
-//! answer `big N` with a message of N bytes, and choose the first subprotocol offered.
+//! answer `big N` with a message of N bytes and `count N` with the messages `0` to `N-1`
+//! then `done`, and choose the first subprotocol offered.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -54,6 +56,8 @@ pub fn body_for(path: &str) -> String {
 /// A request as the origin received it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Where the connection came from (a proxy's outgoing address, or the client's).
+    pub peer: SocketAddr,
     /// The method.
     pub method: Method,
     /// The path and query.
@@ -156,7 +160,7 @@ async fn serve(bind: &str, tls: Option<TestCa>, kind: Kind) -> Endpoint {
     let served = endpoint.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
+            let Ok((tcp, peer)) = listener.accept().await else {
                 return;
             };
             let _ = tcp.set_nodelay(true);
@@ -178,10 +182,10 @@ async fn serve(bind: &str, tls: Option<TestCa>, kind: Kind) -> Endpoint {
                                 .lock()
                                 .expect("lock")
                                 .push(kind_of == Some(rustls::HandshakeKind::Resumed));
-                            handle(stream, kind, received).await;
+                            handle(stream, kind, received, peer).await;
                         }
                     }
-                    None => handle(tcp, kind, received).await,
+                    None => handle(tcp, kind, received, peer).await,
                 }
             });
         }
@@ -193,10 +197,11 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     kind: Kind,
     received: Arc<Mutex<Vec<Received>>>,
+    peer: SocketAddr,
 ) {
     match kind {
-        Kind::Http(handler) => http(stream, received, handler).await,
-        Kind::WebSocket => websocket(stream, received).await,
+        Kind::Http(handler) => http(stream, received, handler, peer).await,
+        Kind::WebSocket => websocket(stream, received, peer).await,
     }
 }
 
@@ -208,6 +213,7 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     received: Arc<Mutex<Vec<Received>>>,
     handler: Option<Handler>,
+    peer: SocketAddr,
 ) {
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let received = received.clone();
@@ -225,6 +231,7 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 .map_or("/", |p| p.as_str())
                 .to_owned();
             let request = Received {
+                peer,
                 method: parts.method.clone(),
                 target,
                 version: parts.version,
@@ -289,6 +296,12 @@ async fn answer(path: &str) -> Response<Body> {
         });
         let never = futures_util::stream::pending();
         *response.body_mut() = BodyExt::boxed(StreamBody::new(first.chain(never)));
+    } else if let Some(seconds) = path.strip_prefix("/ratelimit/") {
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        *response.body_mut() = full("{\"code\":-1003,\"msg\":\"Too many requests\"}");
+        response
+            .headers_mut()
+            .insert("retry-after", seconds.parse().expect("seconds"));
     } else if path == "/latin1" {
         *response.body_mut() = full(&b"caf\xe9 cr\xe8me"[..]);
         response.headers_mut().insert(
@@ -353,9 +366,11 @@ fn bomb(mib: usize) -> Vec<u8> {
 async fn websocket<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     received: Arc<Mutex<Vec<Received>>>,
+    peer: SocketAddr,
 ) {
     let record = |request: &WsRequest, mut response: WsResponse| {
         received.lock().expect("lock").push(Received {
+            peer,
             method: request.method().clone(),
             target: request
                 .uri()
@@ -389,6 +404,15 @@ async fn websocket<S: AsyncRead + AsyncWrite + Unpin>(
     }
     while let Some(Ok(msg)) = ws.next().await {
         let reply = match msg {
+            Message::Text(t) if t.as_str().starts_with("count ") => {
+                let n: usize = t.as_str()["count ".len()..].parse().unwrap_or(0);
+                for i in 0..n {
+                    if ws.feed(Message::text(i.to_string())).await.is_err() {
+                        return;
+                    }
+                }
+                Message::text("done")
+            }
             Message::Text(t) => match t.as_str().strip_prefix("big ") {
                 Some(n) => Message::text("x".repeat(n.parse().unwrap_or(0))),
                 None => Message::text(format!("echo: {t}")),

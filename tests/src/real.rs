@@ -50,8 +50,22 @@ pub struct RealProxy {
     child: Option<Child>,
     dir: PathBuf,
     log: PathBuf,
+    /// How it was started, to start it again.
+    args: Vec<String>,
+    output: PathBuf,
     /// The loopback port it listens on.
     pub port: u16,
+}
+
+/// How a server is started beyond its kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// User and password authentication ([`USER`], [`PASSWORD`]; microsocks, tinyproxy
+    /// and squid).
+    pub auth: bool,
+    /// The loopback address its outgoing connections come from (127.0.0.N), so that a
+    /// target can tell which proxy a connection came through.
+    pub outbound: Option<std::net::Ipv4Addr>,
 }
 
 /// The user and password the servers with authentication accept.
@@ -63,26 +77,48 @@ pub const PASSWORD: &str = "s3cret-pass.42";
 impl RealProxy {
     /// microsocks, with or without user/password authentication.
     pub fn microsocks(auth: bool) -> Self {
+        Self::microsocks_with(Options {
+            auth,
+            ..Options::default()
+        })
+    }
+
+    /// microsocks with `options`.
+    pub fn microsocks_with(options: Options) -> Self {
         let (dir, port) = workspace(Server::Microsocks);
         let log = dir.join("microsocks.log");
-        let port_s = port.to_string();
-        let mut args = vec!["-i", "127.0.0.1", "-p", port_s.as_str()];
-        if auth {
-            args.extend(["-u", USER, "-P", PASSWORD]);
+        let mut args = vec![
+            "-i".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-p".to_owned(),
+            port.to_string(),
+        ];
+        if options.auth {
+            args.extend(["-u", USER, "-P", PASSWORD].map(str::to_owned));
         }
-        let child = spawn(Server::Microsocks, &args, Some(&log));
-        Self::ready(Server::Microsocks, child, dir, log, port)
+        if let Some(ip) = options.outbound {
+            args.extend(["-b".to_owned(), ip.to_string()]);
+        }
+        Self::start(Server::Microsocks, args, log.clone(), dir, log, port)
     }
 
     /// dante, SOCKS4 and SOCKS5 without authentication, logging every connection.
     pub fn dante() -> Self {
+        Self::dante_with(Options::default())
+    }
+
+    /// dante with `options` (no authentication: its methods check system accounts).
+    pub fn dante_with(options: Options) -> Self {
         let (dir, port) = workspace(Server::Dante);
         let log = dir.join("danted.log");
         let conf = dir.join("danted.conf");
+        let external = options
+            .outbound
+            .map_or_else(|| "lo".to_owned(), |ip| ip.to_string());
         fs::write(
             &conf,
             format!(
-                "logoutput: {log}\ninternal: 127.0.0.1 port = {port}\nexternal: lo\n\
+                "logoutput: {log}\ninternal: 127.0.0.1 port = {port}\nexternal: {external}\n\
                  clientmethod: none\nsocksmethod: none\n\
                  client pass {{\n  from: 0/0 to: 0/0\n  log: connect disconnect error\n}}\n\
                  socks pass {{\n  from: 0/0 to: 0/0\n  command: connect\n  log: connect disconnect error\n}}\n",
@@ -91,38 +127,54 @@ impl RealProxy {
         )
         .expect("write danted.conf");
         let pid = dir.join("danted.pid");
-        let child = spawn(
-            Server::Dante,
-            &["-f", path(&conf), "-p", path(&pid), "-N", "1"],
-            Some(&dir.join("danted.stderr")),
-        );
-        Self::ready(Server::Dante, child, dir, log, port)
+        let args = ["-f", path(&conf), "-p", path(&pid), "-N", "1"]
+            .map(str::to_owned)
+            .to_vec();
+        let output = dir.join("danted.stderr");
+        Self::start(Server::Dante, args, output, dir, log, port)
     }
 
     /// tinyproxy, with or without Basic authentication.
     pub fn tinyproxy(auth: bool) -> Self {
+        Self::tinyproxy_with(Options {
+            auth,
+            ..Options::default()
+        })
+    }
+
+    /// tinyproxy with `options`.
+    pub fn tinyproxy_with(options: Options) -> Self {
         let (dir, port) = workspace(Server::Tinyproxy);
         let log = dir.join("tinyproxy.log");
         let conf = dir.join("tinyproxy.conf");
         let mut text = format!(
-            "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 100\nLogFile \"{}\"\nLogLevel Connect\nPidFile \"{}\"\nAllow 127.0.0.1\n",
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 2048\nLogFile \"{}\"\nLogLevel Connect\nPidFile \"{}\"\nAllow 127.0.0.1\n",
             log.display(),
             dir.join("tinyproxy.pid").display()
         );
-        if auth {
+        if options.auth {
             text.push_str(&format!("BasicAuth {USER} {PASSWORD}\n"));
         }
+        if let Some(ip) = options.outbound {
+            text.push_str(&format!("Bind {ip}\n"));
+        }
         fs::write(&conf, text).expect("write tinyproxy.conf");
-        let child = spawn(
-            Server::Tinyproxy,
-            &["-d", "-c", path(&conf)],
-            Some(&dir.join("tinyproxy.stderr")),
-        );
-        Self::ready(Server::Tinyproxy, child, dir, log, port)
+        let args = ["-d", "-c", path(&conf)].map(str::to_owned).to_vec();
+        let output = dir.join("tinyproxy.stderr");
+        Self::start(Server::Tinyproxy, args, output, dir, log, port)
     }
 
     /// squid, with or without Basic authentication (basic_ncsa_auth and an htpasswd file).
     pub fn squid(auth: bool) -> Self {
+        Self::squid_with(Options {
+            auth,
+            ..Options::default()
+        })
+    }
+
+    /// squid with `options`.
+    pub fn squid_with(options: Options) -> Self {
+        let auth = options.auth;
         let (dir, port) = workspace(Server::Squid);
         let log = dir.join("access.log");
         let conf = dir.join("squid.conf");
@@ -130,6 +182,7 @@ impl RealProxy {
             "http_port 127.0.0.1:{port}\npid_filename {d}/squid.pid\ncache_log {d}/cache.log\n\
              access_log stdio:{log}\ncache_store_log none\nnetdb_filename none\ncoredump_dir {d}\n\
              logfile_rotate 0\ncache deny all\ncache_mem 8 MB\nshutdown_lifetime 0 seconds\npinger_enable off\n\
+             max_filedescriptors 8192\n\
              acl SSL_ports port 1-65535\nacl Safe_ports port 1-65535\n\
              http_access deny !Safe_ports\nhttp_access deny CONNECT !SSL_ports\n",
             d = dir.display(),
@@ -155,15 +208,17 @@ impl RealProxy {
             text.push_str("http_access allow localhost\n");
         }
         text.push_str("http_access deny all\n");
+        if let Some(ip) = options.outbound {
+            text.push_str(&format!("tcp_outgoing_address {ip}\n"));
+        }
         fs::write(&conf, text).expect("write squid.conf");
         give_to_proxy_user(&dir);
         let name = format!("t{port}");
-        let child = spawn(
-            Server::Squid,
-            &["-N", "-n", &name, "-f", path(&conf)],
-            Some(&dir.join("squid.stderr")),
-        );
-        let mut proxy = Self::ready(Server::Squid, child, dir, log, port);
+        let args = ["-N", "-n", &name, "-f", path(&conf)]
+            .map(str::to_owned)
+            .to_vec();
+        let output = dir.join("squid.stderr");
+        let mut proxy = Self::start(Server::Squid, args, output, dir, log, port);
         // squid answers on its port before its auth helpers are up; give them a moment
         // and make sure it did not die.
         std::thread::sleep(Duration::from_millis(200));
@@ -171,19 +226,58 @@ impl RealProxy {
         proxy
     }
 
-    fn ready(server: Server, child: Child, dir: PathBuf, log: PathBuf, port: u16) -> Self {
+    fn start(
+        server: Server,
+        args: Vec<String>,
+        output: PathBuf,
+        dir: PathBuf,
+        log: PathBuf,
+        port: u16,
+    ) -> Self {
+        let child = spawn(server, &args, Some(&output));
         let mut proxy = Self {
             server,
             child: Some(child),
             dir,
             log,
+            args,
+            output,
             port,
         };
+        proxy.wait_ready();
+        proxy
+    }
+
+    /// The server's program name (`microsocks`, `danted`, `tinyproxy`, `squid`).
+    pub fn name(&self) -> &'static str {
+        self.server.binary()
+    }
+
+    /// Stops the server (as a crash would: SIGKILL), leaving its port and files. (squid
+    /// runs with `-N`, as one process.)
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again, as it was, on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Some(spawn(self.server, &self.args, Some(&self.output)));
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let port = self.port;
+        let server = self.server;
+        let proxy = self;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return proxy;
+                return;
             }
             proxy.assert_alive();
             if Instant::now() > deadline {
@@ -318,7 +412,7 @@ fn missing(server: Server, why: &str) -> ! {
     )
 }
 
-fn spawn(server: Server, args: &[&str], output: Option<&Path>) -> Child {
+fn spawn(server: Server, args: &[String], output: Option<&Path>) -> Child {
     let Some(binary) = find_binary(server.binary()) else {
         missing(server, "not found on PATH or in /usr/sbin")
     };

@@ -20,9 +20,10 @@ pub struct Socks5Server {
 }
 
 impl Socks5Server {
-    /// Starts the proxy on `addr`.
+    /// Starts the proxy on `addr` (port 0: any free port).
     pub async fn start(addr: SocketAddr) -> Result<Self, Error> {
         let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let carried = Arc::new(AtomicUsize::new(0));
         let count = carried.clone();
         tokio::spawn(async move {

@@ -189,6 +189,10 @@ async fn malformed_replies_are_protocol_errors_never_tunnels() {
         huge,
         many,
         b"HTTP/1.1 200 Conn",
+        // Empty lines before the status line (httparse skips them; a reply starts with
+        // its status line).
+        b"\r\nHTTP/1.1 200 OK\r\n\r\n",
+        b"\nHTTP/1.1 200 OK\r\n\r\n",
     ] {
         let proxy = replying(reply).await;
         let kind = kind_of(&format!("http://{}", proxy.authority()), target).await;

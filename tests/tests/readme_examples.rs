@@ -22,14 +22,14 @@ fn blocks(text: &str, lang: &str) -> Vec<String> {
     out
 }
 
-/// `export NAME=value` lines, with shell quotes removed.
+/// `export NAME=value` lines, with shell quotes (double or single) removed.
 fn exports(block: &str) -> Vec<(String, String)> {
     block
         .lines()
         .filter_map(|l| l.trim().strip_prefix("export "))
         .map(|l| {
             let (k, v) = l.split_once('=').expect("NAME=value");
-            (k.to_owned(), v.trim_matches('"').to_owned())
+            (k.to_owned(), v.trim_matches(['"', '\'']).to_owned())
         })
         .collect()
 }
@@ -37,7 +37,10 @@ fn exports(block: &str) -> Vec<(String, String)> {
 #[test]
 fn every_yaml_example_loads() {
     let yaml = blocks(&readme(), "yaml");
-    assert!(!yaml.is_empty());
+    assert!(
+        yaml.len() >= 2,
+        "the reference example and the pool example"
+    );
     for block in yaml {
         let s = ProxySettings::loader()
             .yaml_str("README.md", block.clone())
@@ -45,24 +48,36 @@ fn every_yaml_example_loads() {
             .unwrap_or_else(|e| panic!("{e}\n{block}"));
         assert!(s.enabled());
         let binance = s.get_proxy("binance", ConnectionKind::Http).unwrap();
-        assert_eq!(
-            binance
-                .url()
-                .endpoint()
-                .unwrap()
-                .password()
-                .unwrap()
-                .expose(),
-            "p@ss"
-        );
-        assert!(
-            s.get_proxy("binance_futures", ConnectionKind::Websocket)
-                .is_none()
-        );
-        assert!(
-            s.get_proxy("binance_futures", ConnectionKind::Http)
-                .is_some()
-        );
+        let password = |url: &proxy_runtime::ProxyUrl| {
+            url.endpoint()
+                .and_then(|e| e.password())
+                .map(|p| p.expose().to_owned())
+        };
+        assert_eq!(password(binance.url()).as_deref(), Some("p@ss"), "{block}");
+        if binance.is_pool() {
+            // The pool example: two exits for REST, by round robin, and for streams.
+            assert_eq!(binance.members().len(), 2);
+            assert!(
+                binance
+                    .members()
+                    .iter()
+                    .all(|m| password(m).as_deref() == Some("p@ss"))
+            );
+            assert_eq!(binance.strategy(), proxy_runtime::Strategy::RoundRobin);
+            assert_eq!(binance.timeout().get(), 10);
+            let ws = s.get_proxy("binance", ConnectionKind::Websocket).unwrap();
+            assert_eq!(ws.members().len(), 2);
+            assert_eq!(ws.strategy(), proxy_runtime::Strategy::Failover);
+        } else {
+            assert!(
+                s.get_proxy("binance_futures", ConnectionKind::Websocket)
+                    .is_none()
+            );
+            assert!(
+                s.get_proxy("binance_futures", ConnectionKind::Http)
+                    .is_some()
+            );
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) struct Input<'a> {
     pub(crate) env_prefix: Option<LitStr>,
     pub(crate) yaml_section: Option<LitStr>,
     pub(crate) config_env: Option<LitStr>,
+    pub(crate) one_of: Vec<attr::OneOf>,
     pub(crate) container_default: Option<SerdeDefault>,
     pub(crate) fields: Vec<Field<'a>>,
 }
@@ -70,6 +71,7 @@ impl<'a> Input<'a> {
             env_prefix: container.env_prefix,
             yaml_section: container.yaml_section,
             config_env: container.config_env,
+            one_of: container.one_of,
             container_default: container.serde_default,
             fields,
         }

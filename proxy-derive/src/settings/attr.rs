@@ -10,7 +10,8 @@ use crate::ctxt::Ctxt;
 pub(crate) const ENV_PREFIX: &str = "env_prefix";
 pub(crate) const YAML_SECTION: &str = "yaml_section";
 pub(crate) const CONFIG_ENV: &str = "config_env";
-const CONTAINER_OPTIONS: &str = "`env_prefix`, `yaml_section` and `config_env`";
+pub(crate) const ONE_OF: &str = "one_of";
+const CONTAINER_OPTIONS: &str = "`env_prefix`, `yaml_section`, `config_env` and `one_of(...)`";
 
 /// serde options that would make a name differ from the field's name, or change the shape
 /// the schema describes.
@@ -42,7 +43,15 @@ pub(crate) struct Container {
     pub(crate) env_prefix: Option<LitStr>,
     pub(crate) yaml_section: Option<LitStr>,
     pub(crate) config_env: Option<LitStr>,
+    /// `one_of("a", "b")` groups: exactly one of those fields must be given.
+    pub(crate) one_of: Vec<OneOf>,
     pub(crate) serde_default: Option<SerdeDefault>,
+}
+
+/// One `one_of(...)` group, with the span of the option for messages.
+pub(crate) struct OneOf {
+    pub(crate) names: Vec<LitStr>,
+    pub(crate) span: proc_macro2::Span,
 }
 
 /// Field options.
@@ -58,6 +67,16 @@ pub(crate) fn container(cx: &mut Ctxt, attrs: &[Attribute]) -> Container {
     for attr in attrs {
         if attr.path().is_ident("settings") {
             let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident(ONE_OF) {
+                    let content;
+                    syn::parenthesized!(content in meta.input);
+                    let names = content.parse_terminated(|p| p.parse::<LitStr>(), Token![,])?;
+                    out.one_of.push(OneOf {
+                        names: names.into_iter().collect(),
+                        span: syn::spanned::Spanned::span(&meta.path),
+                    });
+                    return Ok(());
+                }
                 let slot = if meta.path.is_ident(ENV_PREFIX) {
                     &mut out.env_prefix
                 } else if meta.path.is_ident(YAML_SECTION) {

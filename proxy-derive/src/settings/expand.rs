@@ -52,6 +52,10 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     let yaml_section = option(&input.yaml_section);
     let config_env = option(&input.config_env);
     let fields = input.fields.iter().map(|f| field(input, f));
+    let groups = input.one_of.iter().map(|g| {
+        let names = &g.names;
+        quote!(&[#(#names),*])
+    });
 
     quote! {
         #[automatically_derived]
@@ -68,6 +72,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                     ::proxy_runtime::__private::schema(
                         #type_name,
                         ::proxy_runtime::__private::vec![#(#fields),*],
+                        &[#(#groups),*],
                     )
                 })
             }

@@ -28,6 +28,9 @@ pub(crate) fn check(cx: &mut Ctxt, input: &Input<'_>) {
             "settings are owned values: a `#[derive(Settings)]` struct cannot have lifetime parameters",
         );
     }
+    for group in &input.one_of {
+        one_of(cx, input, group);
+    }
     for field in &input.fields {
         if proxy_rules::check_words(&field.name).is_err() {
             let ident = field.original.ident.as_ref();
@@ -62,5 +65,46 @@ fn env_name(cx: &mut Ctxt, lit: Option<&LitStr>, option: &str) {
                 v.to_ascii_uppercase()
             ),
         );
+    }
+}
+
+/// A `one_of` group names two or more distinct fields of the struct, each of which may be
+/// left out on its own (an `Option`, or a field with a serde default).
+fn one_of(cx: &mut Ctxt, input: &Input<'_>, group: &super::attr::OneOf) {
+    if group.names.len() < 2 {
+        cx.push(syn::Error::new(
+            group.span,
+            "`one_of` names two or more fields, like `one_of(\"url\", \"urls\")`",
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for lit in &group.names {
+        let name = lit.value();
+        if seen.contains(&name) {
+            cx.error(lit, format!("`{name}` is named twice in this `one_of`"));
+            continue;
+        }
+        seen.push(name.clone());
+        let Some(field) = input.fields.iter().find(|f| f.name == name) else {
+            let names: Vec<&str> = input.fields.iter().map(|f| f.name.as_str()).collect();
+            cx.error(
+                lit,
+                format!(
+                    "no field `{name}` in this struct (its fields: {})",
+                    names.join(", ")
+                ),
+            );
+            continue;
+        };
+        let optional = matches!(
+            &field.original.ty,
+            syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option")
+        );
+        if !optional && field.default.is_none() && input.container_default.is_none() {
+            cx.error(
+                lit,
+                format!("`{name}` is in a `one_of`, so it may be left out: make it an `Option` or give it `#[serde(default)]`"),
+            );
+        }
     }
 }

@@ -13,7 +13,9 @@ pub mod render;
 use serde::Serialize;
 
 use crate::load::{Origin, Origins};
-use crate::{ConnectionKind, ExchangeId, ProxyConfig, ProxySettings, RouteEntry};
+use crate::{
+    ConnectionKind, ExchangeId, ProxyConfig, ProxyEndpoint, ProxySettings, ProxyUrl, RouteEntry,
+};
 
 /// The key of the default route in a report: what an exchange without its own entry gets.
 pub const DEFAULT_KEY: &str = "*";
@@ -36,19 +38,72 @@ pub struct Route {
     /// Where the route was set: the variable, or the file, line and key of its URL (and of
     /// its timeout, when that was set elsewhere).
     pub source: String,
+    /// For a pool: how it chooses a member (`failover`, `round_robin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<&'static str>,
+    /// For a pool: every member, in order; the route's own fields describe the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<Member>>,
+}
+
+/// One member of a pool: a route's fields without its timeout (the pool's). A
+/// `direct://` member has scheme `direct` and no host or port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// The proxy URL with the password shown as `***`, or `direct://`.
+    pub url: String,
+    /// The scheme, like `socks5h`, or `direct`.
+    pub scheme: &'static str,
+    /// The proxy's host; an IPv6 address without brackets.
+    pub host: Option<String>,
+    /// The proxy's port.
+    pub port: Option<u16>,
+    /// The user name, if the URL has credentials.
+    pub username: Option<String>,
+    /// Where the member was set.
+    pub source: String,
+}
+
+impl Member {
+    fn new(url: &ProxyUrl, source: String) -> Self {
+        let endpoint = url.endpoint();
+        Member {
+            url: url.to_string(),
+            scheme: endpoint.map_or("direct", |e| e.scheme().as_str()),
+            host: endpoint.map(|e| e.host().bare().into_owned()),
+            port: endpoint.map(ProxyEndpoint::port),
+            username: endpoint.and_then(|e| e.username().map(str::to_owned)),
+            source,
+        }
+    }
 }
 
 impl Route {
-    fn new(config: &ProxyConfig, source: String) -> Option<Self> {
-        let endpoint = config.url().endpoint()?;
+    /// The route of `config` (`None` for `direct://` alone); `sources` gives where the
+    /// route and each pool member were set.
+    fn new(config: &ProxyConfig, source: String, member_sources: Vec<String>) -> Option<Self> {
+        if config.is_direct() {
+            return None;
+        }
+        let first = Member::new(config.url(), source.clone());
+        let members = config.is_pool().then(|| {
+            config
+                .members()
+                .iter()
+                .zip(member_sources)
+                .map(|(url, source)| Member::new(url, source))
+                .collect()
+        });
         Some(Route {
-            url: config.url().to_string(),
-            scheme: endpoint.scheme().as_str(),
-            host: endpoint.host().bare().into_owned(),
-            port: endpoint.port(),
-            username: endpoint.username().map(str::to_owned),
+            url: first.url,
+            scheme: first.scheme,
+            host: first.host.unwrap_or_default(),
+            port: first.port.unwrap_or_default(),
+            username: first.username,
             timeout_seconds: config.timeout().get(),
             source,
+            strategy: config.is_pool().then(|| config.strategy().as_str()),
+            members,
         })
     }
 }
@@ -141,13 +196,16 @@ impl Report {
                     (RouteEntry::Exchange, Some(id)) => vec!["exchanges", id],
                     _ => vec!["default"],
                 };
-                let source = source_of(origins, &base, kind);
+                let source = source_of(origins, &base, kind, config);
                 sources.push(RouteSource {
                     exchange: name.clone(),
                     kind,
                     source: source.clone(),
                 });
-                Route::new(config, source)
+                let members = (0..config.members().len())
+                    .map(|i| member_source(origins, &base, kind, i))
+                    .collect();
+                Route::new(config, source, members)
             };
             let http = route(ConnectionKind::Http);
             let websocket = route(ConnectionKind::Websocket);
@@ -195,7 +253,12 @@ impl Report {
 
 /// Where the route at `base` (`["default"]`, `["exchanges", id]`) for `kind` was set: its
 /// URL's origin, and its timeout's when that came from elsewhere.
-fn source_of(origins: Option<&Origins>, base: &[&str], kind: ConnectionKind) -> String {
+fn source_of(
+    origins: Option<&Origins>,
+    base: &[&str],
+    kind: ConnectionKind,
+    config: &ProxyConfig,
+) -> String {
     let Some(origins) = origins else {
         return IN_CODE.to_owned();
     };
@@ -204,12 +267,35 @@ fn source_of(origins: Option<&Origins>, base: &[&str], kind: ConnectionKind) -> 
         path.extend([kind.as_str(), leaf]);
         origins.get(&path)
     };
-    let url = at("url");
+    let first = if config.is_pool() { "urls.0" } else { "url" };
+    let url = at(first).or_else(|| {
+        let mut path = base.to_vec();
+        path.extend([kind.as_str(), "urls", "0"]);
+        origins.get(&path)
+    });
     let mut source = url.map_or_else(|| "unknown".to_owned(), Origin::to_string);
     if let Some(timeout) = at("timeout_seconds").filter(|t| !same_source(url, t)) {
         source.push_str(&format!("; timeout_seconds: {timeout}"));
     }
     source
+}
+
+/// Where member `i` of the pool at `base` for `kind` was set.
+fn member_source(
+    origins: Option<&Origins>,
+    base: &[&str],
+    kind: ConnectionKind,
+    i: usize,
+) -> String {
+    let Some(origins) = origins else {
+        return IN_CODE.to_owned();
+    };
+    let index = i.to_string();
+    let mut path = base.to_vec();
+    path.extend([kind.as_str(), "urls", index.as_str()]);
+    origins
+        .get(&path)
+        .map_or_else(|| "unknown".to_owned(), Origin::to_string)
 }
 
 /// Whether two values were set by the same variable or file.

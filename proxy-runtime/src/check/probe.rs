@@ -215,8 +215,8 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
-/// Probes `url` through every route of `report` of the kind its scheme names, one after
-/// another, each on a new connection.
+/// Probes `url` through every route of `report` of the kind its scheme names (every
+/// member of a pool on its own), one after another, each on a new connection.
 pub async fn probe(
     injector: &ProxyInjector,
     report: &Report,
@@ -242,29 +242,32 @@ pub async fn probe(
     Target::from_uri(&uri, default_port).map_err(|e| error(e.to_string()))?;
     let mut results = Vec::new();
     for routes in &report.routes {
-        let dialer: Dialer = if routes.exchange == DEFAULT_KEY {
+        let route_dialer: Dialer = if routes.exchange == DEFAULT_KEY {
             injector.default_dialer(kind)
         } else {
             injector.dialer(&routes.exchange, kind)
         };
-        let route = dialer
-            .proxy()
-            .map_or_else(|| "direct".to_owned(), str::to_owned);
-        let trace = Arc::new(Trace::default());
-        let started = Instant::now();
-        let outcome = match kind {
-            ConnectionKind::Http => get(injector, dialer, url, trace.clone()).await,
-            ConnectionKind::Websocket => upgrade(&dialer, url, &trace).await,
-        };
-        let end = Instant::now();
-        results.push(Probe {
-            exchange: routes.exchange.clone(),
-            kind,
-            route,
-            outcome,
-            total: end - started,
-            timings: Timings::from_marks(&trace.marks(), end),
-        });
+        // A pool's members are probed one by one: each must work on its own.
+        for dialer in route_dialer.members_alone(kind) {
+            let route = dialer
+                .proxy()
+                .map_or_else(|| "direct".to_owned(), str::to_owned);
+            let trace = Arc::new(Trace::default());
+            let started = Instant::now();
+            let outcome = match kind {
+                ConnectionKind::Http => get(injector, dialer, url, trace.clone()).await,
+                ConnectionKind::Websocket => upgrade(&dialer, url, &trace).await,
+            };
+            let end = Instant::now();
+            results.push(Probe {
+                exchange: routes.exchange.clone(),
+                kind,
+                route,
+                outcome,
+                total: end - started,
+                timings: Timings::from_marks(&trace.marks(), end),
+            });
+        }
     }
     Ok(ProbeReport {
         url: shown,

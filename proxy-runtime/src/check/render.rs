@@ -34,6 +34,19 @@ pub(crate) fn routes_by_exchange<S: serde::Serializer>(
 /// set, and the warnings.
 pub fn report_table(report: &Report) -> String {
     let cell = |r: Option<&Route>| match r {
+        Some(Route {
+            members: Some(members),
+            strategy,
+            timeout_seconds,
+            ..
+        }) => {
+            let urls: Vec<&str> = members.iter().map(|m| m.url.as_str()).collect();
+            format!(
+                "[{}] {} (timeout {timeout_seconds}s)",
+                urls.join(", "),
+                strategy.unwrap_or_default()
+            )
+        }
         Some(r) => format!("{} (timeout {}s)", r.url, r.timeout_seconds),
         None => "direct".to_owned(),
     };

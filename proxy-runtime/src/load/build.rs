@@ -102,12 +102,28 @@ fn checked(walk: &mut Walk<'_, '_>, kind: &FieldKind, raw: Raw) -> Option<Node> 
                 None
             }
         },
-        (FieldKind::Leaf(leaf), Raw::Map(_) | Raw::Seq) => {
+        (FieldKind::Leaf(leaf), Raw::Map(_) | Raw::Seq(_)) => {
             let msg = format!("expected {}, found a mapping or list", leaf.expected());
             walk.error(ErrorKind::Invalid, msg);
             None
         }
-        (FieldKind::Struct(_) | FieldKind::Map { .. }, Raw::Null) => None,
+        (FieldKind::Struct(_) | FieldKind::Map { .. } | FieldKind::List(_), Raw::Null) => None,
+        (FieldKind::List(item), Raw::Seq(items)) => {
+            let here = walk.here();
+            let mut out = Vec::with_capacity(items.len());
+            for (i, raw) in items.into_iter().enumerate() {
+                walk.path.push(i.to_string());
+                match value(walk, item, raw) {
+                    Some(node) => out.push(node),
+                    None => {
+                        walk.error(ErrorKind::Empty, "empty list item");
+                        out.push(Node::Invalid);
+                    }
+                }
+                walk.path.pop();
+            }
+            Some(Node::List(out, here))
+        }
         (FieldKind::Struct(schema), Raw::Map(entries)) => {
             let schema = schema();
             let node = mapping(
@@ -152,12 +168,17 @@ fn checked(walk: &mut Walk<'_, '_>, kind: &FieldKind, raw: Raw) -> Option<Node> 
             );
             Some(node)
         }
+        (FieldKind::List(_), Raw::Map(_)) => {
+            let msg = format!("expected {}, found a mapping", kind.expected());
+            walk.error(ErrorKind::Invalid, msg);
+            None
+        }
         (kind, Raw::Scalar(s)) => {
             let msg = format!("expected {}, found {}", kind.expected(), s.kind_name());
             walk.error(ErrorKind::Invalid, msg);
             None
         }
-        (kind, Raw::Seq) => {
+        (kind, Raw::Seq(_)) => {
             let msg = format!("expected {}, found a list", kind.expected());
             walk.error(ErrorKind::Invalid, msg);
             None

@@ -93,6 +93,9 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer {
                     value: None,
                 })
                 .map_err(|e| e.at(&origin)),
+            Node::List(items, origin) => visitor
+                .visit_seq(Items(items.into_iter()))
+                .map_err(|e| e.at(&origin)),
             Node::Invalid => Err(de::Error::custom("a rejected value")),
         }
     }
@@ -159,15 +162,46 @@ impl<'de> de::MapAccess<'de> for Entries {
             .value
             .take()
             .ok_or_else(|| <DeError as de::Error>::custom("a value without its key"))?;
-        let origin = match &value {
-            Node::Leaf(_, origin) | Node::Map(_, origin) => Some(origin.clone()),
-            Node::Invalid => None,
-        };
-        seed.deserialize(NodeDeserializer(value))
-            .map_err(|e| match &origin {
-                Some(origin) => e.at(origin),
-                None => e,
-            })
+        deserialize_at(seed, value)
+    }
+}
+
+/// `seed` read from `node`; an error raised meanwhile keeps the node's origin.
+fn deserialize_at<'de, V: de::DeserializeSeed<'de>>(
+    seed: V,
+    node: Node,
+) -> Result<V::Value, DeError> {
+    let origin = match &node {
+        Node::Leaf(_, origin) | Node::Map(_, origin) | Node::List(_, origin) => {
+            Some(origin.clone())
+        }
+        Node::Invalid => None,
+    };
+    seed.deserialize(NodeDeserializer(node))
+        .map_err(|e| match &origin {
+            Some(origin) => e.at(origin),
+            None => e,
+        })
+}
+
+/// A list's items for serde.
+struct Items(std::vec::IntoIter<Node>);
+
+impl<'de> de::SeqAccess<'de> for Items {
+    type Error = DeError;
+
+    fn next_element_seed<T: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        self.0
+            .next()
+            .map(|node| deserialize_at(seed, node))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
     }
 }
 

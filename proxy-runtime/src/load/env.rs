@@ -326,8 +326,11 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
         ))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(Raw::Seq)
+        let mut items = Vec::new();
+        while let Some(Json(item)) = seq.next_element::<Json>()? {
+            items.push(item);
+        }
+        Ok(Raw::Seq(items))
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
         let mut entries = Vec::new();

@@ -14,7 +14,7 @@ pub(crate) enum Raw {
     Null,
     Scalar(Scalar),
     Map(Vec<Entry>),
-    Seq,
+    Seq(Vec<Raw>),
     /// Something the source cannot express as a setting (a YAML tag, a non-text key, ...):
     /// the message saying so.
     Unsupported(&'static str),
@@ -32,6 +32,7 @@ pub(crate) struct Entry {
 pub(crate) enum Node {
     Leaf(Box<dyn LeafValue>, Origin),
     Map(BTreeMap<String, Node>, Origin),
+    List(Vec<Node>, Origin),
     /// A value that was given but rejected (its error is already recorded): it counts as
     /// present, so it is not reported missing as well.
     Invalid,
@@ -43,7 +44,7 @@ impl Node {
         Node::Map(BTreeMap::new(), origin)
     }
 
-    /// Puts `over` on top of `self`, leaf by leaf.
+    /// Puts `over` on top of `self`, leaf by leaf (a list is a leaf: replaced whole).
     pub(crate) fn merge(&mut self, over: Node) {
         match (self, over) {
             (Node::Map(base, _), Node::Map(over, _)) => {
@@ -65,6 +66,13 @@ impl Node {
         fn walk(node: &Node, path: &mut KeyPath, out: &mut Origins) {
             match node {
                 Node::Leaf(_, origin) => out.insert(path.clone(), origin.clone()),
+                Node::List(items, _) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(i.to_string());
+                        walk(item, path, out);
+                        path.pop();
+                    }
+                }
                 Node::Map(entries, _) => {
                     for (key, child) in entries {
                         path.push(key.clone());

@@ -52,6 +52,9 @@ fn structure(
     let Node::Map(entries, origin) = node else {
         return;
     };
+    for group in schema.one_of() {
+        one_of(group, entries, origin, path, names, errors);
+    }
     for field in schema.fields() {
         path.push(field.name());
         match entries.get(field.name()) {
@@ -71,6 +74,65 @@ fn structure(
     }
 }
 
+/// Exactly one field of `group` is given, and a list given is not empty.
+fn one_of(
+    group: &[&str],
+    entries: &std::collections::BTreeMap<String, Node>,
+    origin: &crate::load::Origin,
+    path: &mut KeyPath,
+    names: &Names<'_>,
+    errors: &mut Vec<SettingError>,
+) {
+    let given: Vec<&str> = group
+        .iter()
+        .copied()
+        .filter(|name| entries.contains_key(*name))
+        .collect();
+    match given.as_slice() {
+        [] => {
+            let (first, others) = group.split_first().unwrap_or((&"", &[]));
+            path.push(*first);
+            let msg = format!(
+                "missing required `{first}` (or {}): set `{}` or `{}`",
+                others
+                    .iter()
+                    .map(|o| format!("`{o}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                names.env(path),
+                names.yaml(path)
+            );
+            path.pop();
+            errors.push(SettingError::new(origin.clone(), ErrorKind::Missing, msg));
+        }
+        [one] => {
+            if let Some(Node::List(items, list_origin)) = entries.get(*one)
+                && items.is_empty()
+            {
+                let msg = format!("`{one}` is empty: give at least one item");
+                errors.push(SettingError::new(
+                    list_origin.clone(),
+                    ErrorKind::Empty,
+                    msg,
+                ));
+            }
+        }
+        many => {
+            let listed: Vec<String> = many.iter().map(|m| format!("`{m}`")).collect();
+            let msg = format!(
+                "give only one of {}: {} are all set",
+                group
+                    .iter()
+                    .map(|g| format!("`{g}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                listed.join(" and ")
+            );
+            errors.push(SettingError::new(origin.clone(), ErrorKind::Invalid, msg));
+        }
+    }
+}
+
 fn kind(
     kind: &FieldKind,
     node: &Node,
@@ -80,6 +142,13 @@ fn kind(
 ) {
     match (kind.unwrap_optional(), node) {
         (FieldKind::Struct(schema), node) => structure(schema(), node, path, names, errors),
+        (FieldKind::List(item), Node::List(items, _)) => {
+            for (i, child) in items.iter().enumerate() {
+                path.push(i.to_string());
+                self::kind(item, child, path, names, errors);
+                path.pop();
+            }
+        }
         (FieldKind::Map { value, .. }, Node::Map(entries, _)) => {
             for (k, child) in entries {
                 path.push(k.clone());

@@ -46,6 +46,7 @@ fn walk(schema: &Schema, prefix: &str, out: &mut Vec<VarInfo>) {
             FieldKind::Leaf(leaf) => leaf.expected().to_owned(),
             other => format!("JSON: {}", other.expected()),
         };
+        // A field of a `one_of` group is required with the group, not alone.
         out.push(VarInfo {
             name: name.clone(),
             expected,

@@ -380,7 +380,12 @@ fn to_raw(node: &YNode, budget: &mut usize) -> Result<Raw, Failure> {
     *budget -= 1;
     Ok(match node {
         YNode::Scalar { text, plain, tag } => scalar(text, *plain, tag.as_ref()),
-        YNode::Seq(_) => Raw::Seq,
+        YNode::Seq(items) => Raw::Seq(
+            items
+                .iter()
+                .map(|item| to_raw(item, budget))
+                .collect::<Result<_, _>>()?,
+        ),
         YNode::Tagged => {
             Raw::Unsupported("YAML tags other than the core schema's are not supported here")
         }
@@ -695,15 +700,22 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(","),
         );
-        doc.push_str("}\nproxy:\n  m: &m {<<: [*c]}\n");
-        // Outside the section the aliases cost nothing; inside, a mapping of 50 aliases
-        // of 100 aliases of 10,000 values is refused.
+        doc.push_str("}\nproxy:\n  enabled: true\n");
+        // Outside the section the aliases cost nothing: 50 aliases of 100 aliases of
+        // 10,000 values are never expanded.
         let Section::Found(..) = section(&doc, Some("proxy")).unwrap() else {
             panic!()
         };
-        let bomb = doc.replace("proxy:\n  m: &m {<<: [*c]}\n", "proxy: *c\n");
-        let err = section(&bomb, Some("proxy"));
-        assert!(err.is_ok(), "lists are not expanded: {err:?}");
+        // Inside, they are refused once the budget is spent: through a merge key, and
+        // through a plain alias.
+        for inside in ["proxy:\n  m: {<<: [*c]}\n", "proxy: *c\n"] {
+            let bomb = doc.replace("proxy:\n  enabled: true\n", inside);
+            let err = section(&bomb, Some("proxy")).unwrap_err();
+            assert!(
+                err.reason.contains("more than 100000 values"),
+                "{inside}: {err:?}"
+            );
+        }
         let deep = {
             let mut d = String::from("l0: &l0 {v: [1]}\n");
             for i in 1..30 {

@@ -18,11 +18,12 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
+use super::pool::{self, MemberTag, Pool, Way};
 use super::proxy::{http_connect, socks};
-use super::stream::{Io, ProxyStream};
+use super::stream::{AckNow, Io, ProxyStream};
 use super::target::{Resolve, Target};
 use super::tls::RouteTls;
-use crate::{Host, ProxyEndpoint, ProxyScheme};
+use crate::{ConnectionKind, Host, ProxyConfig, ProxyEndpoint, ProxyScheme, TimeoutSeconds};
 
 /// Opens connections for one route: an exchange's HTTP or WebSocket traffic, direct or
 /// through one proxy, within one timeout.
@@ -40,8 +41,8 @@ enum State {
     Failing(ProxyError),
     /// Connects straight to the target.
     Direct(Link),
-    /// Connects through this proxy.
-    Proxied(Link, Arc<Proxy>),
+    /// Connects through a member of this route: one proxy, or a pool.
+    Proxied(Link, Arc<Pool>, Arc<str>),
 }
 
 /// What every open connection needs.
@@ -88,11 +89,13 @@ impl Trace {
     }
 }
 
-/// The deadline of one connection, and where its phases are traced.
+/// The deadline of one connection, where its phases are traced, and the pool member
+/// whose timings they are.
 #[derive(Clone, Copy)]
 struct Steps<'a> {
     deadline: Instant,
     trace: Option<&'a Trace>,
+    member: Option<(&'a Pool, usize)>,
 }
 
 impl Steps<'_> {
@@ -101,16 +104,15 @@ impl Steps<'_> {
         if let Some(trace) = self.trace {
             trace.enter(phase);
         }
-        tokio::time::timeout_at(self.deadline, fut)
+        let started = Instant::now();
+        let result = tokio::time::timeout_at(self.deadline, fut)
             .await
-            .map_err(|_| ProxyError::new(K::Timeout(phase)))
+            .map_err(|_| ProxyError::new(K::Timeout(phase)));
+        if let Some((pool, i)) = self.member {
+            pool.record_phase(i, phase, started.elapsed());
+        }
+        result
     }
-}
-
-struct Proxy {
-    endpoint: ProxyEndpoint,
-    /// The endpoint, redacted, as errors and logs show it.
-    shown: String,
 }
 
 impl fmt::Debug for Dialer {
@@ -124,23 +126,42 @@ impl fmt::Debug for Dialer {
 }
 
 impl Dialer {
+    /// A dialer for `route` (`None`, or `direct://` alone: direct) of `exchange`'s
+    /// traffic of `kind`.
     pub(crate) fn new(
         exchange: Option<String>,
-        proxy: Option<ProxyEndpoint>,
-        timeout: Duration,
+        kind: ConnectionKind,
+        route: Option<&ProxyConfig>,
         resolver: Arc<dyn Resolve>,
         tls: RouteTls,
     ) -> Self {
+        let timeout = route.map_or(TimeoutSeconds::DEFAULT, ProxyConfig::timeout);
         let link = Link {
-            timeout,
+            timeout: timeout.as_duration(),
             resolver,
             tls,
         };
-        let state = match proxy {
+        let state = match route.filter(|r| !r.is_direct()) {
             None => State::Direct(link),
-            Some(endpoint) => {
-                let shown = endpoint.to_string();
-                State::Proxied(link, Arc::new(Proxy { endpoint, shown }))
+            Some(route) => {
+                let members = route
+                    .members()
+                    .iter()
+                    .map(|url| match url.endpoint() {
+                        None => Way::Direct,
+                        Some(endpoint) => Way::Proxy(endpoint.clone()),
+                    })
+                    .collect();
+                let label = exchange.as_deref().unwrap_or(crate::check::DEFAULT_KEY);
+                let pool = Pool::new(members, route.strategy(), label, kind.as_str());
+                let shown: Arc<str> = if route.is_pool() {
+                    let members: Vec<&str> =
+                        pool.members().iter().map(|m| m.shown.as_str()).collect();
+                    format!("[{}] ({})", members.join(", "), route.strategy()).into()
+                } else {
+                    pool.members()[0].shown.as_str().into()
+                };
+                State::Proxied(link, Arc::new(pool), shown)
             }
         };
         Self { exchange, state }
@@ -159,18 +180,49 @@ impl Dialer {
         self.exchange.as_deref()
     }
 
-    /// The proxy, redacted; `None` when connections go direct (or always fail).
+    /// The proxy, redacted (a pool: its members and strategy, like
+    /// `[socks5h://a:1080, socks5h://b:1080] (failover)`); `None` when connections go
+    /// direct (or always fail).
     pub fn proxy(&self) -> Option<&str> {
         match &self.state {
-            State::Proxied(_, proxy) => Some(&proxy.shown),
+            State::Proxied(_, _, shown) => Some(shown),
             State::Failing(_) | State::Direct(_) => None,
         }
+    }
+
+    /// A dialer for each member of a pool alone (for `proxy-check --probe`, which tries
+    /// every member): this dialer itself when the route is not a pool.
+    pub(crate) fn members_alone(&self, kind: ConnectionKind) -> Vec<Dialer> {
+        let State::Proxied(link, pool, _) = &self.state else {
+            return vec![self.clone()];
+        };
+        if pool.is_single() {
+            return vec![self.clone()];
+        }
+        pool.members()
+            .iter()
+            .map(|member| {
+                let url = match &member.way {
+                    Way::Direct => crate::ProxyUrl::Direct,
+                    Way::Proxy(endpoint) => crate::ProxyUrl::Proxy(endpoint.clone()),
+                };
+                let timeout = TimeoutSeconds::new(link.timeout.as_secs()).unwrap_or_default();
+                let config = ProxyConfig::new(url).with_timeout(timeout);
+                Dialer::new(
+                    self.exchange.clone(),
+                    kind,
+                    Some(&config),
+                    link.resolver.clone(),
+                    link.tls.clone(),
+                )
+            })
+            .collect()
     }
 
     /// The time allowed to establish one connection (zero for a failing dialer).
     pub fn timeout(&self) -> Duration {
         match &self.state {
-            State::Direct(link) | State::Proxied(link, _) => link.timeout,
+            State::Direct(link) | State::Proxied(link, ..) => link.timeout,
             State::Failing(_) => Duration::ZERO,
         }
     }
@@ -189,7 +241,7 @@ impl Dialer {
         match &self.state {
             State::Failing(error) => format!("fails ({})", error.kind()),
             State::Direct(_) => "direct".to_owned(),
-            State::Proxied(_, proxy) => format!("via {}", proxy.shown),
+            State::Proxied(_, _, shown) => format!("via {shown}"),
         }
     }
 
@@ -212,20 +264,31 @@ impl Dialer {
         trace: Option<&Trace>,
     ) -> Result<ProxyStream, ProxyError> {
         let shown_target = target.to_string();
-        let steps = Steps { deadline, trace };
         let result = match &self.state {
             State::Failing(error) => Err(error.clone()),
-            State::Direct(link) => direct(link, target, tls, steps).await,
-            State::Proxied(link, proxy) => proxied(link, proxy, target, tls, steps).await,
+            State::Direct(link) => {
+                let steps = Steps {
+                    deadline,
+                    trace,
+                    member: None,
+                };
+                direct(link, target, tls, steps)
+                    .await
+                    .map(|(io, h2)| (io, h2, "direct".to_owned(), None))
+            }
+            State::Proxied(link, pool, _) => {
+                self.through_pool(link, pool, target, tls, deadline, trace)
+                    .await
+            }
         };
         match result {
-            Ok((io, h2)) => {
-                let description = match self.proxy() {
-                    Some(p) => format!("via {p} to {shown_target}"),
-                    None => format!("direct to {shown_target}"),
+            Ok((io, h2, member, tag)) => {
+                let description = match member.as_str() {
+                    "direct" => format!("direct to {shown_target}"),
+                    proxy => format!("via {proxy} to {shown_target}"),
                 };
                 tracing::debug!(exchange = ?self.exchange, route = %description, h2, "connected");
-                Ok(ProxyStream::new(io, description, h2))
+                Ok(ProxyStream::new(io, description, h2).with_member(tag))
             }
             Err(e) => {
                 let e = self.attach(e, Some(&shown_target));
@@ -241,9 +304,57 @@ impl Dialer {
         let via = match &self.state {
             State::Failing(_) => Via::Unknown,
             State::Direct(_) => Via::Direct,
-            State::Proxied(_, proxy) => Via::Proxy(proxy.shown.clone()),
+            State::Proxied(_, _, shown) => Via::Proxy(shown.to_string()),
         };
         error.at(self.exchange(), via, target)
+    }
+
+    /// A connection through the best member of `pool` that works: members are tried in
+    /// the pool's order of preference, each within its share of the deadline, until one
+    /// connects. Nothing of a request has been sent, so moving on is safe. A failure that
+    /// is not the member's (the target's name, TLS to the target) ends the attempt.
+    async fn through_pool(
+        &self,
+        link: &Link,
+        pool: &Arc<Pool>,
+        target: &Target,
+        tls: Option<Alpn>,
+        deadline: Instant,
+        trace: Option<&Trace>,
+    ) -> Result<(Box<dyn Io>, bool, String, Option<(MemberTag, Arc<()>)>), ProxyError> {
+        let candidates = pool.candidates();
+        let mut failures = Vec::new();
+        for (n, &i) in candidates.iter().enumerate() {
+            let member = &pool.members()[i];
+            let steps = Steps {
+                deadline: pool::member_deadline(deadline, candidates.len() - n),
+                trace,
+                member: Some((pool, i)),
+            };
+            let result = match &member.way {
+                Way::Direct => direct(link, target, tls, steps).await,
+                Way::Proxy(endpoint) => proxied(link, endpoint, target, tls, steps).await,
+            };
+            match result {
+                Ok((io, h2)) => {
+                    pool.succeeded(i);
+                    return Ok((io, h2, member.shown.clone(), Some(pool::tag(pool, i))));
+                }
+                Err(e) if pool::is_member_failure(&e) => {
+                    pool.failed(i, &e);
+                    let via = match member.way {
+                        Way::Direct => Via::Direct,
+                        Way::Proxy(_) => Via::Proxy(member.shown.clone()),
+                    };
+                    failures.push(e.at(self.exchange(), via, Some(&target.to_string())));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match failures.len() {
+            1 if pool.is_single() => Err(failures.remove(0)),
+            _ => Err(ProxyError::new(K::AllMembersFailed).members(failures)),
+        }
     }
 }
 
@@ -267,12 +378,11 @@ async fn direct(
 
 async fn proxied(
     link: &Link,
-    proxy: &Proxy,
+    endpoint: &ProxyEndpoint,
     target: &Target,
     tls: Option<Alpn>,
     steps: Steps<'_>,
 ) -> Result<Established, ProxyError> {
-    let endpoint = &proxy.endpoint;
     let scheme = endpoint.scheme();
     // The DNS rule: the target's name is looked up here only for socks4:// and socks5://,
     // and before the proxy sees anything (a failure is the target's, not the proxy's).
@@ -298,6 +408,8 @@ async fn proxied(
     let tcp = connect_any(&addrs, steps)
         .await
         .map_err(|e| connect_failure(K::ProxyUnreachable, e))?;
+    // Proxies that keep Nagle on wait for our acknowledgements: see `AckNow`.
+    let tcp = AckNow::new(tcp);
     let io: Box<dyn Io> = if scheme == ProxyScheme::Https {
         let name = server_name(&endpoint.host().bare())?;
         let tls = tls_handshake(&link.tls.proxy, name, tcp);
@@ -393,28 +505,87 @@ async fn resolve(
     Ok(addrs)
 }
 
-/// Connects to the first address that accepts, in order. The error is that of the last
-/// attempt, or a timeout naming the connect phase.
+/// The wait before the next address is tried while an attempt is still running (RFC 8305's
+/// recommended "Connection Attempt Delay").
+const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// Connects to one of `addrs` by Happy Eyeballs (RFC 8305): the addresses, their families
+/// interleaved, are tried in order, a new attempt starting when the last one failed or
+/// [`ATTEMPT_DELAY`] after it started, the earlier ones still running. The first to
+/// connect wins and the others are dropped (their sockets closed). An address that never
+/// answers (a dropped SYN) so costs 250 ms, not the deadline. The whole race runs under
+/// the connect phase of the shared deadline; the error is that of the last attempt to
+/// fail, or a timeout naming the connect phase.
 async fn connect_any(addrs: &[SocketAddr], steps: Steps<'_>) -> Result<TcpStream, ConnectError> {
-    let attempts = async {
-        let mut last = None;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(tcp) => {
-                    let _ = tcp.set_nodelay(true);
-                    return Ok(tcp);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to")
-        }))
-    };
+    let attempts = race(interleaved(addrs));
     match steps.phase(Phase::Connect, attempts).await {
         Err(_) => Err(ConnectError::Timeout),
         Ok(Err(e)) => Err(ConnectError::Io(e)),
         Ok(Ok(tcp)) => Ok(tcp),
+    }
+}
+
+/// `addrs` with their families alternating, the first address's family first, each
+/// family's order kept (the resolver's order is the system's preference, RFC 6724).
+fn interleaved(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    let Some(first) = addrs.first() else {
+        return Vec::new();
+    };
+    let (mut same, mut other): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs
+        .iter()
+        .copied()
+        .partition(|a| a.is_ipv6() == first.is_ipv6());
+    same.reverse();
+    other.reverse();
+    let mut out = Vec::with_capacity(addrs.len());
+    while !same.is_empty() || !other.is_empty() {
+        out.extend(same.pop());
+        out.extend(other.pop());
+    }
+    out
+}
+
+/// The race of [`connect_any`], without its deadline.
+async fn race(addrs: Vec<SocketAddr>) -> std::io::Result<TcpStream> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+
+    let mut queue = addrs.into_iter();
+    let mut running = FuturesUnordered::new();
+    let mut last = None;
+    let mut next_start = Instant::now();
+    loop {
+        if running.is_empty() || Instant::now() >= next_start {
+            match queue.next() {
+                Some(addr) => {
+                    running.push(TcpStream::connect(addr));
+                    next_start = Instant::now() + ATTEMPT_DELAY;
+                }
+                None if running.is_empty() => {
+                    return Err(last.unwrap_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "no address to connect to",
+                        )
+                    }));
+                }
+                None => {}
+            }
+        }
+        let more = queue.len() > 0;
+        tokio::select! {
+            Some(result) = running.next() => match result {
+                Ok(tcp) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Err(e) => {
+                    last = Some(e);
+                    // A failed attempt starts the next at once.
+                    next_start = Instant::now();
+                }
+            },
+            () = tokio::time::sleep_until(next_start), if more => {}
+        }
     }
 }
 
@@ -448,4 +619,28 @@ async fn tls_handshake<S: Io + 'static>(
         .connect(name, io)
         .await
         .map_err(|e| ProxyError::new(K::Tls).source(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::interleaved;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn families_alternate_from_the_first_address_in_each_familys_order() {
+        let given = addrs(&["[::1]:1", "[::2]:1", "[::3]:1", "10.0.0.1:1", "10.0.0.2:1"]);
+        let want = addrs(&["[::1]:1", "10.0.0.1:1", "[::2]:1", "10.0.0.2:1", "[::3]:1"]);
+        assert_eq!(interleaved(&given), want);
+        let given = addrs(&["10.0.0.1:1", "[::1]:1", "10.0.0.2:1", "10.0.0.3:1"]);
+        let want = addrs(&["10.0.0.1:1", "[::1]:1", "10.0.0.2:1", "10.0.0.3:1"]);
+        assert_eq!(interleaved(&given), want);
+        let one_family = addrs(&["10.0.0.2:1", "10.0.0.1:1"]);
+        assert_eq!(interleaved(&one_family), one_family);
+        assert!(interleaved(&[]).is_empty());
+    }
 }

@@ -102,6 +102,9 @@ pub enum ProxyErrorKind {
     /// The request could not be built: an invalid header name or value, or a body that
     /// cannot be serialized.
     InvalidRequest,
+    /// Every member of a pool that was tried failed to connect;
+    /// [`ProxyError::member_failures`] says how each failed.
+    AllMembersFailed,
     /// The target URL cannot be used (scheme, host, or a limit of the proxy protocol).
     InvalidTarget,
     /// The exchange id asked for is not one (`binance-futures`): no route can name it.
@@ -182,6 +185,7 @@ impl fmt::Display for ProxyErrorKind {
             }
             ProxyErrorKind::Decode => f.write_str("cannot decode the response body"),
             ProxyErrorKind::InvalidRequest => f.write_str("invalid request"),
+            ProxyErrorKind::AllMembersFailed => f.write_str("every pool member tried failed"),
             ProxyErrorKind::InvalidTarget => f.write_str("invalid target"),
             ProxyErrorKind::InvalidExchange => f.write_str("invalid exchange id"),
             ProxyErrorKind::Settings => f.write_str("invalid proxy settings"),
@@ -218,6 +222,7 @@ struct Inner {
     target: Option<String>,
     detail: Option<String>,
     source: Option<Source>,
+    members: Vec<ProxyError>,
 }
 
 impl ProxyError {
@@ -230,6 +235,7 @@ impl ProxyError {
                 target: None,
                 detail: None,
                 source: None,
+                members: Vec::new(),
             }),
         }
     }
@@ -246,6 +252,7 @@ impl ProxyError {
                     target: old.target.clone(),
                     detail: old.detail.clone(),
                     source: old.source.clone(),
+                    members: old.members.clone(),
                 };
                 f(&mut inner);
                 self.inner = Arc::new(inner);
@@ -258,6 +265,17 @@ impl ProxyError {
     pub(crate) fn detail(self, detail: impl Into<String>) -> Self {
         let detail = detail.into();
         self.edit(|i| i.detail = Some(detail))
+    }
+
+    /// Keeps how each pool member failed.
+    pub(crate) fn members(self, failures: Vec<ProxyError>) -> Self {
+        self.edit(|i| i.members = failures)
+    }
+
+    /// How each pool member that was tried failed, in the order tried (for
+    /// [`ProxyErrorKind::AllMembersFailed`]; empty otherwise). Each is redacted.
+    pub fn member_failures(&self) -> &[ProxyError] {
+        &self.inner.members
     }
 
     /// Keeps the underlying cause.
@@ -347,6 +365,15 @@ impl fmt::Display for ProxyError {
         if let Some(source) = &i.source {
             write!(f, ": {}", redact_text(&source.to_string()))?;
         }
+        for (n, member) in i.members.iter().enumerate() {
+            let sep = if n == 0 { ": " } else { "; " };
+            let how = match &member.inner.detail {
+                Some(detail) => format!("{}: {detail}", member.inner.kind),
+                None => member.inner.kind.to_string(),
+            };
+            let through = member.proxy().unwrap_or("direct");
+            write!(f, "{sep}{through} {how}")?;
+        }
         Ok(())
     }
 }
@@ -361,6 +388,7 @@ impl fmt::Debug for ProxyError {
             .field("direct", &self.is_direct())
             .field("target", &i.target)
             .field("detail", &i.detail)
+            .field("members", &i.members)
             .field(
                 "source",
                 &i.source

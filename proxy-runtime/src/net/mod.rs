@@ -4,6 +4,7 @@
 pub(crate) mod dial;
 pub(crate) mod error;
 pub(crate) mod http;
+pub(crate) mod pool;
 pub(crate) mod proxy;
 pub(crate) mod stream;
 pub(crate) mod system;

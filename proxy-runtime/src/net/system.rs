@@ -20,9 +20,7 @@ use super::http::{HttpClient, HttpOptions, ProxyConnector};
 use super::target::{Resolve, SystemResolver};
 use super::tls::{RouteTls, TlsRoots};
 use super::ws::WebSocket;
-use crate::{
-    ConnectionKind, ExchangeId, LoadError, ProxyConfig, ProxySettings, ProxyUrl, TimeoutSeconds,
-};
+use crate::{ConnectionKind, ExchangeId, LoadError, ProxyConfig, ProxySettings, ProxyUrl};
 
 /// Opens every connection of every exchange according to one set of settings.
 ///
@@ -231,15 +229,7 @@ impl ProxyInjector {
             Some(id) => settings.route(id, kind),
             None => settings.default_route(kind),
         };
-        let timeout = route.map_or(TimeoutSeconds::DEFAULT, ProxyConfig::timeout);
-        let proxy = route.and_then(|r| r.url().endpoint()).cloned();
-        Dialer::new(
-            exchange,
-            proxy,
-            timeout.as_duration(),
-            self.resolver.clone(),
-            tls,
-        )
+        Dialer::new(exchange, kind, route, self.resolver.clone(), tls)
     }
 
     /// The HTTP client of `exchange`; every call for the same exchange shares one pool.

@@ -30,6 +30,17 @@ pub struct Nested {
     pub enabled: bool,
 }
 
+/// Lists, and a group of fields of which exactly one must be given.
+#[derive(Debug, serde::Deserialize, Settings)]
+#[settings(env_prefix = "MIRRORS_", one_of("url", "urls"))]
+pub struct Mirrors {
+    pub url: Option<ProxyUrl>,
+    #[serde(default)]
+    pub urls: Vec<ProxyUrl>,
+    #[serde(default)]
+    pub weights: Vec<Nested>,
+}
+
 /// Generic settings.
 #[derive(Debug, serde::Deserialize, Settings)]
 #[settings(env_prefix = "GEN_")]
@@ -47,4 +58,14 @@ fn main() {
     let g: Generic<u16> = Loader::new().env_vars([("GEN_VALUE", "7")]).load().unwrap();
     assert_eq!(g.value, 7);
     assert_eq!(<Generic<bool> as Settings>::schema().fields().len(), 1);
+    let m: Mirrors = Loader::new()
+        .env_vars([("MIRRORS_URLS", r#"["socks5h://a:1", "direct://"]"#)])
+        .load()
+        .unwrap();
+    assert_eq!(m.urls.len(), 2);
+    assert!(m.url.is_none() && m.weights.is_empty());
+    let both: Result<Mirrors, _> = Loader::new()
+        .env_vars([("MIRRORS_URL", "socks5h://a:1"), ("MIRRORS_URLS", "[]")])
+        .load();
+    assert!(both.is_err());
 }

@@ -3,8 +3,8 @@ use proxy_runtime::Settings;
 #[derive(serde::Deserialize, Settings)]
 struct Bot {
     name: String,
-    symbols: Vec<String>,
-    delay: std::time::Duration,
+    ratio: f64,
+    delays: Vec<std::time::Duration>,
 }
 
 fn main() {}

@@ -24,12 +24,15 @@ tokio::task_local! {
 /// Tells hyper-util whether TLS negotiated HTTP/2.
 impl Connection for ProxyStream {
     fn connected(&self) -> Connected {
-        let connected = Connected::new();
+        let mut connected = Connected::new();
         if self.is_h2() {
-            connected.negotiated_h2()
-        } else {
-            connected
+            connected = connected.negotiated_h2();
         }
+        // Every response of the connection carries its pool member.
+        if let Some(member) = self.member() {
+            connected = connected.extra(member.clone());
+        }
+        connected
     }
 }
 

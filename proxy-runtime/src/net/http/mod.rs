@@ -234,6 +234,8 @@ impl HttpClient {
         };
         route.target = shown_target(request.uri());
         let url = request.uri().clone();
+        let mut request = request;
+        let capture = hyper_util::client::legacy::connect::capture_connection(&mut request);
         let exchange = REQUEST_TRACE.scope(trace.clone(), self.exchange(request));
         let response = match deadline {
             None => exchange.await,
@@ -246,6 +248,7 @@ impl HttpClient {
             },
         };
         let (head, body) = route.attach(response)?.into_parts();
+        rate_limits(&head, capture);
         let body = BoundedBody::new(body, self.inner.options.max_body_bytes);
         Ok(Response::new(head, url, body, deadline, route))
     }
@@ -299,6 +302,53 @@ impl HttpClient {
     }
 }
 
+/// Keeps the pool's record of the connection a response came on, and cools its member
+/// when the exchange answered 429 (rate limited) or 418 (banned): for `Retry-After` (in
+/// seconds or as a date), or a minute without it. The response itself goes to the caller
+/// unchanged; nothing is retried.
+fn rate_limits(
+    head: &http::response::Parts,
+    capture: hyper_util::client::legacy::connect::CaptureConnection,
+) {
+    let Some(tag) = head.extensions.get::<super::pool::MemberTag>() else {
+        return;
+    };
+    let Some(pool) = tag.pool.upgrade() else {
+        return;
+    };
+    let status = head.status.as_u16();
+    pool.track(tag.index, &tag.alive, capture);
+    if status == 429 || status == 418 {
+        let wait = head
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after)
+            .unwrap_or(super::pool::COOL_DEFAULT);
+        let member = &pool.members()[tag.index].shown;
+        tracing::warn!(status, ?wait, %member, "rate limited: the pool member cools");
+        pool.cool(tag.index, Instant::now() + wait);
+    }
+}
+
+/// The longest a member cools, whatever `Retry-After` says.
+const COOL_MAX: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After` as a wait: delay-seconds, or an HTTP date (a date past is no wait), at
+/// most [`COOL_MAX`]; `None` when it is neither.
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds).min(COOL_MAX));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+            .min(COOL_MAX),
+    )
+}
+
 /// hyper-util's error as ours: the connector's own error when it is one (hyper wraps it).
 fn hyper_error(e: hyper_util::client::legacy::Error) -> ProxyError {
     find_in_chain(&e).unwrap_or_else(|| ProxyError::new(K::Http).source(e))
@@ -332,4 +382,32 @@ fn build(parts: request::Parts) -> Result<http::Request<Full<Bytes>>, ProxyError
 /// hold an API key), as the dialer names the target.
 fn shown_target(uri: &http::Uri) -> Option<String> {
     target_of(uri).ok().map(|(target, _)| target.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::{COOL_MAX, retry_after};
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date_bounded() {
+        assert_eq!(retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after("0"), Some(Duration::ZERO));
+        assert_eq!(retry_after("99999999999"), Some(COOL_MAX));
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90));
+        let wait = retry_after(&soon).unwrap();
+        assert!(
+            wait > Duration::from_secs(85) && wait <= Duration::from_secs(90),
+            "{wait:?}"
+        );
+        let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(90));
+        assert_eq!(retry_after(&past), Some(Duration::ZERO));
+        let far = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90 * 24 * 3600));
+        assert_eq!(retry_after(&far), Some(COOL_MAX));
+        for bad in ["", "-1", "1.5", "soon", "Wed, 99 Foo 2026 00:00:00 GMT"] {
+            assert_eq!(retry_after(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -56,6 +56,9 @@ fn request(proxy: &ProxyEndpoint, target: &Target) -> String {
     request
 }
 
+/// How every CONNECT reply starts.
+const STATUS_START: &[u8] = b"HTTP/1.";
+
 async fn read_reply(
     mut io: Box<dyn Io>,
     sent_credentials: bool,
@@ -70,6 +73,13 @@ async fn read_reply(
         if n == 0 {
             return Err(ProxyError::new(K::Protocol)
                 .detail("the proxy closed the connection before the end of its CONNECT reply"));
+        }
+        // httparse skips empty lines before a status line, as servers may before a request
+        // line; a proxy's reply has no such allowance, and anything else is not a reply.
+        let start = &buf[..buf.len().min(STATUS_START.len())];
+        if !STATUS_START.starts_with(start) {
+            return Err(ProxyError::new(K::Protocol)
+                .detail("the CONNECT reply does not start with an HTTP/1 status line"));
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_REPLY_HEADERS];
         let mut reply = httparse::Response::new(&mut headers);

@@ -1,0 +1,29 @@
+//! Loading settings from variables: never a panic, and an error never shows a password
+//! given as a URL's password.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use proxy_runtime::ProxySettings;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // One variable per line, `NAME=VALUE`; names get the prefix when they lack it.
+    let vars: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| {
+            let name = if name.to_ascii_uppercase().starts_with("CRYPTOFEED_") {
+                name.to_owned()
+            } else {
+                format!("CRYPTOFEED_PROXY_{name}")
+            };
+            (name, value.to_owned())
+        })
+        .collect();
+    if let Err(e) = ProxySettings::loader().env_vars(vars).load() {
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("Canary-Pw-0"), "{shown}");
+    }
+});

@@ -1,0 +1,21 @@
+//! Loading settings from a YAML file: never a panic, never unbounded work (libFuzzer's
+//! timeout and memory limit catch those), and no password in an error.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use proxy_runtime::ProxySettings;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match ProxySettings::loader().yaml_str("fuzz.yaml", text).load_with_origins() {
+        Ok((settings, origins)) => {
+            let _ = format!("{settings} {settings:?} {origins:?}");
+        }
+        Err(e) => {
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("Canary-Pw-0"), "{shown}");
+        }
+    }
+});

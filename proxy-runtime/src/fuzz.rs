@@ -1,0 +1,98 @@
+//! Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`, as cargo-fuzz
+//! builds): the parsers and protocol readers that take input from outside, driven with
+//! arbitrary bytes. Not part of the API; absent from every other build.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::net::proxy::{http_connect, socks};
+use crate::net::stream::Io;
+use crate::{ProxyUrl, Target};
+
+/// Redacts free text, as error messages that quote input do.
+pub fn redact_text(text: &str) -> String {
+    crate::redact::redact_text(text).into_owned()
+}
+
+/// Redacts one URL-like value.
+pub fn redact_value(value: &str) -> String {
+    crate::redact::redact_value(value).into_owned()
+}
+
+/// A proxy URL's unredacted form, which the settings loader parses back (for a round-trip
+/// check).
+pub fn unredacted(url: &ProxyUrl) -> String {
+    url.to_unredacted_string()
+}
+
+/// A peer that sends `reply` in pieces of `piece` bytes (at least one), reading and
+/// dropping whatever it is sent, then closes.
+fn scripted_peer(reply: Vec<u8>, piece: usize) -> Box<dyn Io> {
+    let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        for chunk in reply.chunks(piece.max(1)) {
+            if theirs.write_all(chunk).await.is_err() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        let _ = theirs.shutdown().await;
+        let mut sink = [0u8; 1024];
+        while let Ok(n) = theirs.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    Box::new(ours)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// A CONNECT through `proxy` (an `http://` URL) to `example.com:443`, answered with
+/// `reply` in pieces of `piece` bytes: the bytes the tunnel then yields, or the error.
+pub fn connect_reply(proxy: &ProxyUrl, reply: &[u8], piece: usize) -> Result<Vec<u8>, String> {
+    let Some(endpoint) = proxy.endpoint() else {
+        return Err("direct".to_owned());
+    };
+    let target = Target::new("example.com", 443).map_err(|e| e.to_string())?;
+    let reply = reply.to_vec();
+    runtime().block_on(async move {
+        let io = scripted_peer(reply, piece);
+        let mut tunnel = http_connect::handshake(io, endpoint, &target)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut rest = Vec::new();
+        let _ = tunnel.read_to_end(&mut rest).await;
+        Ok(rest)
+    })
+}
+
+/// A SOCKS handshake through `proxy` (a `socks4`/`socks4a`/`socks5`/`socks5h` URL) to
+/// `target`, answered with `reply` in pieces of `piece` bytes.
+pub fn socks_reply(
+    proxy: &ProxyUrl,
+    target: &Target,
+    resolved: Option<&[SocketAddr]>,
+    reply: &[u8],
+    piece: usize,
+) -> Result<(), String> {
+    let Some(endpoint) = proxy.endpoint() else {
+        return Err("direct".to_owned());
+    };
+    let address = socks::address(endpoint, target, resolved).map_err(|e| e.to_string())?;
+    let reply = reply.to_vec();
+    runtime().block_on(async move {
+        let io = scripted_peer(reply, piece);
+        socks::handshake(io, endpoint, &address)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+}
