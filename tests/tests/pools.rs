@@ -74,6 +74,33 @@ async fn connect(
     Ok(origin.ws.received().pop().unwrap().peer.ip())
 }
 
+/// A failover pool of microsocks `a` and `b` (HTTP/1.1, so that every connection carries
+/// one request at a time), and its `binance` HTTP client.
+fn failover_pair(a: u8, b: u8, ca: &TestCa) -> ([RealProxy; 2], proxy_runtime::HttpClient) {
+    let proxies = [microsocks(a), microsocks(b)];
+    let urls = proxies.each_ref().map(|p| p.url("socks5h", None));
+    let inj = injector(&urls, "failover", ca, ProxyInjectorBuilder::http1_only);
+    (proxies, inj.http_client("binance"))
+}
+
+/// `GET path` on the HTTPS origin (closing the connection after it when `close`): the
+/// status and the address the origin saw the request come from.
+async fn get_via(
+    client: &proxy_runtime::HttpClient,
+    origin: &Origin,
+    path: &str,
+    close: bool,
+) -> (u16, IpAddr) {
+    let mut request = client.get(format!("https://127.0.0.1:{}{path}", origin.https.port()));
+    if close {
+        request = request.header("connection", "close");
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    response.bytes().await.unwrap();
+    (status, origin.https.received().pop().unwrap().peer.ip())
+}
+
 #[tokio::test]
 async fn failover_goes_on_through_the_next_member_and_back_after_the_bench() {
     let ca = TestCa::new();
@@ -187,32 +214,13 @@ async fn every_member_dead_is_one_typed_error_naming_each_within_the_deadline() 
 async fn a_rate_limited_member_cools_and_new_connections_prefer_the_other() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
-    let (a, b) = (microsocks(21), microsocks(22));
-    let inj = injector(
-        &[a.url("socks5h", None), b.url("socks5h", None)],
-        "failover",
-        &ca,
-        ProxyInjectorBuilder::http1_only,
-    );
-    let client = inj.http_client("binance");
-    let base = format!("https://127.0.0.1:{}", origin.https.port());
-    let origin = &origin;
-    let get = |path: &str| {
-        let request = client
-            .get(format!("{base}{path}"))
-            .header("connection", "close");
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status();
-            response.bytes().await.unwrap();
-            (status, origin.https.received().pop().unwrap().peer.ip())
-        }
-    };
+    let (_proxies, client) = failover_pair(21, 22, &ca);
+    // A new connection for every request.
+    let get = |path| get_via(&client, &origin, path, true);
     assert_eq!(get("/before").await.1, via(21));
     // The exchange says: too many requests, come back in 2 s. The caller gets the 429 as
     // it came; the member cools.
-    let (status, peer) = get("/ratelimit/2").await;
-    assert_eq!((status.as_u16(), peer), (429, via(21)));
+    assert_eq!(get("/ratelimit/2").await, (429, via(21)));
     let cooled = Instant::now();
     assert_eq!(
         get("/cooling").await.1,
@@ -235,6 +243,21 @@ async fn a_rate_limited_member_cools_and_new_connections_prefer_the_other() {
         cooled.elapsed() >= Duration::from_secs(2),
         "it cooled for Retry-After"
     );
+}
+
+#[tokio::test]
+async fn a_cooling_member_s_idle_connections_are_retired() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let (_proxies, client) = failover_pair(23, 24, &ca);
+    let get = |path| get_via(&client, &origin, path, false);
+    // Kept alive: the second request goes over the first one's connection.
+    assert_eq!(get("/before").await, (200, via(23)));
+    assert_eq!(get("/ratelimit/30").await, (429, via(23)));
+    // That connection, idle in the pool, is not handed out again: the next request opens
+    // a new connection, through the other member.
+    assert_eq!(get("/after").await, (200, via(24)));
+    assert_eq!(get("/again").await, (200, via(24)), "kept alive through b");
 }
 
 #[tokio::test]

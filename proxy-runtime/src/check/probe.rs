@@ -285,7 +285,7 @@ async fn get(
     let client = HttpClient::with_options(dialer, injector.http_options());
     let request = client.get(url);
     let response = client
-        .execute_traced(request.into_parts()?, None, trace)
+        .execute_traced(request.into_parts()?, None, Some(trace))
         .await?;
     let status = response.status();
     Ok(Answer {

@@ -190,6 +190,12 @@ impl Dialer {
         }
     }
 
+    /// Whether the route is a pool of more than one member (whose connections a cooling
+    /// member retires, so that traffic moves to the others).
+    pub(crate) fn is_pool(&self) -> bool {
+        matches!(&self.state, State::Proxied(_, pool, _) if !pool.is_single())
+    }
+
     /// A dialer for each member of a pool alone (for `proxy-check --probe`, which tries
     /// every member): this dialer itself when the route is not a pool.
     pub(crate) fn members_alone(&self, kind: ConnectionKind) -> Vec<Dialer> {

@@ -262,15 +262,13 @@ impl Pool {
         self.update_gauges(&health);
     }
 
-    /// Remembers an HTTP connection made through member `i` (once per connection), so
-    /// that cooling can retire it.
+    /// Remembers an HTTP connection made through member `i`, so that cooling can retire
+    /// it. Called once per connection (`MemberTag::tracked`).
     pub(crate) fn track(&self, i: usize, alive: &Weak<()>, capture: CaptureConnection) {
         let mut health = self.health();
         let connections = &mut health[i].connections;
         connections.retain(|(a, _)| a.strong_count() > 0);
-        if !connections.iter().any(|(a, _)| a.ptr_eq(alive)) {
-            connections.push((alive.clone(), capture));
-        }
+        connections.push((alive.clone(), capture));
     }
 
     /// How long phase `phase` of a connection through member `i` took.
@@ -303,6 +301,8 @@ pub(crate) struct MemberTag {
     pub(crate) index: usize,
     /// Alive while the connection is.
     pub(crate) alive: Weak<()>,
+    /// Whether the pool has the connection's record (see [`Pool::track`]).
+    pub(crate) tracked: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn phase_label(phase: Phase) -> &'static str {
@@ -364,6 +364,7 @@ pub(crate) fn tag(pool: &Arc<Pool>, index: usize) -> (MemberTag, Arc<()>) {
         pool: Arc::downgrade(pool),
         index,
         alive: Arc::downgrade(&alive),
+        tracked: Arc::default(),
     };
     (tag, alive)
 }

@@ -212,17 +212,18 @@ impl HttpClient {
             .timeout
             .or(self.inner.options.timeout)
             .map(|t| Instant::now() + t);
-        let trace = Arc::new(Trace::default());
+        // Only a deadline needs to know the phase a new connection is in.
+        let trace = deadline.map(|_| Arc::new(Trace::default()));
         self.execute_traced(parts, deadline, trace).await
     }
 
     /// [`execute`](Self::execute), tracing the phases of the connection it opens, if it
-    /// opens one (for `proxy-check --probe`).
+    /// opens one, in `trace` (for a deadline's error, and `proxy-check --probe`).
     pub(crate) async fn execute_traced(
         &self,
         parts: request::Parts,
         deadline: Option<Instant>,
-        trace: Arc<Trace>,
+        trace: Option<Arc<Trace>>,
     ) -> Result<Response, ProxyError> {
         let mut route = Route {
             dialer: self.inner.dialer.clone(),
@@ -235,15 +236,31 @@ impl HttpClient {
         route.target = shown_target(request.uri());
         let url = request.uri().clone();
         let mut request = request;
-        let capture = hyper_util::client::legacy::connect::capture_connection(&mut request);
-        let exchange = REQUEST_TRACE.scope(trace.clone(), self.exchange(request));
+        // Which connection answers, for a pool to retire when its member cools (a route of
+        // one member has nowhere else to go, and saves the cost).
+        let capture = self
+            .inner
+            .dialer
+            .is_pool()
+            .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
+        // On the heap: the exchange's state is large, and every layer of futures around it
+        // (the trace's scope, the deadline, the caller's) would otherwise copy it.
+        let exchange = Box::pin(self.exchange(request));
+        let exchange = async {
+            match &trace {
+                Some(trace) => REQUEST_TRACE.scope(trace.clone(), exchange).await,
+                None => exchange.await,
+            }
+        };
         let response = match deadline {
             None => exchange.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, exchange).await {
                 Ok(result) => result,
                 Err(_) => {
-                    let phase = trace.current().unwrap_or(Phase::ResponseHead);
-                    Err(ProxyError::new(K::Timeout(phase)))
+                    let phase = trace.as_ref().and_then(|t| t.current());
+                    Err(ProxyError::new(K::Timeout(
+                        phase.unwrap_or(Phase::ResponseHead),
+                    )))
                 }
             },
         };
@@ -308,7 +325,7 @@ impl HttpClient {
 /// unchanged; nothing is retried.
 fn rate_limits(
     head: &http::response::Parts,
-    capture: hyper_util::client::legacy::connect::CaptureConnection,
+    capture: Option<hyper_util::client::legacy::connect::CaptureConnection>,
 ) {
     let Some(tag) = head.extensions.get::<super::pool::MemberTag>() else {
         return;
@@ -317,7 +334,13 @@ fn rate_limits(
         return;
     };
     let status = head.status.as_u16();
-    pool.track(tag.index, &tag.alive, capture);
+    // Once per connection (its first response), so that responses do not contend for the
+    // pool's lock.
+    if let Some(capture) = capture
+        && !tag.tracked.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        pool.track(tag.index, &tag.alive, capture);
+    }
     if status == 429 || status == 418 {
         let wait = head
             .headers

@@ -1,0 +1,165 @@
+//! The HTTP clients compared: this project's `HttpClient`, plain hyper-util with
+//! hyper-rustls (Nagle off), and reqwest (with its own SOCKS and CONNECT support), all
+//! with the same rustls configuration (ring, the test CA only, ALPN `h2` and `http/1.1`),
+//! and the scenarios each runs.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::ClientConfig;
+
+pub(crate) use proxy_benches::{peer_tls, peer_tls_h1};
+
+use crate::harness::{Figure, median_p90};
+
+/// A client of one of the three kinds.
+#[derive(Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the peer's client as its users hold it, unboxed; a few are made per run"
+)]
+pub(crate) enum Client {
+    Ours(proxy_runtime::HttpClient),
+    Hyper(HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>),
+    Reqwest(reqwest::Client),
+}
+
+impl Client {
+    /// A plain hyper-util client on `tls` (direct).
+    pub(crate) fn hyper(tls: &ClientConfig) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        // hyper-rustls sets ALPN itself, from the versions enabled.
+        let mut tls = tls.clone();
+        tls.alpn_protocols.clear();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_all_versions()
+            .wrap_connector(http);
+        Self::Hyper(HyperClient::builder(TokioExecutor::new()).build(https))
+    }
+
+    /// A reqwest client on `tls`, through `proxy` (a proxy URL) or direct.
+    pub(crate) fn reqwest(tls: &ClientConfig, proxy: Option<&str>) -> Self {
+        Self::reqwest_with(reqwest::Client::builder(), tls, proxy)
+    }
+
+    /// [`Client::reqwest`] speaking HTTP/1.1 alone.
+    pub(crate) fn reqwest_http1(tls: &ClientConfig, proxy: Option<&str>) -> Self {
+        Self::reqwest_with(reqwest::Client::builder().http1_only(), tls, proxy)
+    }
+
+    fn reqwest_with(
+        builder: reqwest::ClientBuilder,
+        tls: &ClientConfig,
+        proxy: Option<&str>,
+    ) -> Self {
+        let builder = builder.use_preconfigured_tls(tls.clone());
+        let builder = match proxy {
+            Some(url) => builder.proxy(reqwest::Proxy::all(url).expect("a proxy URL")),
+            None => builder.no_proxy(),
+        };
+        Self::Reqwest(builder.build().expect("a reqwest client"))
+    }
+
+    /// `GET url`, the whole body read; the number of body bytes. Panics on any failure:
+    /// everything here runs on loopback against fixtures that do not fail.
+    pub(crate) async fn get(&self, url: &str) -> usize {
+        match self {
+            Client::Ours(c) => c
+                .get(url)
+                .send()
+                .await
+                .expect("GET")
+                .bytes()
+                .await
+                .expect("body")
+                .len(),
+            Client::Hyper(c) => {
+                let response = c.get(url.parse().expect("a URI")).await.expect("GET");
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes()
+                    .len()
+            }
+            Client::Reqwest(c) => c
+                .get(url)
+                .send()
+                .await
+                .expect("GET")
+                .bytes()
+                .await
+                .expect("body")
+                .len(),
+        }
+    }
+}
+
+/// `n` GETs one after another on `client` (its connections kept alive).
+pub(crate) async fn sequential(client: &Client, url: &str, n: usize) -> Figure {
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(client.get(url).await);
+    }
+    Figure::Rate(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `batches` times: `tasks` tasks, each making `each` GETs one after another, all on
+/// `client`. (Batches so that a round lasts long enough to be measured on a busy machine.)
+pub(crate) async fn concurrent(
+    client: &Client,
+    url: &str,
+    tasks: usize,
+    each: usize,
+    batches: usize,
+) -> Figure {
+    let started = Instant::now();
+    for _ in 0..batches {
+        batch(client, url, tasks, each).await;
+    }
+    Figure::Rate((batches * tasks * each) as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn batch(client: &Client, url: &str, tasks: usize, each: usize) {
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.to_owned();
+            tokio::spawn(async move {
+                for _ in 0..each {
+                    std::hint::black_box(client.get(&url).await);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("a task");
+    }
+}
+
+/// `n` times: a new client (so a new connection: TCP, any proxy handshake, TLS) and one
+/// GET. The median time, and the 90th percentile as a note.
+pub(crate) async fn new_connections(
+    make: &dyn Fn() -> Client,
+    url: &str,
+    n: usize,
+) -> (Figure, Duration) {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let client = make();
+        std::hint::black_box(client.get(url).await);
+        samples.push(started.elapsed());
+    }
+    let (median, p90) = median_p90(&mut samples);
+    (Figure::Time(median), p90)
+}

@@ -1,0 +1,428 @@
+//! The side-by-side benchmark suite: every scenario runs this project and its peer in the
+//! same run, alternating, against a loopback HTTPS/WSS origin (a generated certificate)
+//! and the real proxy servers (microsocks, dante, tinyproxy, squid) started here.
+//!
+//! ```sh
+//! cargo bench -p proxy-benches --bench suite                 # every scenario, 5 rounds
+//! cargo bench -p proxy-benches --bench suite -- --quick      # 1 round, smaller counts
+//! cargo bench -p proxy-benches --bench suite -- --json tinyproxy   # scenarios naming it
+//! ```
+//!
+//! It prints a Markdown table (or JSON with `--json`): per scenario the median of the
+//! rounds for this project and its peer, the ratio (above 1: this project is better, for
+//! rates and times alike) and the spread of the rounds. A harness of our own rather than
+//! criterion or divan: the two sides must alternate round by round on this noisy shared
+//! machine, each scenario has its own unit (rates, latencies, bytes), and the peers need
+//! the same fixtures started once.
+
+mod harness;
+mod http;
+mod memory;
+mod micro;
+mod ws;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::{Figure, Row, Side, compare};
+use http::Client;
+use proxy_runtime::{ConnectionKind, HttpClient, ProxyInjector, ProxySettings};
+use proxy_tests::origin::Origin;
+use proxy_tests::real::RealProxy;
+use proxy_tests::tls::TestCa;
+
+/// How much each scenario does.
+struct Sizes {
+    rounds: usize,
+    sequential: usize,
+    tasks: usize,
+    each: usize,
+    /// How many times a round runs the `tasks` x `each` GETs.
+    batches: usize,
+    new_connections: usize,
+    messages: usize,
+    idle_streams: usize,
+}
+
+const FULL: Sizes = Sizes {
+    rounds: 5,
+    sequential: 2000,
+    tasks: 32,
+    each: 50,
+    batches: 10,
+    new_connections: 60,
+    messages: 20_000,
+    idle_streams: 1000,
+};
+
+const QUICK: Sizes = Sizes {
+    rounds: 1,
+    sequential: 100,
+    tasks: 8,
+    each: 10,
+    batches: 1,
+    new_connections: 10,
+    messages: 2000,
+    idle_streams: 50,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    memory::raise_fd_limit();
+    let json = args.iter().any(|a| a == "--json");
+    let sizes = if args.iter().any(|a| a == "--quick") {
+        QUICK
+    } else {
+        FULL
+    };
+    // `cargo bench` passes `--bench`; every other argument not a flag filters scenarios.
+    let filters: Vec<String> = args.into_iter().filter(|a| !a.starts_with("--")).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let rows = runtime.block_on(run(&sizes, &filters));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&harness::json(&rows)).expect("JSON")
+        );
+    } else {
+        println!("{}", harness::table(&rows));
+    }
+}
+
+/// The proxies, each with the URL both sides are given.
+struct Proxies {
+    list: Vec<(RealProxy, String)>,
+}
+
+impl Proxies {
+    fn start() -> Self {
+        let microsocks = RealProxy::microsocks(false);
+        let dante = RealProxy::dante();
+        let tinyproxy = RealProxy::tinyproxy(false);
+        let squid = RealProxy::squid(false);
+        let list = vec![
+            (microsocks.url("socks5h", None), microsocks),
+            (dante.url("socks5h", None), dante),
+            (tinyproxy.url("http", None), tinyproxy),
+            (squid.url("http", None), squid),
+        ]
+        .into_iter()
+        .map(|(url, p)| (p, url))
+        .collect();
+        Self { list }
+    }
+}
+
+fn injector(ca: &TestCa, proxy: Option<&str>, http1: bool) -> ProxyInjector {
+    let settings = match proxy {
+        None => ProxySettings::new(false),
+        Some(url) => ProxySettings::loader()
+            .env_vars([
+                ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", url),
+                ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", url),
+            ])
+            .load()
+            .expect("settings"),
+    };
+    let builder = ProxyInjector::builder(settings).tls_roots(ca.roots());
+    if http1 { builder.http1_only() } else { builder }.build()
+}
+
+/// A new client of this project with a pool of its own (so its first GET opens a new
+/// connection), from `inj`'s route.
+fn ours_new(inj: &ProxyInjector) -> Client {
+    Client::Ours(HttpClient::new(inj.dialer("binance", ConnectionKind::Http)))
+}
+
+fn side<'a, F, Fut>(f: F) -> Side<'a>
+where
+    F: FnMut() -> Fut + 'a,
+    Fut: std::future::Future<Output = Figure> + 'a,
+{
+    let mut f = f;
+    Box::new(move || Box::pin(f()))
+}
+
+fn wanted(filters: &[String], scenario: &str) -> bool {
+    filters.is_empty() || filters.iter().any(|f| scenario.contains(f.as_str()))
+}
+
+async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let proxies = Proxies::start();
+    let url = format!("https://127.0.0.1:{}/api/v3/ping", origin.https.port());
+    let peer_tls = http::peer_tls(ca.ca_der());
+    let mut rows = Vec::new();
+    let r = sizes.rounds;
+
+    // Proxies disabled: this project against plain hyper-util (and reqwest).
+    let disabled = injector(&ca, None, false);
+    let ours = Client::Ours(disabled.http_client("binance"));
+    let hyper = Client::hyper(&peer_tls);
+    let reqwest = Client::reqwest(&peer_tls, None);
+    let name = "keep-alive GET, sequential, disabled";
+    if wanted(filters, name) {
+        rows.push(
+            compare(
+                name,
+                r,
+                side(|| http::sequential(&ours, &url, sizes.sequential)),
+                "hyper-util + hyper-rustls",
+                side(|| http::sequential(&hyper, &url, sizes.sequential)),
+            )
+            .await,
+        );
+    }
+    let name = format!("{} tasks x {} GETs, disabled", sizes.tasks, sizes.each);
+    if wanted(filters, &name) {
+        for (peer_name, peer) in [("hyper-util, Nagle off", &hyper), ("reqwest", &reqwest)] {
+            rows.push(
+                compare(
+                    &name,
+                    r,
+                    side(|| http::concurrent(&ours, &url, sizes.tasks, sizes.each, sizes.batches)),
+                    peer_name,
+                    side(|| http::concurrent(peer, &url, sizes.tasks, sizes.each, sizes.batches)),
+                )
+                .await,
+            );
+        }
+    }
+    let name = format!(
+        "{} tasks x {} GETs, disabled: HTTP/2 against HTTP/1.1",
+        sizes.tasks, sizes.each
+    );
+    if wanted(filters, &name) {
+        let h1 = Client::Ours(injector(&ca, None, true).http_client("binance"));
+        rows.push(
+            compare(
+                &name,
+                r,
+                side(|| http::concurrent(&ours, &url, sizes.tasks, sizes.each, sizes.batches)),
+                "this project, HTTP/1.1",
+                side(|| http::concurrent(&h1, &url, sizes.tasks, sizes.each, sizes.batches)),
+            )
+            .await,
+        );
+    }
+    let name = "new client + TLS + GET, disabled";
+    if wanted(filters, name) {
+        rows.push(
+            new_connection_row(
+                name,
+                r,
+                sizes,
+                &url,
+                &|| ours_new(&disabled),
+                "hyper-util",
+                &|| Client::hyper(&peer_tls),
+            )
+            .await,
+        );
+    }
+
+    // Through each real proxy: this project against reqwest with the same proxy.
+    for (proxy, proxy_url) in &proxies.list {
+        let via = injector(&ca, Some(proxy_url), false);
+        let ours = Client::Ours(via.http_client("binance"));
+        let reqwest = Client::reqwest(&peer_tls, Some(proxy_url));
+        let scheme = proxy_url.split(':').next().unwrap_or_default();
+        let label = format!("via {} ({scheme})", proxy.name());
+        let name = format!("keep-alive GET, sequential, {label}");
+        if wanted(filters, &name) {
+            rows.push(
+                compare(
+                    &name,
+                    r,
+                    side(|| http::sequential(&ours, &url, sizes.sequential / 2)),
+                    "reqwest",
+                    side(|| http::sequential(&reqwest, &url, sizes.sequential / 2)),
+                )
+                .await,
+            );
+        }
+        let name = format!("{} tasks x {} GETs, {label}", sizes.tasks, sizes.each);
+        if wanted(filters, &name) {
+            rows.push(
+                compare(
+                    &name,
+                    r,
+                    side(|| http::concurrent(&ours, &url, sizes.tasks, sizes.each, sizes.batches)),
+                    "reqwest",
+                    side(|| {
+                        http::concurrent(&reqwest, &url, sizes.tasks, sizes.each, sizes.batches)
+                    }),
+                )
+                .await,
+            );
+        }
+        let name = format!("new connection + GET, {label}");
+        if wanted(filters, &name) {
+            let peer = || Client::reqwest(&peer_tls, Some(proxy_url));
+            rows.push(
+                new_connection_row(&name, r, sizes, &url, &|| ours_new(&via), "reqwest", &peer)
+                    .await,
+            );
+        }
+        // The same over HTTP/1.1, which has none of HTTP/2's unanswered small writes (see
+        // the README's Performance section).
+        let name = format!("new connection + GET, HTTP/1.1, {label}");
+        if wanted(filters, &name) {
+            let via = injector(&ca, Some(proxy_url), true);
+            let peer = || Client::reqwest_http1(&peer_tls, Some(proxy_url));
+            rows.push(
+                new_connection_row(
+                    &name,
+                    r,
+                    sizes,
+                    &url,
+                    &|| ours_new(&via),
+                    "reqwest, HTTP/1.1",
+                    &peer,
+                )
+                .await,
+            );
+        }
+    }
+
+    // WSS: pushed messages, direct and through the SOCKS5 proxies.
+    let wss_port = origin.wss.port();
+    let wss = format!("wss://127.0.0.1:{wss_port}/ws");
+    let tls = Arc::new(http::peer_tls_h1(ca.ca_der()));
+    let mut ws_routes: Vec<(String, Option<(String, u16)>)> = vec![("disabled".to_owned(), None)];
+    for (proxy, proxy_url) in &proxies.list {
+        if proxy_url.starts_with("socks5") {
+            ws_routes.push((
+                format!("via {} (socks5h)", proxy.name()),
+                Some((proxy_url.clone(), proxy.port)),
+            ));
+        }
+    }
+    for (label, route) in ws_routes {
+        let name = format!("WSS, {} pushed messages, {label}", sizes.messages);
+        if !wanted(filters, &name) {
+            continue;
+        }
+        let inj = injector(&ca, route.as_ref().map(|(u, _)| u.as_str()), false);
+        let socks = route.as_ref().map(|(_, port)| *port);
+        let peer_name = if socks.is_some() {
+            "tokio-socks + tokio-tungstenite by hand"
+        } else {
+            "tokio-tungstenite"
+        };
+        let (inj, wss, tls) = (&inj, &wss, &tls);
+        rows.push(
+            compare(
+                &name,
+                r,
+                side(|| async move {
+                    let (mut s, _) = inj
+                        .connect_websocket("binance", wss.as_str())
+                        .await
+                        .expect("WSS");
+                    ws::pushed(&mut s, sizes.messages).await
+                }),
+                peer_name,
+                side(|| async move {
+                    let mut s = ws::by_hand(tls, wss_port, socks).await;
+                    ws::pushed(&mut s, sizes.messages).await
+                }),
+            )
+            .await,
+        );
+    }
+
+    // Memory: idle WSS streams through microsocks, each side in a process of its own.
+    let name = format!(
+        "resident memory per idle WSS stream via microsocks ({} streams)",
+        sizes.idle_streams
+    );
+    if wanted(filters, &name) {
+        let ca_file =
+            std::env::temp_dir().join(format!("proxy-benches-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
+        let microsocks = proxies.list[0].0.port;
+        let heaps = RefCell::new((Vec::new(), Vec::new()));
+        let count = sizes.idle_streams;
+        let (ca_file, heaps_ref) = (&ca_file, &heaps);
+        let mut row = compare(
+            &name,
+            r.min(3),
+            side(|| async move {
+                let (rss, heap) =
+                    memory::per_stream("ours", wss_port, microsocks, ca_file, count).await;
+                heaps_ref.borrow_mut().0.push(heap);
+                rss
+            }),
+            "tokio-socks + tokio-tungstenite by hand",
+            side(|| async move {
+                let (rss, heap) =
+                    memory::per_stream("peer", wss_port, microsocks, ca_file, count).await;
+                heaps_ref.borrow_mut().1.push(heap);
+                rss
+            }),
+        )
+        .await;
+        let (mine, theirs) = heaps.into_inner();
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        row.notes.push(format!(
+            "live heap {}, peer {}",
+            Figure::Bytes(median(mine)).show(),
+            Figure::Bytes(median(theirs)).show()
+        ));
+        rows.push(row);
+        let _ = std::fs::remove_file(ca_file);
+    }
+
+    // Settings and clients, against the figures of the original Python implementation.
+    rows.extend(micro::rows(r, filters).await);
+    rows
+}
+
+/// New connections, this project against a peer, with each side's p90 as a note.
+async fn new_connection_row(
+    name: &str,
+    rounds: usize,
+    sizes: &Sizes,
+    url: &str,
+    ours: &dyn Fn() -> Client,
+    peer_name: &str,
+    peer: &dyn Fn() -> Client,
+) -> Row {
+    let p90s = RefCell::new((Vec::new(), Vec::new()));
+    let n = sizes.new_connections;
+    let mut row = compare(
+        name,
+        rounds,
+        side(|| async {
+            let (median, p90) = http::new_connections(ours, url, n).await;
+            p90s.borrow_mut().0.push(p90);
+            median
+        }),
+        peer_name,
+        side(|| async {
+            let (median, p90) = http::new_connections(peer, url, n).await;
+            p90s.borrow_mut().1.push(p90);
+            median
+        }),
+    )
+    .await;
+    let (mut mine, mut theirs) = p90s.into_inner();
+    let worst = |v: &mut Vec<Duration>| v.iter().max().copied().unwrap_or_default();
+    row.notes.push(format!(
+        "p90 {}, peer {}, worst round",
+        Figure::Time(worst(&mut mine)).show(),
+        Figure::Time(worst(&mut theirs)).show()
+    ));
+    row
+}
