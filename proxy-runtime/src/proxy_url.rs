@@ -626,6 +626,49 @@ mod tests {
         assert!(err(&format!("socks5://u:{long}@h:1")).contains("255"));
         let ok = "a".repeat(255);
         assert!(ProxyUrl::parse(&format!("socks5://{ok}:{ok}@h:1")).is_ok());
+        // A SOCKS4 user id has the same bound.
+        for scheme in ["socks4", "socks4a"] {
+            assert!(ProxyUrl::parse(&format!("{scheme}://{ok}@h:1")).is_ok());
+            assert!(err(&format!("{scheme}://{long}@h:1")).contains("longer than 255 bytes"));
+        }
+    }
+
+    #[test]
+    fn which_schemes_resolve_the_target_here() {
+        let local: Vec<_> = ProxyScheme::ALL
+            .into_iter()
+            .filter(|s| s.resolves_locally())
+            .collect();
+        assert_eq!(local, [ProxyScheme::Socks4, ProxyScheme::Socks5]);
+    }
+
+    #[test]
+    fn unexpected_characters_are_named() {
+        assert!(err("socks5://p:10\u{7}80").contains("the control character U+0007"));
+        assert!(err("socks5://p:10\u{a0}80").contains("the white space character U+00A0"));
+        assert!(err("socks5://[::1]x:1").contains("unexpected text after the IPv6 address"));
+        assert!(err("socks5://[::1]").contains("must include port"));
+    }
+
+    #[test]
+    fn host_names_up_to_253_bytes() {
+        // Labels of 63 bytes (the most a label may have), joined by dots.
+        let name = |len: usize| {
+            let mut s = String::new();
+            while s.len() < len {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                let label = (len - s.len()).min(63);
+                s.push_str(&"a".repeat(label));
+            }
+            s
+        };
+        let longest = name(253);
+        assert_eq!(longest.len(), 253);
+        let url = ProxyUrl::parse(&format!("socks5h://{longest}:1080")).unwrap();
+        assert_eq!(url.endpoint().unwrap().host().to_string(), longest);
+        assert!(err(&format!("socks5h://{}:1080", name(254))).contains("longer than 253 bytes"));
     }
 
     #[test]
@@ -635,5 +678,10 @@ mod tests {
             assert!(!shown.contains("canary"), "{shown}");
             assert!(shown.contains("user:***@h:1"), "{shown}");
         }
+        assert_eq!(
+            format!("{:?}", url.endpoint().unwrap()),
+            "ProxyEndpoint(socks5://user:***@h:1)"
+        );
+        assert_eq!(format!("{url:?}"), "ProxyUrl(socks5://user:***@h:1)");
     }
 }

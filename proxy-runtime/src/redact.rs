@@ -164,6 +164,19 @@ mod tests {
         assert_eq!(redact_value("socks5://p:1080"), "socks5://p:1080");
         assert_eq!(redact_value("socks5://p:1080/"), "socks5://p:1080/");
         assert_eq!(redact_value("socks5://[::1]:1080"), "socks5://[::1]:1080");
+        // The colons inside brackets are the address's, even the one before `]`.
+        assert_eq!(redact_value("socks5://[::]:1080"), "socks5://[::]:1080");
+        assert_eq!(
+            redact_value("http://[2001:db8::]:3128"),
+            "http://[2001:db8::]:3128"
+        );
+        assert_eq!(redact_value("http://[::1]:hunter2"), "http://[::1]:***");
+        assert_eq!(redact_value("http://[::1"), "http://[::1");
+        // A port is digits, then the end or a path, query or fragment.
+        assert_eq!(redact_value("socks5://p:1080?x"), "socks5://p:1080?x");
+        assert_eq!(redact_value("socks5://p:1080#x"), "socks5://p:1080#x");
+        assert_eq!(redact_value("socks5://p:1080x"), "socks5://p:***");
+        assert_eq!(redact_value("socks5://p:"), "socks5://p:***");
         assert_eq!(redact_value("socks5://p"), "socks5://p");
         // A "scheme" that is not one may hold credentials.
         assert_eq!(redact_value("trader:hun://ter2@h:1"), "trader:***@h:1");
@@ -180,6 +193,10 @@ mod tests {
             "bad value \"socks5://u:***@h:1\" here"
         );
         assert_eq!(redact_text("no secrets  here"), "no secrets  here");
+        assert_eq!(
+            redact_text("at socks5://u:canary@h:1, or (\"http://u:c2@h:2\")"),
+            "at socks5://u:***@h:1, or (\"http://u:***@h:2\")"
+        );
     }
 
     #[test]
