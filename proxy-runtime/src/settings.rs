@@ -594,6 +594,108 @@ mod tests {
     }
 
     #[test]
+    fn strategies_read_and_display_as_written() {
+        use crate::schema::Scalar;
+        let read = |s: &str| Strategy::from_scalar(&Scalar::Text(s.to_owned()));
+        assert_eq!(read("failover"), Ok(Strategy::Failover));
+        assert_eq!(read("Round_Robin"), Ok(Strategy::RoundRobin));
+        assert!(
+            read("random")
+                .unwrap_err()
+                .contains("failover or round_robin")
+        );
+        assert_eq!(Strategy::Failover.to_string(), "failover");
+        assert_eq!(Strategy::RoundRobin.to_string(), "round_robin");
+    }
+
+    #[test]
+    fn routes_display_and_debug_redacted() {
+        let one = ProxyConfig::new(url("socks5h://u:canary@a:1080"))
+            .with_timeout(TimeoutSeconds::new(5).unwrap());
+        assert_eq!(one.to_string(), "socks5h://u:***@a:1080 (timeout 5s)");
+        assert_eq!(
+            format!("{one:?}"),
+            "ProxyConfig { url: ProxyUrl(socks5h://u:***@a:1080), timeout_seconds: 5 }"
+        );
+        let pool = ProxyConfig::pool(
+            vec![url("socks5h://a:1080"), url("direct://")],
+            Strategy::RoundRobin,
+        )
+        .unwrap();
+        assert_eq!(
+            pool.to_string(),
+            "[socks5h://a:1080, direct://] round_robin (timeout 30s)"
+        );
+        assert_eq!(
+            format!("{pool:?}"),
+            "ProxyConfig { urls: [ProxyUrl(socks5h://a:1080), ProxyUrl(direct://)], \
+             strategy: RoundRobin, timeout_seconds: 30 }"
+        );
+        let both = ConnectionProxies::new()
+            .with_http(one.clone())
+            .with_websocket(pool);
+        assert_eq!(
+            both.to_string(),
+            "http: socks5h://u:***@a:1080 (timeout 5s), \
+             websocket: [socks5h://a:1080, direct://] round_robin (timeout 30s)"
+        );
+        let ws_only = ConnectionProxies::new().with_websocket(one);
+        assert_eq!(
+            ws_only.to_string(),
+            "websocket: socks5h://u:***@a:1080 (timeout 5s)"
+        );
+        assert_eq!(ConnectionProxies::new().to_string(), "(no routes)");
+    }
+
+    #[test]
+    fn settings_display_redacted() {
+        let s = seed_settings().with_exchange(
+            ExchangeId::new("kraken").unwrap(),
+            ConnectionProxies::new().with_websocket(ProxyConfig::new(url("socks5h://u:pw@k:1"))),
+        );
+        assert_eq!(
+            s.to_string(),
+            "proxies enabled; default: http: socks5://default:1080 (timeout 30s); \
+             binance: http: http://binance:8080 (timeout 30s); \
+             kraken: websocket: socks5h://u:***@k:1 (timeout 30s)"
+        );
+        assert_eq!(ProxySettings::new(false).to_string(), "proxies disabled");
+    }
+
+    #[test]
+    fn accessors_give_what_was_built() {
+        let s = seed_settings();
+        assert!(s.enabled());
+        let default = s.default_routes().unwrap();
+        assert_eq!(
+            default.get(ConnectionKind::Http).unwrap().url().to_string(),
+            "socks5://default:1080"
+        );
+        assert_eq!(ProxySettings::new(true).default_routes(), None);
+        assert!(s.has_routes());
+        assert!(!ProxySettings::new(true).has_routes());
+        let empty = ProxySettings::new(false)
+            .with_default(ConnectionProxies::new())
+            .with_exchange(ExchangeId::new("kraken").unwrap(), ConnectionProxies::new());
+        assert!(!empty.has_routes(), "entries without a route are no routes");
+        let ws = ConnectionProxies::new().with_websocket(ProxyConfig::new(url("direct://")));
+        assert!(
+            ProxySettings::new(false)
+                .with_default(ws.clone())
+                .has_routes()
+        );
+        let own = ProxySettings::new(false).with_exchange(ExchangeId::new("kraken").unwrap(), ws);
+        assert!(own.has_routes());
+    }
+
+    #[test]
+    fn kinds_and_timeouts_display_as_written() {
+        assert_eq!(ConnectionKind::Http.to_string(), "http");
+        assert_eq!(ConnectionKind::Websocket.to_string(), "websocket");
+        assert_eq!(TimeoutSeconds::new(7).unwrap().to_string(), "7s");
+    }
+
+    #[test]
     fn seed_resolution() {
         let s = seed_settings();
         let http = ConnectionKind::Http;

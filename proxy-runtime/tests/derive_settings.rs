@@ -307,3 +307,51 @@ fn text_keys_are_one_rule_in_every_source_case_insensitive_and_lowercase() {
         .unwrap_err();
     assert_eq!(err.errors()[0].kind(), &ErrorKind::Duplicate, "{err}");
 }
+
+#[test]
+fn variables_need_a_prefix_and_a_type_without_one_loads_from_yaml() {
+    let err = Loader::<Limits>::new()
+        .env_vars([("MAX_ORDERS", "3")])
+        .load()
+        .unwrap_err();
+    assert!(err.to_string().contains("no environment prefix"), "{err}");
+    let limits = Loader::<Limits>::new()
+        .yaml_str("limits.yaml", "max_orders: 3\n")
+        .load()
+        .unwrap();
+    assert_eq!(limits.max_orders, 3);
+    let limits = Loader::<Limits>::new()
+        .env_prefix("LIM_")
+        .env_vars([("LIM_MAX_ORDERS", "4")])
+        .load()
+        .unwrap();
+    assert_eq!(limits.max_orders, 4);
+}
+
+#[derive(Debug, Deserialize, Settings)]
+#[settings(env_prefix = "FLEET_")]
+#[serde(deny_unknown_fields)]
+struct Fleet {
+    #[serde(default)]
+    databases: Vec<Database>,
+}
+
+#[test]
+fn a_required_field_inside_a_list_item_is_missing_at_its_index() {
+    let err = Loader::<Fleet>::new()
+        .yaml_str("fleet.yaml", "databases:\n  - url: a\n  - pool: 3\n")
+        .load()
+        .unwrap_err();
+    assert_eq!(err.errors().len(), 1, "{err}");
+    let e = &err.errors()[0];
+    assert_eq!(e.kind(), &ErrorKind::Missing, "{err}");
+    assert!(e.to_string().contains("databases.1.url"), "{e}");
+    let fleet = Loader::<Fleet>::new()
+        .yaml_str(
+            "fleet.yaml",
+            "databases:\n  - url: a\n  - url: b\n    pool: 3\n",
+        )
+        .load()
+        .unwrap();
+    assert_eq!(fleet.databases[1].pool, Some(3));
+}

@@ -114,6 +114,21 @@ fn a_misspelled_prefix_is_an_error_with_the_name_meant() {
             all[0]
         );
     }
+    // Names shorter than the prefix, or with a character of several bytes where a
+    // misspelled prefix would end, are compared without being cut inside.
+    for short in [
+        "CRYPTOFEED_PROX",
+        "C",
+        "CRYPTOFEED_PROXÿ",
+        "CRYPTOFEED_PRÖXY_X",
+    ] {
+        assert!(load_env(&[(short, "true")]).is_ok(), "{short}");
+    }
+    let all = errors(load_env(&[("CRYPTOFEED_PRÖXY_ENABLED", "true")]));
+    assert!(
+        all[0].contains("did you mean `CRYPTOFEED_PROXY_ENABLED`?"),
+        "{all:#?}"
+    );
     let err = load_env(&[("CRYPTOFEED_PROXIES_ENABLED", "true")]).unwrap_err();
     assert!(matches!(
         err.errors()[0].kind(),
@@ -126,5 +141,112 @@ fn a_misspelled_prefix_is_an_error_with_the_name_meant() {
         "CRYPTOFEED_PROXYPASS",
     ] {
         assert!(load_env(&[(other, "x")]).is_ok(), "{other}");
+    }
+}
+
+#[test]
+fn a_file_of_exactly_the_bound_is_read_and_one_byte_more_is_not() {
+    use std::io::Write;
+    const BOUND: usize = 16 * 1024 * 1024;
+    let dir = std::env::temp_dir().join(format!("proxy-bound-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.yaml");
+    // A comment fills the file to the byte.
+    let head = "proxy:\n  enabled: true\n#";
+    let write = |len: usize| {
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(head.as_bytes()).unwrap();
+        f.write_all(&vec![b'x'; len - head.len()]).unwrap();
+    };
+    write(BOUND);
+    let s = ProxySettings::loader().yaml_file(&path).load().unwrap();
+    assert!(s.enabled());
+    write(BOUND + 1);
+    let e = ProxySettings::loader().yaml_file(&path).load().unwrap_err();
+    assert!(e.to_string().contains("larger than 16 MiB"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A file whose `proxy` section comes through a chain of `hops` merge keys (each mapping
+/// merging the one before, `branches` times over), or through none when `found` is false.
+fn merge_chain(hops: usize, branches: usize, found: bool) -> String {
+    let mut yaml = String::from("m0: &m0\n");
+    yaml.push_str(if found {
+        "  proxy: {enabled: true}\n"
+    } else {
+        "  other: 1\n"
+    });
+    for i in 1..hops {
+        let sources = vec![format!("*m{}", i - 1); branches].join(", ");
+        yaml.push_str(&format!("m{i}: &m{i}\n  <<: [{sources}]\n"));
+    }
+    yaml.push_str(&format!("<<: *m{}\n", hops - 1));
+    yaml
+}
+
+#[test]
+fn merge_chains_are_followed_within_bounds_and_an_error_beyond() {
+    let s = load_yaml(&merge_chain(50, 1, true), &[]).unwrap();
+    assert!(s.enabled(), "50 mappings deep, the section is found");
+    let e = one_error(load_yaml(&merge_chain(200, 1, true), &[]));
+    assert!(e.contains("nested deeper than 128 levels"), "{e}");
+    // Merges of merges branch: bounded by the number of mappings reached, within a second.
+    let started = std::time::Instant::now();
+    let e = one_error(load_yaml(&merge_chain(30, 2, false), &[]));
+    assert!(e.contains("reach more than 100000 mappings"), "{e}");
+    assert!(
+        e.starts_with("config.yaml:61:"),
+        "at the merge key at the top: {e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_empty_or_null_document_is_no_settings_and_a_near_section_is_an_error() {
+    for doc in ["", "# nothing\n", "null\n", "~\n", "---\n"] {
+        let s = load_yaml(doc, &[]).unwrap_or_else(|e| panic!("{doc:?}: {e}"));
+        assert!(!s.enabled() && !s.has_routes(), "{doc:?}");
+    }
+    let e = one_error(load_yaml("just text\n", &[]));
+    assert!(e.contains("expected a mapping with a `proxy:` key"), "{e}");
+    let e = one_error(load_yaml("prox:\n  enabled: true\n", &[]));
+    assert!(e.contains("did you mean `proxy`?"), "{e}");
+}
+
+#[test]
+fn nesting_is_bounded_at_128_levels_aliases_included() {
+    // The top mapping and 127 sequences: 128 levels, the most there may be.
+    let nested = |levels: usize| format!("x: {}{}\n", "[".repeat(levels), "]".repeat(levels));
+    assert!(load_yaml(&nested(127), &[]).is_ok());
+    let e = one_error(load_yaml(&nested(128), &[]));
+    assert!(e.contains("nested deeper than 128 levels"), "{e}");
+    // An alias counts with the height of what it names: 100 levels under 40 is too deep,
+    // though neither part is.
+    let yaml = format!(
+        "a: &a {}{}\nb: {}*a{}\n",
+        "[".repeat(100),
+        "]".repeat(100),
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let e = one_error(load_yaml(&yaml, &[]));
+    assert!(e.contains("nested deeper than 128 levels"), "{e}");
+}
+
+#[test]
+fn tags_outside_the_core_schema_are_refused() {
+    let ok = "proxy: !!map\n  enabled: !!bool true\n";
+    assert!(load_yaml(ok, &[]).unwrap().enabled());
+    for bad in [
+        "proxy: !custom\n  enabled: true\n",
+        "proxy: !!seq\n  enabled: true\n",
+        "proxy:\n  !custom enabled: true\n",
+    ] {
+        let e = one_error(load_yaml(bad, &[]));
+        assert!(e.contains("tag"), "{bad:?}: {e}");
     }
 }

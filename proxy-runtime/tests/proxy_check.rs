@@ -428,3 +428,31 @@ fn json_shows_a_pool_as_its_first_member_with_strategy_and_members() {
     );
     assert!(!table.contains(CANARY));
 }
+
+#[test]
+fn only_the_settings_variables_are_read_from_the_process() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let not_utf8 = OsStr::from_bytes(b"caf\xe9");
+    let check = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_proxy-check"))
+            .env_clear()
+            .env("CRYPTOFEED_PROXY_ENABLED", "true")
+            .env(name, not_utf8)
+            .output()
+            .expect("run proxy-check")
+    };
+    // Another program's variable, whatever its value, is none of the settings' business.
+    let out = check("LANGUAGE_OF_SOMETHING_ELSE");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A setting's value that is not UTF-8 is an error naming it.
+    let out = check("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL");
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "`CRYPTOFEED_PROXY_DEFAULT__HTTP__URL` (environment): value is not valid UTF-8"
+        ),
+        "{stderr}"
+    );
+}

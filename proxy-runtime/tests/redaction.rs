@@ -169,3 +169,30 @@ fn reports_never_print_the_password() {
     let vars = variables::<ProxySettings>("CRYPTOFEED_PROXY_");
     assert_clean("variables", &format!("{vars:?}"));
 }
+
+#[test]
+fn a_loader_shows_its_sources_not_their_contents() {
+    let url = format!("socks5://trader:{CANARY_PCT}@h:1080");
+    let yaml = format!("proxy:\n  default:\n    http:\n      url: {url}\n");
+    let loader = ProxySettings::loader()
+        .env_prefix("APP_PROXY_")
+        .yaml_str("config.yaml", yaml)
+        .env_vars([("APP_PROXY_DEFAULT__WEBSOCKET__URL", url.as_str())]);
+    let shown = format!("{loader:?}");
+    assert_clean("Loader", &shown);
+    assert_eq!(
+        shown,
+        r#"Loader { env_prefix: Some("APP_PROXY_"), yaml: Some("config.yaml"), env: "1 variables" }"#
+    );
+    let from_file = ProxySettings::loader()
+        .yaml_file("/etc/app/proxy.yaml")
+        .process_env();
+    assert_eq!(
+        format!("{from_file:?}"),
+        r#"Loader { env_prefix: None, yaml: Some("/etc/app/proxy.yaml"), env: "process" }"#
+    );
+    assert_eq!(
+        format!("{:?}", ProxySettings::loader()),
+        r#"Loader { env_prefix: None, yaml: None, env: "none" }"#
+    );
+}

@@ -151,6 +151,20 @@ fn bad_json_is_an_error_naming_the_variable_without_the_value() {
     );
     assert!(e.contains("JSON"), "{e}");
     assert!(!e.contains("canary"), "{e}");
+    // What serde_json found, by kind, without the text it quotes.
+    for (json, reason) in [
+        (
+            r#"{"http": {"url": "socks5://u:canary@p:1"}"#,
+            "line 1 column 41: unexpected end of input",
+        ),
+        (r#"{"http": canary}"#, "line 1 column 10: syntax error"),
+    ] {
+        let err = load_env(&[("CRYPTOFEED_PROXY_DEFAULT", json)]).unwrap_err();
+        let message = err.errors()[0].message();
+        assert!(message.starts_with("expected JSON for "), "{message}");
+        assert!(message.ends_with(&format!("({reason})")), "{message}");
+        assert!(!message.contains("canary"), "{message}");
+    }
 
     let e = one_error(load_env(&[(
         "CRYPTOFEED_PROXY_DEFAULT",
@@ -338,6 +352,33 @@ fn a_rejected_value_is_not_also_reported_missing() {
         assert!(
             e.contains("`CRYPTOFEED_PROXY_DEFAULT__HTTP__URL` (environment)"),
             "{e}"
+        );
+    }
+}
+
+#[test]
+fn one_name_in_two_letter_cases_is_an_error_naming_both() {
+    // Sorted first and later among the names: the error names both spellings wherever
+    // they fall, and neither value is used.
+    for other in [
+        "CRYPTOFEED_PROXY_ENABLED",
+        "CRYPTOFEED_PROXY_AAA_UNKNOWN_IGNORED",
+    ] {
+        let result = load_env(&[
+            (other, "true"),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5://a:1080"),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__url", "socks5://b:1080"),
+        ]);
+        let all = errors(result);
+        let dup = all
+            .iter()
+            .find(|e| e.contains("different letter case"))
+            .unwrap_or_else(|| panic!("{all:#?}"));
+        assert!(
+            dup.contains(
+                "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL, CRYPTOFEED_PROXY_DEFAULT__HTTP__url"
+            ),
+            "{dup}"
         );
     }
 }

@@ -288,3 +288,41 @@ fn yaml_scalars_are_coerced_like_variables() {
     ));
     assert!(e.contains("from 1 to 300"), "{e}");
 }
+
+#[test]
+fn every_given_value_has_its_origin_and_defaults_have_none() {
+    let yaml = "proxy:\n  enabled: true\n  default:\n    http:\n      url: socks5h://a:1080\n";
+    let (_, origins) = proxy_runtime::ProxySettings::loader()
+        .yaml_str("config.yaml", yaml)
+        .env_vars([("CRYPTOFEED_PROXY_DEFAULT__HTTP__TIMEOUT_SECONDS", "9")])
+        .load_with_origins()
+        .unwrap();
+    let all: Vec<(String, String)> = origins
+        .iter()
+        .map(|(path, origin)| (path.dotted(), origin.to_string()))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            (
+                "default.http.timeout_seconds".to_owned(),
+                "`CRYPTOFEED_PROXY_DEFAULT__HTTP__TIMEOUT_SECONDS` (environment)".to_owned()
+            ),
+            (
+                "default.http.url".to_owned(),
+                "config.yaml:5: `proxy.default.http.url`".to_owned()
+            ),
+            (
+                "enabled".to_owned(),
+                "config.yaml:2: `proxy.enabled`".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        origins
+            .get(&["enabled"])
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("config.yaml:2: `proxy.enabled`")
+    );
+}

@@ -235,3 +235,16 @@ fn unknown_key_message(schema: &Schema, suggestion: Option<&str>) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SHOWN_MAX, show};
+
+    #[test]
+    fn values_are_shown_redacted_and_at_most_120_characters() {
+        assert_eq!(show("socks5://u:pw@h:1"), "`socks5://u:***@h:1`");
+        let longest = "é".repeat(SHOWN_MAX);
+        assert_eq!(show(&longest), format!("`{longest}`"));
+        assert_eq!(show(&format!("{longest}x")), format!("`{longest}…`"));
+    }
+}

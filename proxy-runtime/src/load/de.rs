@@ -217,3 +217,55 @@ impl LeafValue for ScalarLeaf {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::de::Error as _;
+
+    use super::DeError;
+
+    /// Which `visit_*` a number reaches (a visitor of someone's own may have no others).
+    struct Which;
+
+    impl serde::de::Visitor<'_> for Which {
+        type Value = &'static str;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a number")
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok("i64")
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok("u64")
+        }
+    }
+
+    #[test]
+    fn integers_reach_the_visitor_as_i64_or_u64_as_other_formats_give_them() {
+        use serde::de::Deserializer as _;
+        let leaf = |i: i128| {
+            super::NodeDeserializer(super::Node::Leaf(
+                Box::new(super::ScalarLeaf(crate::schema::Scalar::Int(i))),
+                crate::load::origin::Origin::settings(),
+            ))
+        };
+        assert_eq!(leaf(-1).deserialize_any(Which).unwrap(), "i64");
+        assert_eq!(
+            leaf(i128::from(i64::MAX)).deserialize_any(Which).unwrap(),
+            "i64"
+        );
+        assert_eq!(
+            leaf(i128::from(u64::MAX)).deserialize_any(Which).unwrap(),
+            "u64"
+        );
+    }
+
+    #[test]
+    fn an_error_displays_its_message() {
+        // A `deserialize_with` function may wrap the error it was given by its `Display`.
+        assert_eq!(
+            DeError::custom("expected a port").to_string(),
+            "expected a port"
+        );
+    }
+}

@@ -185,3 +185,64 @@ impl Origins {
         self.leaves.insert(path, origin);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{KeyPath, Origin};
+
+    #[test]
+    fn every_origin_names_its_place() {
+        let path = || KeyPath::from_keys(["default", "http", "url"]);
+        let shown = [
+            (
+                Origin::env("CRYPTOFEED_PROXY_ENABLED"),
+                "`CRYPTOFEED_PROXY_ENABLED` (environment)",
+            ),
+            (
+                Origin::Env {
+                    var: "CRYPTOFEED_PROXY_DEFAULT".into(),
+                    json_path: KeyPath::from_keys(["http", "url"]),
+                },
+                "`CRYPTOFEED_PROXY_DEFAULT` (environment, JSON at `http.url`)",
+            ),
+            (
+                Origin::Yaml {
+                    file: "c.yaml".into(),
+                    line: Some(4),
+                    path: path(),
+                },
+                "c.yaml:4: `default.http.url`",
+            ),
+            (
+                Origin::Yaml {
+                    file: "c.yaml".into(),
+                    line: None,
+                    path: path(),
+                },
+                "c.yaml: `default.http.url`",
+            ),
+            (
+                Origin::File {
+                    file: "c.yaml".into(),
+                    line: Some(2),
+                },
+                "c.yaml:2",
+            ),
+            (
+                Origin::File {
+                    file: "c.yaml".into(),
+                    line: None,
+                },
+                "c.yaml",
+            ),
+            (Origin::settings(), "settings"),
+            (
+                Origin::Settings { path: path() },
+                "settings `default.http.url`",
+            ),
+        ];
+        for (origin, text) in shown {
+            assert_eq!(origin.to_string(), text);
+        }
+    }
+}

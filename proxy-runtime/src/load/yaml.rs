@@ -116,7 +116,7 @@ pub(crate) fn section(text: &str, section: Option<&str>) -> Result<Section, Fail
         return Ok(Section::Found(to_raw(value, &mut budget)?, Some(key.line)));
     }
     // The section may come from a merge key at the top (`<<: *defaults`).
-    if let Some((key, value)) = merged_entry(entries, name, 0) {
+    if let Some((key, value)) = merged_entry(entries, name, 0, 0, &mut 0)? {
         return Ok(Section::Found(to_raw(value, &mut budget)?, Some(key.line)));
     }
     // A misspelled section would leave every setting at its default (proxies disabled):
@@ -143,31 +143,43 @@ fn near(key: &str, name: &str) -> bool {
 }
 
 /// The entry `name` that a mapping gets from its merge keys, looked up without expanding
-/// anything else.
+/// anything else. A chain of merges deeper than [`MAX_DEPTH`], or more than
+/// [`MAX_VALUES`] mappings visited (merges of merges can branch), is an error at `line`
+/// (the merge key at the top), not a section silently absent.
 fn merged_entry<'a>(
     entries: &'a [(Key, Rc<YNode>)],
     name: &str,
     depth: usize,
-) -> Option<(&'a Key, &'a Rc<YNode>)> {
-    if depth > MAX_DEPTH {
-        return None;
-    }
-    for (_, value) in entries.iter().filter(|(key, _)| key.merge) {
+    line: usize,
+    visits: &mut usize,
+) -> Result<Option<(&'a Key, &'a Rc<YNode>)>, Failure> {
+    for (key, value) in entries.iter().filter(|(key, _)| key.merge) {
+        let at = if depth == 0 { key.line } else { line };
+        if depth >= MAX_DEPTH {
+            return Err(too_deep(at));
+        }
         let sources: Vec<&YNode> = match &**value {
             YNode::Seq(items) => items.iter().map(|i| &**i).collect(),
             other => vec![other],
         };
         for source in sources {
             let YNode::Map(source) = source else { continue };
-            if let Some((k, v)) = source.iter().find(|(k, _)| k.text.as_deref() == Ok(name)) {
-                return Some((k, v));
+            *visits += 1;
+            if *visits > MAX_VALUES {
+                return Err(Failure::new(
+                    Some(at),
+                    format!("the merge keys at the top reach more than {MAX_VALUES} mappings"),
+                ));
             }
-            if let Some(found) = merged_entry(source, name, depth + 1) {
-                return Some(found);
+            if let Some((k, v)) = source.iter().find(|(k, _)| k.text.as_deref() == Ok(name)) {
+                return Ok(Some((k, v)));
+            }
+            if let Some(found) = merged_entry(source, name, depth + 1, at, visits)? {
+                return Ok(Some(found));
             }
         }
     }
-    None
+    Ok(None)
 }
 
 /// A parsed node. Aliases share the node of their anchor.
@@ -612,6 +624,49 @@ mod tests {
                 ("default".to_owned(), Some(4))
             ]
         );
+    }
+
+    #[test]
+    fn floats_by_the_core_schema_grammar() {
+        for (text, want) in [
+            ("1.5", 1.5),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("+1.0", 1.0),
+            ("-2.5e+2", -250.0),
+            ("1.5E-3", 0.0015),
+            ("1e3", 1000.0),
+            (".5e1", 5.0),
+        ] {
+            assert_eq!(float(text), Some(want), "{text:?}");
+        }
+        for text in [
+            ".", "e3", "1e", "1e+", "1ex", "1.5x", "1..5", "a.5", "1.a", "12", "+", ".e1",
+            "1.5e1.5",
+        ] {
+            assert_eq!(float(text), None, "{text:?}");
+        }
+        assert!(float(".nan").unwrap().is_nan());
+    }
+
+    #[test]
+    fn only_core_tags_decide_a_type() {
+        let local = |suffix: &str| {
+            let doc = format!("proxy: {{enabled: !{suffix} true}}\n");
+            section(&doc, Some("proxy")).map(|s| match s {
+                Section::Found(raw, _) => format!("{raw:?}"),
+                Section::Absent => "absent".to_owned(),
+            })
+        };
+        // `!bool` is a local tag that happens to end like a core one: not supported.
+        let shown = local("bool").unwrap();
+        assert!(shown.contains("Unsupported"), "{shown}");
+        let shown = local("!bool").unwrap();
+        assert!(shown.contains("Scalar(Scalar(true))"), "{shown}");
+        assert!(matches!(scalar("~", true, None), Raw::Null));
+        let null = |text: &str| format!("{:?}", found(&format!("proxy: {{a: !!null {text}}}\n")));
+        assert!(null("~").contains("Null"), "{}", null("~"));
+        assert!(null("yes").contains("Unsupported"), "{}", null("yes"));
     }
 
     #[test]
