@@ -64,8 +64,9 @@ pub(crate) fn redact_value(value: &str) -> Cow<'_, str> {
         None => {
             // No `@`: `host:port` is shown, but anything after a `:` that is not a port
             // may be a password whose `@host` went missing.
+            // An IPv6 host's colons end at its `]` (which is no colon itself).
             let host_end = if rest.starts_with('[') {
-                rest.find(']').map_or(rest.len(), |i| i + 1)
+                rest.find(']').unwrap_or(rest.len())
             } else {
                 0
             };

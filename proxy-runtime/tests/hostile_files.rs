@@ -213,6 +213,8 @@ fn an_empty_or_null_document_is_no_settings_and_a_near_section_is_an_error() {
     }
     let e = one_error(load_yaml("just text\n", &[]));
     assert!(e.contains("expected a mapping with a `proxy:` key"), "{e}");
+    // Within three edits but much longer than `proxy`: the application's own key.
+    assert!(load_yaml("proxy123: 1\n", &[]).is_ok());
     let e = one_error(load_yaml("prox:\n  enabled: true\n", &[]));
     assert!(e.contains("did you mean `proxy`?"), "{e}");
 }
