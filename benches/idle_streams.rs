@@ -1,8 +1,7 @@
 //! One side of the suite's memory scenario, in a process of its own: opens COUNT WSS
 //! streams to the origin through the SOCKS5 proxy, subscribes on each and leaves it idle,
-//! and prints, per stream, the growth of resident memory (VmRSS), of live heap bytes and
-//! of bytes ever allocated (counted by the allocator) from after one warm-up stream to
-//! after COUNT more.
+//! and prints, per stream, the growth of resident memory (VmRSS) and of live heap bytes
+//! (counted by the allocator) from after one warm-up stream to after COUNT more.
 //!
 //! `idle-streams ours|peer ORIGIN_PORT PROXY_PORT CA_PEM_FILE COUNT` (the suite runs it).
 
@@ -63,7 +62,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let (rss_per, heap_per, churn_per) = runtime.block_on(async move {
+    let (rss_per, heap_per) = runtime.block_on(async move {
         let url = format!("wss://127.0.0.1:{port}/ws");
         let ours = (side == "ours").then(|| {
             let vars = [
@@ -90,12 +89,11 @@ fn main() {
         let tls = Arc::new(proxy_benches::peer_tls_h1(der));
         let mut held_ours = Vec::new();
         let mut held_peer = Vec::new();
-        let (mut rss_before, mut heap_before, mut churn_before) = (0.0, 0.0, 0.0);
+        let (mut rss_before, mut heap_before) = (0.0, 0.0);
         for i in 0..=count {
             if i == 1 {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 (rss_before, heap_before) = (rss(), ALLOCATOR.allocated() as f64);
-                churn_before = ALLOCATOR.total_allocated() as f64;
             }
             match &ours {
                 Some(inj) => {
@@ -117,12 +115,7 @@ fn main() {
         let (rss_after, heap_after) = (rss(), ALLOCATOR.allocated() as f64);
         assert_eq!(held_ours.len() + held_peer.len(), count + 1);
         let n = count as f64;
-        let churn = (ALLOCATOR.total_allocated() as f64 - churn_before) / n;
-        (
-            (rss_after - rss_before) / n,
-            (heap_after - heap_before) / n,
-            churn,
-        )
+        ((rss_after - rss_before) / n, (heap_after - heap_before) / n)
     });
-    println!("{rss_per} {heap_per} {churn_per}");
+    println!("{rss_per} {heap_per}");
 }

@@ -417,12 +417,12 @@ async fn new_connection_row(
         }),
     )
     .await;
-    let (mut mine, mut theirs) = p90s.into_inner();
-    let worst = |v: &mut Vec<Duration>| v.iter().max().copied().unwrap_or_default();
+    let (mine, theirs) = p90s.into_inner();
+    let worst = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
     row.notes.push(format!(
         "p90 {}, peer {}, worst round",
-        Figure::Time(worst(&mut mine)).show(),
-        Figure::Time(worst(&mut theirs)).show()
+        Figure::Time(worst(&mine)).show(),
+        Figure::Time(worst(&theirs)).show()
     ));
     row
 }

@@ -358,12 +358,9 @@ fn a_rejected_value_is_not_also_reported_missing() {
 
 #[test]
 fn one_name_in_two_letter_cases_is_an_error_naming_both() {
-    // Sorted first and later among the names: the error names both spellings wherever
-    // they fall, and neither value is used.
-    for other in [
-        "CRYPTOFEED_PROXY_ENABLED",
-        "CRYPTOFEED_PROXY_AAA_UNKNOWN_IGNORED",
-    ] {
+    // The duplicate sorted first among the names, then after another: the error names
+    // both spellings wherever they fall.
+    for other in ["CRYPTOFEED_PROXY_ENABLED", "CRYPTOFEED_PROXY_AAA_UNKNOWN"] {
         let result = load_env(&[
             (other, "true"),
             ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5://a:1080"),
