@@ -558,39 +558,29 @@ async fn race(addrs: Vec<SocketAddr>) -> std::io::Result<TcpStream> {
     let mut queue = addrs.into_iter();
     let mut running = FuturesUnordered::new();
     let mut last = None;
-    let mut next_start = Instant::now();
+    // Each turn starts the next address: the first at once, then each when an attempt
+    // failed or when the stagger since the last start ran out, whichever came first.
     loop {
-        if running.is_empty() || Instant::now() >= next_start {
-            match queue.next() {
-                Some(addr) => {
-                    running.push(TcpStream::connect(addr));
-                    next_start = Instant::now() + ATTEMPT_DELAY;
-                }
-                None if running.is_empty() => {
-                    return Err(last.unwrap_or_else(|| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::NotFound,
-                            "no address to connect to",
-                        )
-                    }));
-                }
-                None => {}
+        match queue.next() {
+            Some(addr) => running.push(TcpStream::connect(addr)),
+            None if running.is_empty() => {
+                return Err(last.unwrap_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to")
+                }));
             }
+            None => {}
         }
-        let more = queue.len() > 0;
+        let stagger = tokio::time::sleep(ATTEMPT_DELAY);
+        let more = !queue.as_slice().is_empty();
         tokio::select! {
             Some(result) = running.next() => match result {
                 Ok(tcp) => {
                     let _ = tcp.set_nodelay(true);
                     return Ok(tcp);
                 }
-                Err(e) => {
-                    last = Some(e);
-                    // A failed attempt starts the next at once.
-                    next_start = Instant::now();
-                }
+                Err(e) => last = Some(e),
             },
-            () = tokio::time::sleep_until(next_start), if more => {}
+            () = stagger, if more => {}
         }
     }
 }

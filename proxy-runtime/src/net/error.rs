@@ -419,3 +419,227 @@ pub(crate) fn find_in_chain(error: &(dyn StdError + 'static)) -> Option<ProxyErr
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Phase, ProxyError, ProxyErrorKind as K, Refusal, Via, find_in_chain};
+    use std::error::Error as StdError;
+
+    #[test]
+    fn every_phase_has_its_name() {
+        let names = [
+            (Phase::Resolve, "name resolution"),
+            (Phase::Connect, "TCP connect"),
+            (Phase::ProxyTls, "TLS handshake with the proxy"),
+            (Phase::ProxyHandshake, "proxy handshake"),
+            (Phase::Tls, "TLS handshake with the target"),
+            (Phase::WebSocketUpgrade, "WebSocket upgrade"),
+            (Phase::ResponseHead, "request and response head"),
+            (Phase::ResponseBody, "response body"),
+        ];
+        for (phase, name) in names {
+            assert_eq!(phase.as_str(), name);
+            assert_eq!(phase.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn refusals_say_what_the_proxy_answered() {
+        let http = |reason: &str| Refusal::Http {
+            status: 403,
+            reason: reason.to_owned(),
+        };
+        assert_eq!(http("").to_string(), "HTTP 403");
+        assert_eq!(http("Forbidden").to_string(), "HTTP 403 Forbidden");
+        assert_eq!(Refusal::Socks4(91).to_string(), "SOCKS4 reply 91");
+        let socks5 = [
+            (0, "unassigned"),
+            (1, "general SOCKS server failure"),
+            (2, "connection not allowed by ruleset"),
+            (3, "network unreachable"),
+            (4, "host unreachable"),
+            (5, "connection refused"),
+            (6, "TTL expired"),
+            (7, "command not supported"),
+            (8, "address type not supported"),
+            (9, "unassigned"),
+        ];
+        for (code, text) in socks5 {
+            assert_eq!(
+                Refusal::Socks5(code).to_string(),
+                format!("SOCKS5 reply {code} ({text})")
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_has_its_message() {
+        let messages = [
+            (K::ProxyUnreachable, "proxy unreachable"),
+            (K::Timeout(Phase::Connect), "timed out during TCP connect"),
+            (K::AuthRequired, "proxy requires authentication"),
+            (K::AuthFailed, "proxy rejected the credentials"),
+            (
+                K::Refused(Refusal::Socks4(92)),
+                "proxy refused the connection: SOCKS4 reply 92",
+            ),
+            (
+                K::TargetUnreachable(Some(Refusal::Socks5(4))),
+                "proxy could not reach the target: SOCKS5 reply 4 (host unreachable)",
+            ),
+            (K::TargetUnreachable(None), "target unreachable"),
+            (K::TargetResolution, "cannot resolve the target's name"),
+            (K::Protocol, "proxy protocol error"),
+            (K::Tls, "TLS error"),
+            (K::WebSocket, "WebSocket handshake failed"),
+            (K::Http, "HTTP error"),
+            (
+                K::Status(http::StatusCode::TOO_MANY_REQUESTS),
+                "the server answered 429 Too Many Requests",
+            ),
+            (
+                K::Status(http::StatusCode::from_u16(599).unwrap()),
+                "the server answered 599",
+            ),
+            (
+                K::BodyTooLarge { limit: 10 },
+                "the response body is larger than 10 bytes",
+            ),
+            (K::Decode, "cannot decode the response body"),
+            (K::InvalidRequest, "invalid request"),
+            (K::AllMembersFailed, "every pool member tried failed"),
+            (K::InvalidTarget, "invalid target"),
+            (K::InvalidExchange, "invalid exchange id"),
+            (K::Settings, "invalid proxy settings"),
+        ];
+        for (kind, message) in messages {
+            assert_eq!(kind.to_string(), message);
+        }
+    }
+
+    fn proxy(shown: &str) -> Via {
+        Via::Proxy(shown.to_owned())
+    }
+
+    #[test]
+    fn an_error_names_exchange_route_target_detail_and_cause() {
+        let cause = std::io::Error::other("reset by peer");
+        let e = ProxyError::new(K::ProxyUnreachable)
+            .detail("no route")
+            .source(cause)
+            .at(Some("binance"), proxy("socks5h://p:1080"), Some("t:443"));
+        assert_eq!(
+            e.to_string(),
+            "binance: proxy unreachable: no route (via socks5h://p:1080 to t:443): reset by peer"
+        );
+        assert_eq!(e.kind(), &K::ProxyUnreachable);
+        assert_eq!(e.exchange(), Some("binance"));
+        assert_eq!(e.proxy(), Some("socks5h://p:1080"));
+        assert_eq!(e.target(), Some("t:443"));
+        assert!(!e.is_direct());
+        assert_eq!(StdError::source(&e).unwrap().to_string(), "reset by peer");
+        assert_eq!(
+            format!("{e:?}"),
+            "ProxyError { kind: ProxyUnreachable, exchange: Some(\"binance\"), \
+             proxy: Some(\"socks5h://p:1080\"), direct: false, target: Some(\"t:443\"), \
+             detail: Some(\"no route\"), members: [], source: Some(\"reset by peer\") }"
+        );
+
+        let ways = [
+            (
+                proxy("http://p:3128"),
+                None,
+                "invalid target (via http://p:3128)",
+            ),
+            (
+                Via::Direct,
+                Some("t:443"),
+                "invalid target (direct to t:443)",
+            ),
+            (Via::Direct, None, "invalid target (direct)"),
+            (Via::Unknown, Some("t:443"), "invalid target (to t:443)"),
+            (Via::Unknown, None, "invalid target"),
+        ];
+        for (via, target, shown) in ways {
+            let direct = via == Via::Direct;
+            let e = ProxyError::new(K::InvalidTarget).at(None, via, target);
+            assert_eq!(e.to_string(), shown);
+            assert_eq!(e.is_direct(), direct, "{shown}");
+            assert_eq!(e.proxy().is_some(), shown.contains("via"), "{shown}");
+            assert!(StdError::source(&e).is_none());
+        }
+    }
+
+    #[test]
+    fn status_and_timeout_phase_only_for_their_kinds() {
+        let status = ProxyError::new(K::Status(http::StatusCode::IM_A_TEAPOT));
+        assert_eq!(status.status(), Some(http::StatusCode::IM_A_TEAPOT));
+        assert_eq!(status.timeout_phase(), None);
+        let timeout = ProxyError::new(K::Timeout(Phase::Tls));
+        assert_eq!(timeout.timeout_phase(), Some(Phase::Tls));
+        assert_eq!(timeout.status(), None);
+    }
+
+    #[test]
+    fn a_pool_error_lists_each_member_as_tried() {
+        let failures = vec![
+            ProxyError::new(K::ProxyUnreachable).at(None, proxy("socks5h://a:1"), None),
+            ProxyError::new(K::Timeout(Phase::Connect))
+                .detail("slow")
+                .at(None, Via::Direct, None),
+        ];
+        let e = ProxyError::new(K::AllMembersFailed).members(failures.clone());
+        assert_eq!(
+            e.to_string(),
+            "every pool member tried failed: socks5h://a:1 proxy unreachable; \
+             direct timed out during TCP connect: slow"
+        );
+        assert_eq!(e.member_failures().len(), 2);
+        assert_eq!(e.member_failures()[1].to_string(), failures[1].to_string());
+    }
+
+    #[test]
+    fn editing_a_shared_error_leaves_its_clones_as_they_were() {
+        let first = ProxyError::new(K::Tls).at(Some("okx"), Via::Direct, Some("t:443"));
+        let kept = first.clone();
+        let changed = first.detail("bad certificate");
+        assert_eq!(kept.to_string(), "okx: TLS error (direct to t:443)");
+        assert_eq!(
+            changed.to_string(),
+            "okx: TLS error: bad certificate (direct to t:443)"
+        );
+    }
+
+    #[test]
+    fn a_proxy_error_is_found_in_a_chain_of_causes() {
+        #[derive(Debug)]
+        struct Wrapper(ProxyError);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("wrapped")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let inner = ProxyError::new(K::AuthFailed).at(Some("kraken"), Via::Unknown, None);
+        let found = find_in_chain(&Wrapper(inner)).unwrap();
+        assert_eq!(found.kind(), &K::AuthFailed);
+        assert_eq!(found.exchange(), Some("kraken"));
+        assert!(find_in_chain(&std::io::Error::other("plain")).is_none());
+    }
+
+    #[test]
+    fn settings_errors_keep_the_load_error_as_their_cause() {
+        let load = crate::ProxySettings::loader()
+            .env_vars([("CRYPTOFEED_PROXY_ENABLED", "maybe")])
+            .load()
+            .unwrap_err();
+        let shown = load.to_string();
+        let e = ProxyError::settings(load);
+        assert_eq!(e.kind(), &K::Settings);
+        assert_eq!(StdError::source(&e).unwrap().to_string(), shown);
+    }
+}

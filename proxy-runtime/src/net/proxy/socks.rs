@@ -79,11 +79,10 @@ pub(crate) async fn handshake(
     };
     let user = proxy.username();
     if matches!(proxy.scheme(), ProxyScheme::Socks4 | ProxyScheme::Socks4a) {
+        // A proxy URL never has an empty user name (its parser refuses one).
         let result = match user {
-            Some(user_id) if !user_id.is_empty() => {
-                Socks4Stream::connect_with_userid_and_socket(io, addr, user_id).await
-            }
-            _ => Socks4Stream::connect_with_socket(io, addr).await,
+            Some(user_id) => Socks4Stream::connect_with_userid_and_socket(io, addr, user_id).await,
+            None => Socks4Stream::connect_with_socket(io, addr).await,
         };
         return result
             .map(|s| Box::new(s.into_inner()) as Box<dyn Io>)
@@ -146,5 +145,78 @@ fn error(e: tokio_socks::Error, with_credentials: bool, socks4: bool) -> ProxyEr
             ProxyError::new(K::AuthFailed).detail("SOCKS4 reply 93: the user id was rejected")
         }
         other => protocol("SOCKS handshake failed").source(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::{Address, address, error};
+    use crate::net::error::ProxyErrorKind as K;
+    use crate::{ProxyEndpoint, ProxyUrl, Target};
+
+    fn endpoint(url: &str) -> ProxyEndpoint {
+        ProxyUrl::parse(url).unwrap().endpoint().unwrap().clone()
+    }
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn locally_resolved_targets_use_the_first_address_the_protocol_carries() {
+        let target = Target::new("exchange.test", 443).unwrap();
+        let resolved = addrs(&["[2001:db8::1]:443", "192.0.2.1:443"]);
+        let pick = |url: &str| match address(&endpoint(url), &target, Some(&resolved)) {
+            Ok(Address::Ip(addr)) => addr.to_string(),
+            other => panic!("{url}: {other:?}"),
+        };
+        assert_eq!(pick("socks5://p:1080"), "[2001:db8::1]:443");
+        assert_eq!(pick("socks4://p:1080"), "192.0.2.1:443");
+        let v6_only = addrs(&["[2001:db8::1]:443"]);
+        let err = address(&endpoint("socks4://p:1080"), &target, Some(&v6_only)).unwrap_err();
+        assert_eq!(err.kind(), &K::InvalidTarget);
+    }
+
+    /// The length of a user id that, with `name`, fills tokio-socks' SOCKS4 buffer exactly.
+    fn filling(name: &str) -> String {
+        "u".repeat(super::SOCKS4_BUFFER - 10 - name.len())
+    }
+
+    #[test]
+    fn socks4a_names_and_user_ids_fit_the_request_buffer_together() {
+        let name = "n".repeat(250);
+        let target = Target::new(&name, 443).unwrap();
+        let fits = format!("socks4a://{}@p:1080", filling(&name));
+        match address(&endpoint(&fits), &target, None) {
+            Ok(Address::Name(n, 443)) => assert_eq!(n, name),
+            other => panic!("{other:?}"),
+        }
+        let over = format!("socks4a://{}u@p:1080", filling(&name));
+        let err = address(&endpoint(&over), &target, None).unwrap_err();
+        assert_eq!(err.kind(), &K::InvalidTarget);
+        assert!(err.to_string().contains("too long together"), "{err}");
+        // SOCKS5 has no such buffer: the same lengths go.
+        let socks5 = format!("socks5h://{}u:pw@p:1080", filling(&name));
+        assert!(address(&endpoint(&socks5), &target, None).is_ok());
+    }
+
+    #[test]
+    fn io_errors_of_the_handshake_say_whether_the_proxy_closed() {
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        let e = error(tokio_socks::Error::Io(eof), false, false);
+        assert_eq!(e.kind(), &K::Protocol);
+        assert_eq!(
+            e.to_string(),
+            "proxy protocol error: the proxy closed the connection during the SOCKS handshake"
+        );
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let e = error(tokio_socks::Error::Io(reset), false, false);
+        assert_eq!(e.kind(), &K::Protocol);
+        assert_eq!(
+            e.to_string(),
+            "proxy protocol error: the SOCKS handshake failed: connection reset"
+        );
     }
 }
