@@ -296,6 +296,13 @@ async fn answer(path: &str) -> Response<Body> {
         });
         let never = futures_util::stream::pending();
         *response.body_mut() = BodyExt::boxed(StreamBody::new(first.chain(never)));
+    } else if let Some(len) = path.strip_prefix("/error-then-stall/") {
+        // A 500 whose body is `len` bytes and then never ends.
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        let first = Bytes::from(vec![b'e'; len.parse().unwrap_or(1)]);
+        let first = futures_util::stream::once(async { Ok::<_, Infallible>(Frame::data(first)) });
+        let never = futures_util::stream::pending();
+        *response.body_mut() = BodyExt::boxed(StreamBody::new(first.chain(never)));
     } else if let Some(seconds) = path.strip_prefix("/ratelimit/") {
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         *response.body_mut() = full("{\"code\":-1003,\"msg\":\"Too many requests\"}");

@@ -102,6 +102,46 @@ async fn bytes_right_after_the_200_belong_to_the_tunnel() {
 }
 
 #[tokio::test]
+async fn reply_heads_up_to_the_limits_open_the_tunnel() {
+    // Just under 16 KiB of head, and exactly 64 headers: both within the bounds.
+    let long = {
+        let mut s = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..15 {
+            s.push_str(&format!("X-Pad{i}: {}\r\n", "a".repeat(1000)));
+        }
+        s
+    };
+    let crowded = {
+        let mut s = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..64 {
+            s.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        s
+    };
+    let ca = TestCa::new();
+    for head in [long, crowded] {
+        assert!(head.len() < 16 * 1024);
+        let reply: &'static [u8] =
+            Box::leak(format!("{head}\r\ntunnel").into_bytes().into_boxed_slice());
+        let proxy = replying(reply).await;
+        let inj = injector(
+            Some(&format!("http://{}", proxy.authority())),
+            5,
+            &ca,
+            RecordingResolver::failing(),
+        );
+        let mut stream = inj
+            .dialer("okx", ConnectionKind::Http)
+            .connect(&Target::new("exchange.test", 443).unwrap(), false)
+            .await
+            .unwrap_or_else(|e| panic!("{} bytes of head: {e}", head.len()));
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"tunnel");
+    }
+}
+
+#[tokio::test]
 async fn auth_required_and_auth_failed_without_retry() {
     let target = "127.0.0.1:9".parse().unwrap();
     let cases: [(&'static [u8], bool, ProxyErrorKind); 6] = [

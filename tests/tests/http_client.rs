@@ -74,6 +74,13 @@ async fn the_connector_serves_a_hyper_util_client_of_ones_own() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, body_for("/own-client"));
 
+    // The same client, its connector switched to HTTP/1.1: TLS offers `http/1.1` alone.
+    let client: Client<_, Empty<bytes::Bytes>> =
+        Client::builder(TokioExecutor::new()).build(inj.connector("binance").http1_only());
+    let response = client.get(url.parse().unwrap()).await.unwrap();
+    assert_eq!(response.version(), Version::HTTP_11);
+    assert_eq!(origin.https.received()[1].version, Version::HTTP_11);
+
     // Fail closed under that client too: a dead proxy is the connector's typed error.
     let dead = format!(
         "socks5h://127.0.0.1:{}",
@@ -87,7 +94,7 @@ async fn the_connector_serves_a_hyper_util_client_of_ones_own() {
         .and_then(|e| e.downcast_ref::<ProxyError>())
         .expect("the connector's error");
     assert_eq!(ours.kind(), &K::ProxyUnreachable);
-    assert_eq!(origin.https.accepted(), 1, "never direct");
+    assert_eq!(origin.https.accepted(), 2, "never direct");
 }
 
 /// What every route must do, checked against `origin` through `client`.
@@ -554,4 +561,153 @@ async fn head_and_no_content_with_an_encoding_have_empty_bodies() {
         "kept: it describes the GET"
     );
     assert!(response.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn roots_read_from_pem_are_trusted_and_only_they_when_empty() {
+    use proxy_runtime::TlsRoots;
+    let ca = TestCa::new();
+    let other = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let url = format!("https://127.0.0.1:{}/pem", origin.https.port());
+
+    // Only the roots added, from one PEM document holding two certificates.
+    let both = format!("{}\n{}", other.ca_pem(), ca.ca_pem());
+    let roots = TlsRoots::empty().add_pem(both.as_bytes()).unwrap();
+    assert_eq!(format!("{roots:?}"), "TlsRoots { webpki: false, extra: 2 }");
+    let inj = injector(None, &ca, |b| b.tls_roots(roots));
+    let response = inj.http_client("okx").get(&url).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), body_for("/pem"));
+
+    // Another CA alone is not trusted: the target's certificate is refused.
+    let roots = TlsRoots::empty()
+        .add_pem(other.ca_pem().as_bytes())
+        .unwrap();
+    let inj = injector(None, &ca, |b| b.tls_roots(roots));
+    let err = inj.http_client("okx").get(&url).send().await.unwrap_err();
+    assert_eq!(err.kind(), &K::Tls, "{err}");
+
+    // The public roots by default, and a PEM document with no certificate is an error.
+    assert_eq!(
+        format!("{:?}", TlsRoots::default()),
+        "TlsRoots { webpki: true, extra: 0 }"
+    );
+    let err = TlsRoots::default()
+        .add_pem(b"not a certificate")
+        .unwrap_err();
+    assert_eq!(err.to_string(), "no certificate found in the PEM input");
+}
+
+/// What `{:?}` shows of the network types, which is what ends up in an application's logs:
+/// the exchange, the route (the proxy redacted), the target and the outcome, never the
+/// proxy's password nor a request's query, headers or body.
+#[tokio::test]
+async fn debug_output_names_route_and_target_and_never_a_secret() {
+    use proxy_runtime::{ConnectionKind, Target};
+    use proxy_tests::real::{PASSWORD, USER};
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let socks = RealProxy::microsocks(true);
+    let proxy = socks.url("socks5h", Some((USER, PASSWORD)));
+    let shown_proxy = socks.url("socks5h", Some((USER, "***")));
+    let inj = injector(Some(&proxy), &ca, |b| b);
+    let client = inj.http_client("binance");
+    let base = format!("https://127.0.0.1:{}", origin.https.port());
+    let mut shown = Vec::new();
+
+    let dialer = format!("{:?}", inj.dialer("binance", ConnectionKind::Http));
+    assert_eq!(
+        dialer,
+        format!(
+            "Dialer {{ exchange: Some(\"binance\"), route: \"via {shown_proxy}\", \
+             timeout: 30s, .. }}"
+        )
+    );
+    let debug = format!("{client:?}");
+    assert!(
+        debug.starts_with(&format!("HttpClient {{ dialer: {dialer}")),
+        "{debug}"
+    );
+    shown.extend([dialer, debug, format!("{inj:?}")]);
+
+    let request = client
+        .get(format!("{base}/api?signature=QuerySecret"))
+        .header("x-mbx-apikey", "HeaderSecret")
+        .body("BodySecret");
+    let debug = format!("{request:?}");
+    assert_eq!(
+        debug,
+        format!(
+            "RequestBuilder {{ method: GET, target: Some(\"127.0.0.1:{}\"), .. }}",
+            origin.https.port()
+        )
+    );
+    shown.push(debug);
+    let response = request.send().await.unwrap();
+    assert_eq!(
+        response.url().to_string(),
+        format!("{base}/api?signature=QuerySecret"),
+        "the URL as requested"
+    );
+    let debug = format!("{response:?}");
+    assert_eq!(
+        debug,
+        format!(
+            "Response {{ status: 200, version: HTTP/2.0, target: Some(\"127.0.0.1:{}\"), .. }}",
+            origin.https.port()
+        )
+    );
+    shown.push(debug);
+
+    let target = Target::new("127.0.0.1", origin.https.port()).unwrap();
+    let stream = inj
+        .dialer("binance", ConnectionKind::Websocket)
+        .connect(&target, true)
+        .await
+        .unwrap();
+    let debug = format!("{stream:?}");
+    assert_eq!(
+        debug,
+        format!(
+            "ProxyStream {{ description: \"via {shown_proxy} to 127.0.0.1:{}\", h2: false, .. }}",
+            origin.https.port()
+        )
+    );
+    shown.push(debug);
+
+    for debug in shown {
+        for secret in [PASSWORD, "QuerySecret", "HeaderSecret", "BodySecret"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn error_for_status_reads_no_more_than_the_start_it_shows() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    // A deadline far off, so that reading past the start would end in a timeout.
+    let inj = injector(None, &ca, |b| b.request_timeout(GENEROUS));
+    let client = inj.http_client("okx");
+    for len in [256, 300] {
+        let err = client
+            .get(format!(
+                "https://127.0.0.1:{}/error-then-stall/{len}",
+                origin.https.port()
+            ))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.status(),
+            Some(StatusCode::INTERNAL_SERVER_ERROR),
+            "{err}"
+        );
+        let shown = err.to_string();
+        let start = format!("body starts: \"{}\"", "e".repeat(256));
+        assert!(shown.contains(&start), "{len}: {shown}");
+    }
 }

@@ -425,3 +425,74 @@ async fn refused_credentials_bench_a_member_and_are_logged_once_at_error() {
     );
     assert!(!text.contains("wrong-pass"), "{text}");
 }
+
+#[tokio::test]
+async fn a_member_that_never_answers_has_its_share_of_the_deadline_then_the_next_goes_on() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    // The first member drops every SYN; the route's 5 s are shared: half for it, the rest
+    // for the second.
+    let dead = proxy_tests::blackhole::Blackhole::on("127.0.0.2:0".parse().unwrap());
+    let live = microsocks(31);
+    let urls = [
+        format!("socks5h://{}", dead.addr),
+        live.url("socks5h", None),
+    ];
+    let inj = injector(&urls, "failover", &ca, ProxyInjectorBuilder::http1_only);
+    let client = inj.http_client("binance");
+    let started = Instant::now();
+    let (status, peer) = get_via(&client, &origin, "/shared", false).await;
+    let took = started.elapsed();
+    assert_eq!((status, peer), (200, via(31)));
+    assert!(
+        took >= Duration::from_millis(2500),
+        "the first member had half the deadline: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5) + GENEROUS, "{took:?}");
+}
+
+#[tokio::test]
+async fn a_failure_of_the_target_ends_the_attempt_without_trying_the_next_member() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let proxies = [microsocks(32), microsocks(33)];
+    let urls = proxies.each_ref().map(|p| p.url("socks5h", None));
+    // Trusting another CA: TLS to the target fails, and would through every member.
+    let inj = injector(&urls, "failover", &TestCa::new(), |b| b);
+    let err = inj
+        .http_client("binance")
+        .get(format!("https://127.0.0.1:{}/x", origin.https.port()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &K::Tls, "{err}");
+    // Not the member's failure, so the error names the route (any member would do the same).
+    let route = format!("[{}, {}] (failover)", urls[0], urls[1]);
+    assert_eq!(err.proxy(), Some(route.as_str()), "{err}");
+    assert!(err.member_failures().is_empty(), "{err}");
+    assert_eq!(
+        origin.https.accepted(),
+        1,
+        "the second member was not tried"
+    );
+}
+
+#[tokio::test]
+async fn a_route_of_one_proxy_keeps_its_connection_after_a_429() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let proxy = microsocks(34);
+    let inj = injector(
+        &[proxy.url("socks5h", None)],
+        "failover",
+        &ca,
+        ProxyInjectorBuilder::http1_only,
+    );
+    let client = inj.http_client("binance");
+    let get = |path| get_via(&client, &origin, path, false);
+    assert_eq!(get("/before").await, (200, via(34)));
+    assert_eq!(get("/ratelimit/30").await, (429, via(34)));
+    // Nowhere else to go: the idle connection is used again, not retired.
+    assert_eq!(get("/after").await, (200, via(34)));
+    assert_eq!(origin.https.accepted(), 1, "one connection for the three");
+}
