@@ -218,3 +218,41 @@ async fn every_member_of_a_pool_is_probed_on_its_own() {
     );
     std::fs::remove_file(&ca_file).unwrap();
 }
+
+#[tokio::test]
+async fn a_probe_from_the_library_uses_the_injector_s_options() {
+    use proxy_runtime::check::Report;
+    use proxy_runtime::check::probe::{self as library, ProbeReport};
+    use proxy_runtime::{ProxyInjector, ProxySettings};
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let socks = RealProxy::microsocks(false);
+    let vars = [
+        ("CRYPTOFEED_PROXY_ENABLED", "true"),
+        (
+            "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL",
+            &socks.url("socks5h", None),
+        ),
+    ];
+    let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
+    let report = Report::new(&settings, None, &[], "CRYPTOFEED_PROXY_");
+    let url = format!("https://127.0.0.1:{}/ping", origin.https.port());
+    let protocols = |run: ProbeReport| -> Vec<&'static str> {
+        run.results
+            .iter()
+            .map(|p| p.outcome.as_ref().expect("an answer").protocol)
+            .collect()
+    };
+
+    let offered_h2 = ProxyInjector::builder(settings.clone())
+        .tls_roots(ca.roots())
+        .build();
+    let run = library::probe(&offered_h2, &report, &url).await.unwrap();
+    assert_eq!(protocols(run), ["HTTP/2"]);
+    let http1 = ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .http1_only()
+        .build();
+    let run = library::probe(&http1, &report, &url).await.unwrap();
+    assert_eq!(protocols(run), ["HTTP/1.1"]);
+}

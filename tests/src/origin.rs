@@ -276,6 +276,13 @@ async fn answer(path: &str) -> Response<Body> {
         response
             .headers_mut()
             .insert("content-encoding", coding.parse().expect("coding"));
+    } else if let Some(code) = path.strip_prefix("/no-body-encoded/") {
+        // 204 or 304 with `Content-Encoding: gzip`, as some servers send them.
+        *response.status_mut() = code.parse().unwrap_or(StatusCode::NO_CONTENT);
+        *response.body_mut() = full(Bytes::new());
+        response
+            .headers_mut()
+            .insert("content-encoding", "gzip".parse().expect("gzip"));
     } else if let Some(mib) = path.strip_prefix("/bomb/") {
         let mib: usize = mib.parse().unwrap_or(1);
         *response.body_mut() = full(bomb(mib));

@@ -561,6 +561,16 @@ async fn head_and_no_content_with_an_encoding_have_empty_bodies() {
         "kept: it describes the GET"
     );
     assert!(response.bytes().await.unwrap().is_empty());
+    for status in [204, 304] {
+        let response = client
+            .get(format!("{base}/no-body-encoded/{status}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        assert!(response.bytes().await.unwrap().is_empty(), "{status}");
+    }
 }
 
 #[tokio::test]
@@ -628,7 +638,19 @@ async fn debug_output_names_route_and_target_and_never_a_secret() {
         debug.starts_with(&format!("HttpClient {{ dialer: {dialer}")),
         "{debug}"
     );
-    shown.extend([dialer, debug, format!("{inj:?}")]);
+    let injector = format!("{inj:?}");
+    let route =
+        format!("Some(ProxyConfig {{ url: ProxyUrl({shown_proxy}), timeout_seconds: 30 }})");
+    assert_eq!(
+        injector,
+        format!(
+            "ProxyInjector {{ settings: Ok(ProxySettings {{ enabled: true, default: \
+             Some(ConnectionProxies {{ http: {route}, websocket: {route} }}), exchanges: {{}} }}), \
+             resolver: SystemResolver, \
+             http: HttpOptions {{ timeout: None, max_body_bytes: 67108864, http2: true }}, .. }}"
+        )
+    );
+    shown.extend([dialer, debug, injector]);
 
     let request = client
         .get(format!("{base}/api?signature=QuerySecret"))
@@ -710,4 +732,25 @@ async fn error_for_status_reads_no_more_than_the_start_it_shows() {
         let start = format!("body starts: \"{}\"", "e".repeat(256));
         assert!(shown.contains(&start), "{len}: {shown}");
     }
+}
+
+#[test]
+fn the_injector_keeps_its_settings_and_gives_its_clients_its_options() {
+    let ca = TestCa::new();
+    let proxy = "socks5h://127.0.0.1:1080";
+    let vars = [
+        ("CRYPTOFEED_PROXY_ENABLED", "true"),
+        ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", proxy),
+    ];
+    let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
+    let inj = ProxyInjector::builder(settings.clone()).build();
+    assert_eq!(inj.settings().ok(), Some(&settings));
+    // The bound on a response body: 64 MiB unless the builder says otherwise.
+    assert_eq!(
+        inj.http_client("binance").max_body_bytes(),
+        64 * 1024 * 1024
+    );
+    let inj = injector(Some(proxy), &ca, |b| b.max_body_bytes(1000));
+    assert_eq!(inj.http_client("binance").max_body_bytes(), 1000);
+    assert_eq!(inj.http_client("kraken").max_body_bytes(), 1000);
 }

@@ -261,6 +261,16 @@ async fn a_cooling_member_s_idle_connections_are_retired() {
 }
 
 #[tokio::test]
+async fn a_connection_whose_first_answer_is_a_429_is_retired() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let (_proxies, client) = failover_pair(25, 26, &ca);
+    let get = |path| get_via(&client, &origin, path, false);
+    assert_eq!(get("/ratelimit/30").await, (429, via(25)));
+    assert_eq!(get("/after").await, (200, via(26)));
+}
+
+#[tokio::test]
 async fn a_websocket_keeps_its_member_while_the_pool_moves_on() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;

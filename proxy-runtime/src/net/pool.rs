@@ -215,7 +215,8 @@ impl Pool {
         self.members[i].meters.ok.increment(1);
         let mut health = self.health();
         let h = &mut health[i];
-        if h.failures == 0 && h.benched_until.is_none() {
+        // A member is benched exactly while it has failures since its last success.
+        if h.failures == 0 {
             return; // healthy already: nothing changes
         }
         h.failures = 0;
@@ -251,10 +252,9 @@ impl Pool {
         let mut health = self.health();
         let h = &mut health[i];
         h.cooling_until = Some(h.cooling_until.map_or(until, |t| t.max(until)));
-        for (alive, capture) in h.connections.drain(..) {
-            if alive.strong_count() > 0
-                && let Some(connected) = capture.connection_metadata().as_ref()
-            {
+        // Poisoning a connection that has closed does nothing, so every record is.
+        for (_, capture) in h.connections.drain(..) {
+            if let Some(connected) = capture.connection_metadata().as_ref() {
                 connected.poison();
             }
         }
@@ -367,4 +367,380 @@ pub(crate) fn tag(pool: &Arc<Pool>, index: usize) -> (MemberTag, Arc<()>) {
         tracked: Arc::default(),
     };
     (tag, alive)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+    use super::*;
+    use crate::ProxyUrl;
+    use crate::net::error::Refusal;
+
+    fn way(url: &str) -> Way {
+        match ProxyUrl::parse(url).unwrap() {
+            ProxyUrl::Direct => Way::Direct,
+            ProxyUrl::Proxy(endpoint) => Way::Proxy(endpoint),
+        }
+    }
+
+    /// A pool of `n` SOCKS5 members (ports 1081, 1082, ...), its metrics recorded by a
+    /// recorder of its own.
+    fn new_pool(n: u16, strategy: Strategy) -> (Pool, Snapshotter) {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let members = (1..=n)
+            .map(|i| way(&format!("socks5h://127.0.0.1:{}", 1080 + i)))
+            .collect();
+        let pool = metrics::with_local_recorder(&recorder, || {
+            Pool::new(members, strategy, "binance", "http")
+        });
+        (pool, snapshotter)
+    }
+
+    /// Every metric with a value: its name and labels (sorted, `exchange` and `kind`
+    /// left out), and the value.
+    fn readings(snapshotter: &Snapshotter) -> BTreeMap<(String, Vec<(String, String)>), f64> {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| {
+                let value = match value {
+                    DebugValue::Counter(0) => return None,
+                    DebugValue::Counter(n) => n as f64,
+                    DebugValue::Gauge(g) => g.into_inner(),
+                    DebugValue::Histogram(h) if h.is_empty() => return None,
+                    DebugValue::Histogram(h) => h.len() as f64,
+                };
+                let (kind, key) = key.into_parts();
+                let mut labels: Vec<(String, String)> = key
+                    .labels()
+                    .filter(|l| !matches!(l.key(), "exchange" | "kind"))
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
+                labels.sort();
+                let _ = kind;
+                Some(((key.name().to_owned(), labels), value))
+            })
+            .collect()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v: Vec<_> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The gauges of members benched and cooling, as last set. A reading takes what was
+    /// recorded since the last one (the recorder drains its values).
+    fn gauges(snapshotter: &Snapshotter) -> (f64, f64) {
+        let now = readings(snapshotter);
+        let gauge = |name: &str| now.get(&(name.to_owned(), vec![])).copied();
+        (
+            gauge("proxy_members_benched").expect("a benched gauge"),
+            gauge("proxy_members_cooling").expect("a cooling gauge"),
+        )
+    }
+
+    fn error(kind: K) -> ProxyError {
+        ProxyError::new(kind)
+    }
+
+    #[test]
+    fn round_robin_starts_each_new_connection_at_the_next_member() {
+        let (pool, _) = new_pool(3, Strategy::RoundRobin);
+        let starts: Vec<Vec<usize>> = (0..4).map(|_| pool.candidates()).collect();
+        assert_eq!(
+            starts,
+            [vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1], vec![0, 1, 2]]
+        );
+        let (failover, _) = new_pool(3, Strategy::Failover);
+        for _ in 0..3 {
+            assert_eq!(failover.candidates(), [0, 1, 2]);
+        }
+        let (single, _) = new_pool(1, Strategy::RoundRobin);
+        assert_eq!(single.candidates(), [0]);
+        assert_eq!(single.candidates(), [0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn benched_members_are_left_out_and_cooling_ones_come_last_soonest_first() {
+        let (pool, _) = new_pool(4, Strategy::Failover);
+        let now = Instant::now();
+        {
+            let mut health = pool.health();
+            health[0].cooling_until = Some(now + Duration::from_secs(20));
+            health[1].benched_until = Some(now + Duration::from_secs(5));
+            health[1].failures = 1;
+            health[2].cooling_until = Some(now + Duration::from_secs(10));
+            // Benched and cooling: benched wins, it is left out.
+            health[3].benched_until = Some(now + Duration::from_secs(5));
+            health[3].failures = 1;
+            health[3].cooling_until = Some(now + Duration::from_secs(1));
+        }
+        assert_eq!(pool.candidates(), [2, 0]);
+        // A bench or a cooling that ends now has ended.
+        {
+            let mut health = pool.health();
+            health[1].benched_until = Some(now);
+            health[2].cooling_until = Some(now);
+        }
+        assert_eq!(pool.candidates(), [1, 2, 0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_every_member_is_benched_the_one_whose_bench_ends_first_is_tried() {
+        let (pool, _) = new_pool(3, Strategy::RoundRobin);
+        let now = Instant::now();
+        {
+            let mut health = pool.health();
+            for (i, secs) in [(0, 30), (1, 4), (2, 9)] {
+                health[i].benched_until = Some(now + Duration::from_secs(secs));
+                health[i].failures = 1;
+            }
+        }
+        assert_eq!(pool.candidates(), [1]);
+        assert_eq!(pool.candidates(), [1], "whatever the round-robin turn");
+    }
+
+    /// How long member `i` is benched for, from now.
+    fn bench_of(pool: &Pool, i: usize) -> Duration {
+        let until = pool.health()[i].benched_until.expect("benched");
+        until.duration_since(Instant::now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_member_is_benched_from_1_s_doubling_to_60_s_with_jitter() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let refused = error(K::ProxyUnreachable);
+        // The bench is the doubled base times a jitter in [0.8, 1.2).
+        for (failures, base) in [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+            .into_iter()
+            .enumerate()
+        {
+            pool.failed(0, &refused);
+            let bench = bench_of(&pool, 0).as_secs_f64();
+            assert!(
+                bench >= 0.8 * base && bench < 1.2 * base,
+                "after {} failures: {bench} s",
+                failures + 1
+            );
+            assert_eq!(pool.candidates(), [1]);
+        }
+        // The jitter spreads the benches of members that failed together.
+        let benches: Vec<u128> = (0..20)
+            .map(|_| {
+                pool.succeeded(1);
+                pool.failed(1, &refused);
+                bench_of(&pool, 1).as_millis()
+            })
+            .collect();
+        assert!(
+            benches.iter().all(|&ms| (800..1200).contains(&ms)),
+            "{benches:?}"
+        );
+        assert!(
+            benches.iter().any(|&ms| ms != benches[0]),
+            "no jitter: {benches:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_clears_the_bench_and_the_backoff() {
+        let (pool, metrics) = new_pool(2, Strategy::Failover);
+        let refused = error(K::Refused(Refusal::Socks5(5)));
+        pool.failed(0, &refused);
+        pool.failed(0, &refused);
+        assert_eq!(pool.candidates(), [1]);
+        pool.succeeded(0);
+        assert_eq!(pool.candidates(), [0, 1]);
+        assert_eq!(gauges(&metrics), (0.0, 0.0));
+        // The backoff starts again from the first bench.
+        pool.failed(0, &refused);
+        assert!(bench_of(&pool, 0) < Duration::from_millis(1200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gauges_count_members_benched_and_cooling_now() {
+        let (pool, metrics) = new_pool(3, Strategy::Failover);
+        let now = Instant::now();
+        pool.failed(0, &error(K::Protocol));
+        pool.cool(1, now + Duration::from_secs(5));
+        assert_eq!(gauges(&metrics), (1.0, 1.0));
+        // A bench and a cooling that end now are over.
+        pool.health()[0].benched_until = Some(now);
+        pool.health()[1].cooling_until = Some(now);
+        pool.update_gauges(&pool.health());
+        assert_eq!(gauges(&metrics), (0.0, 0.0));
+        // Those that end later are not, until they do: the gauges are set at each change.
+        pool.health()[0].benched_until = Some(now + Duration::from_secs(10));
+        pool.update_gauges(&pool.health());
+        assert_eq!(gauges(&metrics), (1.0, 0.0));
+        tokio::time::advance(Duration::from_secs(20)).await;
+        pool.failed(2, &error(K::Protocol));
+        pool.cool(2, Instant::now() + Duration::from_secs(5));
+        assert_eq!(gauges(&metrics), (1.0, 1.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cooling_is_extended_never_shortened() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let now = Instant::now();
+        pool.cool(0, now + Duration::from_secs(30));
+        pool.cool(0, now + Duration::from_secs(2));
+        assert_eq!(
+            pool.health()[0].cooling_until,
+            Some(now + Duration::from_secs(30))
+        );
+        pool.cool(0, now + Duration::from_secs(40));
+        assert_eq!(
+            pool.health()[0].cooling_until,
+            Some(now + Duration::from_secs(40))
+        );
+    }
+
+    #[test]
+    fn the_record_of_connections_keeps_the_open_ones_only() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let capture = || {
+            let mut request = http::Request::new(());
+            hyper_util::client::legacy::connect::capture_connection(&mut request)
+        };
+        let open = Arc::new(());
+        let closed = Arc::new(());
+        pool.track(0, &Arc::downgrade(&open), capture());
+        pool.track(0, &Arc::downgrade(&closed), capture());
+        drop(closed);
+        let later = Arc::new(());
+        pool.track(0, &Arc::downgrade(&later), capture());
+        let alive: Vec<usize> = pool.health()[0]
+            .connections
+            .iter()
+            .map(|(a, _)| a.strong_count())
+            .collect();
+        assert_eq!(alive, [1, 1], "the closed one is forgotten");
+        assert!(pool.health()[1].connections.is_empty());
+        pool.cool(0, Instant::now() + Duration::from_secs(1));
+        assert!(pool.health()[0].connections.is_empty(), "retired");
+    }
+
+    #[test]
+    fn failures_are_counted_by_kind_and_phases_timed_by_name() {
+        let (pool, metrics) = new_pool(2, Strategy::Failover);
+        let kinds = [
+            (K::ProxyUnreachable, "proxy_unreachable"),
+            (K::Timeout(Phase::Connect), "timeout"),
+            (K::AuthRequired, "auth_required"),
+            (K::AuthFailed, "auth_failed"),
+            (K::Refused(Refusal::Socks4(91)), "refused"),
+            (K::TargetUnreachable(None), "target_unreachable"),
+            (K::Protocol, "protocol"),
+            (K::Tls, "tls"),
+            (K::Http, "other"),
+        ];
+        for (kind, _) in &kinds {
+            pool.failed(1, &error(kind.clone()));
+        }
+        pool.succeeded(0);
+        pool.succeeded(0);
+        let phases = [
+            (Phase::Resolve, "resolve"),
+            (Phase::Connect, "connect"),
+            (Phase::ProxyTls, "proxy_tls"),
+            (Phase::ProxyHandshake, "proxy_handshake"),
+            (Phase::Tls, "tls"),
+        ];
+        for (phase, _) in phases {
+            pool.record_phase(0, phase, Duration::from_millis(3));
+        }
+        // A phase a connection does not have is not recorded.
+        pool.record_phase(0, Phase::ResponseBody, Duration::from_millis(3));
+
+        let mut expected = BTreeMap::new();
+        let attempts = "proxy_connect_attempts_total".to_owned();
+        for (_, label) in kinds {
+            let l = [
+                ("member", "socks5h://127.0.0.1:1082"),
+                ("outcome", "error"),
+                ("error_kind", label),
+            ];
+            expected.insert((attempts.clone(), labels(&l)), 1.0);
+        }
+        let ok = [("member", "socks5h://127.0.0.1:1081"), ("outcome", "ok")];
+        expected.insert((attempts, labels(&ok)), 2.0);
+        for (_, label) in phases {
+            let l = [("member", "socks5h://127.0.0.1:1081"), ("phase", label)];
+            expected.insert(("proxy_connect_phase_seconds".to_owned(), labels(&l)), 1.0);
+        }
+        expected.insert(("proxy_members_benched".to_owned(), vec![]), 1.0);
+        expected.insert(("proxy_members_cooling".to_owned(), vec![]), 0.0);
+        assert_eq!(readings(&metrics), expected);
+    }
+
+    #[test]
+    fn member_failures_are_the_proxy_s_not_the_target_s_or_the_request_s() {
+        let member = [
+            K::ProxyUnreachable,
+            K::AuthRequired,
+            K::AuthFailed,
+            K::Refused(Refusal::Socks5(2)),
+            K::TargetUnreachable(Some(Refusal::Socks5(4))),
+            K::Protocol,
+            K::Timeout(Phase::Resolve),
+            K::Timeout(Phase::Connect),
+            K::Timeout(Phase::ProxyTls),
+            K::Timeout(Phase::ProxyHandshake),
+        ];
+        for kind in member {
+            assert!(is_member_failure(&error(kind.clone())), "{kind:?}");
+        }
+        let not_member = [
+            K::TargetUnreachable(None),
+            K::TargetResolution,
+            K::Tls,
+            K::Timeout(Phase::Tls),
+            K::Timeout(Phase::WebSocketUpgrade),
+            K::Timeout(Phase::ResponseHead),
+            K::Http,
+            K::InvalidTarget,
+        ];
+        for kind in not_member {
+            assert!(!is_member_failure(&error(kind.clone())), "{kind:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_member_s_deadline_is_its_even_share_of_what_is_left() {
+        let now = Instant::now();
+        let route = now + Duration::from_secs(9);
+        assert_eq!(member_deadline(route, 3), now + Duration::from_secs(3));
+        assert_eq!(member_deadline(route, 1), route);
+        assert_eq!(member_deadline(route, 0), route, "never divided by zero");
+        let past = now.checked_sub(Duration::from_secs(1)).unwrap();
+        assert_eq!(member_deadline(past, 2), now, "a deadline past stays past");
+    }
+
+    #[test]
+    fn debug_names_the_members_as_shown_and_the_strategy() {
+        let pool = Pool::new(
+            vec![
+                way("direct://"),
+                way("socks5h://trader:s3cret@127.0.0.1:1081"),
+            ],
+            Strategy::RoundRobin,
+            "binance",
+            "http",
+        );
+        let shown = format!("{pool:?}");
+        assert_eq!(
+            shown,
+            r#"Pool { members: ["direct", "socks5h://trader:***@127.0.0.1:1081"], strategy: RoundRobin, .. }"#
+        );
+    }
 }

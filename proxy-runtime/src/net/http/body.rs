@@ -165,3 +165,57 @@ pub(crate) fn restore_encoding<B>(response: &mut http::Response<B>) {
             .insert(http::header::CONTENT_ENCODING, coding);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{BodyExt, Full, StreamBody};
+
+    use super::*;
+
+    fn boxed<B>(body: B) -> Boxed
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        body.map_err(Into::into).boxed_unsync()
+    }
+
+    #[test]
+    fn a_bounded_body_ends_where_its_body_does() {
+        let some = BoundedBody::new(boxed(Full::new(Bytes::from_static(b"abc"))), 10);
+        assert!(!some.is_end_stream());
+        assert_eq!(some.size_hint().exact(), Some(3));
+        let none = BoundedBody::new(boxed(Full::new(Bytes::new())), 10);
+        assert!(none.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn a_body_past_its_bound_is_an_error_naming_the_bound() {
+        let body = BoundedBody::new(boxed(Full::new(Bytes::from_static(b"0123456789"))), 9);
+        let err = body.collect().await.unwrap_err();
+        assert_eq!(err.kind(), &K::BodyTooLarge { limit: 9 });
+        let body = BoundedBody::new(boxed(Full::new(Bytes::from_static(b"0123456789"))), 10);
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "0123456789");
+    }
+
+    #[tokio::test]
+    async fn a_decoder_s_error_is_a_decode_error_that_keeps_its_text() {
+        // What a decoder yields on a corrupt stream: an I/O error of kind `InvalidData`.
+        let frames = futures_util::stream::iter([
+            Ok(Frame::data(Bytes::from_static(b"ok so far"))),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "invalid gzip header",
+            )),
+        ]);
+        let body = BoundedBody::new(boxed(StreamBody::new(frames)), 1024);
+        let err = body.collect().await.unwrap_err();
+        assert_eq!(err.kind(), &K::Decode);
+        assert_eq!(
+            err.to_string(),
+            "cannot decode the response body: the compressed body is corrupt: invalid gzip header"
+        );
+        let source = std::error::Error::source(&err).expect("the decoder's error");
+        assert_eq!(source.to_string(), "invalid gzip header");
+    }
+}

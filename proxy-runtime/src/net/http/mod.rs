@@ -411,14 +411,18 @@ fn shown_target(uri: &http::Uri) -> Option<String> {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use super::{COOL_MAX, retry_after};
+    use super::retry_after;
 
     #[test]
     fn retry_after_in_seconds_or_as_a_date_bounded() {
         assert_eq!(retry_after("2"), Some(Duration::from_secs(2)));
         assert_eq!(retry_after(" 120 "), Some(Duration::from_secs(120)));
         assert_eq!(retry_after("0"), Some(Duration::ZERO));
-        assert_eq!(retry_after("99999999999"), Some(COOL_MAX));
+        // At most a day.
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(retry_after("86400"), Some(day));
+        assert_eq!(retry_after("86401"), Some(day));
+        assert_eq!(retry_after("99999999999"), Some(day));
         let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90));
         let wait = retry_after(&soon).unwrap();
         assert!(
@@ -428,7 +432,7 @@ mod tests {
         let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(90));
         assert_eq!(retry_after(&past), Some(Duration::ZERO));
         let far = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90 * 24 * 3600));
-        assert_eq!(retry_after(&far), Some(COOL_MAX));
+        assert_eq!(retry_after(&far), Some(day));
         for bad in ["", "-1", "1.5", "soon", "Wed, 99 Foo 2026 00:00:00 GMT"] {
             assert_eq!(retry_after(bad), None, "{bad:?}");
         }
