@@ -102,15 +102,7 @@ async fn bytes_right_after_the_200_belong_to_the_tunnel() {
 }
 
 #[tokio::test]
-async fn reply_heads_up_to_the_limits_open_the_tunnel() {
-    // Just under 16 KiB of head, and exactly 64 headers: both within the bounds.
-    let long = {
-        let mut s = String::from("HTTP/1.1 200 OK\r\n");
-        for i in 0..15 {
-            s.push_str(&format!("X-Pad{i}: {}\r\n", "a".repeat(1000)));
-        }
-        s
-    };
+async fn a_reply_head_of_64_headers_opens_the_tunnel() {
     let crowded = {
         let mut s = String::from("HTTP/1.1 200 OK\r\n");
         for i in 0..64 {
@@ -119,25 +111,123 @@ async fn reply_heads_up_to_the_limits_open_the_tunnel() {
         s
     };
     let ca = TestCa::new();
-    for head in [long, crowded] {
-        assert!(head.len() < 16 * 1024);
-        let reply: &'static [u8] =
-            Box::leak(format!("{head}\r\ntunnel").into_bytes().into_boxed_slice());
-        let proxy = replying(reply).await;
-        let inj = injector(
-            Some(&format!("http://{}", proxy.authority())),
-            5,
-            &ca,
-            RecordingResolver::failing(),
-        );
+    let reply: &'static [u8] = Box::leak(
+        format!("{crowded}\r\ntunnel")
+            .into_bytes()
+            .into_boxed_slice(),
+    );
+    let proxy = replying(reply).await;
+    let inj = injector(
+        Some(&format!("http://{}", proxy.authority())),
+        5,
+        &ca,
+        RecordingResolver::failing(),
+    );
+    let mut stream = inj
+        .dialer("okx", ConnectionKind::Http)
+        .connect(&Target::new("exchange.test", 443).unwrap(), false)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"tunnel");
+}
+
+/// A `200` reply head of exactly `len` bytes, its last line included.
+fn head_of(len: usize) -> String {
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    let line = |n: usize| format!("X-Pad: {}\r\n", "a".repeat(n));
+    while len - head.len() > 2 * 1009 {
+        head.push_str(&line(1000));
+    }
+    head.push_str(&line(len - head.len() - 2 - 9));
+    head.push_str("\r\n");
+    assert_eq!(head.len(), len);
+    head
+}
+
+/// The error of a CONNECT through `proxy` (a deadline of 10 s; the test waits 20 s).
+async fn refusal_of(proxy: &FakeProxy) -> proxy_runtime::ProxyError {
+    let ca = TestCa::new();
+    let url = format!("http://{}", proxy.authority());
+    let inj = injector(Some(&url), 10, &ca, RecordingResolver::failing());
+    let target = Target::new("exchange.test", 443).unwrap();
+    let dialer = inj.dialer("okx", ConnectionKind::Http);
+    tokio::time::timeout(GENEROUS, dialer.connect(&target, false))
+        .await
+        .expect("ends before the test's deadline")
+        .expect_err("refused")
+}
+
+#[tokio::test]
+async fn a_reply_head_of_16_kib_is_the_longest_accepted_however_it_arrives() {
+    let longest = head_of(16 * 1024);
+    let ca = TestCa::new();
+    for split in [None, Some(16 * 1024 - 1), Some(1000)] {
+        let reply = format!("{longest}tunnel");
+        let proxy = FakeProxy::start(move |mut s: Session| {
+            let reply = reply.clone();
+            async move {
+                s.read_head().await;
+                let (first, rest) = reply.as_bytes().split_at(split.unwrap_or(0));
+                s.write(first).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                s.write(rest).await;
+            }
+        })
+        .await;
+        let url = format!("http://{}", proxy.authority());
+        let inj = injector(Some(&url), 5, &ca, RecordingResolver::failing());
         let mut stream = inj
             .dialer("okx", ConnectionKind::Http)
             .connect(&Target::new("exchange.test", 443).unwrap(), false)
             .await
-            .unwrap_or_else(|e| panic!("{} bytes of head: {e}", head.len()));
+            .unwrap_or_else(|e| panic!("split at {split:?}: {e}"));
         let mut got = Vec::new();
         stream.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"tunnel");
+    }
+
+    // One byte more is refused, whole or unfinished, as soon as 16 KiB of it is read.
+    let over = head_of(16 * 1024 + 1);
+    let whole = FakeProxy::start(move |mut s: Session| {
+        let over = over.clone();
+        async move {
+            s.read_head().await;
+            s.write(over.as_bytes()).await;
+            s.hang().await;
+        }
+    })
+    .await;
+    let unfinished = FakeProxy::start(|mut s: Session| async move {
+        s.read_head().await;
+        s.write(&head_of(16 * 1024 + 2).as_bytes()[..16 * 1024])
+            .await;
+        s.hang().await;
+    })
+    .await;
+    // In reads of 1000 bytes, which never hold exactly 16 KiB.
+    let trickled = FakeProxy::start(|mut s: Session| async move {
+        s.read_head().await;
+        let head = head_of(20_000);
+        for piece in head.as_bytes()[..17_000].chunks(1000) {
+            s.write(piece).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        s.hang().await;
+    })
+    .await;
+    for (proxy, case) in [
+        (&whole, "whole"),
+        (&unfinished, "unfinished"),
+        (&trickled, "trickled"),
+    ] {
+        let err = refusal_of(proxy).await;
+        assert_eq!(err.kind(), &ProxyErrorKind::Protocol, "{case}: {err}");
+        assert!(
+            err.to_string().contains("longer than 16 KiB"),
+            "{case}: {err}"
+        );
     }
 }
 

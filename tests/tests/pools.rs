@@ -462,6 +462,36 @@ async fn a_member_that_never_answers_has_its_share_of_the_deadline_then_the_next
 }
 
 #[tokio::test]
+async fn the_last_member_has_all_that_is_left_of_the_deadline() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    // The first member refuses at once; the second drops every SYN and has the rest of
+    // the route's 5 s to itself.
+    let closed = proxy_tests::fake::closed_port().await;
+    let dead = proxy_tests::blackhole::Blackhole::on("127.0.0.2:0".parse().unwrap());
+    let urls = [
+        format!("socks5h://127.0.0.1:{closed}"),
+        format!("socks5h://{}", dead.addr),
+    ];
+    let inj = injector(&urls, "failover", &ca, ProxyInjectorBuilder::http1_only);
+    let started = Instant::now();
+    let url = format!("https://127.0.0.1:{}/rest", origin.https.port());
+    let err = inj
+        .http_client("binance")
+        .get(url)
+        .send()
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.member_failures().len(), 2, "{err}");
+    assert!(
+        took >= Duration::from_millis(4500),
+        "the second member had what the first left: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5) + GENEROUS, "{took:?}");
+}
+
+#[tokio::test]
 async fn a_failure_of_the_target_ends_the_attempt_without_trying_the_next_member() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;

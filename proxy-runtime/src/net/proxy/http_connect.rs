@@ -83,7 +83,13 @@ async fn read_reply(
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_REPLY_HEADERS];
         let mut reply = httparse::Response::new(&mut headers);
+        let too_long =
+            || ProxyError::new(K::Protocol).detail("the CONNECT reply head is longer than 16 KiB");
         match reply.parse(&buf) {
+            // The bound is on the head, whatever the reads that brought it.
+            Ok(httparse::Status::Complete(head_len)) if head_len > MAX_REPLY_HEAD => {
+                return Err(too_long());
+            }
             Ok(httparse::Status::Complete(head_len)) => {
                 let status = reply.code.unwrap_or_default();
                 let reason = short_reason(reply.reason.unwrap_or_default());
@@ -100,9 +106,9 @@ async fn read_reply(
                     }))),
                 };
             }
-            Ok(httparse::Status::Partial) if buf.len() > MAX_REPLY_HEAD => {
-                return Err(ProxyError::new(K::Protocol)
-                    .detail("the CONNECT reply head is longer than 16 KiB"));
+            // Unfinished with 16 KiB read: the head is longer, so nothing more is read.
+            Ok(httparse::Status::Partial) if buf.len() >= MAX_REPLY_HEAD => {
+                return Err(too_long());
             }
             Ok(httparse::Status::Partial) => {}
             Err(httparse::Error::TooManyHeaders) => {
