@@ -249,10 +249,50 @@ async fn a_probe_from_the_library_uses_the_injector_s_options() {
         .build();
     let run = library::probe(&offered_h2, &report, &url).await.unwrap();
     assert_eq!(protocols(run), ["HTTP/2"]);
-    let http1 = ProxyInjector::builder(settings)
+    let http1 = ProxyInjector::builder(settings.clone())
         .tls_roots(ca.roots())
         .http1_only()
         .build();
     let run = library::probe(&http1, &report, &url).await.unwrap();
     assert_eq!(protocols(run), ["HTTP/1.1"]);
+
+    // The injector's request deadline bounds a probe of a server that never answers.
+    let deadline = ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .request_timeout(std::time::Duration::from_millis(500))
+        .build();
+    let stalls = format!("https://127.0.0.1:{}/stall-head", origin.https.port());
+    let run = tokio::time::timeout(
+        proxy_tests::GENEROUS,
+        library::probe(&deadline, &report, &stalls),
+    )
+    .await
+    .expect("the probe ends at the injector's deadline")
+    .unwrap();
+    let err = run.results[0].outcome.as_ref().unwrap_err();
+    let timed_out = proxy_runtime::ProxyErrorKind::Timeout(proxy_runtime::Phase::ResponseHead);
+    assert_eq!(err.kind(), &timed_out, "{err}");
+
+    // Without one, the route's `timeout_seconds` bounds it.
+    let vars = [
+        ("CRYPTOFEED_PROXY_ENABLED", "true"),
+        (
+            "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL",
+            &socks.url("socks5h", None),
+        ),
+        ("CRYPTOFEED_PROXY_DEFAULT__HTTP__TIMEOUT_SECONDS", "1"),
+    ];
+    let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
+    let plain = ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .build();
+    let run = tokio::time::timeout(
+        proxy_tests::GENEROUS,
+        library::probe(&plain, &report, &stalls),
+    )
+    .await
+    .expect("the probe ends at the route's timeout")
+    .unwrap();
+    let err = run.results[0].outcome.as_ref().unwrap_err();
+    assert_eq!(err.kind(), &timed_out, "{err}");
 }

@@ -98,6 +98,26 @@ async fn when_no_address_answers_the_race_ends_at_the_deadline_in_the_connect_ph
 }
 
 #[tokio::test]
+async fn a_refused_address_does_not_end_the_race_while_an_earlier_one_may_answer() {
+    let ca = TestCa::new();
+    let dead = Blackhole::on(SocketAddr::new(DEAD, 0));
+    // Nothing listens on 127.0.0.3 at that port: the second attempt is refused at once,
+    // and the first, still unanswered, keeps its chance until the deadline.
+    let resolver = RecordingResolver::new(&[("proxy.test", DEAD), ("proxy.test", DEAD_TOO)]);
+    let proxy = format!("socks5h://proxy.test:{}", dead.addr.port());
+    let inj = injector(Some(&proxy), 1, &ca, resolver);
+    let started = Instant::now();
+    let err = inj
+        .http_client("kraken")
+        .fetch("https://exchange.test/")
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), &K::Timeout(Phase::Connect), "{err}");
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+}
+
+#[tokio::test]
 async fn a_refused_address_moves_on_at_once() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;

@@ -216,7 +216,10 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Probes `url` through every route of `report` of the kind its scheme names (every
-/// member of a pool on its own), one after another, each on a new connection.
+/// member of a pool on its own), one after another, each on a new connection. Each probe
+/// ends by the injector's request deadline
+/// ([`request_timeout`](crate::ProxyInjectorBuilder::request_timeout)), or, without one,
+/// by the route's `timeout_seconds`.
 pub async fn probe(
     injector: &ProxyInjector,
     report: &Report,
@@ -282,10 +285,14 @@ async fn get(
     url: &str,
     trace: Arc<Trace>,
 ) -> Result<Answer, ProxyError> {
-    let client = HttpClient::with_options(dialer, injector.http_options());
+    let options = injector.http_options();
+    // Bounded as a WebSocket upgrade is: by the injector's request deadline, else by the
+    // route's `timeout_seconds`, so that a server that never answers cannot hang a probe.
+    let deadline = Instant::now() + options.timeout.unwrap_or(dialer.timeout());
+    let client = HttpClient::with_options(dialer, options);
     let request = client.get(url);
     let response = client
-        .execute_traced(request.into_parts()?, None, Some(trace))
+        .execute_traced(request.into_parts()?, Some(deadline), Some(trace))
         .await?;
     let status = response.status();
     Ok(Answer {

@@ -189,18 +189,16 @@ impl Pool {
         let now = Instant::now();
         let health = self.health();
         let n = self.members.len();
-        let start = match self.strategy {
-            Strategy::Failover => 0,
-            Strategy::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
-        };
-        let order = (0..n).map(|i| (start + i) % n);
+        let mut order: Vec<usize> = (0..n).collect();
+        if self.strategy == Strategy::RoundRobin {
+            order.rotate_left(self.next.fetch_add(1, Ordering::Relaxed) % n);
+        }
         let benched = |i: usize| health[i].benched_until.is_some_and(|t| t > now);
         let cooling = |i: usize| health[i].cooling_until.is_some_and(|t| t > now);
-        let mut out: Vec<usize> = order
-            .clone()
-            .filter(|&i| !benched(i) && !cooling(i))
-            .collect();
-        let mut cool: Vec<usize> = order.filter(|&i| !benched(i) && cooling(i)).collect();
+        let (mut out, mut cool): (Vec<usize>, Vec<usize>) = order
+            .into_iter()
+            .filter(|&i| !benched(i))
+            .partition(|&i| !cooling(i));
         cool.sort_by_key(|&i| health[i].cooling_until);
         out.extend(cool);
         if out.is_empty() {
@@ -400,8 +398,10 @@ mod tests {
         (pool, snapshotter)
     }
 
-    /// Every metric with a value: its name and labels (sorted, `exchange` and `kind`
-    /// left out), and the value.
+    /// What was recorded since the last reading (the recorder drains counters and
+    /// gauges): each metric's name and labels (sorted; `exchange` and `kind`, the same on
+    /// every metric of a pool, left out) with its value, a histogram's being its count.
+    /// Counters at 0 and empty histograms are left out; gauges are not.
     fn readings(snapshotter: &Snapshotter) -> BTreeMap<(String, Vec<(String, String)>), f64> {
         snapshotter
             .snapshot()
@@ -415,14 +415,13 @@ mod tests {
                     DebugValue::Histogram(h) if h.is_empty() => return None,
                     DebugValue::Histogram(h) => h.len() as f64,
                 };
-                let (kind, key) = key.into_parts();
+                let (_, key) = key.into_parts();
                 let mut labels: Vec<(String, String)> = key
                     .labels()
                     .filter(|l| !matches!(l.key(), "exchange" | "kind"))
                     .map(|l| (l.key().to_owned(), l.value().to_owned()))
                     .collect();
                 labels.sort();
-                let _ = kind;
                 Some(((key.name().to_owned(), labels), value))
             })
             .collect()
@@ -488,10 +487,10 @@ mod tests {
         // A bench or a cooling that ends now has ended.
         {
             let mut health = pool.health();
+            health[0].cooling_until = Some(now);
             health[1].benched_until = Some(now);
-            health[2].cooling_until = Some(now);
         }
-        assert_eq!(pool.candidates(), [1, 2, 0]);
+        assert_eq!(pool.candidates(), [0, 1, 2]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,7 +5,7 @@
 //! bytes that arrive after it belong to the tunnel and are kept.
 
 use base64::Engine as _;
-use bytes::BytesMut;
+use bytes::{BufMut as _, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ProxyEndpoint;
@@ -65,11 +65,22 @@ async fn read_reply(
 ) -> Result<Box<dyn Io>, ProxyError> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
-        let n = io.read_buf(&mut buf).await.map_err(|e| {
-            ProxyError::new(K::Protocol)
-                .detail("reading the CONNECT reply failed")
-                .source(e)
-        })?;
+        // At most 16 KiB is read before the head ends: a longer head is refused, and
+        // bytes of the tunnel past a head stay in the socket until the tunnel reads them.
+        let room = MAX_REPLY_HEAD - buf.len();
+        if room == 0 {
+            return Err(
+                ProxyError::new(K::Protocol).detail("the CONNECT reply head is longer than 16 KiB")
+            );
+        }
+        let n = io
+            .read_buf(&mut (&mut buf).limit(room))
+            .await
+            .map_err(|e| {
+                ProxyError::new(K::Protocol)
+                    .detail("reading the CONNECT reply failed")
+                    .source(e)
+            })?;
         if n == 0 {
             return Err(ProxyError::new(K::Protocol)
                 .detail("the proxy closed the connection before the end of its CONNECT reply"));
@@ -83,13 +94,7 @@ async fn read_reply(
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_REPLY_HEADERS];
         let mut reply = httparse::Response::new(&mut headers);
-        let too_long =
-            || ProxyError::new(K::Protocol).detail("the CONNECT reply head is longer than 16 KiB");
         match reply.parse(&buf) {
-            // The bound is on the head, whatever the reads that brought it.
-            Ok(httparse::Status::Complete(head_len)) if head_len > MAX_REPLY_HEAD => {
-                return Err(too_long());
-            }
             Ok(httparse::Status::Complete(head_len)) => {
                 let status = reply.code.unwrap_or_default();
                 let reason = short_reason(reply.reason.unwrap_or_default());
@@ -105,10 +110,6 @@ async fn read_reply(
                         reason,
                     }))),
                 };
-            }
-            // Unfinished with 16 KiB read: the head is longer, so nothing more is read.
-            Ok(httparse::Status::Partial) if buf.len() >= MAX_REPLY_HEAD => {
-                return Err(too_long());
             }
             Ok(httparse::Status::Partial) => {}
             Err(httparse::Error::TooManyHeaders) => {
