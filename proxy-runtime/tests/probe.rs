@@ -223,7 +223,7 @@ async fn every_member_of_a_pool_is_probed_on_its_own() {
 async fn a_probe_from_the_library_uses_the_injector_s_options() {
     use proxy_runtime::check::Report;
     use proxy_runtime::check::probe::{self as library, ProbeReport};
-    use proxy_runtime::{ProxyInjector, ProxySettings};
+    use proxy_runtime::{Phase, ProxyError, ProxyErrorKind, ProxyInjector, ProxySettings};
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
     let socks = RealProxy::microsocks(false);
@@ -262,15 +262,16 @@ async fn a_probe_from_the_library_uses_the_injector_s_options() {
         .request_timeout(std::time::Duration::from_millis(500))
         .build();
     let stalls = format!("https://127.0.0.1:{}/stall-head", origin.https.port());
-    let run = tokio::time::timeout(
-        proxy_tests::GENEROUS,
-        library::probe(&deadline, &report, &stalls),
-    )
-    .await
-    .expect("the probe ends at the injector's deadline")
-    .unwrap();
-    let err = run.results[0].outcome.as_ref().unwrap_err();
-    let timed_out = proxy_runtime::ProxyErrorKind::Timeout(proxy_runtime::Phase::ResponseHead);
+    /// The error of the one route's probe of `url`, which must end within the test's wait.
+    async fn failure(inj: &ProxyInjector, report: &Report, url: &str) -> ProxyError {
+        let run = tokio::time::timeout(proxy_tests::GENEROUS, library::probe(inj, report, url))
+            .await
+            .expect("the probe ends by a deadline of its own")
+            .unwrap();
+        run.results[0].outcome.clone().unwrap_err()
+    }
+    let timed_out = ProxyErrorKind::Timeout(Phase::ResponseHead);
+    let err = failure(&deadline, &report, &stalls).await;
     assert_eq!(err.kind(), &timed_out, "{err}");
 
     // Without one, the route's `timeout_seconds` bounds it.
@@ -286,13 +287,6 @@ async fn a_probe_from_the_library_uses_the_injector_s_options() {
     let plain = ProxyInjector::builder(settings)
         .tls_roots(ca.roots())
         .build();
-    let run = tokio::time::timeout(
-        proxy_tests::GENEROUS,
-        library::probe(&plain, &report, &stalls),
-    )
-    .await
-    .expect("the probe ends at the route's timeout")
-    .unwrap();
-    let err = run.results[0].outcome.as_ref().unwrap_err();
+    let err = failure(&plain, &report, &stalls).await;
     assert_eq!(err.kind(), &timed_out, "{err}");
 }

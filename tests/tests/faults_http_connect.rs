@@ -6,7 +6,7 @@ use proxy_tests::Fetch;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use proxy_runtime::{ConnectionKind, ProxyErrorKind, Refusal, Target};
+use proxy_runtime::{ConnectionKind, ProxyError, ProxyErrorKind, Refusal, Target};
 use proxy_tests::fake::{FakeProxy, Session, closed_port};
 use proxy_tests::origin::{Origin, body_for};
 use proxy_tests::resolver::RecordingResolver;
@@ -33,7 +33,9 @@ async fn tunnelling(reply: &'static [u8], origin: std::net::SocketAddr) -> FakeP
     .await
 }
 
-async fn kind_of(proxy_url: &str, target: std::net::SocketAddr) -> ProxyErrorKind {
+/// The error of a CONNECT through `proxy_url` to `target` (a deadline of 5 s; the test
+/// waits 20 s), which names the exchange and the proxy.
+async fn connect_error(proxy_url: &str, target: std::net::SocketAddr) -> ProxyError {
     let ca = TestCa::new();
     let inj = injector(Some(proxy_url), 5, &ca, RecordingResolver::failing());
     let dialer = inj.dialer("binance", ConnectionKind::Http);
@@ -44,7 +46,26 @@ async fn kind_of(proxy_url: &str, target: std::net::SocketAddr) -> ProxyErrorKin
         .expect_err("must fail");
     assert_eq!(err.exchange(), Some("binance"));
     assert!(err.proxy().is_some());
-    err.kind().clone()
+    err
+}
+
+async fn kind_of(proxy_url: &str, target: std::net::SocketAddr) -> ProxyErrorKind {
+    connect_error(proxy_url, target).await.kind().clone()
+}
+
+/// What a tunnel through the fake HTTP proxy `proxy` reads until it ends.
+async fn tunnelled(proxy: &FakeProxy) -> Result<Vec<u8>, ProxyError> {
+    let ca = TestCa::new();
+    let url = format!("http://{}", proxy.authority());
+    let inj = injector(Some(&url), 5, &ca, RecordingResolver::failing());
+    let target = Target::new("exchange.test", 443).unwrap();
+    let mut stream = inj
+        .dialer("okx", ConnectionKind::Http)
+        .connect(&target, false)
+        .await?;
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.unwrap();
+    Ok(got)
 }
 
 #[tokio::test]
@@ -84,20 +105,7 @@ async fn two_hundred_variants_open_the_tunnel_and_the_request_is_exact() {
 #[tokio::test]
 async fn bytes_right_after_the_200_belong_to_the_tunnel() {
     let proxy = replying(b"HTTP/1.1 200 OK\r\n\r\nfirst bytes of the tunnel").await;
-    let ca = TestCa::new();
-    let inj = injector(
-        Some(&format!("http://{}", proxy.authority())),
-        5,
-        &ca,
-        RecordingResolver::failing(),
-    );
-    let dialer = inj.dialer("okx", ConnectionKind::Http);
-    let mut stream = dialer
-        .connect(&Target::new("exchange.test", 443).unwrap(), false)
-        .await
-        .unwrap();
-    let mut got = Vec::new();
-    stream.read_to_end(&mut got).await.unwrap();
+    let got = tunnelled(&proxy).await.unwrap();
     assert_eq!(got, b"first bytes of the tunnel");
 }
 
@@ -110,26 +118,12 @@ async fn a_reply_head_of_64_headers_opens_the_tunnel() {
         }
         s
     };
-    let ca = TestCa::new();
     let reply: &'static [u8] = Box::leak(
         format!("{crowded}\r\ntunnel")
             .into_bytes()
             .into_boxed_slice(),
     );
-    let proxy = replying(reply).await;
-    let inj = injector(
-        Some(&format!("http://{}", proxy.authority())),
-        5,
-        &ca,
-        RecordingResolver::failing(),
-    );
-    let mut stream = inj
-        .dialer("okx", ConnectionKind::Http)
-        .connect(&Target::new("exchange.test", 443).unwrap(), false)
-        .await
-        .unwrap();
-    let mut got = Vec::new();
-    stream.read_to_end(&mut got).await.unwrap();
+    let got = tunnelled(&replying(reply).await).await.unwrap();
     assert_eq!(got, b"tunnel");
 }
 
@@ -146,23 +140,9 @@ fn head_of(len: usize) -> String {
     head
 }
 
-/// The error of a CONNECT through `proxy` (a deadline of 10 s; the test waits 20 s).
-async fn refusal_of(proxy: &FakeProxy) -> proxy_runtime::ProxyError {
-    let ca = TestCa::new();
-    let url = format!("http://{}", proxy.authority());
-    let inj = injector(Some(&url), 10, &ca, RecordingResolver::failing());
-    let target = Target::new("exchange.test", 443).unwrap();
-    let dialer = inj.dialer("okx", ConnectionKind::Http);
-    tokio::time::timeout(GENEROUS, dialer.connect(&target, false))
-        .await
-        .expect("ends before the test's deadline")
-        .expect_err("refused")
-}
-
 #[tokio::test]
 async fn a_reply_head_of_16_kib_is_the_longest_accepted_however_it_arrives() {
     let longest = head_of(16 * 1024);
-    let ca = TestCa::new();
     for split in [None, Some(16 * 1024 - 1), Some(1000)] {
         let reply = format!("{longest}tunnel");
         let proxy = FakeProxy::start(move |mut s: Session| {
@@ -176,15 +156,9 @@ async fn a_reply_head_of_16_kib_is_the_longest_accepted_however_it_arrives() {
             }
         })
         .await;
-        let url = format!("http://{}", proxy.authority());
-        let inj = injector(Some(&url), 5, &ca, RecordingResolver::failing());
-        let mut stream = inj
-            .dialer("okx", ConnectionKind::Http)
-            .connect(&Target::new("exchange.test", 443).unwrap(), false)
+        let got = tunnelled(&proxy)
             .await
             .unwrap_or_else(|e| panic!("split at {split:?}: {e}"));
-        let mut got = Vec::new();
-        stream.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"tunnel");
     }
 
@@ -222,7 +196,8 @@ async fn a_reply_head_of_16_kib_is_the_longest_accepted_however_it_arrives() {
         (&unfinished, "unfinished"),
         (&trickled, "trickled"),
     ] {
-        let err = refusal_of(proxy).await;
+        let url = format!("http://{}", proxy.authority());
+        let err = connect_error(&url, "127.0.0.1:9".parse().unwrap()).await;
         assert_eq!(err.kind(), &ProxyErrorKind::Protocol, "{case}: {err}");
         assert!(
             err.to_string().contains("longer than 16 KiB"),

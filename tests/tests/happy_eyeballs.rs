@@ -75,13 +75,12 @@ async fn a_proxy_address_that_never_answers_costs_the_stagger_not_the_deadline()
     );
 }
 
-#[tokio::test]
-async fn when_no_address_answers_the_race_ends_at_the_deadline_in_the_connect_phase() {
+/// `GET https://exchange.test/` through a SOCKS5 proxy named `proxy.test`, 127.0.0.2 then
+/// 127.0.0.3, on `port`, with a deadline of 1 s: its error and how long it took.
+async fn through_proxy_test(port: u16) -> (proxy_runtime::ProxyError, Duration) {
     let ca = TestCa::new();
-    let dead = Blackhole::on(SocketAddr::new(DEAD, 0));
-    let _dead_too = Blackhole::on(SocketAddr::new(DEAD_TOO, dead.addr.port()));
     let resolver = RecordingResolver::new(&[("proxy.test", DEAD), ("proxy.test", DEAD_TOO)]);
-    let proxy = format!("socks5h://proxy.test:{}", dead.addr.port());
+    let proxy = format!("socks5h://proxy.test:{port}");
     let inj = injector(Some(&proxy), 1, &ca, resolver);
     let started = Instant::now();
     let err = inj
@@ -89,7 +88,14 @@ async fn when_no_address_answers_the_race_ends_at_the_deadline_in_the_connect_ph
         .fetch("https://exchange.test/")
         .await
         .unwrap_err();
-    let took = started.elapsed();
+    (err, started.elapsed())
+}
+
+#[tokio::test]
+async fn when_no_address_answers_the_race_ends_at_the_deadline_in_the_connect_phase() {
+    let dead = Blackhole::on(SocketAddr::new(DEAD, 0));
+    let _dead_too = Blackhole::on(SocketAddr::new(DEAD_TOO, dead.addr.port()));
+    let (err, took) = through_proxy_test(dead.addr.port()).await;
     assert_eq!(err.kind(), &K::Timeout(Phase::Connect), "{err}");
     assert!(
         took >= Duration::from_secs(1) && took < Duration::from_secs(3),
@@ -99,20 +105,10 @@ async fn when_no_address_answers_the_race_ends_at_the_deadline_in_the_connect_ph
 
 #[tokio::test]
 async fn a_refused_address_does_not_end_the_race_while_an_earlier_one_may_answer() {
-    let ca = TestCa::new();
     let dead = Blackhole::on(SocketAddr::new(DEAD, 0));
     // Nothing listens on 127.0.0.3 at that port: the second attempt is refused at once,
     // and the first, still unanswered, keeps its chance until the deadline.
-    let resolver = RecordingResolver::new(&[("proxy.test", DEAD), ("proxy.test", DEAD_TOO)]);
-    let proxy = format!("socks5h://proxy.test:{}", dead.addr.port());
-    let inj = injector(Some(&proxy), 1, &ca, resolver);
-    let started = Instant::now();
-    let err = inj
-        .http_client("kraken")
-        .fetch("https://exchange.test/")
-        .await
-        .unwrap_err();
-    let took = started.elapsed();
+    let (err, took) = through_proxy_test(dead.addr.port()).await;
     assert_eq!(err.kind(), &K::Timeout(Phase::Connect), "{err}");
     assert!(took >= Duration::from_secs(1), "{took:?}");
 }
