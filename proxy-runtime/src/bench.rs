@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use crate::net::error::Phase;
-use crate::net::pool::{Pool, Way};
-use crate::{ProxyUrl, Strategy};
+use crate::error::Phase;
+use crate::model::exchange::ExchangeId;
+use crate::model::key::{ConnectionKind, RouteKey};
+use crate::model::proxy_url::ProxyUrl;
+use crate::model::route::Strategy;
+use crate::route::pool::Pool;
 
 /// A route's pool of `members` SOCKS5 proxies, with its metric handles made now (from the
 /// recorder installed then, if any).
@@ -16,15 +19,16 @@ pub struct PoolBench(Pool);
 impl PoolBench {
     /// A pool of `members` proxies (at least one) choosing by `strategy`.
     pub fn new(members: usize, strategy: Strategy) -> Self {
-        let ways = (0..members.max(1))
+        let urls = (0..members.max(1))
             .map(|i| {
                 let url: ProxyUrl = format!("socks5h://user:pass@proxy-{i}.example:1080")
                     .parse()
                     .expect("a valid proxy URL");
-                Way::Proxy(url.endpoint().expect("a proxy").clone())
+                url
             })
             .collect();
-        Self(Pool::new(ways, strategy, "binance", "http"))
+        let key = RouteKey::Exchange(ExchangeId::new("binance").expect("an exchange id"));
+        Self(Pool::new(urls, strategy, key, ConnectionKind::Http))
     }
 
     /// The member a new connection tries first: the selection each connection makes.

@@ -6,18 +6,20 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::net::proxy::{http_connect, socks};
-use crate::net::stream::Io;
-use crate::{ProxyUrl, Target};
+use crate::model::proxy_url::ProxyUrl;
+use crate::redact;
+use crate::transport::io::Io;
+use crate::transport::proxy::{http_connect, socks};
+use crate::transport::target::Target;
 
 /// Redacts free text, as error messages that quote input do.
 pub fn redact_text(text: &str) -> String {
-    crate::redact::redact_text(text).into_owned()
+    redact::redact_text(text).into_owned()
 }
 
 /// Redacts one URL-like value.
 pub fn redact_value(value: &str) -> String {
-    crate::redact::redact_value(value).into_owned()
+    redact::redact_value(value).into_owned()
 }
 
 /// A proxy URL's unredacted form, which the settings loader parses back (for a round-trip

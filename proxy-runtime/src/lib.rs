@@ -24,50 +24,61 @@
 
 extern crate self as proxy_runtime;
 
+// The rooms, lowest first: each imports only those above it (pinned by
+// `tests/layering.rs`). The README's Layout says what each owns.
+#[doc(hidden)]
+pub mod __private;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench;
 pub mod check;
-mod exchange;
+mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzz;
-mod host;
-pub mod load;
-mod net;
+mod http_client;
+mod injector;
+mod model;
 mod proxied;
-mod proxy_url;
 mod redact;
-pub mod schema;
+mod route;
 mod settings;
+mod transport;
+mod ws;
 
 pub use bytes::Bytes;
-pub use exchange::{ExchangeId, ExchangeIdError};
-pub use host::Host;
 /// The `http` crate this one speaks (methods, headers, status codes, versions).
 pub use http;
-pub use load::{LoadError, Loader};
-pub use net::dial::Dialer;
-pub use net::error::{Phase, ProxyError, ProxyErrorKind, Refusal};
-pub use net::http::{DEFAULT_MAX_BODY_BYTES, HttpClient, ProxyConnector, RequestBuilder, Response};
-pub use net::stream::ProxyStream;
-pub use net::system::{
-    ProxyInjector, ProxyInjectorBuilder, init_proxy_system, init_proxy_system_with, proxy_injector,
-    with_proxy_injector, with_proxy_injector_sync,
-};
-pub use net::target::{Resolve, Resolving, SystemResolver, Target};
-pub use net::tls::{PemError, TlsRoots};
-pub use net::ws::{WebSocket, WebSocketResponse};
-pub use proxied::{Connectors, Proxied};
-pub use proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
-pub use redact::Password;
-pub use schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
-pub use settings::{
-    ConnectionKind, ConnectionProxies, EmptyPool, ProxyConfig, ProxySettings, RouteEntry, Strategy,
-    TimeoutError, TimeoutSeconds,
-};
 /// The tungstenite this one speaks (messages, `WebSocketConfig`, `IntoClientRequest`).
 pub use tokio_tungstenite::tungstenite;
+
+pub use error::{Phase, ProxyError, ProxyErrorKind, Refusal};
+pub use http_client::client::{DEFAULT_MAX_BODY_BYTES, HttpClient};
+pub use http_client::connector::ProxyConnector;
+pub use http_client::request::RequestBuilder;
+pub use http_client::response::Response;
+pub use injector::global::{
+    init_proxy_system, init_proxy_system_with, proxy_injector, with_proxy_injector,
+    with_proxy_injector_sync,
+};
+pub use injector::{ProxyInjector, ProxyInjectorBuilder};
+pub use model::exchange::{ExchangeId, ExchangeIdError};
+pub use model::host::Host;
+pub use model::key::{ConnectionKind, RouteEntry, RouteField, RouteKey};
+pub use model::proxy_settings::{ConnectionProxies, ProxySettings};
+pub use model::proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
+pub use model::route::{EmptyPool, ProxyConfig, Strategy};
+pub use model::timeout::{TimeoutError, TimeoutSeconds};
+pub use proxied::{Connectors, Proxied};
+pub use redact::Password;
+pub use route::dialer::Dialer;
+pub use route::stream::ProxyStream;
+pub use settings::load::{LoadError, Loader};
+pub use settings::schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
+pub use settings::{load, schema};
+pub use transport::target::{Resolve, Resolving, SystemResolver, Target};
+pub use transport::tls::{PemError, TlsRoots};
+pub use ws::{WebSocket, WebSocketResponse};
 
 /// Derives [`Settings`]: the struct's schema, so its field names become variable names and
 /// YAML keys. See [`Settings`] for the container options.
@@ -123,71 +134,3 @@ pub use proxy_derive::proxied;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
-
-/// What generated code needs. Not public API: it may change in any release.
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::proxied::Connectors;
-    pub use crate::schema::{FieldKind, FieldSchema, Schema, SettingsField, SettingsOptions};
-
-    /// A struct's schema, from its name, fields and `one_of` groups.
-    pub fn schema(
-        type_name: &'static str,
-        fields: Vec<FieldSchema>,
-        one_of: &'static [&'static [&'static str]],
-    ) -> Schema {
-        Schema::new(type_name, fields, one_of)
-    }
-
-    /// The connectors of `T`'s exchange, from the proxy system in force now.
-    pub fn connectors<T: crate::Proxied + ?Sized>() -> Connectors<T> {
-        Connectors::resolve()
-    }
-
-    /// Compiles only for proxied clients (checked by `#[proxied]` impl blocks).
-    pub const fn assert_proxied<T: crate::Proxied + ?Sized>() {}
-    pub use ::core::option::Option::{None, Some};
-    pub use ::serde::Deserialize;
-    pub use ::serde::de::DeserializeOwned;
-    pub use ::std::vec;
-
-    /// The schema of `T`, built by `build` on first use and kept for the life of the
-    /// process (one small allocation per settings type).
-    pub fn cached_schema<T: 'static>(build: fn() -> Schema) -> &'static Schema {
-        use std::any::TypeId;
-        use std::collections::HashMap;
-        use std::sync::{OnceLock, PoisonError, RwLock};
-
-        static CACHE: OnceLock<RwLock<HashMap<TypeId, &'static Schema>>> = OnceLock::new();
-        let cache = CACHE.get_or_init(Default::default);
-        let id = TypeId::of::<T>();
-        if let Some(schema) = cache
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-        {
-            return schema;
-        }
-        let mut cache = cache.write().unwrap_or_else(PoisonError::into_inner);
-        cache
-            .entry(id)
-            .or_insert_with(|| Box::leak(Box::new(build())))
-    }
-
-    /// Shows a field's default value, for `proxy-check --vars`.
-    pub fn show_default<T: SettingsField>(value: &T) -> String {
-        value.show_default()
-    }
-
-    /// One field's schema. A field is required when it has no serde default and is not an
-    /// `Option`.
-    pub fn field<T: SettingsField>(
-        name: &'static str,
-        doc: &'static str,
-        default: Option<fn() -> String>,
-    ) -> FieldSchema {
-        let kind = T::kind();
-        let required = default.is_none() && !matches!(kind, FieldKind::Optional(_));
-        FieldSchema::new(name, doc, kind, required, default)
-    }
-}

@@ -2,19 +2,22 @@
 //! the hidden field the macro adds.
 //!
 //! Connectors are resolved from the proxy system in force when the client is built
-//! ([`proxy_injector`](crate::proxy_injector)), once, and then used for every connection of
+//! ([`proxy_injector`]), once, and then used for every connection of
 //! that client. Nothing here chooses a route itself.
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 
-use crate::net::dial::Dialer;
-use crate::net::http::HttpClient;
-use crate::net::ws::WebSocket;
-use crate::tungstenite::client::IntoClientRequest;
-use crate::tungstenite::protocol::WebSocketConfig;
-use crate::{ConnectionKind, ProxyError, WebSocketResponse, proxy_injector};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::error::ProxyError;
+use crate::http_client::client::HttpClient;
+use crate::injector::global::proxy_injector;
+use crate::model::key::ConnectionKind;
+use crate::route::dialer::Dialer;
+use crate::ws::{WebSocket, WebSocketResponse, client_request};
 
 /// An exchange client made with `#[proxied(exchange = "...")]`: it knows its exchange and
 /// gives the HTTP client and WebSocket connect of that exchange's routes.
@@ -63,18 +66,8 @@ pub trait Proxied {
     {
         let dialer = self.__connectors().websocket.clone();
         // Made now, so that the future borrows nothing.
-        let request = request.into_client_request();
-        async move {
-            let request = request.map_err(|e| {
-                dialer.attach(
-                    ProxyError::new(crate::ProxyErrorKind::InvalidTarget)
-                        .detail("not a WebSocket request")
-                        .source(e),
-                    None,
-                )
-            })?;
-            dialer.connect_websocket_with_config(request, config).await
-        }
+        let request = client_request(request);
+        async move { dialer.open_websocket(request, config, None).await }
     }
 }
 

@@ -12,13 +12,12 @@ pub mod render;
 
 use serde::Serialize;
 
-use crate::load::{Origin, Origins};
-use crate::{
-    ConnectionKind, ExchangeId, ProxyConfig, ProxyEndpoint, ProxySettings, ProxyUrl, RouteEntry,
-};
-
-/// The key of the default route in a report: what an exchange without its own entry gets.
-pub const DEFAULT_KEY: &str = "*";
+use crate::model::exchange::ExchangeId;
+use crate::model::key::{ConnectionKind, RouteField, RouteKey};
+use crate::model::proxy_settings::ProxySettings;
+use crate::model::proxy_url::{ProxyEndpoint, ProxyUrl};
+use crate::model::route::ProxyConfig;
+use crate::settings::load::{Origin, Origins};
 
 /// Where one kind of traffic goes through a proxy (a direct connection has no `Route`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -108,12 +107,12 @@ impl Route {
     }
 }
 
-/// The routes of one exchange (or of [`DEFAULT_KEY`]); `None` is a direct connection.
+/// The routes of one exchange (or the default's); `None` is a direct connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExchangeRoutes {
-    /// The exchange id, or `*` for exchanges without an entry of their own.
+    /// The exchange, or the default: what exchanges without an entry of their own get.
     #[serde(skip)]
-    pub exchange: String,
+    pub exchange: RouteKey,
     /// Where HTTP requests go.
     pub http: Option<Route>,
     /// Where WebSocket streams go.
@@ -134,8 +133,8 @@ impl ExchangeRoutes {
 /// `direct://`); routes that are direct because nothing configures them have none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSource {
-    /// The exchange id, or [`DEFAULT_KEY`].
-    pub exchange: String,
+    /// The exchange, or the default.
+    pub exchange: RouteKey,
     /// The kind of traffic.
     pub kind: ConnectionKind,
     /// Where it was set.
@@ -174,55 +173,45 @@ impl Report {
         extra: &[ExchangeId],
         env_prefix: &str,
     ) -> Self {
-        let mut ids: Vec<&str> = settings
-            .exchanges()
-            .keys()
-            .map(ExchangeId::as_str)
+        let mut keys: Vec<RouteKey> = std::iter::once(RouteKey::Default)
+            .chain(settings.exchanges().keys().cloned().map(RouteKey::Exchange))
+            .chain(extra.iter().cloned().map(RouteKey::Exchange))
             .collect();
-        ids.extend(extra.iter().map(ExchangeId::as_str));
-        ids.sort_unstable();
-        ids.dedup();
+        // The default first (it sorts first), then every exchange once, by id.
+        keys.sort_unstable();
+        keys.dedup();
 
-        let mut routes = Vec::with_capacity(ids.len() + 1);
+        let mut routes = Vec::with_capacity(keys.len());
         let mut sources = Vec::new();
-        for id in std::iter::once(None).chain(ids.into_iter().map(Some)) {
-            let name = id.unwrap_or(DEFAULT_KEY).to_owned();
+        for key in keys {
             let mut route = |kind: ConnectionKind| {
-                let (entry, config) = match id {
-                    Some(id) => settings.route_entry(id, kind)?,
-                    None => (RouteEntry::Default, settings.default_route(kind)?),
-                };
-                let base = match (entry, id) {
-                    (RouteEntry::Exchange, Some(id)) => vec!["exchanges", id],
-                    _ => vec!["default"],
-                };
-                let source = source_of(origins, &base, kind, config);
+                let (entry, config) = settings.route_for(&key, kind)?;
+                let owner = key.owner(entry);
+                let source = source_of(origins, &owner, kind, config);
                 sources.push(RouteSource {
-                    exchange: name.clone(),
+                    exchange: key.clone(),
                     kind,
                     source: source.clone(),
                 });
                 let members = (0..config.members().len())
-                    .map(|i| member_source(origins, &base, kind, i))
+                    .map(|i| member_source(origins, &owner, kind, i))
                     .collect();
                 Route::new(config, source, members)
             };
             let http = route(ConnectionKind::Http);
             let websocket = route(ConnectionKind::Websocket);
             routes.push(ExchangeRoutes {
-                exchange: name,
+                exchange: key,
                 http,
                 websocket,
             });
         }
 
-        let mut warnings = Vec::new();
-        if !settings.enabled() && settings.has_routes() {
-            warnings.push(format!(
-                "proxy routes are configured but proxies are disabled (`{}ENABLED` is not true): every connection goes direct",
-                env_prefix.to_ascii_uppercase()
-            ));
-        }
+        let enabled_var = format!("{}ENABLED", env_prefix.to_ascii_uppercase());
+        let mut warnings: Vec<String> = settings
+            .disabled_routes_warning(&enabled_var)
+            .into_iter()
+            .collect();
         for r in &routes {
             for kind in ConnectionKind::ALL {
                 let Some(route) = r.get(kind) else { continue };
@@ -238,7 +227,9 @@ impl Report {
             }
         }
         let enabled_source = match origins {
-            Some(origins) => origins.get(&["enabled"]).map(ToString::to_string),
+            Some(origins) => origins
+                .at(&ProxySettings::enabled_path())
+                .map(ToString::to_string),
             None => Some(IN_CODE.to_owned()),
         };
         Report {
@@ -251,50 +242,43 @@ impl Report {
     }
 }
 
-/// Where the route at `base` (`["default"]`, `["exchanges", id]`) for `kind` was set: its
-/// URL's origin, and its timeout's when that came from elsewhere.
+/// Where the route of `owner`'s own entry for `kind` was set: its URL's origin (a pool's:
+/// its first member's), and its timeout's when that came from elsewhere.
 fn source_of(
     origins: Option<&Origins>,
-    base: &[&str],
+    owner: &RouteKey,
     kind: ConnectionKind,
     config: &ProxyConfig,
 ) -> String {
     let Some(origins) = origins else {
         return IN_CODE.to_owned();
     };
-    let at = |leaf: &str| {
-        let mut path = base.to_vec();
-        path.extend([kind.as_str(), leaf]);
-        origins.get(&path)
+    let first = if config.is_pool() {
+        RouteField::Member(0)
+    } else {
+        RouteField::Url
     };
-    let first = if config.is_pool() { "urls.0" } else { "url" };
-    let url = at(first).or_else(|| {
-        let mut path = base.to_vec();
-        path.extend([kind.as_str(), "urls", "0"]);
-        origins.get(&path)
-    });
+    let url = origins.at(&owner.path(kind, first));
     let mut source = url.map_or_else(|| "unknown".to_owned(), Origin::to_string);
-    if let Some(timeout) = at("timeout_seconds").filter(|t| !same_source(url, t)) {
+    let timeout = origins.at(&owner.path(kind, RouteField::Timeout));
+    if let Some(timeout) = timeout.filter(|t| !same_source(url, t)) {
         source.push_str(&format!("; timeout_seconds: {timeout}"));
     }
     source
 }
 
-/// Where member `i` of the pool at `base` for `kind` was set.
+/// Where member `i` of the pool of `owner`'s own entry for `kind` was set.
 fn member_source(
     origins: Option<&Origins>,
-    base: &[&str],
+    owner: &RouteKey,
     kind: ConnectionKind,
     i: usize,
 ) -> String {
     let Some(origins) = origins else {
         return IN_CODE.to_owned();
     };
-    let index = i.to_string();
-    let mut path = base.to_vec();
-    path.extend([kind.as_str(), "urls", index.as_str()]);
     origins
-        .get(&path)
+        .at(&owner.path(kind, RouteField::Member(i)))
         .map_or_else(|| "unknown".to_owned(), Origin::to_string)
 }
 
@@ -310,7 +294,7 @@ fn same_source(a: Option<&Origin>, b: &Origin) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Loader;
+    use crate::settings::load::Loader;
 
     fn load(yaml: &str, vars: &[(&str, &str)]) -> (ProxySettings, Origins) {
         Loader::new()
@@ -386,13 +370,13 @@ mod tests {
         let direct = report
             .sources
             .iter()
-            .find(|r| r.exchange == "okx" && r.kind == ConnectionKind::Websocket)
+            .find(|r| r.exchange.as_str() == "okx" && r.kind == ConnectionKind::Websocket)
             .unwrap();
         assert!(
             report
                 .routes
                 .iter()
-                .any(|r| r.exchange == "okx" && r.websocket.is_none())
+                .any(|r| r.exchange.as_str() == "okx" && r.websocket.is_none())
         );
         assert_eq!(
             direct.source,

@@ -10,9 +10,15 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{DEFAULT_KEY, Report};
-use crate::net::dial::Trace;
-use crate::{ConnectionKind, Dialer, HttpClient, Phase, ProxyError, ProxyInjector, Target};
+use super::Report;
+use crate::error::{Phase, ProxyError};
+use crate::http_client::client::HttpClient;
+use crate::injector::ProxyInjector;
+use crate::model::key::{ConnectionKind, RouteKey};
+use crate::redact::redact_value;
+use crate::route::dialer::Dialer;
+use crate::transport::target::{Target, TargetScheme};
+use crate::transport::trace::Trace;
 
 /// Where the time of one probe went, in milliseconds; a phase the connection did not go
 /// through is `None`.
@@ -78,8 +84,8 @@ impl Answer {
 /// The result of probing one route.
 #[derive(Debug, Clone)]
 pub struct Probe {
-    /// The exchange id, or [`DEFAULT_KEY`].
-    pub exchange: String,
+    /// The exchange, or the default.
+    pub exchange: RouteKey,
     /// The kind of traffic.
     pub kind: ConnectionKind,
     /// The route: `direct`, or the redacted proxy URL.
@@ -127,7 +133,7 @@ impl Serialize for Probe {
         });
         let answer = self.outcome.as_ref().ok();
         Shown {
-            exchange: &self.exchange,
+            exchange: self.exchange.as_str(),
             kind: self.kind.as_str(),
             route: &self.route,
             ok: self.is_ok(),
@@ -195,7 +201,7 @@ pub fn redact_url(url: &str) -> String {
                 None => before_query.to_owned(),
             }
         }
-        None => crate::redact::redact_value(before_query).into_owned(),
+        None => redact_value(before_query).into_owned(),
     };
     if let Some(query) = query {
         out.push('?');
@@ -231,27 +237,18 @@ pub async fn probe(
         reason,
     };
     let uri: http::Uri = url.parse().map_err(|e| error(format!("not a URL ({e})")))?;
-    let (kind, default_port) = match uri.scheme_str() {
-        Some("http") => (ConnectionKind::Http, 80),
-        Some("https") => (ConnectionKind::Http, 443),
-        Some("ws") => (ConnectionKind::Websocket, 80),
-        Some("wss") => (ConnectionKind::Websocket, 443),
-        _ => {
-            return Err(error(
-                "only http, https, ws and wss URLs can be probed".to_owned(),
-            ));
-        }
+    let Some(scheme) = TargetScheme::of(&uri) else {
+        return Err(error(
+            "only http, https, ws and wss URLs can be probed".to_owned(),
+        ));
     };
-    Target::from_uri(&uri, default_port).map_err(|e| error(e.to_string()))?;
+    let kind = scheme.kind();
+    Target::from_uri(&uri, scheme.default_port()).map_err(|e| error(e.to_string()))?;
     let mut results = Vec::new();
     for routes in &report.routes {
-        let route_dialer: Dialer = if routes.exchange == DEFAULT_KEY {
-            injector.default_dialer(kind)
-        } else {
-            injector.dialer(&routes.exchange, kind)
-        };
+        let route_dialer: Dialer = injector.dialer_for(&routes.exchange, kind);
         // A pool's members are probed one by one: each must work on its own.
-        for dialer in route_dialer.members_alone(kind) {
+        for dialer in route_dialer.members_alone() {
             let route = dialer
                 .proxy()
                 .map_or_else(|| "direct".to_owned(), str::to_owned);

@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use super::probe::{ProbeReport, Timings};
-use super::{DEFAULT_KEY, ExchangeRoutes, Report, Route};
-use crate::load::VarInfo;
+use super::{ExchangeRoutes, Report, Route};
+use crate::model::key::RouteKey;
+use crate::settings::load::VarInfo;
 
 /// Writes `value` as one line of JSON.
 pub fn json<T: Serialize + ?Sized>(value: &T) -> String {
@@ -25,7 +26,7 @@ pub(crate) fn routes_by_exchange<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(routes.len()))?;
     for r in routes {
-        map.serialize_entry(&r.exchange, r)?;
+        map.serialize_entry(r.exchange.as_str(), r)?;
     }
     map.end()
 }
@@ -174,11 +175,10 @@ pub fn vars_table(vars: &[VarInfo]) -> String {
     out
 }
 
-fn shown_exchange(exchange: &str) -> String {
-    if exchange == DEFAULT_KEY {
-        "* (default)".to_owned()
-    } else {
-        exchange.to_owned()
+fn shown_exchange(key: &RouteKey) -> String {
+    match key {
+        RouteKey::Default => format!("{key} (default)"),
+        RouteKey::Exchange(id) => id.to_string(),
     }
 }
 

@@ -1,0 +1,309 @@
+//! The HTTP client of one exchange: hyper 1 with hyper-util's pooled client (HTTP/1.1 and,
+//! by ALPN, HTTP/2), connecting through the dialer, TLS by rustls, with reqwest's shapes:
+//! [`RequestBuilder`](crate::RequestBuilder) and [`Response`].
+//!
+//! Every target, `http://` included, is reached through a tunnel (CONNECT or SOCKS), never
+//! by sending the request to an HTTP proxy in absolute form: that way the proxy sees only
+//! `host:port`, and the exchange's own headers (API keys, signatures) never reach it.
+//! One client holds one pool, and one client serves one route, so connections never cross
+//! proxies or credentials. The client never retries a request: trading requests are not
+//! idempotent.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::HeaderMap;
+use http::{Method, Version};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
+
+use super::body::{self, BoundedBody};
+use super::connector::{ProxyConnector, REQUEST_TRACE};
+use super::response::{Response, Sent};
+use crate::error::{Phase, ProxyError, ProxyErrorKind as K, find_in_chain};
+use crate::model::key::ConnectionKind;
+use crate::route::dialer::Dialer;
+use crate::route::pool::MemberTag;
+use crate::transport::target::Target;
+use crate::transport::trace::Trace;
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// The default bound on a response body, after decompression: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Client-wide options, set on the injector's builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HttpOptions {
+    /// The default deadline of a whole request.
+    pub(crate) timeout: Option<Duration>,
+    /// The bound on a response body, after decompression.
+    pub(crate) max_body_bytes: u64,
+    /// Whether `https://` targets are offered HTTP/2.
+    pub(crate) http2: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            http2: true,
+        }
+    }
+}
+
+/// The HTTP client of one exchange. Cheap to clone; clones share the connection pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), proxy_runtime::ProxyError> {
+/// let client = proxy_runtime::proxy_injector().http_client("binance");
+/// let response = client
+///     .get("https://api.binance.com/api/v3/depth")
+///     .query(&[("symbol", "BTCUSDT"), ("limit", "5")])
+///     .send()
+///     .await?
+///     .error_for_status()
+///     .await?;
+/// let weight = response.headers().get("x-mbx-used-weight-1m").cloned();
+/// let depth: serde_json::Value = response.json().await?;
+/// # let _ = (weight, depth); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client<ProxyConnector, Full<Bytes>>,
+    dialer: Dialer,
+    options: HttpOptions,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("dialer", &self.inner.dialer)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request as a [`RequestBuilder`](super::request::RequestBuilder) gathered it, for the
+/// client to check and send.
+pub(crate) struct Parts {
+    pub(crate) method: Method,
+    pub(crate) url: String,
+    pub(crate) query: Vec<String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) version: Option<Version>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl HttpClient {
+    /// A client whose connections all go through `dialer`, with the default options (no
+    /// request deadline, 64 MiB bodies, HTTP/2 offered to `https://` targets).
+    pub fn new(dialer: Dialer) -> Self {
+        Self::with_options(dialer, HttpOptions::default())
+    }
+
+    pub(crate) fn with_options(dialer: Dialer, options: HttpOptions) -> Self {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .build(ProxyConnector::new(dialer.clone(), options.http2));
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                dialer,
+                options,
+            }),
+        }
+    }
+
+    /// The dialer (route) this client uses.
+    pub fn dialer(&self) -> &Dialer {
+        &self.inner.dialer
+    }
+
+    /// The bound on a response body, after decompression.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.inner.options.max_body_bytes
+    }
+
+    /// Sends a request built with hyper's types and returns hyper's response, as it came:
+    /// no decompression, no body limit, no deadline. For callers who build requests
+    /// themselves; [`request`](Self::request) gives all of those.
+    pub async fn send_request(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, ProxyError> {
+        let target = shown_target(request.uri());
+        let sent_to = Sent::new(self.inner.dialer.clone(), target);
+        let sent = async {
+            Target::of_url(request.uri(), ConnectionKind::Http)?;
+            self.inner
+                .client
+                .request(request)
+                .await
+                .map_err(hyper_error)
+        };
+        sent_to.attach(sent.await)
+    }
+
+    /// Sends what a [`RequestBuilder`](crate::RequestBuilder) gathered.
+    pub(crate) async fn execute(&self, parts: Parts) -> Result<Response, ProxyError> {
+        let deadline = parts
+            .timeout
+            .or(self.inner.options.timeout)
+            .map(|t| Instant::now() + t);
+        // Only a deadline needs to know the phase a new connection is in.
+        let trace = deadline.map(|_| Arc::new(Trace::default()));
+        self.execute_traced(parts, deadline, trace).await
+    }
+
+    /// [`execute`](Self::execute), tracing the phases of the connection it opens, if it
+    /// opens one, in `trace` (for a deadline's error, and `proxy-check --probe`).
+    pub(crate) async fn execute_traced(
+        &self,
+        parts: Parts,
+        deadline: Option<Instant>,
+        trace: Option<Arc<Trace>>,
+    ) -> Result<Response, ProxyError> {
+        let request = match build(parts) {
+            Ok(request) => request,
+            Err(e) => return Err(self.inner.dialer.attach(e, None)),
+        };
+        let sent_to = Sent::new(self.inner.dialer.clone(), shown_target(request.uri()));
+        let url = request.uri().clone();
+        let mut request = request;
+        // Which connection answers, for a pool to retire when its member cools (a route of
+        // one member has nowhere else to go, and saves the cost).
+        let capture = self
+            .inner
+            .dialer
+            .is_pool()
+            .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
+        // On the heap: the exchange's state is large, and every layer of futures around it
+        // (the trace's scope, the deadline, the caller's) would otherwise copy it.
+        let exchange = Box::pin(self.exchange(request));
+        let exchange = async {
+            match &trace {
+                Some(trace) => REQUEST_TRACE.scope(trace.clone(), exchange).await,
+                None => exchange.await,
+            }
+        };
+        let response = match deadline {
+            None => exchange.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, exchange).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let phase = trace.as_ref().and_then(|t| t.current());
+                    Err(ProxyError::new(K::Timeout(
+                        phase.unwrap_or(Phase::ResponseHead),
+                    )))
+                }
+            },
+        };
+        let (head, body) = sent_to.attach(response)?.into_parts();
+        // The route's member learns how the exchange answered (a 429 or 418 cools it).
+        if let Some(tag) = head.extensions.get::<MemberTag>() {
+            tag.answered(&head, capture);
+        }
+        let body = BoundedBody::new(body, self.inner.options.max_body_bytes);
+        Ok(Response::new(head, url, body, deadline, sent_to))
+    }
+
+    /// The request and its response head, the body decompressed per the crate's features.
+    #[cfg(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    ))]
+    async fn exchange(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<body::Boxed>, ProxyError> {
+        use http_body_util::BodyExt;
+        use tower_service::Service;
+        // Sets `Accept-Encoding` unless the request has one, decodes what it knows, and
+        // drops `Content-Encoding` and `Content-Length` from what it decoded. A response
+        // that has no body by definition (to `HEAD`, or `204`, `304`) is not decoded: its
+        // `Content-Encoding` describes a body that is not there.
+        let mut service = tower_http::decompression::Decompression::new(body::NoBodyUndecoded(
+            self.inner.client.clone(),
+        ));
+        std::future::poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .map_err(hyper_error)?;
+        let mut response = service.call(request).await.map_err(hyper_error)?;
+        body::restore_encoding(&mut response);
+        Ok(response.map(|b| b.boxed_unsync()))
+    }
+
+    /// The request and its response head.
+    #[cfg(not(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    )))]
+    async fn exchange(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<body::Boxed>, ProxyError> {
+        let response = self
+            .inner
+            .client
+            .request(request)
+            .await
+            .map_err(hyper_error)?;
+        Ok(response.map(body::plain))
+    }
+}
+
+/// hyper-util's error as ours: the connector's own error when it is one (hyper wraps it).
+fn hyper_error(e: hyper_util::client::legacy::Error) -> ProxyError {
+    find_in_chain(&e).unwrap_or_else(|| ProxyError::new(K::Http).source(e))
+}
+
+/// The request a builder describes, checked: an `http(s)://` URL without user
+/// information, with the query appended.
+fn build(parts: Parts) -> Result<http::Request<Full<Bytes>>, ProxyError> {
+    let mut url = parts.url;
+    for query in &parts.query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(query);
+    }
+    let uri: http::Uri = url.parse().map_err(|e| {
+        ProxyError::new(K::InvalidTarget)
+            .detail("not a URL")
+            .source(e)
+    })?;
+    Target::of_url(&uri, ConnectionKind::Http)?;
+    let mut request = http::Request::new(Full::new(parts.body));
+    *request.method_mut() = parts.method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = parts.headers;
+    if let Some(version) = parts.version {
+        *request.version_mut() = version;
+    }
+    Ok(request)
+}
+
+/// `host:port` of a URL for messages (never its user information or query, which may
+/// hold an API key), as the dialer names the target.
+fn shown_target(uri: &http::Uri) -> Option<String> {
+    Target::of_url(uri, ConnectionKind::Http)
+        .ok()
+        .map(|(target, _)| target.to_string())
+}

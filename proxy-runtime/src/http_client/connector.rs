@@ -1,0 +1,120 @@
+//! The connector of one route as a `tower::Service<Uri>`: what hyper-util's pooled client
+//! (ours, or one of the user's own) calls to open a connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+
+use crate::error::{Phase, ProxyError};
+use crate::model::key::ConnectionKind;
+use crate::route::dialer::Dialer;
+use crate::route::stream::ProxyStream;
+use crate::transport::dial::Alpn;
+use crate::transport::target::Target;
+use crate::transport::trace::Trace;
+
+tokio::task_local! {
+    /// Where the request being sent traces the phases of the connection it opens (so that a
+    /// request's deadline can name the phase it ran out in, and the probe can time them).
+    pub(crate) static REQUEST_TRACE: Arc<Trace>;
+}
+
+/// Tells hyper-util whether TLS negotiated HTTP/2.
+impl Connection for ProxyStream {
+    fn connected(&self) -> Connected {
+        let mut connected = Connected::new();
+        if self.is_h2() {
+            connected = connected.negotiated_h2();
+        }
+        // Every response of the connection carries its pool member.
+        if let Some(member) = self.member() {
+            connected = connected.extra(member.clone());
+        }
+        connected
+    }
+}
+
+/// Opens the connections of one route (one exchange's HTTP traffic) for hyper: a
+/// `tower::Service<http::Uri>` whose responses are hyper-util connections.
+///
+/// Put it under your own hyper-util client to keep this library's guarantees (fail-closed
+/// dialing, the DNS rule of each scheme, typed and redacted errors, the route's timeout)
+/// while building requests yourself:
+///
+/// ```no_run
+/// use http_body_util::Empty;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let connector = proxy_runtime::proxy_injector().connector("binance");
+/// let client: Client<_, Empty<bytes::Bytes>> =
+///     Client::builder(TokioExecutor::new()).build(connector);
+/// let response = client.get("https://api.binance.com/api/v3/time".parse()?).await?;
+/// # let _ = response; Ok(()) }
+/// ```
+///
+/// For `https://` URIs TLS to the target offers ALPN `h2` and `http/1.1` (unless the
+/// injector was built with HTTP/2 off), and the connection tells hyper which was chosen:
+/// build your client with hyper-util's `http2` feature, or call [`http1_only`](Self::http1_only).
+/// `http://` URIs are HTTP/1.1 (or HTTP/2 with prior knowledge, if your client asks for it).
+#[derive(Clone, Debug)]
+pub struct ProxyConnector {
+    dialer: Dialer,
+    alpn: Alpn,
+}
+
+impl ProxyConnector {
+    /// Connections through `dialer`, offering HTTP/2 to `https://` targets when `http2`.
+    pub(crate) fn new(dialer: Dialer, http2: bool) -> Self {
+        let alpn = if http2 { Alpn::Http } else { Alpn::Http1 };
+        Self { dialer, alpn }
+    }
+
+    /// The same connector, offering only HTTP/1.1 to `https://` targets.
+    pub fn http1_only(self) -> Self {
+        Self {
+            alpn: Alpn::Http1,
+            ..self
+        }
+    }
+
+    /// The route (dialer) it connects through.
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
+    }
+}
+
+impl tower_service::Service<http::Uri> for ProxyConnector {
+    type Response = TokioIo<ProxyStream>;
+    type Error = ProxyError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ProxyError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let dialer = self.dialer.clone();
+        let alpn = self.alpn;
+        // Taken now, while the request that needs this connection is being polled.
+        let trace = REQUEST_TRACE.try_with(Arc::clone).ok();
+        Box::pin(async move {
+            let (target, tls) =
+                Target::of_url(&uri, ConnectionKind::Http).map_err(|e| dialer.attach(e, None))?;
+            let deadline = Instant::now() + dialer.timeout();
+            let stream = dialer
+                .connect_by(&target, tls.then_some(alpn), deadline, trace.as_deref())
+                .await?;
+            if let Some(trace) = &trace {
+                trace.enter(Phase::ResponseHead);
+            }
+            Ok(TokioIo::new(stream))
+        })
+    }
+}

@@ -1,0 +1,296 @@
+//! The proxy system: [`ProxyInjector`] hands out dialers, HTTP clients and WebSockets per
+//! exchange from one set of settings; [`global`] decides which injector is in force.
+//!
+//! Fail closed: an injector whose settings could not be loaded fails every connection
+//! with the load error; it never connects direct.
+
+pub(crate) mod global;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::error::{ProxyError, ProxyErrorKind as K};
+use crate::http_client::client::{HttpClient, HttpOptions};
+use crate::http_client::connector::ProxyConnector;
+use crate::model::exchange::ExchangeId;
+use crate::model::key::{ConnectionKind, RouteKey};
+use crate::model::proxy_settings::ProxySettings;
+use crate::model::proxy_url::ProxyUrl;
+use crate::model::route::ProxyConfig;
+use crate::route::dialer::Dialer;
+use crate::settings::load::LoadError;
+use crate::transport::target::{Resolve, SystemResolver};
+use crate::transport::tls::{RouteTls, TlsRoots};
+use crate::ws::{WebSocket, WebSocketResponse};
+
+/// Opens every connection of every exchange according to one set of settings.
+///
+/// Dialers (and their TLS session caches) and HTTP clients (and their pools) are made once
+/// per exchange and kind and kept, so that a route's connections are reused and a TLS
+/// resumption ticket is only ever presented on the route that got it.
+///
+/// ```
+/// use proxy_runtime::{ConnectionKind, ProxyInjector, ProxySettings};
+/// let settings = ProxySettings::loader()
+///     .env_vars([
+///         ("CRYPTOFEED_PROXY_ENABLED", "true"),
+///         ("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL", "http://binance-proxy:8080"),
+///     ])
+///     .load()?;
+/// let injector = ProxyInjector::new(settings);
+/// let binance = injector.http_proxy_url("binance").expect("settings loaded");
+/// assert_eq!(binance.unwrap().to_string(), "http://binance-proxy:8080");
+/// assert!(injector.http_proxy_url("coinbase").expect("settings loaded").is_none());
+/// assert_eq!(injector.dialer("binance", ConnectionKind::Http).proxy(), Some("http://binance-proxy:8080"));
+/// # Ok::<(), proxy_runtime::LoadError>(())
+/// ```
+pub struct ProxyInjector {
+    settings: Result<ProxySettings, ProxyError>,
+    resolver: Arc<dyn Resolve>,
+    tls: Result<ClientConfig, ProxyError>,
+    http: HttpOptions,
+    dialers: Mutex<HashMap<(RouteKey, ConnectionKind), Dialer>>,
+    http_clients: Mutex<HashMap<RouteKey, HttpClient>>,
+}
+
+impl std::fmt::Debug for ProxyInjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyInjector")
+            .field("settings", &self.settings)
+            .field("resolver", &self.resolver)
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`ProxyInjector`] with extra TLS roots, another resolver, or other HTTP client
+/// options.
+#[derive(Debug)]
+pub struct ProxyInjectorBuilder {
+    settings: Result<ProxySettings, ProxyError>,
+    roots: TlsRoots,
+    resolver: Arc<dyn Resolve>,
+    http: HttpOptions,
+}
+
+impl ProxyInjectorBuilder {
+    /// Which certificate authorities TLS trusts (targets and `https://` proxies).
+    pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
+        self.roots = roots;
+        self
+    }
+
+    /// How host names are resolved, where the scheme says they are resolved locally.
+    pub fn resolver(mut self, resolver: impl Resolve + 'static) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// A deadline for every HTTP request (connecting, sending, the response head and the
+    /// body together), unless the request sets its own with
+    /// [`RequestBuilder::timeout`](crate::RequestBuilder::timeout). None by default: the
+    /// route's `timeout_seconds` still bounds establishing a connection.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = Some(timeout);
+        self
+    }
+
+    /// The largest response body read, counted after decompression (64 MiB by default).
+    /// Past it, reading fails with [`ProxyErrorKind::BodyTooLarge`](crate::ProxyErrorKind::BodyTooLarge)
+    /// and nothing more is read.
+    pub fn max_body_bytes(mut self, limit: u64) -> Self {
+        self.http.max_body_bytes = limit;
+        self
+    }
+
+    /// Offers only HTTP/1.1 to `https://` targets (by default ALPN offers `h2` too, and the
+    /// server chooses).
+    pub fn http1_only(mut self) -> Self {
+        self.http.http2 = false;
+        self
+    }
+
+    /// The injector. Settings that configure routes while proxies are disabled are logged
+    /// once, at warn level: every connection of theirs goes direct.
+    pub fn build(self) -> ProxyInjector {
+        if let Some(warning) = self
+            .settings
+            .as_ref()
+            .ok()
+            .and_then(|s| s.disabled_routes_warning("enabled"))
+        {
+            tracing::warn!("{warning}");
+        }
+        let tls = self.roots.client_config().map_err(|e| {
+            ProxyError::new(K::Tls)
+                .detail("cannot configure TLS")
+                .source(e)
+        });
+        ProxyInjector {
+            settings: self.settings,
+            resolver: self.resolver,
+            tls,
+            http: self.http,
+            dialers: Mutex::new(HashMap::new()),
+            http_clients: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl ProxyInjector {
+    /// An injector for `settings`, trusting the public CAs, resolving with the system.
+    pub fn new(settings: ProxySettings) -> Self {
+        Self::builder(settings).build()
+    }
+
+    /// A builder, to add TLS roots, replace the resolver, or set HTTP client options.
+    pub fn builder(settings: ProxySettings) -> ProxyInjectorBuilder {
+        Self::builder_from(Ok(settings))
+    }
+
+    fn builder_from(settings: Result<ProxySettings, ProxyError>) -> ProxyInjectorBuilder {
+        ProxyInjectorBuilder {
+            settings,
+            roots: TlsRoots::default(),
+            resolver: Arc::new(SystemResolver),
+            http: HttpOptions::default(),
+        }
+    }
+
+    /// An injector whose every connection fails with `error` (settings that did not load).
+    ///
+    /// Public so that a program that loads its settings itself keeps the fail-closed rule
+    /// that [`proxy_injector`](crate::proxy_injector) applies to the lazy load: a load error never becomes a
+    /// direct connection.
+    ///
+    /// ```
+    /// use proxy_runtime::{ProxyInjector, ProxySettings};
+    /// let loaded = ProxySettings::loader()
+    ///     .env_vars([("CRYPTOFEED_PROXY_ENABLE", "true")]) // a typo: the load fails
+    ///     .load();
+    /// let injector = match loaded {
+    ///     Ok(settings) => ProxyInjector::new(settings),
+    ///     Err(e) => ProxyInjector::failed(e),
+    /// };
+    /// assert!(injector.dialer("binance", proxy_runtime::ConnectionKind::Http).failure().is_some());
+    /// ```
+    pub fn failed(error: LoadError) -> Self {
+        Self::builder_from(Err(ProxyError::settings(error))).build()
+    }
+
+    /// The settings, or the error that stops every connection.
+    pub fn settings(&self) -> Result<&ProxySettings, &ProxyError> {
+        self.settings.as_ref()
+    }
+
+    /// The proxy of `exchange`'s HTTP traffic: `Ok(None)` for direct, or the error every
+    /// connection fails with when the settings could not be loaded (never "direct" then:
+    /// fail closed). Named after cryptofeed's Python `get_http_proxy_url`; `Display` of the
+    /// URL is redacted.
+    pub fn http_proxy_url(&self, exchange: &str) -> Result<Option<&ProxyUrl>, &ProxyError> {
+        let settings = self.settings.as_ref()?;
+        Ok(settings
+            .get_proxy(exchange, ConnectionKind::Http)
+            .map(ProxyConfig::url))
+    }
+
+    /// The dialer of `exchange`'s traffic of `kind`.
+    pub fn dialer(&self, exchange: &str, kind: ConnectionKind) -> Dialer {
+        match route_key(exchange) {
+            Ok(key) => self.cached_dialer(key, kind),
+            Err(failing) => failing,
+        }
+    }
+
+    /// The dialer that an exchange without an entry of its own gets for `kind`.
+    pub fn default_dialer(&self, kind: ConnectionKind) -> Dialer {
+        self.cached_dialer(RouteKey::Default, kind)
+    }
+
+    /// The dialer of `key`'s traffic of `kind`.
+    pub(crate) fn dialer_for(&self, key: &RouteKey, kind: ConnectionKind) -> Dialer {
+        self.cached_dialer(key.clone(), kind)
+    }
+
+    fn cached_dialer(&self, key: RouteKey, kind: ConnectionKind) -> Dialer {
+        let mut dialers = self.dialers.lock().unwrap_or_else(PoisonError::into_inner);
+        dialers
+            .entry((key.clone(), kind))
+            .or_insert_with(|| self.new_dialer(key, kind))
+            .clone()
+    }
+
+    fn new_dialer(&self, key: RouteKey, kind: ConnectionKind) -> Dialer {
+        let exchange = key.exchange().map(|id| id.as_str().to_owned());
+        let settings = match &self.settings {
+            Ok(s) => s,
+            Err(e) => return Dialer::failing(exchange, e.clone()),
+        };
+        let tls = match &self.tls {
+            Ok(base) => RouteTls::new(base, self.http.http2),
+            Err(e) => return Dialer::failing(exchange, e.clone()),
+        };
+        let route = settings.route_for(&key, kind).map(|(_, route)| route);
+        Dialer::new(key, kind, route, self.resolver.clone(), tls)
+    }
+
+    /// The HTTP client of `exchange`; every call for the same exchange shares one pool.
+    pub fn http_client(&self, exchange: &str) -> HttpClient {
+        let key = match route_key(exchange) {
+            Ok(key) => key,
+            Err(failing) => return HttpClient::with_options(failing, self.http),
+        };
+        let mut clients = self
+            .http_clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        clients
+            .entry(key)
+            .or_insert_with_key(|key| {
+                HttpClient::with_options(
+                    self.cached_dialer(key.clone(), ConnectionKind::Http),
+                    self.http,
+                )
+            })
+            .clone()
+    }
+
+    /// The options of the HTTP clients this injector makes.
+    pub(crate) fn http_options(&self) -> HttpOptions {
+        self.http
+    }
+
+    /// `exchange`'s HTTP route as a `tower::Service<Uri>`, to put under a hyper-util
+    /// client of your own (see [`ProxyConnector`]).
+    pub fn connector(&self, exchange: &str) -> ProxyConnector {
+        ProxyConnector::new(self.dialer(exchange, ConnectionKind::Http), self.http.http2)
+    }
+
+    /// Opens a WebSocket on `exchange`'s WebSocket route (see
+    /// [`Dialer::connect_websocket`]).
+    pub async fn connect_websocket(
+        &self,
+        exchange: &str,
+        request: impl IntoClientRequest,
+    ) -> Result<(WebSocket, WebSocketResponse), ProxyError> {
+        self.dialer(exchange, ConnectionKind::Websocket)
+            .connect_websocket(request)
+            .await
+    }
+}
+
+/// The key of `exchange`'s routes, the one place an exchange asked for by name is checked
+/// (and lowercased): an id that is not one gets a dialer that fails every connection
+/// (never the default's routes), kept nowhere.
+fn route_key(exchange: &str) -> Result<RouteKey, Dialer> {
+    ExchangeId::new(exchange)
+        .map(RouteKey::Exchange)
+        .map_err(|e| {
+            let error = ProxyError::new(K::InvalidExchange).source(e);
+            Dialer::failing(Some(exchange.to_owned()), error)
+        })
+}

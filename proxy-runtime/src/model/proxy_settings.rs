@@ -1,0 +1,481 @@
+//! The proxy settings: whether proxies are used, the default routes and per-exchange
+//! overrides, and their resolution (`get_proxy`).
+//!
+//! Every field holds an already-validated type (`ProxyUrl`, `TimeoutSeconds`,
+//! `ExchangeId`), so a value built in code is as valid as one loaded from a source, and
+//! nothing here mutates after construction. Loading is the settings framework's
+//! ([`crate::settings::load`]); this module reads no environment and no file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::exchange::{self, ExchangeId};
+use super::key::{ConnectionKind, RouteEntry, RouteKey};
+use super::route::ProxyConfig;
+use crate::settings::load::{KeyPath, LoadError, Loader};
+use proxy_derive::Settings;
+
+/// The routes of one exchange (or of the default): one for HTTP, one for WebSockets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionProxies {
+    /// Route for REST / HTTP requests.
+    #[serde(default)]
+    http: Option<ProxyConfig>,
+    /// Route for WebSocket streams.
+    #[serde(default)]
+    websocket: Option<ProxyConfig>,
+}
+
+impl ConnectionProxies {
+    /// No routes: both kinds fall back to the default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same with an HTTP route.
+    pub fn with_http(self, http: ProxyConfig) -> Self {
+        Self {
+            http: Some(http),
+            ..self
+        }
+    }
+
+    /// The same with a WebSocket route.
+    pub fn with_websocket(self, websocket: ProxyConfig) -> Self {
+        Self {
+            websocket: Some(websocket),
+            ..self
+        }
+    }
+
+    /// The route given for `kind`, if any.
+    pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        match kind {
+            ConnectionKind::Http => self.http.as_ref(),
+            ConnectionKind::Websocket => self.websocket.as_ref(),
+        }
+    }
+}
+
+impl fmt::Display for ConnectionProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for kind in ConnectionKind::ALL {
+            if let Some(c) = self.get(kind) {
+                if !first {
+                    f.write_str(", ")?;
+                }
+                write!(f, "{kind}: {c}")?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("(no routes)")?;
+        }
+        Ok(())
+    }
+}
+
+/// All proxy settings: whether proxies are used, the default routes and per-exchange
+/// overrides.
+///
+/// Load them with [`ProxySettings::load`] (environment and `CRYPTOFEED_CONFIG`) or
+/// [`ProxySettings::loader`]; build them in code with the `with_*` methods.
+///
+/// ```
+/// use proxy_runtime::{ConnectionKind, ProxySettings};
+/// let settings = ProxySettings::loader()
+///     .env_vars([
+///         ("CRYPTOFEED_PROXY_ENABLED", "true"),
+///         ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://proxy:1080"),
+///         ("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL", "http://binance-proxy:8080"),
+///     ])
+///     .load()?;
+/// let route = settings.get_proxy("binance", ConnectionKind::Http).unwrap();
+/// assert_eq!(route.url().to_string(), "http://binance-proxy:8080");
+/// let route = settings.get_proxy("coinbase", ConnectionKind::Http).unwrap();
+/// assert_eq!(route.url().to_string(), "socks5h://proxy:1080");
+/// assert!(settings.get_proxy("coinbase", ConnectionKind::Websocket).is_none());
+/// # Ok::<(), proxy_runtime::LoadError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+#[settings(
+    env_prefix = "CRYPTOFEED_PROXY_",
+    yaml_section = "proxy",
+    config_env = "CRYPTOFEED_CONFIG"
+)]
+pub struct ProxySettings {
+    /// Whether proxies are used at all; when false every connection is direct.
+    #[serde(default)]
+    enabled: bool,
+    /// Routes for every exchange without an entry of its own.
+    #[serde(default)]
+    default: Option<ConnectionProxies>,
+    /// Per-exchange routes, keyed by exchange id.
+    #[serde(default)]
+    exchanges: BTreeMap<ExchangeId, ConnectionProxies>,
+}
+
+impl ProxySettings {
+    /// Settings with proxies enabled or not, and no routes.
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
+
+    /// Loads settings from the process environment and the YAML file named by
+    /// `CRYPTOFEED_CONFIG`, if set.
+    pub fn load() -> Result<Self, LoadError> {
+        Loader::new().process_env().load()
+    }
+
+    /// A loader for these settings, to choose sources explicitly.
+    pub fn loader() -> Loader<Self> {
+        Loader::new()
+    }
+
+    /// The same settings with default routes.
+    pub fn with_default(self, default: ConnectionProxies) -> Self {
+        Self {
+            default: Some(default),
+            ..self
+        }
+    }
+
+    /// The same settings with routes for one exchange.
+    pub fn with_exchange(mut self, id: ExchangeId, proxies: ConnectionProxies) -> Self {
+        self.exchanges.insert(id, proxies);
+        self
+    }
+
+    /// Whether proxies are used at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Where `enabled` sits in the settings: the path
+    /// [`Origins`](crate::load::Origins) knows its origin by.
+    pub fn enabled_path() -> KeyPath {
+        KeyPath::from_keys(["enabled"])
+    }
+
+    /// The default routes.
+    pub fn default_routes(&self) -> Option<&ConnectionProxies> {
+        self.default.as_ref()
+    }
+
+    /// The per-exchange routes.
+    pub fn exchanges(&self) -> &BTreeMap<ExchangeId, ConnectionProxies> {
+        &self.exchanges
+    }
+
+    /// Whether any route is configured, enabled or not.
+    pub fn has_routes(&self) -> bool {
+        let has = |c: &ConnectionProxies| c.http.is_some() || c.websocket.is_some();
+        self.default.as_ref().is_some_and(has) || self.exchanges.values().any(has)
+    }
+
+    /// The warning an operator should see when routes are configured while proxies are
+    /// disabled (every connection of theirs goes direct), naming the `enabled` setting as
+    /// `enabled`: the key, or the variable. `None` when the settings do not do that.
+    pub(crate) fn disabled_routes_warning(&self, enabled: &str) -> Option<String> {
+        (!self.enabled && self.has_routes()).then(|| {
+            format!(
+                "proxy routes are configured but proxies are disabled (`{enabled}` is not true): every connection goes direct"
+            )
+        })
+    }
+
+    /// The proxy for `exchange`'s connections of `kind`, or `None` for a direct connection.
+    ///
+    /// Rules, in order: proxies disabled → direct; the exchange's own entry for `kind` →
+    /// that route (`direct://` → direct); the default's entry for `kind` → that route
+    /// (`direct://` → direct); else direct. An entry is taken whole: an exchange's own
+    /// `http` does not inherit the default's timeout. The exchange id is matched
+    /// case-insensitively.
+    pub fn get_proxy(&self, exchange: &str, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        self.route(exchange, kind)
+            .filter(|config| !config.is_direct())
+    }
+
+    /// Like [`get_proxy`](Self::get_proxy), but keeps a `direct://` entry (so its timeout
+    /// can be used) instead of mapping it to `None`.
+    pub fn route(&self, exchange: &str, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        self.route_entry(exchange, kind).map(|(_, config)| config)
+    }
+
+    /// Like [`route`](Self::route), also saying which entry it came from: the exchange's
+    /// own, or the default.
+    pub fn route_entry(
+        &self,
+        exchange: &str,
+        kind: ConnectionKind,
+    ) -> Option<(RouteEntry, &ProxyConfig)> {
+        let own = self.exchanges.get(exchange::lookup_form(exchange).as_ref());
+        self.resolve(own, kind)
+    }
+
+    /// The route `key`'s connections of `kind` take (a `direct://` entry kept), and which
+    /// entry it came from; `None` when proxies are disabled or nothing configures one.
+    pub fn route_for(
+        &self,
+        key: &RouteKey,
+        kind: ConnectionKind,
+    ) -> Option<(RouteEntry, &ProxyConfig)> {
+        let own = key.exchange().and_then(|id| self.exchanges.get(id));
+        self.resolve(own, kind)
+    }
+
+    /// The rules of resolution, given the exchange's own entry (if any).
+    fn resolve<'a>(
+        &'a self,
+        own: Option<&'a ConnectionProxies>,
+        kind: ConnectionKind,
+    ) -> Option<(RouteEntry, &'a ProxyConfig)> {
+        if !self.enabled {
+            return None;
+        }
+        match own.and_then(|c| c.get(kind)) {
+            Some(config) => Some((RouteEntry::Exchange, config)),
+            None => self
+                .default_route(kind)
+                .map(|config| (RouteEntry::Default, config)),
+        }
+    }
+
+    /// What an exchange without an entry of its own gets for `kind` (a `direct://` entry
+    /// kept); `None` when proxies are disabled or the default has no entry for `kind`.
+    pub fn default_route(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        if !self.enabled {
+            return None;
+        }
+        self.default.as_ref().and_then(|d| d.get(kind))
+    }
+}
+
+impl fmt::Display for ProxySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "proxies {}",
+            if self.enabled { "enabled" } else { "disabled" }
+        )?;
+        if let Some(d) = &self.default {
+            write!(f, "; default: {d}")?;
+        }
+        for (id, c) in &self.exchanges {
+            write!(f, "; {id}: {c}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::proxy_url::ProxyUrl;
+    use crate::model::route::Strategy;
+    use crate::model::timeout::TimeoutSeconds;
+
+    fn url(s: &str) -> ProxyUrl {
+        s.parse().unwrap()
+    }
+
+    fn seed_settings() -> ProxySettings {
+        ProxySettings::new(true)
+            .with_default(
+                ConnectionProxies::new().with_http(ProxyConfig::new(url("socks5://default:1080"))),
+            )
+            .with_exchange(
+                ExchangeId::new("binance").unwrap(),
+                ConnectionProxies::new().with_http(ProxyConfig::new(url("http://binance:8080"))),
+            )
+    }
+
+    #[test]
+    fn routes_of_both_kinds_display_redacted() {
+        let one = ProxyConfig::new(url("socks5h://u:canary@a:1080"))
+            .with_timeout(TimeoutSeconds::new(5).unwrap());
+        let pool = ProxyConfig::pool(
+            vec![url("socks5h://a:1080"), url("direct://")],
+            Strategy::RoundRobin,
+        )
+        .unwrap();
+        let both = ConnectionProxies::new()
+            .with_http(one.clone())
+            .with_websocket(pool);
+        assert_eq!(
+            both.to_string(),
+            "http: socks5h://u:***@a:1080 (timeout 5s), \
+             websocket: [socks5h://a:1080, direct://] round_robin (timeout 30s)"
+        );
+        let ws_only = ConnectionProxies::new().with_websocket(one);
+        assert_eq!(
+            ws_only.to_string(),
+            "websocket: socks5h://u:***@a:1080 (timeout 5s)"
+        );
+        assert_eq!(ConnectionProxies::new().to_string(), "(no routes)");
+    }
+
+    #[test]
+    fn settings_display_redacted() {
+        let s = seed_settings().with_exchange(
+            ExchangeId::new("kraken").unwrap(),
+            ConnectionProxies::new().with_websocket(ProxyConfig::new(url("socks5h://u:pw@k:1"))),
+        );
+        assert_eq!(
+            s.to_string(),
+            "proxies enabled; default: http: socks5://default:1080 (timeout 30s); \
+             binance: http: http://binance:8080 (timeout 30s); \
+             kraken: websocket: socks5h://u:***@k:1 (timeout 30s)"
+        );
+        assert_eq!(ProxySettings::new(false).to_string(), "proxies disabled");
+    }
+
+    #[test]
+    fn accessors_give_what_was_built() {
+        let s = seed_settings();
+        assert!(s.enabled());
+        let default = s.default_routes().unwrap();
+        assert_eq!(
+            default.get(ConnectionKind::Http).unwrap().url().to_string(),
+            "socks5://default:1080"
+        );
+        assert_eq!(ProxySettings::new(true).default_routes(), None);
+        assert!(s.has_routes());
+        assert!(!ProxySettings::new(true).has_routes());
+        let empty = ProxySettings::new(false)
+            .with_default(ConnectionProxies::new())
+            .with_exchange(ExchangeId::new("kraken").unwrap(), ConnectionProxies::new());
+        assert!(!empty.has_routes(), "entries without a route are no routes");
+        let ws = ConnectionProxies::new().with_websocket(ProxyConfig::new(url("direct://")));
+        assert!(
+            ProxySettings::new(false)
+                .with_default(ws.clone())
+                .has_routes()
+        );
+        let own = ProxySettings::new(false).with_exchange(ExchangeId::new("kraken").unwrap(), ws);
+        assert!(own.has_routes());
+    }
+
+    #[test]
+    fn seed_resolution() {
+        let s = seed_settings();
+        let http = ConnectionKind::Http;
+        assert_eq!(
+            s.get_proxy("binance", http).unwrap().url(),
+            &url("http://binance:8080")
+        );
+        assert_eq!(
+            s.get_proxy("coinbase", http).unwrap().url(),
+            &url("socks5://default:1080")
+        );
+        assert_eq!(
+            s.get_proxy("BINANCE", http).unwrap().url(),
+            &url("http://binance:8080")
+        );
+        let disabled = ProxySettings {
+            enabled: false,
+            ..s
+        };
+        assert!(disabled.get_proxy("binance", http).is_none());
+        assert!(disabled.get_proxy("coinbase", http).is_none());
+    }
+
+    #[test]
+    fn websocket_only_override_inherits_default_http() {
+        let s = ProxySettings::new(true)
+            .with_default(
+                ConnectionProxies::new()
+                    .with_http(ProxyConfig::new(url("socks5h://d:1")))
+                    .with_websocket(ProxyConfig::new(url("socks5h://d:2"))),
+            )
+            .with_exchange(
+                ExchangeId::new("kraken").unwrap(),
+                ConnectionProxies::new().with_websocket(
+                    ProxyConfig::new(url("socks5h://k:3"))
+                        .with_timeout(TimeoutSeconds::new(5).unwrap()),
+                ),
+            );
+        assert_eq!(
+            s.get_proxy("kraken", ConnectionKind::Http).unwrap().url(),
+            &url("socks5h://d:1")
+        );
+        let ws = s.get_proxy("kraken", ConnectionKind::Websocket).unwrap();
+        assert_eq!(ws.url(), &url("socks5h://k:3"));
+        assert_eq!(ws.timeout().get(), 5);
+    }
+
+    #[test]
+    fn a_key_resolves_as_its_id_does_and_says_whose_entry_it_took() {
+        let s = seed_settings();
+        let http = ConnectionKind::Http;
+        let binance = RouteKey::Exchange(ExchangeId::new("binance").unwrap());
+        let okx = RouteKey::Exchange(ExchangeId::new("okx").unwrap());
+        let (entry, route) = s.route_for(&binance, http).unwrap();
+        assert_eq!(entry, RouteEntry::Exchange);
+        assert_eq!(route.url(), &url("http://binance:8080"));
+        assert_eq!(binance.owner(entry), binance);
+        let (entry, route) = s.route_for(&okx, http).unwrap();
+        assert_eq!(entry, RouteEntry::Default);
+        assert_eq!(route.url(), &url("socks5://default:1080"));
+        assert_eq!(okx.owner(entry), RouteKey::Default);
+        let (entry, _) = s.route_for(&RouteKey::Default, http).unwrap();
+        assert_eq!(entry, RouteEntry::Default);
+        assert!(s.route_for(&okx, ConnectionKind::Websocket).is_none());
+        let disabled = ProxySettings {
+            enabled: false,
+            ..s.clone()
+        };
+        assert!(disabled.route_for(&binance, http).is_none());
+        assert!(disabled.route_for(&RouteKey::Default, http).is_none());
+        // The same answers as by name, whatever its letter case.
+        for name in ["binance", "BINANCE", "okx", "Okx"] {
+            let key = RouteKey::Exchange(ExchangeId::new(name).unwrap());
+            assert_eq!(s.route_for(&key, http), s.route_entry(name, http), "{name}");
+        }
+    }
+
+    #[test]
+    fn routes_configured_while_disabled_are_warned_about_naming_the_setting() {
+        let routes = seed_settings();
+        assert_eq!(routes.disabled_routes_warning("enabled"), None, "enabled");
+        let disabled = ProxySettings {
+            enabled: false,
+            ..routes
+        };
+        assert_eq!(
+            disabled.disabled_routes_warning("MY_ENABLED").as_deref(),
+            Some(
+                "proxy routes are configured but proxies are disabled (`MY_ENABLED` is not true): every connection goes direct"
+            )
+        );
+        assert_eq!(
+            ProxySettings::new(false).disabled_routes_warning("enabled"),
+            None
+        );
+        assert_eq!(ProxySettings::enabled_path().dotted(), "enabled");
+    }
+
+    #[test]
+    fn direct_stops_the_fallback() {
+        let s = seed_settings().with_exchange(
+            ExchangeId::new("coinbase").unwrap(),
+            ConnectionProxies::new().with_http(ProxyConfig::new(ProxyUrl::Direct)),
+        );
+        assert!(s.get_proxy("coinbase", ConnectionKind::Http).is_none());
+        assert!(
+            s.route("coinbase", ConnectionKind::Http)
+                .unwrap()
+                .url()
+                .is_direct()
+        );
+        assert!(s.get_proxy("okx", ConnectionKind::Http).is_some());
+    }
+}

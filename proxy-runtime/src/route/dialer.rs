@@ -1,0 +1,296 @@
+//! The door every connection of a route goes through: [`Dialer`] asks the route for its
+//! members in order of preference, dials through each ([`crate::transport::dial`]) within
+//! its share of the deadline until one connects, and tells the pool how each went.
+//!
+//! Fail closed: a route that cannot be used fails every connection with its error; a
+//! member that fails is never replaced by a direct connection.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::pool::{Pool, Through, is_member_failure, member_deadline};
+use super::stream::ProxyStream;
+use crate::error::{ProxyError, ProxyErrorKind as K, Via};
+use crate::model::key::{ConnectionKind, RouteKey};
+use crate::model::proxy_url::ProxyUrl;
+use crate::model::route::ProxyConfig;
+use crate::model::timeout::TimeoutSeconds;
+use crate::transport::dial::{Alpn, Established, Link, dial};
+use crate::transport::target::{Resolve, Target};
+use crate::transport::tls::RouteTls;
+use crate::transport::trace::{Steps, Trace};
+
+/// Opens connections for one route: an exchange's HTTP or WebSocket traffic, direct or
+/// through one proxy, within one timeout.
+#[derive(Clone)]
+pub struct Dialer {
+    exchange: Option<String>,
+    timeout: TimeoutSeconds,
+    state: State,
+}
+
+/// What a dialer does with every connection.
+#[derive(Clone)]
+enum State {
+    /// Fails it with this error (fail closed: settings that did not load, an invalid
+    /// exchange id, TLS that could not be configured).
+    Failing(ProxyError),
+    /// Connects straight to the target.
+    Direct(Link),
+    /// Connects through a member of this route: one proxy, or a pool; shown as the third.
+    Proxied(Link, Arc<Pool>, Arc<str>),
+}
+
+/// A connection made for the route: how, and through which member.
+struct Joined {
+    established: Established,
+    /// The member's proxy as shown (redacted); `None` for a direct connection.
+    via: Option<String>,
+    member: Option<Through>,
+}
+
+impl fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialer")
+            .field("exchange", &self.exchange)
+            .field("route", &self.route())
+            .field("timeout", &self.timeout())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dialer {
+    /// A dialer for `route` (`None`, or `direct://` alone: direct) of `key`'s traffic of
+    /// `kind`.
+    pub(crate) fn new(
+        key: RouteKey,
+        kind: ConnectionKind,
+        route: Option<&ProxyConfig>,
+        resolver: Arc<dyn Resolve>,
+        tls: RouteTls,
+    ) -> Self {
+        let exchange = key.exchange().map(|id| id.as_str().to_owned());
+        let timeout = route.map_or(TimeoutSeconds::DEFAULT, ProxyConfig::timeout);
+        let link = Link { resolver, tls };
+        let state = match route.filter(|r| !r.is_direct()) {
+            None => State::Direct(link),
+            Some(route) => {
+                let pool = Pool::new(route.members().to_vec(), route.strategy(), key, kind);
+                let shown: Arc<str> = if route.is_pool() {
+                    let members: Vec<&str> =
+                        pool.members().iter().map(|m| m.shown.as_str()).collect();
+                    format!("[{}] ({})", members.join(", "), route.strategy()).into()
+                } else {
+                    pool.members()[0].shown.as_str().into()
+                };
+                State::Proxied(link, Arc::new(pool), shown)
+            }
+        };
+        Self {
+            exchange,
+            timeout,
+            state,
+        }
+    }
+
+    /// A dialer whose every connection fails with `error` (fail closed).
+    pub(crate) fn failing(exchange: Option<String>, error: ProxyError) -> Self {
+        Self {
+            exchange,
+            timeout: TimeoutSeconds::DEFAULT,
+            state: State::Failing(error),
+        }
+    }
+
+    /// The exchange this dialer serves.
+    pub fn exchange(&self) -> Option<&str> {
+        self.exchange.as_deref()
+    }
+
+    /// The proxy, redacted (a pool: its members and strategy, like
+    /// `[socks5h://a:1080, socks5h://b:1080] (failover)`); `None` when connections go
+    /// direct (or always fail).
+    pub fn proxy(&self) -> Option<&str> {
+        match &self.state {
+            State::Proxied(_, _, shown) => Some(shown),
+            State::Failing(_) | State::Direct(_) => None,
+        }
+    }
+
+    /// Whether the route is a pool of more than one member (whose connections a cooling
+    /// member retires, so that traffic moves to the others).
+    pub(crate) fn is_pool(&self) -> bool {
+        matches!(&self.state, State::Proxied(_, pool, _) if !pool.is_single())
+    }
+
+    /// A dialer for each member of a pool alone (for `proxy-check --probe`, which tries
+    /// every member): this dialer itself when the route is not a pool.
+    pub(crate) fn members_alone(&self) -> Vec<Dialer> {
+        let State::Proxied(link, pool, _) = &self.state else {
+            return vec![self.clone()];
+        };
+        if pool.is_single() {
+            return vec![self.clone()];
+        }
+        pool.members()
+            .iter()
+            .map(|member| {
+                let config = ProxyConfig::new(member.url.clone()).with_timeout(self.timeout);
+                Dialer::new(
+                    pool.key().clone(),
+                    pool.kind(),
+                    Some(&config),
+                    link.resolver.clone(),
+                    link.tls.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The time allowed to establish one connection (zero for a failing dialer).
+    pub fn timeout(&self) -> Duration {
+        match &self.state {
+            State::Direct(_) | State::Proxied(..) => self.timeout.as_duration(),
+            State::Failing(_) => Duration::ZERO,
+        }
+    }
+
+    /// The error every connection fails with, when the route is unusable: the settings
+    /// could not be loaded, the exchange id is invalid, or TLS could not be configured.
+    pub fn failure(&self) -> Option<&ProxyError> {
+        match &self.state {
+            State::Failing(error) => Some(error),
+            State::Direct(_) | State::Proxied(..) => None,
+        }
+    }
+
+    /// The route in words, redacted: `direct`, `via socks5h://...`, or `fails (...)`.
+    pub fn route(&self) -> String {
+        match &self.state {
+            State::Failing(error) => format!("fails ({})", error.kind()),
+            State::Direct(_) => "direct".to_owned(),
+            State::Proxied(_, _, shown) => format!("via {shown}"),
+        }
+    }
+
+    /// Connects to `target` (with TLS to it when `tls`, offering ALPN `http/1.1`), within
+    /// the route's timeout.
+    pub async fn connect(&self, target: &Target, tls: bool) -> Result<ProxyStream, ProxyError> {
+        let deadline = Instant::now() + self.timeout();
+        let alpn = tls.then_some(Alpn::Http1);
+        self.connect_by(target, alpn, deadline, None).await
+    }
+
+    /// Like [`connect`](Self::connect), with TLS to the target when `tls` is given, a
+    /// deadline that may be shared with a later phase (the WebSocket upgrade), and a trace
+    /// of the phases. Every error leaves here naming the exchange, proxy and target.
+    pub(crate) async fn connect_by(
+        &self,
+        target: &Target,
+        tls: Option<Alpn>,
+        deadline: Instant,
+        trace: Option<&Trace>,
+    ) -> Result<ProxyStream, ProxyError> {
+        let shown_target = target.to_string();
+        let result = match &self.state {
+            State::Failing(error) => Err(error.clone()),
+            State::Direct(link) => {
+                let steps = Steps {
+                    deadline,
+                    trace,
+                    timing: None,
+                };
+                dial(link, &ProxyUrl::Direct, target, tls, steps)
+                    .await
+                    .map(|established| Joined {
+                        established,
+                        via: None,
+                        member: None,
+                    })
+            }
+            State::Proxied(link, pool, _) => {
+                self.through_pool(link, pool, target, tls, deadline, trace)
+                    .await
+            }
+        };
+        match result {
+            Ok(joined) => {
+                let description = match &joined.via {
+                    None => format!("direct to {shown_target}"),
+                    Some(proxy) => format!("via {proxy} to {shown_target}"),
+                };
+                let Established { io, h2 } = joined.established;
+                tracing::debug!(exchange = ?self.exchange, route = %description, h2, "connected");
+                Ok(ProxyStream::new(io, description, h2).with_member(joined.member))
+            }
+            Err(e) => {
+                let e = self.attach(e, Some(&shown_target));
+                tracing::debug!(error = %e, "connection failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// `error` naming this route (exchange and redacted proxy) and `target`: the one way
+    /// context is attached, once per connection and once per request or stream.
+    pub(crate) fn attach(&self, error: ProxyError, target: Option<&str>) -> ProxyError {
+        let via = match &self.state {
+            State::Failing(_) => Via::Unknown,
+            State::Direct(_) => Via::Direct,
+            State::Proxied(_, _, shown) => Via::Proxy(shown.to_string()),
+        };
+        error.at(self.exchange(), via, target)
+    }
+
+    /// A connection through the best member of `pool` that works: members are tried in
+    /// the pool's order of preference, each within its share of the deadline, until one
+    /// connects. Nothing of a request has been sent, so moving on is safe. A failure that
+    /// is not the member's (the target's name, TLS to the target) ends the attempt.
+    async fn through_pool(
+        &self,
+        link: &Link,
+        pool: &Arc<Pool>,
+        target: &Target,
+        tls: Option<Alpn>,
+        deadline: Instant,
+        trace: Option<&Trace>,
+    ) -> Result<Joined, ProxyError> {
+        let candidates = pool.candidates();
+        let mut failures = Vec::new();
+        for (n, &i) in candidates.iter().enumerate() {
+            let member = &pool.members()[i];
+            let timing = |phase, took| pool.record_phase(i, phase, took);
+            let steps = Steps {
+                deadline: member_deadline(deadline, candidates.len() - n),
+                trace,
+                timing: Some(&timing),
+            };
+            match dial(link, &member.url, target, tls, steps).await {
+                Ok(established) => {
+                    pool.succeeded(i);
+                    return Ok(Joined {
+                        established,
+                        via: member.url.endpoint().map(|_| member.shown.clone()),
+                        member: Some(Through::new(pool, i)),
+                    });
+                }
+                Err(e) if is_member_failure(&e) => {
+                    pool.failed(i, &e);
+                    let via = match member.url {
+                        ProxyUrl::Direct => Via::Direct,
+                        ProxyUrl::Proxy(_) => Via::Proxy(member.shown.clone()),
+                    };
+                    failures.push(e.at(self.exchange(), via, Some(&target.to_string())));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match failures.len() {
+            1 if pool.is_single() => Err(failures.remove(0)),
+            _ => Err(ProxyError::new(K::AllMembersFailed).members(failures)),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! One member of a route (a proxy, or `direct://`) and its metric handles, made once per
+//! member with the recorder in force then.
+
+use std::time::Duration;
+
+use metrics::{Counter, Histogram, Label};
+
+use crate::error::{Phase, ProxyErrorKind};
+use crate::model::key::{ConnectionKind, RouteKey};
+use crate::model::proxy_url::ProxyUrl;
+
+/// One member of a route.
+pub(crate) struct Member {
+    /// Where it connects through: a proxy, or `direct://` (straight to the target).
+    pub(crate) url: ProxyUrl,
+    /// The member as errors, logs and metrics show it: the redacted URL, or `direct`.
+    pub(crate) shown: String,
+    meters: Meters,
+}
+
+/// A member's metric handles.
+struct Meters {
+    ok: Counter,
+    /// One per label of [`ProxyErrorKind::METRIC_LABELS`], in its order.
+    failed: Vec<Counter>,
+    /// One per phase of [`Phase::CONNECTION`], in its order.
+    phases: Vec<Histogram>,
+}
+
+impl Member {
+    /// The member `url` of `key`'s route for `kind` (the labels of its metrics).
+    pub(crate) fn new(url: ProxyUrl, key: &RouteKey, kind: ConnectionKind) -> Self {
+        let shown = match &url {
+            ProxyUrl::Direct => "direct".to_owned(),
+            ProxyUrl::Proxy(endpoint) => endpoint.to_string(),
+        };
+        let labels = |extra: &[(&'static str, &'static str)]| {
+            let mut labels = route_labels(key, kind);
+            labels.push(Label::new("member", shown.clone()));
+            labels.extend(extra.iter().map(|(k, v)| Label::new(*k, *v)));
+            labels
+        };
+        let meters = Meters {
+            ok: metrics::counter!("proxy_connect_attempts_total", labels(&[("outcome", "ok")])),
+            failed: ProxyErrorKind::METRIC_LABELS
+                .iter()
+                .map(|kind| {
+                    let labels = labels(&[("outcome", "error"), ("error_kind", kind)]);
+                    metrics::counter!("proxy_connect_attempts_total", labels)
+                })
+                .collect(),
+            phases: Phase::CONNECTION
+                .iter()
+                .map(|phase| {
+                    let labels = labels(&[("phase", phase.metric_label())]);
+                    metrics::histogram!("proxy_connect_phase_seconds", labels)
+                })
+                .collect(),
+        };
+        Self { url, shown, meters }
+    }
+
+    /// Counts a connection made through it.
+    pub(crate) fn count_success(&self) {
+        self.meters.ok.increment(1);
+    }
+
+    /// Counts a connection attempt through it that failed with `kind`.
+    pub(crate) fn count_failure(&self, kind: &ProxyErrorKind) {
+        let label = kind.metric_label();
+        let i = ProxyErrorKind::METRIC_LABELS
+            .iter()
+            .position(|l| *l == label);
+        if let Some(counter) = i.and_then(|i| self.meters.failed.get(i)) {
+            counter.increment(1);
+        }
+    }
+
+    /// Times phase `phase` of a connection through it; a phase that is not one of
+    /// establishing a connection ([`Phase::CONNECTION`]) is not recorded.
+    pub(crate) fn time_phase(&self, phase: Phase, took: Duration) {
+        let i = Phase::CONNECTION.iter().position(|p| *p == phase);
+        if let Some(histogram) = i.and_then(|i| self.meters.phases.get(i)) {
+            histogram.record(took.as_secs_f64());
+        }
+    }
+}
+
+/// The labels every metric of `key`'s route for `kind` carries: `exchange` (`*` for the
+/// default) and `kind`.
+pub(crate) fn route_labels(key: &RouteKey, kind: ConnectionKind) -> Vec<Label> {
+    vec![
+        Label::new("exchange", key.as_str().to_owned()),
+        Label::new("kind", kind.as_str()),
+    ]
+}

@@ -1,0 +1,14 @@
+//! Which exit a connection takes: a route's members (proxies, `direct://`), their health
+//! and cooling ([`pool`], with the rule of rate limits in [`cooling`] and each member's
+//! metrics in [`member`]), and the [`Dialer`](dialer::Dialer) every new connection asks,
+//! which hands out a [`ProxyStream`](stream::ProxyStream).
+//!
+//! Every question about where a new connection goes is answered here, before it is dialed
+//! ([`crate::transport`]); the HTTP client and WebSockets only report back (a response's
+//! status, through the member's tag).
+
+pub(crate) mod cooling;
+pub(crate) mod dialer;
+pub(crate) mod member;
+pub(crate) mod pool;
+pub(crate) mod stream;

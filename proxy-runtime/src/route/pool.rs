@@ -1,0 +1,687 @@
+//! The members of a route and the choice of the member a new connection goes through:
+//! their passive health, cooling after rate limits, and the rules that decide both.
+//!
+//! Owns the rules of a pool: a member that fails is benched with exponential backoff (1 s
+//! doubling to 60 s, with jitter) and a success clears it; a member answered with 429 or
+//! 418 cools ([`super::cooling`]) and new connections prefer the others; when every member
+//! is benched, the one whose bench ends first is tried. It never picks "no member", and
+//! never invents a direct connection: `direct://` is taken only where the settings list it.
+//! Counters and timings go through the `metrics` facade ([`super::member`]).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use hyper_util::client::legacy::connect::CaptureConnection;
+use metrics::Gauge;
+use tokio::time::Instant;
+
+use super::cooling;
+use super::member::{Member, route_labels};
+use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
+use crate::model::key::{ConnectionKind, RouteKey};
+use crate::model::proxy_url::ProxyUrl;
+use crate::model::route::Strategy;
+
+/// The first bench of a failing member.
+const BENCH_FIRST: Duration = Duration::from_secs(1);
+/// The longest bench.
+const BENCH_MAX: Duration = Duration::from_secs(60);
+
+/// What a member's record says now.
+#[derive(Default)]
+struct Health {
+    /// Failures since the last success.
+    failures: u32,
+    benched_until: Option<Instant>,
+    cooling_until: Option<Instant>,
+    /// Whether its authentication failure was logged (once per member).
+    auth_logged: bool,
+    /// The pooled HTTP connections made through it, to retire when it cools.
+    connections: Vec<(Weak<()>, CaptureConnection)>,
+}
+
+/// The members of one route and their health.
+pub(crate) struct Pool {
+    key: RouteKey,
+    kind: ConnectionKind,
+    members: Vec<Member>,
+    strategy: Strategy,
+    next: AtomicUsize,
+    health: Mutex<Vec<Health>>,
+    benched: Gauge,
+    cooling: Gauge,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field(
+                "members",
+                &self.members.iter().map(|m| &m.shown).collect::<Vec<_>>(),
+            )
+            .field("strategy", &self.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// The route of `members` (never empty) of `key`'s traffic of `kind`.
+    pub(crate) fn new(
+        members: Vec<ProxyUrl>,
+        strategy: Strategy,
+        key: RouteKey,
+        kind: ConnectionKind,
+    ) -> Self {
+        let members: Vec<Member> = members
+            .into_iter()
+            .map(|url| Member::new(url, &key, kind))
+            .collect();
+        let health = Mutex::new(members.iter().map(|_| Health::default()).collect());
+        Self {
+            benched: metrics::gauge!("proxy_members_benched", route_labels(&key, kind)),
+            cooling: metrics::gauge!("proxy_members_cooling", route_labels(&key, kind)),
+            key,
+            kind,
+            members,
+            strategy,
+            next: AtomicUsize::new(0),
+            health,
+        }
+    }
+
+    /// Whose route it is.
+    pub(crate) fn key(&self) -> &RouteKey {
+        &self.key
+    }
+
+    /// The kind of traffic it carries.
+    pub(crate) fn kind(&self) -> ConnectionKind {
+        self.kind
+    }
+
+    /// The members, in the settings' order.
+    pub(crate) fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// Whether the route has one member (a route that behaves as a plain proxy does).
+    pub(crate) fn is_single(&self) -> bool {
+        self.members.len() == 1
+    }
+
+    fn health(&self) -> MutexGuard<'_, Vec<Health>> {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The members to try for a new connection, best first: the healthy ones in the
+    /// strategy's order, then the cooling ones (soonest cool first); none benched, unless
+    /// every member is, when the one whose bench ends first is the only candidate.
+    pub(crate) fn candidates(&self) -> Vec<usize> {
+        if self.is_single() {
+            // A route of one member (every route without `urls`) has no choice to make.
+            return vec![0];
+        }
+        let now = Instant::now();
+        let health = self.health();
+        let n = self.members.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        if self.strategy == Strategy::RoundRobin {
+            order.rotate_left(self.next.fetch_add(1, Ordering::Relaxed) % n);
+        }
+        let benched = |i: usize| health[i].benched_until.is_some_and(|t| t > now);
+        let cooling = |i: usize| health[i].cooling_until.is_some_and(|t| t > now);
+        let (mut out, mut cool): (Vec<usize>, Vec<usize>) = order
+            .into_iter()
+            .filter(|&i| !benched(i))
+            .partition(|&i| !cooling(i));
+        cool.sort_by_key(|&i| health[i].cooling_until);
+        out.extend(cool);
+        if out.is_empty() {
+            let soonest = (0..n).min_by_key(|&i| health[i].benched_until).unwrap_or(0);
+            out.push(soonest);
+        }
+        out
+    }
+
+    /// A connection through member `i` was established.
+    pub(crate) fn succeeded(&self, i: usize) {
+        self.members[i].count_success();
+        let mut health = self.health();
+        let h = &mut health[i];
+        // A member is benched exactly while it has failures since its last success.
+        if h.failures == 0 {
+            return; // healthy already: nothing changes
+        }
+        h.failures = 0;
+        h.benched_until = None;
+        self.update_gauges(&health);
+    }
+
+    /// A connection through member `i` failed with `error`: the member is benched.
+    pub(crate) fn failed(&self, i: usize, error: &ProxyError) {
+        let member = &self.members[i];
+        member.count_failure(error.kind());
+        let mut health = self.health();
+        let h = &mut health[i];
+        h.failures = h.failures.saturating_add(1);
+        let doubling = BENCH_FIRST.saturating_mul(1 << (h.failures - 1).min(6));
+        let bench = doubling.min(BENCH_MAX).mul_f64(0.8 + 0.4 * fastrand::f64());
+        h.benched_until = Some(Instant::now() + bench);
+        let auth = matches!(error.kind(), K::AuthFailed | K::AuthRequired);
+        if auth && !h.auth_logged {
+            h.auth_logged = true;
+            tracing::error!(member = %member.shown, error = %error, "a pool member refused the credentials: check the settings");
+        }
+        tracing::debug!(member = %member.shown, ?bench, "pool member benched");
+        self.update_gauges(&health);
+    }
+
+    /// Member `i` was answered 429 or 418: it cools until `until`, and its pooled
+    /// connections are retired (not handed out again; those in use finish).
+    pub(crate) fn cool(&self, i: usize, until: Instant) {
+        let mut health = self.health();
+        let h = &mut health[i];
+        h.cooling_until = Some(h.cooling_until.map_or(until, |t| t.max(until)));
+        // Poisoning a connection that has closed does nothing, so every record is.
+        for (_, capture) in h.connections.drain(..) {
+            if let Some(connected) = capture.connection_metadata().as_ref() {
+                connected.poison();
+            }
+        }
+        tracing::debug!(member = %self.members[i].shown, "pool member cooling");
+        self.update_gauges(&health);
+    }
+
+    /// Remembers an HTTP connection made through member `i`, so that cooling can retire
+    /// it. Called once per connection (`MemberTag::tracked`).
+    pub(crate) fn track(&self, i: usize, alive: &Weak<()>, capture: CaptureConnection) {
+        let mut health = self.health();
+        let connections = &mut health[i].connections;
+        connections.retain(|(a, _)| a.strong_count() > 0);
+        connections.push((alive.clone(), capture));
+    }
+
+    /// How long phase `phase` of a connection through member `i` took.
+    pub(crate) fn record_phase(&self, i: usize, phase: Phase, took: Duration) {
+        self.members[i].time_phase(phase, took);
+    }
+
+    fn update_gauges(&self, health: &[Health]) {
+        let now = Instant::now();
+        let count = |f: &dyn Fn(&Health) -> bool| health.iter().filter(|h| f(h)).count() as f64;
+        self.benched
+            .set(count(&|h| h.benched_until.is_some_and(|t| t > now)));
+        self.cooling
+            .set(count(&|h| h.cooling_until.is_some_and(|t| t > now)));
+    }
+}
+
+/// A connection's member, as its hyper connection carries it (`Connected::extra`) into
+/// every response it gives.
+#[derive(Clone)]
+pub(crate) struct MemberTag {
+    pool: Weak<Pool>,
+    index: usize,
+    /// Alive while the connection is.
+    alive: Weak<()>,
+    /// Whether the pool has the connection's record (see [`Pool::track`]).
+    tracked: Arc<AtomicBool>,
+}
+
+impl MemberTag {
+    /// A response came on the connection: the pool keeps its record of the connection (on
+    /// the first response, so that responses do not contend for the pool's lock; `capture`
+    /// is there when the route can retire connections, a pool of several members), and the
+    /// member cools when the status says so ([`cooling`]).
+    pub(crate) fn answered(
+        &self,
+        head: &http::response::Parts,
+        capture: Option<CaptureConnection>,
+    ) {
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        if let Some(capture) = capture
+            && !self.tracked.swap(true, Ordering::Relaxed)
+        {
+            pool.track(self.index, &self.alive, capture);
+        }
+        if let Some(wait) = cooling::cooling(head.status, &head.headers) {
+            let member = &pool.members()[self.index].shown;
+            let status = head.status.as_u16();
+            tracing::warn!(status, ?wait, %member, "rate limited: the pool member cools");
+            pool.cool(self.index, Instant::now() + wait);
+        }
+    }
+}
+
+/// The member a connection went through, held by the connection: the tag its hyper
+/// connection carries, and the token whose life is the connection's.
+pub(crate) struct Through {
+    tag: MemberTag,
+    _alive: Arc<()>,
+}
+
+impl Through {
+    /// A connection made through member `index` of `pool`.
+    pub(crate) fn new(pool: &Arc<Pool>, index: usize) -> Self {
+        let alive = Arc::new(());
+        let tag = MemberTag {
+            pool: Arc::downgrade(pool),
+            index,
+            alive: Arc::downgrade(&alive),
+            tracked: Arc::default(),
+        };
+        Self { tag, _alive: alive }
+    }
+
+    /// The tag.
+    pub(crate) fn tag(&self) -> &MemberTag {
+        &self.tag
+    }
+}
+
+/// The deadline of one member's attempt: an even share of what is left of the route's,
+/// so that a member that never answers leaves time for the others.
+pub(crate) fn member_deadline(route: Instant, members_left: usize) -> Instant {
+    let now = Instant::now();
+    let left = route.saturating_duration_since(now);
+    now + left / u32::try_from(members_left.max(1)).unwrap_or(u32::MAX)
+}
+
+/// Whether `error` is the member's (another member may do better), rather than the
+/// target's or the request's (every member would fail the same way).
+pub(crate) fn is_member_failure(error: &ProxyError) -> bool {
+    match error.kind() {
+        K::ProxyUnreachable
+        | K::AuthRequired
+        | K::AuthFailed
+        | K::Refused(_)
+        | K::TargetUnreachable(Some(_))
+        | K::Protocol => true,
+        K::Timeout(phase) => matches!(
+            phase,
+            Phase::Resolve | Phase::Connect | Phase::ProxyTls | Phase::ProxyHandshake
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+    use super::*;
+    use crate::error::Refusal;
+    use crate::model::exchange::ExchangeId;
+
+    fn url(url: &str) -> ProxyUrl {
+        ProxyUrl::parse(url).unwrap()
+    }
+
+    fn binance() -> RouteKey {
+        RouteKey::Exchange(ExchangeId::new("binance").unwrap())
+    }
+
+    /// A pool of `n` SOCKS5 members (ports 1081, 1082, ...), its metrics recorded by a
+    /// recorder of its own.
+    fn new_pool(n: u16, strategy: Strategy) -> (Pool, Snapshotter) {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let members = (1..=n)
+            .map(|i| url(&format!("socks5h://127.0.0.1:{}", 1080 + i)))
+            .collect();
+        let pool = metrics::with_local_recorder(&recorder, || {
+            Pool::new(members, strategy, binance(), ConnectionKind::Http)
+        });
+        (pool, snapshotter)
+    }
+
+    /// What was recorded since the last reading (the recorder drains counters and
+    /// gauges): each metric's name and labels (sorted; `exchange` and `kind`, the same on
+    /// every metric of a pool, left out) with its value, a histogram's being its count.
+    /// Counters at 0 and empty histograms are left out; gauges are not.
+    fn readings(snapshotter: &Snapshotter) -> BTreeMap<(String, Vec<(String, String)>), f64> {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| {
+                let value = match value {
+                    DebugValue::Counter(0) => return None,
+                    DebugValue::Counter(n) => n as f64,
+                    DebugValue::Gauge(g) => g.into_inner(),
+                    DebugValue::Histogram(h) if h.is_empty() => return None,
+                    DebugValue::Histogram(h) => h.len() as f64,
+                };
+                let (_, key) = key.into_parts();
+                let mut labels: Vec<(String, String)> = key
+                    .labels()
+                    .filter(|l| !matches!(l.key(), "exchange" | "kind"))
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
+                labels.sort();
+                Some(((key.name().to_owned(), labels), value))
+            })
+            .collect()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v: Vec<_> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The gauges of members benched and cooling, as last set. A reading takes what was
+    /// recorded since the last one (the recorder drains its values).
+    fn gauges(snapshotter: &Snapshotter) -> (f64, f64) {
+        let now = readings(snapshotter);
+        let gauge = |name: &str| now.get(&(name.to_owned(), vec![])).copied();
+        (
+            gauge("proxy_members_benched").expect("a benched gauge"),
+            gauge("proxy_members_cooling").expect("a cooling gauge"),
+        )
+    }
+
+    fn error(kind: K) -> ProxyError {
+        ProxyError::new(kind)
+    }
+
+    #[test]
+    fn round_robin_starts_each_new_connection_at_the_next_member() {
+        let (pool, _) = new_pool(3, Strategy::RoundRobin);
+        let starts: Vec<Vec<usize>> = (0..4).map(|_| pool.candidates()).collect();
+        assert_eq!(
+            starts,
+            [vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1], vec![0, 1, 2]]
+        );
+        let (failover, _) = new_pool(3, Strategy::Failover);
+        for _ in 0..3 {
+            assert_eq!(failover.candidates(), [0, 1, 2]);
+        }
+        let (single, _) = new_pool(1, Strategy::RoundRobin);
+        assert_eq!(single.candidates(), [0]);
+        assert_eq!(single.candidates(), [0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn benched_members_are_left_out_and_cooling_ones_come_last_soonest_first() {
+        let (pool, _) = new_pool(4, Strategy::Failover);
+        let now = Instant::now();
+        {
+            let mut health = pool.health();
+            health[0].cooling_until = Some(now + Duration::from_secs(20));
+            health[1].benched_until = Some(now + Duration::from_secs(5));
+            health[1].failures = 1;
+            health[2].cooling_until = Some(now + Duration::from_secs(10));
+            // Benched and cooling: benched wins, it is left out.
+            health[3].benched_until = Some(now + Duration::from_secs(5));
+            health[3].failures = 1;
+            health[3].cooling_until = Some(now + Duration::from_secs(1));
+        }
+        assert_eq!(pool.candidates(), [2, 0]);
+        // A bench or a cooling that ends now has ended.
+        {
+            let mut health = pool.health();
+            health[0].cooling_until = Some(now);
+            health[1].benched_until = Some(now);
+        }
+        assert_eq!(pool.candidates(), [0, 1, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_every_member_is_benched_the_one_whose_bench_ends_first_is_tried() {
+        let (pool, _) = new_pool(3, Strategy::RoundRobin);
+        let now = Instant::now();
+        {
+            let mut health = pool.health();
+            for (i, secs) in [(0, 30), (1, 4), (2, 9)] {
+                health[i].benched_until = Some(now + Duration::from_secs(secs));
+                health[i].failures = 1;
+            }
+        }
+        assert_eq!(pool.candidates(), [1]);
+        assert_eq!(pool.candidates(), [1], "whatever the round-robin turn");
+    }
+
+    /// How long member `i` is benched for, from now.
+    fn bench_of(pool: &Pool, i: usize) -> Duration {
+        let until = pool.health()[i].benched_until.expect("benched");
+        until.duration_since(Instant::now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_member_is_benched_from_1_s_doubling_to_60_s_with_jitter() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let refused = error(K::ProxyUnreachable);
+        // The bench is the doubled base times a jitter in [0.8, 1.2).
+        for (failures, base) in [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+            .into_iter()
+            .enumerate()
+        {
+            pool.failed(0, &refused);
+            let bench = bench_of(&pool, 0).as_secs_f64();
+            assert!(
+                bench >= 0.8 * base && bench < 1.2 * base,
+                "after {} failures: {bench} s",
+                failures + 1
+            );
+            assert_eq!(pool.candidates(), [1]);
+        }
+        // The jitter spreads the benches of members that failed together.
+        let benches: Vec<u128> = (0..20)
+            .map(|_| {
+                pool.succeeded(1);
+                pool.failed(1, &refused);
+                bench_of(&pool, 1).as_millis()
+            })
+            .collect();
+        assert!(
+            benches.iter().all(|&ms| (800..1200).contains(&ms)),
+            "{benches:?}"
+        );
+        assert!(
+            benches.iter().any(|&ms| ms != benches[0]),
+            "no jitter: {benches:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_clears_the_bench_and_the_backoff() {
+        let (pool, metrics) = new_pool(2, Strategy::Failover);
+        let refused = error(K::Refused(Refusal::Socks5(5)));
+        pool.failed(0, &refused);
+        pool.failed(0, &refused);
+        assert_eq!(pool.candidates(), [1]);
+        pool.succeeded(0);
+        assert_eq!(pool.candidates(), [0, 1]);
+        assert_eq!(gauges(&metrics), (0.0, 0.0));
+        // The backoff starts again from the first bench.
+        pool.failed(0, &refused);
+        assert!(bench_of(&pool, 0) < Duration::from_millis(1200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gauges_count_members_benched_and_cooling_now() {
+        let (pool, metrics) = new_pool(3, Strategy::Failover);
+        let now = Instant::now();
+        pool.failed(0, &error(K::Protocol));
+        pool.cool(1, now + Duration::from_secs(5));
+        assert_eq!(gauges(&metrics), (1.0, 1.0));
+        // A bench and a cooling that end now are over.
+        pool.health()[0].benched_until = Some(now);
+        pool.health()[1].cooling_until = Some(now);
+        pool.update_gauges(&pool.health());
+        assert_eq!(gauges(&metrics), (0.0, 0.0));
+        // Those that end later are not, until they do: the gauges are set at each change.
+        pool.health()[0].benched_until = Some(now + Duration::from_secs(10));
+        pool.update_gauges(&pool.health());
+        assert_eq!(gauges(&metrics), (1.0, 0.0));
+        tokio::time::advance(Duration::from_secs(20)).await;
+        pool.failed(2, &error(K::Protocol));
+        pool.cool(2, Instant::now() + Duration::from_secs(5));
+        assert_eq!(gauges(&metrics), (1.0, 1.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cooling_is_extended_never_shortened() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let now = Instant::now();
+        pool.cool(0, now + Duration::from_secs(30));
+        pool.cool(0, now + Duration::from_secs(2));
+        assert_eq!(
+            pool.health()[0].cooling_until,
+            Some(now + Duration::from_secs(30))
+        );
+        pool.cool(0, now + Duration::from_secs(40));
+        assert_eq!(
+            pool.health()[0].cooling_until,
+            Some(now + Duration::from_secs(40))
+        );
+    }
+
+    #[test]
+    fn the_record_of_connections_keeps_the_open_ones_only() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let capture = || {
+            let mut request = http::Request::new(());
+            hyper_util::client::legacy::connect::capture_connection(&mut request)
+        };
+        let open = Arc::new(());
+        let closed = Arc::new(());
+        pool.track(0, &Arc::downgrade(&open), capture());
+        pool.track(0, &Arc::downgrade(&closed), capture());
+        drop(closed);
+        let later = Arc::new(());
+        pool.track(0, &Arc::downgrade(&later), capture());
+        let alive: Vec<usize> = pool.health()[0]
+            .connections
+            .iter()
+            .map(|(a, _)| a.strong_count())
+            .collect();
+        assert_eq!(alive, [1, 1], "the closed one is forgotten");
+        assert!(pool.health()[1].connections.is_empty());
+        pool.cool(0, Instant::now() + Duration::from_secs(1));
+        assert!(pool.health()[0].connections.is_empty(), "retired");
+    }
+
+    #[test]
+    fn failures_are_counted_by_kind_and_phases_timed_by_name() {
+        let (pool, metrics) = new_pool(2, Strategy::Failover);
+        let kinds = [
+            (K::ProxyUnreachable, "proxy_unreachable"),
+            (K::Timeout(Phase::Connect), "timeout"),
+            (K::AuthRequired, "auth_required"),
+            (K::AuthFailed, "auth_failed"),
+            (K::Refused(Refusal::Socks4(91)), "refused"),
+            (K::TargetUnreachable(None), "target_unreachable"),
+            (K::Protocol, "protocol"),
+            (K::Tls, "tls"),
+            (K::Http, "other"),
+        ];
+        for (kind, _) in &kinds {
+            pool.failed(1, &error(kind.clone()));
+        }
+        pool.succeeded(0);
+        pool.succeeded(0);
+        let phases = [
+            (Phase::Resolve, "resolve"),
+            (Phase::Connect, "connect"),
+            (Phase::ProxyTls, "proxy_tls"),
+            (Phase::ProxyHandshake, "proxy_handshake"),
+            (Phase::Tls, "tls"),
+        ];
+        for (phase, _) in phases {
+            pool.record_phase(0, phase, Duration::from_millis(3));
+        }
+        // A phase a connection does not have is not recorded.
+        pool.record_phase(0, Phase::ResponseBody, Duration::from_millis(3));
+
+        let mut expected = BTreeMap::new();
+        let attempts = "proxy_connect_attempts_total".to_owned();
+        for (_, label) in kinds {
+            let l = [
+                ("member", "socks5h://127.0.0.1:1082"),
+                ("outcome", "error"),
+                ("error_kind", label),
+            ];
+            expected.insert((attempts.clone(), labels(&l)), 1.0);
+        }
+        let ok = [("member", "socks5h://127.0.0.1:1081"), ("outcome", "ok")];
+        expected.insert((attempts, labels(&ok)), 2.0);
+        for (_, label) in phases {
+            let l = [("member", "socks5h://127.0.0.1:1081"), ("phase", label)];
+            expected.insert(("proxy_connect_phase_seconds".to_owned(), labels(&l)), 1.0);
+        }
+        expected.insert(("proxy_members_benched".to_owned(), vec![]), 1.0);
+        expected.insert(("proxy_members_cooling".to_owned(), vec![]), 0.0);
+        assert_eq!(readings(&metrics), expected);
+    }
+
+    #[test]
+    fn member_failures_are_the_proxy_s_not_the_target_s_or_the_request_s() {
+        let member = [
+            K::ProxyUnreachable,
+            K::AuthRequired,
+            K::AuthFailed,
+            K::Refused(Refusal::Socks5(2)),
+            K::TargetUnreachable(Some(Refusal::Socks5(4))),
+            K::Protocol,
+            K::Timeout(Phase::Resolve),
+            K::Timeout(Phase::Connect),
+            K::Timeout(Phase::ProxyTls),
+            K::Timeout(Phase::ProxyHandshake),
+        ];
+        for kind in member {
+            assert!(is_member_failure(&error(kind.clone())), "{kind:?}");
+        }
+        let not_member = [
+            K::TargetUnreachable(None),
+            K::TargetResolution,
+            K::Tls,
+            K::Timeout(Phase::Tls),
+            K::Timeout(Phase::WebSocketUpgrade),
+            K::Timeout(Phase::ResponseHead),
+            K::Http,
+            K::InvalidTarget,
+        ];
+        for kind in not_member {
+            assert!(!is_member_failure(&error(kind.clone())), "{kind:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_member_s_deadline_is_its_even_share_of_what_is_left() {
+        let now = Instant::now();
+        let route = now + Duration::from_secs(9);
+        assert_eq!(member_deadline(route, 3), now + Duration::from_secs(3));
+        assert_eq!(member_deadline(route, 1), route);
+        assert_eq!(member_deadline(route, 0), route, "never divided by zero");
+        let past = now.checked_sub(Duration::from_secs(1)).unwrap();
+        assert_eq!(member_deadline(past, 2), now, "a deadline past stays past");
+    }
+
+    #[test]
+    fn debug_names_the_members_as_shown_and_the_strategy() {
+        let pool = Pool::new(
+            vec![
+                url("direct://"),
+                url("socks5h://trader:s3cret@127.0.0.1:1081"),
+            ],
+            Strategy::RoundRobin,
+            binance(),
+            ConnectionKind::Http,
+        );
+        let shown = format!("{pool:?}");
+        assert_eq!(
+            shown,
+            r#"Pool { members: ["direct", "socks5h://trader:***@127.0.0.1:1081"], strategy: RoundRobin, .. }"#
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! The stream a route's dialer hands out, whatever proxies and TLS layers it went
+//! through, with the member it went through.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::pool::{MemberTag, Through};
+use crate::transport::io::{Io, write_through};
+
+/// An established connection to a target: TCP, through any proxy, with TLS when the
+/// target's scheme asks for it. Read and write it like a `TcpStream`.
+pub struct ProxyStream {
+    inner: Box<dyn Io>,
+    description: String,
+    h2: bool,
+    /// The route's member it went through.
+    member: Option<Through>,
+}
+
+impl ProxyStream {
+    pub(crate) fn new(inner: Box<dyn Io>, description: String, h2: bool) -> Self {
+        Self {
+            inner,
+            description,
+            h2,
+            member: None,
+        }
+    }
+
+    pub(crate) fn with_member(mut self, member: Option<Through>) -> Self {
+        self.member = member;
+        self
+    }
+
+    /// The route's member the connection went through.
+    pub(crate) fn member(&self) -> Option<&MemberTag> {
+        self.member.as_ref().map(Through::tag)
+    }
+
+    /// Whether TLS to the target negotiated HTTP/2 (ALPN `h2`).
+    pub fn is_h2(&self) -> bool {
+        self.h2
+    }
+
+    /// How this connection was made, like `binance via socks5h://127.0.0.1:1080 to
+    /// api.binance.com:443` (redacted).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+impl fmt::Debug for ProxyStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyStream")
+            .field("description", &self.description)
+            .field("h2", &self.h2)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for ProxyStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ProxyStream {
+    write_through!(inner);
+}

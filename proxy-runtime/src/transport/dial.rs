@@ -1,0 +1,141 @@
+//! The dial: one connection to a target, straight or through one proxy, with TLS to the
+//! target when asked, every phase against one deadline.
+//!
+//! Owns the order of the phases and the DNS rule of each scheme; the proxy protocols are
+//! in [`super::proxy`], name resolution and Happy Eyeballs in [`super::happy_eyeballs`].
+//! Which member of a route to dial through is the route's choice ([`crate::route`]). It
+//! must never fall back to a direct connection when given a proxy, never resolve a target
+//! name locally for `socks4a`/`socks5h`/HTTP proxies, and never put a password in a log
+//! line.
+
+use std::sync::Arc;
+
+use super::happy_eyeballs::{Resolution, connect_any, connect_failure, resolve};
+use super::io::Io;
+use super::proxy::{self, Handshake};
+use super::socket::AckNow;
+use super::target::{Resolve, Target};
+use super::tls::{self, RouteTls};
+use super::trace::Steps;
+use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
+use crate::model::proxy_url::{ProxyEndpoint, ProxyUrl};
+
+/// What every connection of a route needs: how names are resolved, and TLS.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) resolver: Arc<dyn Resolve>,
+    pub(crate) tls: RouteTls,
+}
+
+/// Which protocols TLS to the target offers (ALPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Alpn {
+    /// `http/1.1`: WebSockets and raw streams.
+    Http1,
+    /// What the HTTP client speaks: `h2` and `http/1.1`, unless HTTP/2 is switched off.
+    Http,
+}
+
+/// An established connection to a target.
+pub(crate) struct Established {
+    /// The stream, with every layer below it (TCP, the proxy's TLS, the tunnel, TLS).
+    pub(crate) io: Box<dyn Io>,
+    /// Whether TLS to the target negotiated HTTP/2 (ALPN `h2`).
+    pub(crate) h2: bool,
+}
+
+/// Connects to `target` by `way`: straight for `direct://`, else through that proxy; with
+/// TLS to the target when `tls` says which protocols to offer.
+pub(crate) async fn dial(
+    link: &Link,
+    way: &ProxyUrl,
+    target: &Target,
+    tls: Option<Alpn>,
+    steps: Steps<'_>,
+) -> Result<Established, ProxyError> {
+    match way {
+        ProxyUrl::Direct => direct(link, target, tls, steps).await,
+        ProxyUrl::Proxy(endpoint) => proxied(link, endpoint, target, tls, steps).await,
+    }
+}
+
+async fn direct(
+    link: &Link,
+    target: &Target,
+    tls: Option<Alpn>,
+    steps: Steps<'_>,
+) -> Result<Established, ProxyError> {
+    let addrs = resolve(&*link.resolver, target.host(), target.port(), steps)
+        .await
+        .map_err(Resolution::of_target)?;
+    let tcp = connect_any(&addrs, steps)
+        .await
+        .map_err(|e| connect_failure(K::TargetUnreachable(None), e))?;
+    with_target_tls(link, Box::new(tcp), target, tls, steps).await
+}
+
+async fn proxied(
+    link: &Link,
+    endpoint: &ProxyEndpoint,
+    target: &Target,
+    tls: Option<Alpn>,
+    steps: Steps<'_>,
+) -> Result<Established, ProxyError> {
+    // The DNS rule: the target's name is looked up here only for the schemes that say so
+    // (socks4://, socks5://), and before the proxy sees anything (a failure is the
+    // target's, not the proxy's). Every other scheme hands the name to the proxy.
+    let resolved = if endpoint.scheme().resolves_locally() {
+        let addrs = resolve(&*link.resolver, target.host(), target.port(), steps)
+            .await
+            .map_err(Resolution::of_target)?;
+        Some(addrs)
+    } else {
+        None
+    };
+    // What the protocol cannot carry is refused before any connection is opened.
+    let handshake = Handshake::prepare(endpoint, target, resolved.as_deref())?;
+    let addrs = resolve(&*link.resolver, endpoint.host(), endpoint.port(), steps)
+        .await
+        .map_err(Resolution::of_proxy)?;
+    let tcp = connect_any(&addrs, steps)
+        .await
+        .map_err(|e| connect_failure(K::ProxyUnreachable, e))?;
+    // Proxies that keep Nagle on wait for our acknowledgements: see `AckNow`.
+    let tcp = AckNow::new(tcp);
+    let io: Box<dyn Io> = if proxy::over_tls(endpoint) {
+        let name = tls::server_name(&endpoint.host().bare())?;
+        let handshake = tls::handshake(&link.tls.proxy, name, tcp);
+        Box::new(steps.phase(Phase::ProxyTls, handshake).await??)
+    } else {
+        Box::new(tcp)
+    };
+    let tunnel = steps
+        .phase(Phase::ProxyHandshake, handshake.run(io, endpoint, target))
+        .await??;
+    with_target_tls(link, tunnel, target, tls, steps).await
+}
+
+async fn with_target_tls(
+    link: &Link,
+    io: Box<dyn Io>,
+    target: &Target,
+    tls: Option<Alpn>,
+    steps: Steps<'_>,
+) -> Result<Established, ProxyError> {
+    let Some(alpn) = tls else {
+        return Ok(Established { io, h2: false });
+    };
+    let config = match alpn {
+        Alpn::Http => &link.tls.http,
+        Alpn::Http1 => &link.tls.http1,
+    };
+    let name = tls::server_name(&target.host().bare())?;
+    let tls = steps
+        .phase(Phase::Tls, tls::handshake(config, name, io))
+        .await??;
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    Ok(Established {
+        io: Box::new(tls),
+        h2,
+    })
+}
