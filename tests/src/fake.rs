@@ -233,3 +233,24 @@ pub async fn https_connect_proxy(
     .await;
     (proxy, alpn)
 }
+
+/// A SOCKS5 proxy that takes no authentication, records every request it is sent (the
+/// bytes after the greeting: version, command, address type, address, port) and answers
+/// success with an IPv4 bound address, tunnelling nowhere. Returns the proxy and its
+/// record, in the order requests came.
+pub async fn recording_socks5() -> (FakeProxy, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let log = requests.clone();
+    let proxy = FakeProxy::start(move |mut s: Session| {
+        let log = log.clone();
+        async move {
+            s.read_socks5_greeting().await;
+            s.write(&[5, 0]).await;
+            let request = s.read_socks5_request().await;
+            log.lock().expect("lock").push(request);
+            s.write(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 80]).await;
+        }
+    })
+    .await;
+    (proxy, requests)
+}

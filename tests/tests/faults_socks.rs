@@ -3,7 +3,7 @@
 
 use proxy_runtime::{ConnectionKind, ProxyErrorKind as K, Refusal, Target};
 use proxy_tests::Fetch;
-use proxy_tests::fake::{FakeProxy, Session};
+use proxy_tests::fake::{FakeProxy, Session, recording_socks5};
 use proxy_tests::origin::{Origin, body_for};
 use proxy_tests::resolver::RecordingResolver;
 use proxy_tests::tls::TestCa;
@@ -191,19 +191,7 @@ async fn hostname_length_limits() {
     let label = "a".repeat(63);
     let name255 = format!("{label}.{label}.{label}.{}", "b".repeat(63));
     assert_eq!(name255.len(), 255);
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let proxy = FakeProxy::start(move |mut s: Session| {
-        let log = log.clone();
-        async move {
-            s.read_socks5_greeting().await;
-            s.write(&[5, 0]).await;
-            let req = s.read_socks5_request().await;
-            log.lock().unwrap().push(req);
-            s.write(&OK_V4).await;
-        }
-    })
-    .await;
+    let (proxy, seen) = recording_socks5().await;
     let ca = TestCa::new();
     let inj = injector(
         Some(&format!("socks5h://{}", proxy.authority())),
@@ -247,19 +235,7 @@ async fn hostname_length_limits() {
 
 #[tokio::test]
 async fn ipv6_targets_use_address_type_4_and_are_refused_by_socks4() {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let proxy = FakeProxy::start(move |mut s: Session| {
-        let log = log.clone();
-        async move {
-            s.read_socks5_greeting().await;
-            s.write(&[5, 0]).await;
-            let req = s.read_socks5_request().await;
-            log.lock().unwrap().push(req);
-            s.write(&OK_V4).await;
-        }
-    })
-    .await;
+    let (proxy, seen) = recording_socks5().await;
     let ca = TestCa::new();
     let target = Target::new("[2001:db8::7]", 8443).unwrap();
     let inj = injector(
