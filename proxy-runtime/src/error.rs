@@ -281,10 +281,15 @@ struct Inner {
     detail: Option<String>,
     source: Option<Source>,
     members: Vec<ProxyError>,
+    phase: Option<Phase>,
 }
 
 impl ProxyError {
     pub(crate) fn new(kind: ProxyErrorKind) -> Self {
+        let phase = match kind {
+            ProxyErrorKind::Timeout(phase) => Some(phase),
+            _ => None,
+        };
         Self {
             inner: Arc::new(Inner {
                 kind,
@@ -294,6 +299,7 @@ impl ProxyError {
                 detail: None,
                 source: None,
                 members: Vec::new(),
+                phase,
             }),
         }
     }
@@ -311,6 +317,7 @@ impl ProxyError {
                     detail: old.detail.clone(),
                     source: old.source.clone(),
                     members: old.members.clone(),
+                    phase: old.phase,
                 };
                 f(&mut inner);
                 self.inner = Arc::new(inner);
@@ -393,6 +400,22 @@ impl ProxyError {
         }
     }
 
+    /// The phase of establishing the connection that failed, where the failure happened
+    /// in one: TLS with an `https://` proxy ([`Phase::ProxyTls`]) or with the target
+    /// ([`Phase::Tls`]) for a [`ProxyErrorKind::Tls`], the phase a timeout ran out in, and
+    /// so on; `None` for failures outside connecting (a request, a body, the settings).
+    pub fn phase(&self) -> Option<Phase> {
+        self.inner.phase
+    }
+
+    /// The same error, as happened during `phase` (unless it names a phase already).
+    pub(crate) fn in_phase(self, phase: Phase) -> Self {
+        if self.inner.phase.is_some() {
+            return self;
+        }
+        self.edit(|i| i.phase = Some(phase))
+    }
+
     /// Whether this is a timeout, and of which phase.
     pub fn timeout_phase(&self) -> Option<Phase> {
         match self.inner.kind {
@@ -446,6 +469,7 @@ impl fmt::Debug for ProxyError {
             .field("direct", &self.is_direct())
             .field("target", &i.target)
             .field("detail", &i.detail)
+            .field("phase", &i.phase)
             .field("members", &i.members)
             .field(
                 "source",
@@ -649,7 +673,7 @@ mod tests {
             format!("{e:?}"),
             "ProxyError { kind: ProxyUnreachable, exchange: Some(\"binance\"), \
              proxy: Some(\"socks5h://p:1080\"), direct: false, target: Some(\"t:443\"), \
-             detail: Some(\"no route\"), members: [], source: Some(\"reset by peer\") }"
+             detail: Some(\"no route\"), phase: None, members: [], source: Some(\"reset by peer\") }"
         );
 
         let ways = [
@@ -675,6 +699,22 @@ mod tests {
             assert_eq!(e.proxy().is_some(), shown.contains("via"), "{shown}");
             assert!(StdError::source(&e).is_none());
         }
+    }
+
+    #[test]
+    fn an_error_keeps_the_first_phase_it_is_put_in() {
+        assert_eq!(ProxyError::new(K::Tls).phase(), None);
+        let tls = ProxyError::new(K::Tls).in_phase(Phase::ProxyTls);
+        assert_eq!(tls.phase(), Some(Phase::ProxyTls));
+        assert_eq!(tls.in_phase(Phase::Tls).phase(), Some(Phase::ProxyTls));
+        let timeout = ProxyError::new(K::Timeout(Phase::Connect));
+        assert_eq!(timeout.phase(), Some(Phase::Connect));
+        assert_eq!(timeout.in_phase(Phase::Tls).phase(), Some(Phase::Connect));
+        // A clone keeps it; editing a shared error leaves its clones as they were.
+        let shared = ProxyError::new(K::Protocol);
+        let kept = shared.clone();
+        assert_eq!(shared.in_phase(Phase::ProxyHandshake).phase(), Some(Phase::ProxyHandshake));
+        assert_eq!(kept.phase(), None);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::Strategy;
+use crate::transport::tls;
 
 /// The first bench of a failing member.
 const BENCH_FIRST: Duration = Duration::from_secs(1);
@@ -282,16 +283,27 @@ impl Through {
     }
 }
 
+/// The least time a member is given, when the route's deadline leaves that much: under
+/// it, a member that answers in a few hundred milliseconds (TLS through a proxy far away)
+/// would fail for want of time, however many members are left.
+const MEMBER_FLOOR: Duration = Duration::from_secs(2);
+
 /// The deadline of one member's attempt: an even share of what is left of the route's,
-/// so that a member that never answers leaves time for the others.
+/// so that a member that never answers leaves time for the others, but at least
+/// [`MEMBER_FLOOR`] of it (or all that is left, when less).
 pub(crate) fn member_deadline(route: Instant, members_left: usize) -> Instant {
     let now = Instant::now();
     let left = route.saturating_duration_since(now);
-    now + left / u32::try_from(members_left.max(1)).unwrap_or(u32::MAX)
+    let share = left / u32::try_from(members_left.max(1)).unwrap_or(u32::MAX);
+    now + share.max(left.min(MEMBER_FLOOR))
 }
 
 /// Whether `error` is the member's (another member may do better), rather than the
-/// target's or the request's (every member would fail the same way).
+/// target's or the request's (every member would fail the same way). Everything that
+/// fails on the way through the member is its own: reaching it, its handshake, TLS with
+/// an `https://` proxy, and TLS with the target through it (a tunnel that stalls or is
+/// reset, an exit filtered by name, the member's share of the deadline running out) but
+/// for the target's certificate failing verification, which every exit would see.
 pub(crate) fn is_member_failure(error: &ProxyError) -> bool {
     match error.kind() {
         K::ProxyUnreachable
@@ -302,8 +314,13 @@ pub(crate) fn is_member_failure(error: &ProxyError) -> bool {
         | K::Protocol => true,
         K::Timeout(phase) => matches!(
             phase,
-            Phase::Resolve | Phase::Connect | Phase::ProxyTls | Phase::ProxyHandshake
+            Phase::Resolve | Phase::Connect | Phase::ProxyTls | Phase::ProxyHandshake | Phase::Tls
         ),
+        K::Tls => match error.phase() {
+            Some(Phase::ProxyTls) => true,
+            Some(Phase::Tls) => !tls::is_certificate_failure(error),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -637,6 +654,7 @@ mod tests {
             K::Timeout(Phase::Connect),
             K::Timeout(Phase::ProxyTls),
             K::Timeout(Phase::ProxyHandshake),
+            K::Timeout(Phase::Tls),
         ];
         for kind in member {
             assert!(is_member_failure(&error(kind.clone())), "{kind:?}");
@@ -645,7 +663,6 @@ mod tests {
             K::TargetUnreachable(None),
             K::TargetResolution,
             K::Tls,
-            K::Timeout(Phase::Tls),
             K::Timeout(Phase::WebSocketUpgrade),
             K::Timeout(Phase::ResponseHead),
             K::Http,
@@ -656,13 +673,47 @@ mod tests {
         }
     }
 
+    #[test]
+    fn tls_is_the_member_s_but_for_the_target_s_certificate() {
+        let tls = |phase| ProxyError::new(K::Tls).in_phase(phase);
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let certificate = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let alert = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+        );
+        // With the proxy: the member's, whatever the cause (its certificate included).
+        assert!(is_member_failure(&tls(Phase::ProxyTls).source(certificate)));
+        assert!(is_member_failure(&tls(Phase::ProxyTls)));
+        // With the target through the member: the member's, but for a certificate that
+        // failed verification.
+        assert!(is_member_failure(&tls(Phase::Tls).source(reset)));
+        assert!(is_member_failure(&tls(Phase::Tls).source(alert)));
+        let certificate = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        );
+        assert!(!is_member_failure(&tls(Phase::Tls).source(certificate)));
+        // A TLS failure of no known phase ends the attempt, as before.
+        assert!(!is_member_failure(&ProxyError::new(K::Tls)));
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_member_s_deadline_is_its_even_share_of_what_is_left() {
+    async fn a_member_s_deadline_is_its_even_share_of_what_is_left_but_2_s_at_least() {
         let now = Instant::now();
-        let route = now + Duration::from_secs(9);
-        assert_eq!(member_deadline(route, 3), now + Duration::from_secs(3));
+        let secs = |s: f64| Duration::from_secs_f64(s);
+        let route = now + secs(9.0);
+        assert_eq!(member_deadline(route, 3), now + secs(3.0));
         assert_eq!(member_deadline(route, 1), route);
         assert_eq!(member_deadline(route, 0), route, "never divided by zero");
+        // Ten members and 5 s: each gets 2 s while that much is left, not 0.5 s.
+        assert_eq!(member_deadline(now + secs(5.0), 10), now + secs(2.0));
+        assert_eq!(member_deadline(now + secs(4.0), 2), now + secs(2.0));
+        // Less than 2 s left: all of it.
+        assert_eq!(member_deadline(now + secs(1.5), 4), now + secs(1.5));
         let past = now.checked_sub(Duration::from_secs(1)).unwrap();
         assert_eq!(member_deadline(past, 2), now, "a deadline past stays past");
     }

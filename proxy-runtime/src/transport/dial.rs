@@ -105,13 +105,13 @@ async fn proxied(
     let io: Box<dyn Io> = if proxy::over_tls(endpoint) {
         let name = tls::server_name(&endpoint.host().bare())?;
         let handshake = tls::handshake(&link.tls.proxy, name, tcp);
-        Box::new(steps.phase(Phase::ProxyTls, handshake).await??)
+        Box::new(steps.run(Phase::ProxyTls, handshake).await?)
     } else {
         Box::new(tcp)
     };
     let tunnel = steps
-        .phase(Phase::ProxyHandshake, handshake.run(io, endpoint, target))
-        .await??;
+        .run(Phase::ProxyHandshake, handshake.run(io, endpoint, target))
+        .await?;
     with_target_tls(link, tunnel, target, tls, steps).await
 }
 
@@ -131,8 +131,8 @@ async fn with_target_tls(
     };
     let name = tls::server_name(&target.host().bare())?;
     let tls = steps
-        .phase(Phase::Tls, tls::handshake(config, name, io))
-        .await??;
+        .run(Phase::Tls, tls::handshake(config, name, io))
+        .await?;
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     Ok(Established {
         io: Box::new(tls),

@@ -31,6 +31,7 @@ impl Resolution {
             Resolution::Empty => ProxyError::new(K::TargetResolution).detail("no addresses"),
             Resolution::Timeout(e) => e,
         }
+        .in_phase(Phase::Resolve)
     }
 
     /// A failure to resolve the proxy's host: the proxy is unreachable.
@@ -43,6 +44,7 @@ impl Resolution {
                 .detail("the proxy's host name has no addresses"),
             Resolution::Timeout(e) => e,
         }
+        .in_phase(Phase::Resolve)
     }
 }
 
@@ -154,7 +156,7 @@ pub(crate) enum ConnectError {
 pub(crate) fn connect_failure(kind: K, e: ConnectError) -> ProxyError {
     match e {
         ConnectError::Timeout => ProxyError::new(K::Timeout(Phase::Connect)),
-        ConnectError::Io(io) => ProxyError::new(kind).source(io),
+        ConnectError::Io(io) => ProxyError::new(kind).source(io).in_phase(Phase::Connect),
     }
 }
 

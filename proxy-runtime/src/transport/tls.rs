@@ -149,3 +149,25 @@ pub(crate) async fn handshake<S: Io + 'static>(
         .await
         .map_err(|e| ProxyError::new(ProxyErrorKind::Tls).source(e))
 }
+
+/// Whether `error` is a TLS failure because the peer's certificate failed verification
+/// (expired, untrusted, for another name): what the peer presented, not how it was
+/// reached.
+pub(crate) fn is_certificate_failure(error: &ProxyError) -> bool {
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        // tokio-rustls gives rustls' error inside an `io::Error`, whose `source` skips it.
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map_or(e, |inner| inner as &(dyn std::error::Error + 'static));
+        if matches!(
+            inner.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_))
+        ) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}

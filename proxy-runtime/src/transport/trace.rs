@@ -68,4 +68,16 @@ impl Steps<'_> {
         }
         result
     }
+
+    /// Runs one phase that may fail: its error, like its timeout, names the phase.
+    pub(crate) async fn run<T>(
+        &self,
+        phase: Phase,
+        fut: impl Future<Output = Result<T, ProxyError>>,
+    ) -> Result<T, ProxyError> {
+        self.phase(phase, fut)
+            .await
+            .and_then(|result| result)
+            .map_err(|e| e.in_phase(phase))
+    }
 }
