@@ -10,6 +10,7 @@ use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::Strategy;
 use crate::route::pool::Pool;
+use crate::transport::tls::{TlsBase, TlsRoots};
 
 /// A route's pool of `members` SOCKS5 proxies, with its metric handles made now (from the
 /// recorder installed then, if any).
@@ -28,7 +29,11 @@ impl PoolBench {
             })
             .collect();
         let key = RouteKey::Exchange(ExchangeId::new("binance").expect("an exchange id"));
-        Self(Pool::new(urls, strategy, key, ConnectionKind::Http))
+        let tls = TlsRoots::empty()
+            .client_config()
+            .map(|config| TlsBase::new(config, true))
+            .expect("a TLS configuration");
+        Self(Pool::new(urls, strategy, key, ConnectionKind::Http, &tls))
     }
 
     /// The member a new connection tries first: the selection each connection makes.

@@ -713,7 +713,10 @@ mod tests {
         // A clone keeps it; editing a shared error leaves its clones as they were.
         let shared = ProxyError::new(K::Protocol);
         let kept = shared.clone();
-        assert_eq!(shared.in_phase(Phase::ProxyHandshake).phase(), Some(Phase::ProxyHandshake));
+        assert_eq!(
+            shared.in_phase(Phase::ProxyHandshake).phase(),
+            Some(Phase::ProxyHandshake)
+        );
         assert_eq!(kept.phase(), None);
     }
 

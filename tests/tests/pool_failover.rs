@@ -72,7 +72,11 @@ async fn served_by_the_second_and_the_first_benched(broken: &FakeProxy, timeout:
         let served = tokio::time::timeout(GENEROUS, get(&client, &origin)).await;
         assert_eq!(served.expect("within the bound").unwrap(), via(2));
     }
-    assert_eq!(broken.accepted(), 1, "the broken member was benched after its failure");
+    assert_eq!(
+        broken.accepted(),
+        1,
+        "the broken member was benched after its failure"
+    );
 }
 
 #[tokio::test]
@@ -105,7 +109,8 @@ async fn a_tunnel_that_relays_nothing_is_left_after_its_share_of_the_deadline() 
     // target through it never completes.
     let stalled = FakeProxy::start(|mut s: Session| async move {
         s.read_head().await;
-        s.write(b"HTTP/1.1 200 Connection established\r\n\r\n").await;
+        s.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await;
         s.hang().await;
     })
     .await;
@@ -121,7 +126,10 @@ async fn a_tunnel_that_relays_nothing_is_left_after_its_share_of_the_deadline() 
     let started = Instant::now();
     assert_eq!(get(&client, &origin).await.unwrap(), via(3));
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(2900), "left before its share: {took:?}");
+    assert!(
+        took >= Duration::from_millis(2900),
+        "left before its share: {took:?}"
+    );
     assert!(took < GENEROUS, "{took:?}");
     assert_eq!(get(&client, &origin).await.unwrap(), via(3));
     assert_eq!(stalled.accepted(), 1, "benched after its failure");
@@ -144,7 +152,11 @@ async fn the_target_s_certificate_ends_the_attempt_and_benches_no_one() {
     assert_eq!(err.kind(), &K::Tls, "{err}");
     assert_eq!(err.phase(), Some(Phase::Tls));
     assert!(err.member_failures().is_empty(), "one member tried: {err}");
-    assert_eq!(untrusted.https.accepted(), 1, "the second member was not tried");
+    assert_eq!(
+        untrusted.https.accepted(),
+        1,
+        "the second member was not tried"
+    );
     // The first member is not benched: the next connection goes through it.
     let trusted = Origin::start(&ca).await;
     assert_eq!(get(&client, &trusted).await.unwrap(), via(4));

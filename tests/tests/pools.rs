@@ -536,3 +536,22 @@ async fn a_route_of_one_proxy_keeps_its_connection_after_a_429() {
     assert_eq!(get("/after").await, (200, via(34)));
     assert_eq!(origin.https.accepted(), 1, "one connection for the three");
 }
+
+#[tokio::test]
+async fn each_member_resumes_its_own_tls_sessions_never_another_s() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let proxies = [microsocks(21), microsocks(22)];
+    let urls = proxies.each_ref().map(|p| p.url("socks5h", None));
+    let inj = injector(&urls, "round_robin", &ca, ProxyInjectorBuilder::http1_only);
+    let client = inj.http_client("binance");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(get_via(&client, &origin, "/resume", true).await.1);
+    }
+    assert_eq!(seen, [via(21), via(22), via(21), via(22)]);
+    // Each member's second connection resumes its own first session; the second member's
+    // first connection starts afresh: a ticket issued through one exit is never
+    // presented through the other, where the exchange could link the two.
+    assert_eq!(origin.https.resumed(), [false, false, true, true]);
+}

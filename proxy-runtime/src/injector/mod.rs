@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rustls::ClientConfig;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::error::{ProxyError, ProxyErrorKind as K};
@@ -24,7 +23,7 @@ use crate::model::route::ProxyConfig;
 use crate::route::dialer::Dialer;
 use crate::settings::load::LoadError;
 use crate::transport::target::{Resolve, SystemResolver};
-use crate::transport::tls::{RouteTls, TlsRoots};
+use crate::transport::tls::{TlsBase, TlsRoots};
 use crate::ws::{WebSocket, WebSocketResponse};
 
 /// Opens every connection of every exchange according to one set of settings.
@@ -51,7 +50,7 @@ use crate::ws::{WebSocket, WebSocketResponse};
 pub struct ProxyInjector {
     settings: Result<ProxySettings, ProxyError>,
     resolver: Arc<dyn Resolve>,
-    tls: Result<ClientConfig, ProxyError>,
+    tls: Result<TlsBase, ProxyError>,
     http: HttpOptions,
     dialers: Mutex<HashMap<(RouteKey, ConnectionKind), Dialer>>,
     http_clients: Mutex<HashMap<RouteKey, HttpClient>>,
@@ -125,11 +124,16 @@ impl ProxyInjectorBuilder {
         {
             tracing::warn!("{warning}");
         }
-        let tls = self.roots.client_config().map_err(|e| {
-            ProxyError::new(K::Tls)
-                .detail("cannot configure TLS")
-                .source(e)
-        });
+        let http2 = self.http.http2;
+        let tls = self
+            .roots
+            .client_config()
+            .map(|c| TlsBase::new(c, http2))
+            .map_err(|e| {
+                ProxyError::new(K::Tls)
+                    .detail("cannot configure TLS")
+                    .source(e)
+            });
         ProxyInjector {
             settings: self.settings,
             resolver: self.resolver,
@@ -231,7 +235,7 @@ impl ProxyInjector {
             Err(e) => return Dialer::failing(exchange, e.clone()),
         };
         let tls = match &self.tls {
-            Ok(base) => RouteTls::new(base, self.http.http2),
+            Ok(base) => base,
             Err(e) => return Dialer::failing(exchange, e.clone()),
         };
         let route = settings.route_for(&key, kind).map(|(_, route)| route);

@@ -20,7 +20,7 @@ use crate::model::route::ProxyConfig;
 use crate::model::timeout::TimeoutSeconds;
 use crate::transport::dial::{Alpn, Established, Link, dial};
 use crate::transport::target::{Resolve, Target};
-use crate::transport::tls::RouteTls;
+use crate::transport::tls::{ExitTls, TlsBase};
 use crate::transport::trace::{Steps, Trace};
 
 /// Opens connections for one route: an exchange's HTTP or WebSocket traffic, direct or
@@ -39,9 +39,19 @@ enum State {
     /// exchange id, TLS that could not be configured).
     Failing(ProxyError),
     /// Connects straight to the target.
-    Direct(Link),
-    /// Connects through a member of this route: one proxy, or a pool; shown as the third.
-    Proxied(Link, Arc<Pool>, Arc<str>),
+    Direct(Arc<dyn Resolve>, ExitTls),
+    /// Connects through a member of this route: one proxy, or a pool.
+    Proxied(Arc<Proxied>),
+}
+
+/// A route through proxies (or a pool with `direct://` among its members).
+struct Proxied {
+    resolver: Arc<dyn Resolve>,
+    /// What each member's TLS was made from (for dialers of one member).
+    tls: TlsBase,
+    pool: Arc<Pool>,
+    /// The route as errors and logs show it, redacted.
+    shown: Arc<str>,
 }
 
 /// A connection made for the route: how, and through which member.
@@ -70,15 +80,15 @@ impl Dialer {
         kind: ConnectionKind,
         route: Option<&ProxyConfig>,
         resolver: Arc<dyn Resolve>,
-        tls: RouteTls,
+        tls: &TlsBase,
     ) -> Self {
         let exchange = key.exchange().map(|id| id.as_str().to_owned());
         let timeout = route.map_or(TimeoutSeconds::DEFAULT, ProxyConfig::timeout);
-        let link = Link { resolver, tls };
         let state = match route.filter(|r| !r.is_direct()) {
-            None => State::Direct(link),
+            None => State::Direct(resolver, tls.exit()),
             Some(route) => {
-                let pool = Pool::new(route.members().to_vec(), route.strategy(), key, kind);
+                let members = route.members().to_vec();
+                let pool = Pool::new(members, route.strategy(), key, kind, tls);
                 let shown: Arc<str> = if route.is_pool() {
                     let members: Vec<&str> =
                         pool.members().iter().map(|m| m.shown.as_str()).collect();
@@ -86,7 +96,12 @@ impl Dialer {
                 } else {
                     pool.members()[0].shown.as_str().into()
                 };
-                State::Proxied(link, Arc::new(pool), shown)
+                State::Proxied(Arc::new(Proxied {
+                    resolver,
+                    tls: tls.clone(),
+                    pool: Arc::new(pool),
+                    shown,
+                }))
             }
         };
         Self {
@@ -115,23 +130,24 @@ impl Dialer {
     /// direct (or always fail).
     pub fn proxy(&self) -> Option<&str> {
         match &self.state {
-            State::Proxied(_, _, shown) => Some(shown),
-            State::Failing(_) | State::Direct(_) => None,
+            State::Proxied(proxied) => Some(&proxied.shown),
+            State::Failing(_) | State::Direct(..) => None,
         }
     }
 
     /// Whether the route is a pool of more than one member (whose connections a cooling
     /// member retires, so that traffic moves to the others).
     pub(crate) fn is_pool(&self) -> bool {
-        matches!(&self.state, State::Proxied(_, pool, _) if !pool.is_single())
+        matches!(&self.state, State::Proxied(proxied) if !proxied.pool.is_single())
     }
 
     /// A dialer for each member of a pool alone (for `proxy-check --probe`, which tries
     /// every member): this dialer itself when the route is not a pool.
     pub(crate) fn members_alone(&self) -> Vec<Dialer> {
-        let State::Proxied(link, pool, _) = &self.state else {
+        let State::Proxied(proxied) = &self.state else {
             return vec![self.clone()];
         };
+        let pool = &proxied.pool;
         if pool.is_single() {
             return vec![self.clone()];
         }
@@ -143,8 +159,8 @@ impl Dialer {
                     pool.key().clone(),
                     pool.kind(),
                     Some(&config),
-                    link.resolver.clone(),
-                    link.tls.clone(),
+                    proxied.resolver.clone(),
+                    &proxied.tls,
                 )
             })
             .collect()
@@ -153,7 +169,7 @@ impl Dialer {
     /// The time allowed to establish one connection (zero for a failing dialer).
     pub fn timeout(&self) -> Duration {
         match &self.state {
-            State::Direct(_) | State::Proxied(..) => self.timeout.as_duration(),
+            State::Direct(..) | State::Proxied(_) => self.timeout.as_duration(),
             State::Failing(_) => Duration::ZERO,
         }
     }
@@ -163,7 +179,7 @@ impl Dialer {
     pub fn failure(&self) -> Option<&ProxyError> {
         match &self.state {
             State::Failing(error) => Some(error),
-            State::Direct(_) | State::Proxied(..) => None,
+            State::Direct(..) | State::Proxied(_) => None,
         }
     }
 
@@ -171,8 +187,8 @@ impl Dialer {
     pub fn route(&self) -> String {
         match &self.state {
             State::Failing(error) => format!("fails ({})", error.kind()),
-            State::Direct(_) => "direct".to_owned(),
-            State::Proxied(_, _, shown) => format!("via {shown}"),
+            State::Direct(..) => "direct".to_owned(),
+            State::Proxied(proxied) => format!("via {}", proxied.shown),
         }
     }
 
@@ -197,11 +213,15 @@ impl Dialer {
         let shown_target = target.to_string();
         let result = match &self.state {
             State::Failing(error) => Err(error.clone()),
-            State::Direct(link) => {
+            State::Direct(resolver, exit) => {
                 let steps = Steps {
                     deadline,
                     trace,
                     timing: None,
+                };
+                let link = Link {
+                    resolver: &**resolver,
+                    tls: exit,
                 };
                 dial(link, &ProxyUrl::Direct, target, tls, steps)
                     .await
@@ -211,8 +231,8 @@ impl Dialer {
                         member: None,
                     })
             }
-            State::Proxied(link, pool, _) => {
-                self.through_pool(link, pool, target, tls, deadline, trace)
+            State::Proxied(proxied) => {
+                self.through_pool(proxied, target, tls, deadline, trace)
                     .await
             }
         };
@@ -239,8 +259,8 @@ impl Dialer {
     pub(crate) fn attach(&self, error: ProxyError, target: Option<&str>) -> ProxyError {
         let via = match &self.state {
             State::Failing(_) => Via::Unknown,
-            State::Direct(_) => Via::Direct,
-            State::Proxied(_, _, shown) => Via::Proxy(shown.to_string()),
+            State::Direct(..) => Via::Direct,
+            State::Proxied(proxied) => Via::Proxy(proxied.shown.to_string()),
         };
         error.at(self.exchange(), via, target)
     }
@@ -251,13 +271,13 @@ impl Dialer {
     /// is not the member's (the target's name, TLS to the target) ends the attempt.
     async fn through_pool(
         &self,
-        link: &Link,
-        pool: &Arc<Pool>,
+        proxied: &Proxied,
         target: &Target,
         tls: Option<Alpn>,
         deadline: Instant,
         trace: Option<&Trace>,
     ) -> Result<Joined, ProxyError> {
+        let pool = &proxied.pool;
         let candidates = pool.candidates();
         let mut failures = Vec::new();
         for (n, &i) in candidates.iter().enumerate() {
@@ -267,6 +287,10 @@ impl Dialer {
                 deadline: member_deadline(deadline, candidates.len() - n),
                 trace,
                 timing: Some(&timing),
+            };
+            let link = Link {
+                resolver: &*proxied.resolver,
+                tls: &member.tls,
             };
             match dial(link, &member.url, target, tls, steps).await {
                 Ok(established) => {

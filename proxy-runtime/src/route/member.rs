@@ -8,6 +8,7 @@ use metrics::{Counter, Histogram, Label};
 use crate::error::{Phase, ProxyErrorKind};
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_url::ProxyUrl;
+use crate::transport::tls::ExitTls;
 
 /// One member of a route.
 pub(crate) struct Member {
@@ -15,6 +16,9 @@ pub(crate) struct Member {
     pub(crate) url: ProxyUrl,
     /// The member as errors, logs and metrics show it: the redacted URL, or `direct`.
     pub(crate) shown: String,
+    /// Its TLS, with a session cache of its own: a ticket issued through one exit is
+    /// never presented through another, where it would link the two.
+    pub(crate) tls: ExitTls,
     meters: Meters,
 }
 
@@ -28,8 +32,9 @@ struct Meters {
 }
 
 impl Member {
-    /// The member `url` of `key`'s route for `kind` (the labels of its metrics).
-    pub(crate) fn new(url: ProxyUrl, key: &RouteKey, kind: ConnectionKind) -> Self {
+    /// The member `url` of `key`'s route for `kind` (the labels of its metrics), with its
+    /// TLS.
+    pub(crate) fn new(url: ProxyUrl, key: &RouteKey, kind: ConnectionKind, tls: ExitTls) -> Self {
         let shown = match &url {
             ProxyUrl::Direct => "direct".to_owned(),
             ProxyUrl::Proxy(endpoint) => endpoint.to_string(),
@@ -57,7 +62,12 @@ impl Member {
                 })
                 .collect(),
         };
-        Self { url, shown, meters }
+        Self {
+            url,
+            shown,
+            tls,
+            meters,
+        }
     }
 
     /// Counts a connection made through it.

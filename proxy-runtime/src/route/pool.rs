@@ -22,7 +22,7 @@ use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::Strategy;
-use crate::transport::tls;
+use crate::transport::tls::{self, TlsBase};
 
 /// The first bench of a failing member.
 const BENCH_FIRST: Duration = Duration::from_secs(1);
@@ -67,16 +67,18 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// The route of `members` (never empty) of `key`'s traffic of `kind`.
+    /// The route of `members` (never empty) of `key`'s traffic of `kind`, each member's
+    /// TLS made from `tls`.
     pub(crate) fn new(
         members: Vec<ProxyUrl>,
         strategy: Strategy,
         key: RouteKey,
         kind: ConnectionKind,
+        tls: &TlsBase,
     ) -> Self {
         let members: Vec<Member> = members
             .into_iter()
-            .map(|url| Member::new(url, &key, kind))
+            .map(|url| Member::new(url, &key, kind, tls.exit()))
             .collect();
         let health = Mutex::new(members.iter().map(|_| Health::default()).collect());
         Self {
@@ -343,6 +345,13 @@ mod tests {
         RouteKey::Exchange(ExchangeId::new("binance").unwrap())
     }
 
+    fn tls() -> TlsBase {
+        let config = crate::transport::tls::TlsRoots::empty()
+            .client_config()
+            .unwrap();
+        TlsBase::new(config, true)
+    }
+
     /// A pool of `n` SOCKS5 members (ports 1081, 1082, ...), its metrics recorded by a
     /// recorder of its own.
     fn new_pool(n: u16, strategy: Strategy) -> (Pool, Snapshotter) {
@@ -352,7 +361,7 @@ mod tests {
             .map(|i| url(&format!("socks5h://127.0.0.1:{}", 1080 + i)))
             .collect();
         let pool = metrics::with_local_recorder(&recorder, || {
-            Pool::new(members, strategy, binance(), ConnectionKind::Http)
+            Pool::new(members, strategy, binance(), ConnectionKind::Http, &tls())
         });
         (pool, snapshotter)
     }
@@ -728,6 +737,7 @@ mod tests {
             Strategy::RoundRobin,
             binance(),
             ConnectionKind::Http,
+            &tls(),
         );
         let shown = format!("{pool:?}");
         assert_eq!(

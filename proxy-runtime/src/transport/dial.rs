@@ -8,23 +8,21 @@
 //! name locally for `socks4a`/`socks5h`/HTTP proxies, and never put a password in a log
 //! line.
 
-use std::sync::Arc;
-
 use super::happy_eyeballs::{Resolution, connect_any, connect_failure, resolve};
 use super::io::Io;
 use super::proxy::{self, Handshake};
 use super::socket::AckNow;
 use super::target::{Resolve, Target};
-use super::tls::{self, RouteTls};
+use super::tls::{self, ExitTls};
 use super::trace::Steps;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::model::proxy_url::{ProxyEndpoint, ProxyUrl};
 
-/// What every connection of a route needs: how names are resolved, and TLS.
-#[derive(Clone)]
-pub(crate) struct Link {
-    pub(crate) resolver: Arc<dyn Resolve>,
-    pub(crate) tls: RouteTls,
+/// What a connection by one way needs: how names are resolved, and the TLS of that exit.
+#[derive(Clone, Copy)]
+pub(crate) struct Link<'a> {
+    pub(crate) resolver: &'a dyn Resolve,
+    pub(crate) tls: &'a ExitTls,
 }
 
 /// Which protocols TLS to the target offers (ALPN).
@@ -47,7 +45,7 @@ pub(crate) struct Established {
 /// Connects to `target` by `way`: straight for `direct://`, else through that proxy; with
 /// TLS to the target when `tls` says which protocols to offer.
 pub(crate) async fn dial(
-    link: &Link,
+    link: Link<'_>,
     way: &ProxyUrl,
     target: &Target,
     tls: Option<Alpn>,
@@ -60,12 +58,12 @@ pub(crate) async fn dial(
 }
 
 async fn direct(
-    link: &Link,
+    link: Link<'_>,
     target: &Target,
     tls: Option<Alpn>,
     steps: Steps<'_>,
 ) -> Result<Established, ProxyError> {
-    let addrs = resolve(&*link.resolver, target.host(), target.port(), steps)
+    let addrs = resolve(link.resolver, target.host(), target.port(), steps)
         .await
         .map_err(Resolution::of_target)?;
     let tcp = connect_any(&addrs, steps)
@@ -75,7 +73,7 @@ async fn direct(
 }
 
 async fn proxied(
-    link: &Link,
+    link: Link<'_>,
     endpoint: &ProxyEndpoint,
     target: &Target,
     tls: Option<Alpn>,
@@ -85,7 +83,7 @@ async fn proxied(
     // (socks4://, socks5://), and before the proxy sees anything (a failure is the
     // target's, not the proxy's). Every other scheme hands the name to the proxy.
     let resolved = if endpoint.scheme().resolves_locally() {
-        let addrs = resolve(&*link.resolver, target.host(), target.port(), steps)
+        let addrs = resolve(link.resolver, target.host(), target.port(), steps)
             .await
             .map_err(Resolution::of_target)?;
         Some(addrs)
@@ -94,7 +92,7 @@ async fn proxied(
     };
     // What the protocol cannot carry is refused before any connection is opened.
     let handshake = Handshake::prepare(endpoint, target, resolved.as_deref())?;
-    let addrs = resolve(&*link.resolver, endpoint.host(), endpoint.port(), steps)
+    let addrs = resolve(link.resolver, endpoint.host(), endpoint.port(), steps)
         .await
         .map_err(Resolution::of_proxy)?;
     let tcp = connect_any(&addrs, steps)
@@ -116,7 +114,7 @@ async fn proxied(
 }
 
 async fn with_target_tls(
-    link: &Link,
+    link: Link<'_>,
     io: Box<dyn Io>,
     target: &Target,
     tls: Option<Alpn>,

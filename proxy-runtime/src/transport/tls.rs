@@ -93,27 +93,51 @@ impl TlsRoots {
     }
 }
 
-/// Session tickets kept per route, for resumption.
-const SESSIONS_PER_ROUTE: usize = 64;
+/// Session tickets kept per exit, for resumption.
+const SESSIONS_PER_EXIT: usize = 64;
 
-/// The TLS configurations of one route: to the target for HTTP (ALPN `h2` and `http/1.1`,
-/// or `http/1.1` alone when HTTP/2 is switched off), to the target for everything else
-/// (`http/1.1`: WebSockets and raw streams), and to an `https://` proxy (`http/1.1`: a
-/// CONNECT proxy is spoken to in HTTP/1.1 whatever the tunnel carries).
+/// What the TLS of every exit is made from: the injector's configuration (its roots), and
+/// whether HTTP/2 is offered to `https://` targets.
+#[derive(Clone)]
+pub(crate) struct TlsBase {
+    config: Arc<ClientConfig>,
+    http2: bool,
+}
+
+impl TlsBase {
+    pub(crate) fn new(config: ClientConfig, http2: bool) -> Self {
+        Self {
+            config: Arc::new(config),
+            http2,
+        }
+    }
+
+    /// The configurations of a new exit, with a session cache of its own.
+    pub(crate) fn exit(&self) -> ExitTls {
+        ExitTls::new(&self.config, self.http2)
+    }
+}
+
+/// The TLS configurations of one exit (a member of a route, or a direct route): to the
+/// target for HTTP (ALPN `h2` and `http/1.1`, or `http/1.1` alone when HTTP/2 is switched
+/// off), to the target for everything else (`http/1.1`: WebSockets and raw streams), and
+/// to an `https://` proxy (`http/1.1`: a CONNECT proxy is spoken to in HTTP/1.1 whatever
+/// the tunnel carries).
 ///
 /// The three share one session cache of their own, so that a resumption ticket never
-/// links connections of different routes (through different proxies) to the same host.
+/// links connections that leave by different exits (different routes, or different
+/// members of one pool) to the same host.
 #[derive(Clone)]
-pub(crate) struct RouteTls {
+pub(crate) struct ExitTls {
     pub(crate) http: Arc<ClientConfig>,
     pub(crate) http1: Arc<ClientConfig>,
     pub(crate) proxy: Arc<ClientConfig>,
 }
 
-impl RouteTls {
-    /// The configurations of a new route, from the injector's `base`.
-    pub(crate) fn new(base: &ClientConfig, http2: bool) -> Self {
-        let sessions = Arc::new(ClientSessionMemoryCache::new(SESSIONS_PER_ROUTE));
+impl ExitTls {
+    /// The configurations of a new exit, from the injector's `base`.
+    fn new(base: &ClientConfig, http2: bool) -> Self {
+        let sessions = Arc::new(ClientSessionMemoryCache::new(SESSIONS_PER_EXIT));
         let with = |alpn: &[&[u8]]| {
             let mut config = base.clone();
             config.resumption = Resumption::store(sessions.clone());
