@@ -284,9 +284,16 @@ async fn a_probe_from_the_library_uses_the_injector_s_options() {
         ("CRYPTOFEED_PROXY_DEFAULT__HTTP__TIMEOUT_SECONDS", "1"),
     ];
     let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
-    let plain = ProxyInjector::builder(settings)
+    let plain = ProxyInjector::builder(settings.clone())
         .tls_roots(ca.roots())
         .build();
     let err = failure(&plain, &report, &stalls).await;
+    assert_eq!(err.kind(), &timed_out, "{err}");
+    // So it does when the request deadline is too far to be an instant (no panic).
+    let endless = ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .request_timeout(std::time::Duration::MAX)
+        .build();
+    let err = failure(&endless, &report, &stalls).await;
     assert_eq!(err.kind(), &timed_out, "{err}");
 }

@@ -333,6 +333,57 @@ async fn request_deadlines_name_the_phase() {
 }
 
 #[tokio::test]
+async fn a_fragment_never_swallows_the_query_and_is_never_sent() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let client = injector(None, &ca, |b| b).http_client("bybit");
+    let base = format!("https://127.0.0.1:{}", origin.https.port());
+    for (url, sent) in [
+        (
+            format!("{base}/api/v3/order#part"),
+            "/api/v3/order?signature=abc123",
+        ),
+        (
+            format!("{base}/api/v3/order?a=1#part?b=2"),
+            "/api/v3/order?a=1&signature=abc123",
+        ),
+        (
+            format!("{base}/api/v3/order#"),
+            "/api/v3/order?signature=abc123",
+        ),
+    ] {
+        let response = client
+            .post(&url)
+            .query(&[("signature", "abc123")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        assert_eq!(origin.https.received().pop().unwrap().target, sent, "{url}");
+    }
+}
+
+#[tokio::test]
+async fn a_deadline_too_far_to_be_an_instant_is_none() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let url = format!("https://127.0.0.1:{}/far", origin.https.port());
+    // The client's default, and a request's own: `Instant + Duration::MAX` overflows.
+    let inj = injector(None, &ca, |b| b.request_timeout(Duration::MAX));
+    let body = inj.http_client("bybit").get(&url).send().await.unwrap();
+    assert_eq!(body.text().await.unwrap(), body_for("/far"));
+    let inj = injector(None, &ca, |b| b);
+    let response = inj
+        .http_client("bybit")
+        .get(&url)
+        .timeout(Duration::MAX)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), body_for("/far"));
+}
+
+#[tokio::test]
 async fn responses_read_as_text_json_chunks_and_error_statuses() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;

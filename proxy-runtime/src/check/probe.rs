@@ -285,7 +285,12 @@ async fn get(
     let options = injector.http_options();
     // Bounded as a WebSocket upgrade is: by the injector's request deadline, else by the
     // route's `timeout_seconds`, so that a server that never answers cannot hang a probe.
-    let deadline = Instant::now() + options.timeout.unwrap_or(dialer.timeout());
+    // (A request deadline too far to be an instant, `Duration::MAX`, leaves the route's.)
+    let now = Instant::now();
+    let deadline = options
+        .timeout
+        .and_then(|t| now.checked_add(t))
+        .unwrap_or(now + dialer.timeout());
     let client = HttpClient::with_options(dialer, options);
     let request = client.get(url);
     let response = client

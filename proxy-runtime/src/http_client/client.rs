@@ -161,10 +161,11 @@ impl HttpClient {
 
     /// Sends what a [`RequestBuilder`](crate::RequestBuilder) gathered.
     pub(crate) async fn execute(&self, parts: Parts) -> Result<Response, ProxyError> {
+        // A deadline too far to be written as an instant (`Duration::MAX`) is none.
         let deadline = parts
             .timeout
             .or(self.inner.options.timeout)
-            .map(|t| Instant::now() + t);
+            .and_then(|t| Instant::now().checked_add(t));
         // Only a deadline needs to know the phase a new connection is in.
         let trace = deadline.map(|_| Arc::new(Trace::default()));
         self.execute_traced(parts, deadline, trace).await
@@ -280,6 +281,11 @@ fn hyper_error(e: hyper_util::client::legacy::Error) -> ProxyError {
 /// information, with the query appended.
 fn build(parts: Parts) -> Result<http::Request<Full<Bytes>>, ProxyError> {
     let mut url = parts.url;
+    // A fragment is never sent: it goes before the query is appended, which would
+    // otherwise land inside it and be dropped with it (a signed request sent unsigned).
+    if let Some(fragment) = url.find('#') {
+        url.truncate(fragment);
+    }
     for query in &parts.query {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(query);
