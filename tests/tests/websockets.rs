@@ -166,3 +166,25 @@ async fn urls_two_parsers_would_read_differently_are_refused_before_dialing() {
     assert_eq!(err.kind(), &K::InvalidTarget, "{err}");
     assert_eq!(decoy.accepted(), 0, "nothing was dialed");
 }
+
+#[tokio::test]
+async fn a_config_tungstenite_would_reject_is_refused_before_dialing() {
+    let ca = TestCa::new();
+    let decoy = FakeProxy::start(|s| s.hang()).await;
+    let inj = injector(Some(&format!("socks5h://{}", decoy.authority())), &ca);
+    // tungstenite asserts that the write buffer's bound is above its target size, once
+    // the tunnel and TLS are up: a panic in the caller's task, then.
+    for (target, max) in [(1024, 1024), (4096, 1024)] {
+        let config = WebSocketConfig::default()
+            .write_buffer_size(target)
+            .max_write_buffer_size(max);
+        let err = inj
+            .dialer("binance", proxy_runtime::ConnectionKind::Websocket)
+            .connect_websocket_with_config("wss://exchange.test/ws", Some(config))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &K::InvalidRequest, "{err}");
+        assert!(err.to_string().contains("max_write_buffer_size"), "{err}");
+    }
+    assert_eq!(decoy.accepted(), 0, "nothing was dialed");
+}

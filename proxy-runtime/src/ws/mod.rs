@@ -74,6 +74,7 @@ impl Dialer {
         let result = async {
             let request = request?;
             let (target, tls) = target_of(&request)?;
+            check_config(config.as_ref())?;
             shown = Some(target.to_string());
             let deadline = Instant::now() + self.timeout();
             let alpn = tls.then_some(Alpn::Http1);
@@ -101,6 +102,20 @@ pub(crate) fn client_request(request: impl IntoClientRequest) -> Result<Request,
             .detail("not a WebSocket request")
             .source(e)
     })
+}
+
+/// Refuses a configuration tungstenite would reject: it asserts (panics) once the tunnel
+/// and TLS are up, where the caller cannot catch it.
+fn check_config(config: Option<&WebSocketConfig>) -> Result<(), ProxyError> {
+    match config {
+        Some(c) if c.max_write_buffer_size <= c.write_buffer_size => {
+            Err(ProxyError::new(K::InvalidRequest).detail(format!(
+                "WebSocketConfig: max_write_buffer_size ({}) must be greater than write_buffer_size ({})",
+                c.max_write_buffer_size, c.write_buffer_size
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The target of a WebSocket request, and whether it takes TLS; refuses what cannot be
