@@ -88,11 +88,11 @@ pub fn socks_reply(
     let Some(endpoint) = proxy.endpoint() else {
         return Err("direct".to_owned());
     };
-    let address = socks::address(endpoint, target, resolved).map_err(|e| e.to_string())?;
+    let addresses = socks::addresses(endpoint, target, resolved).map_err(|e| e.to_string())?;
     let reply = reply.to_vec();
     runtime().block_on(async move {
         let io = scripted_peer(reply, piece);
-        socks::handshake(io, endpoint, &address)
+        socks::handshake(io, endpoint, &addresses[0])
             .await
             .map(drop)
             .map_err(|e| e.to_string())

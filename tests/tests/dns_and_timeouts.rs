@@ -328,3 +328,31 @@ async fn ipv6_targets_through_connect_are_bracketed_and_tls_names_are_not() {
         "{head}"
     );
 }
+
+#[tokio::test]
+async fn local_dns_tries_each_address_in_order_through_the_proxy() {
+    // The target's name resolves to an IPv6 address first, where nothing listens, then to
+    // the IPv4 address of the origin: a real SOCKS5 server is asked for the first, answers
+    // that the connection was refused, and is asked for the second on a new connection.
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let resolver = RecordingResolver::new(&[
+        ("exchange.test", IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
+        ("exchange.test", IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    ]);
+    let port = origin.https.port();
+    for proxy in [
+        proxy_tests::real::RealProxy::microsocks(false),
+        proxy_tests::real::RealProxy::dante(),
+    ] {
+        let inj = injector(Some(&proxy.url("socks5", None)), 5, &ca, resolver.clone());
+        let body = inj
+            .http_client("kraken")
+            .fetch(&format!("https://exchange.test:{port}/every-address"))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", proxy.name()));
+        assert_eq!(body, body_for("/every-address"));
+    }
+    // Resolved once per connection, never again per address.
+    assert_eq!(resolver.asked(), ["exchange.test", "exchange.test"]);
+}

@@ -95,22 +95,49 @@ async fn proxied(
     let addrs = resolve(link.resolver, endpoint.host(), endpoint.port(), steps)
         .await
         .map_err(Resolution::of_proxy)?;
-    let tcp = connect_any(&addrs, steps)
+    // One connection to the proxy per attempt: a SOCKS request for an address the proxy
+    // cannot reach ends its connection, and the next address of the target is asked for
+    // on a new one, within the same deadline.
+    let mut attempt = 0;
+    let tunnel = loop {
+        let io = to_proxy(link, endpoint, &addrs, steps).await?;
+        let tunnel = steps
+            .run(
+                Phase::ProxyHandshake,
+                handshake.run(attempt, io, endpoint, target),
+            )
+            .await;
+        match tunnel {
+            Err(e) if attempt + 1 < handshake.attempts() && handshake.worth_another_attempt(&e) => {
+                tracing::debug!(error = %e, "the proxy could not reach one address of the target; trying the next");
+                attempt += 1;
+            }
+            tunnel => break tunnel?,
+        }
+    };
+    with_target_tls(link, tunnel, target, tls, steps).await
+}
+
+/// A stream to the proxy at `addrs`: TCP (quick acknowledgements on), and TLS for an
+/// `https://` proxy.
+async fn to_proxy(
+    link: Link<'_>,
+    endpoint: &ProxyEndpoint,
+    addrs: &[std::net::SocketAddr],
+    steps: Steps<'_>,
+) -> Result<Box<dyn Io>, ProxyError> {
+    let tcp = connect_any(addrs, steps)
         .await
         .map_err(|e| connect_failure(K::ProxyUnreachable, e))?;
     // Proxies that keep Nagle on wait for our acknowledgements: see `AckNow`.
     let tcp = AckNow::new(tcp);
-    let io: Box<dyn Io> = if proxy::over_tls(endpoint) {
+    if proxy::over_tls(endpoint) {
         let name = tls::server_name(&endpoint.host().bare())?;
         let handshake = tls::handshake(&link.tls.proxy, name, tcp);
-        Box::new(steps.run(Phase::ProxyTls, handshake).await?)
+        Ok(Box::new(steps.run(Phase::ProxyTls, handshake).await?))
     } else {
-        Box::new(tcp)
-    };
-    let tunnel = steps
-        .run(Phase::ProxyHandshake, handshake.run(io, endpoint, target))
-        .await?;
-    with_target_tls(link, tunnel, target, tls, steps).await
+        Ok(Box::new(tcp))
+    }
 }
 
 async fn with_target_tls(

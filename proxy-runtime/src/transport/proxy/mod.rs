@@ -25,8 +25,9 @@ use crate::model::proxy_url::{ProxyEndpoint, ProxyScheme};
 pub(crate) enum Handshake {
     /// HTTP CONNECT: the target's name and port go to the proxy as written.
     Connect,
-    /// SOCKS: the request carries this address.
-    Socks(socks::Address),
+    /// SOCKS: a request carries one of these addresses, tried in order (several when the
+    /// target's name was resolved here).
+    Socks(Vec<socks::Address>),
 }
 
 impl Handshake {
@@ -43,20 +44,44 @@ impl Handshake {
             ProxyScheme::Socks4
             | ProxyScheme::Socks4a
             | ProxyScheme::Socks5
-            | ProxyScheme::Socks5h => socks::address(proxy, target, resolved).map(Handshake::Socks),
+            | ProxyScheme::Socks5h => {
+                socks::addresses(proxy, target, resolved).map(Handshake::Socks)
+            }
         }
     }
 
-    /// Runs the handshake over `io`, the stream to the proxy: the tunnel to `target`.
+    /// How many requests may be made, one per connection to the proxy: one per address
+    /// of the target.
+    pub(crate) fn attempts(&self) -> usize {
+        match self {
+            Handshake::Connect => 1,
+            Handshake::Socks(addresses) => addresses.len(),
+        }
+    }
+
+    /// Runs the handshake (its `attempt`-th request, from 0) over `io`, the stream to the
+    /// proxy: the tunnel to `target`.
     pub(crate) async fn run(
         &self,
+        attempt: usize,
         io: Box<dyn Io>,
         proxy: &ProxyEndpoint,
         target: &Target,
     ) -> Result<Box<dyn Io>, ProxyError> {
         match self {
             Handshake::Connect => http_connect::handshake(io, proxy, target).await,
-            Handshake::Socks(address) => socks::handshake(io, proxy, address).await,
+            Handshake::Socks(addresses) => {
+                let last = addresses.len().saturating_sub(1);
+                socks::handshake(io, proxy, &addresses[attempt.min(last)]).await
+            }
+        }
+    }
+
+    /// Whether, after `error`, the next attempt may succeed where this one failed.
+    pub(crate) fn worth_another_attempt(&self, error: &ProxyError) -> bool {
+        match self {
+            Handshake::Connect => false,
+            Handshake::Socks(_) => socks::another_address_may_do(error),
         }
     }
 }

@@ -30,21 +30,30 @@ pub(crate) enum Address {
     Ip(SocketAddr),
 }
 
-/// Decides what the SOCKS request for `target` carries, or why the protocol cannot carry
-/// it. `resolved` holds the target's addresses for the local-DNS schemes (`socks4`,
-/// `socks5`): the first address the protocol can carry is used.
-pub(crate) fn address(
+/// Decides what the SOCKS requests for `target` may carry, in the order to try them, or
+/// why the protocol cannot carry it. `resolved` holds the target's addresses for the
+/// local-DNS schemes (`socks4`, `socks5`): every address the protocol can carry, in the
+/// resolver's order (a proxy that cannot reach one may reach the next); otherwise the
+/// one name or address of the target.
+pub(crate) fn addresses(
     proxy: &ProxyEndpoint,
     target: &Target,
     resolved: Option<&[SocketAddr]>,
-) -> Result<Address, ProxyError> {
+) -> Result<Vec<Address>, ProxyError> {
     let socks4 = matches!(proxy.scheme(), ProxyScheme::Socks4 | ProxyScheme::Socks4a);
     let ipv4_only =
         || ProxyError::new(K::InvalidTarget).detail("SOCKS4 carries only IPv4 addresses");
     let address = match (resolved, target.host()) {
         (Some(addrs), _) => {
-            let usable = addrs.iter().find(|a| !socks4 || a.is_ipv4());
-            Address::Ip(*usable.ok_or_else(ipv4_only)?)
+            let usable: Vec<Address> = addrs
+                .iter()
+                .filter(|a| !socks4 || a.is_ipv4())
+                .map(|a| Address::Ip(*a))
+                .collect();
+            if usable.is_empty() {
+                return Err(ipv4_only());
+            }
+            return Ok(usable);
         }
         (None, Host::Ip(ip)) => Address::Ip(SocketAddr::new(*ip, target.port())),
         (None, Host::Domain(name)) => Address::Name(name.clone(), target.port()),
@@ -65,7 +74,19 @@ pub(crate) fn address(
         }
         _ => {}
     }
-    Ok(address)
+    Ok(vec![address])
+}
+
+/// Whether a SOCKS request for one address failed in a way another address of the same
+/// target may not: the proxy could not reach it (SOCKS5 replies 3 to 6), does not carry
+/// its address type (SOCKS5 reply 8), or rejected it (SOCKS4 reply 91).
+pub(crate) fn another_address_may_do(error: &ProxyError) -> bool {
+    matches!(
+        error.kind(),
+        K::TargetUnreachable(Some(_))
+            | K::Refused(Refusal::Socks5(8))
+            | K::Refused(Refusal::Socks4(91))
+    )
 }
 
 /// The SOCKS handshake (by the proxy's scheme) for `address`, over `io`.
@@ -153,8 +174,9 @@ fn error(e: tokio_socks::Error, with_credentials: bool, socks4: bool) -> ProxyEr
 mod tests {
     use std::net::SocketAddr;
 
-    use super::{Address, address, error};
+    use super::{Address, addresses, another_address_may_do, error};
     use crate::error::ProxyErrorKind as K;
+    use crate::error::{ProxyError, Refusal};
     use crate::model::proxy_url::{ProxyEndpoint, ProxyUrl};
     use crate::transport::target::Target;
 
@@ -166,19 +188,69 @@ mod tests {
         list.iter().map(|a| a.parse().unwrap()).collect()
     }
 
+    /// The one address for `target` through `proxy` (a test of a single-address case).
+    fn address(
+        proxy: &ProxyEndpoint,
+        target: &Target,
+        resolved: Option<&[SocketAddr]>,
+    ) -> Result<Address, ProxyError> {
+        let mut all = addresses(proxy, target, resolved)?;
+        assert_eq!(all.len(), 1, "{all:?}");
+        Ok(all.remove(0))
+    }
+
     #[test]
-    fn locally_resolved_targets_use_the_first_address_the_protocol_carries() {
+    fn locally_resolved_targets_use_every_address_the_protocol_carries_in_order() {
         let target = Target::new("exchange.test", 443).unwrap();
-        let resolved = addrs(&["[2001:db8::1]:443", "192.0.2.1:443"]);
-        let pick = |url: &str| match address(&endpoint(url), &target, Some(&resolved)) {
-            Ok(Address::Ip(addr)) => addr.to_string(),
-            other => panic!("{url}: {other:?}"),
+        let resolved = addrs(&["[2001:db8::1]:443", "192.0.2.1:443", "192.0.2.2:443"]);
+        let pick = |url: &str| -> Vec<String> {
+            addresses(&endpoint(url), &target, Some(&resolved))
+                .unwrap()
+                .into_iter()
+                .map(|a| match a {
+                    Address::Ip(addr) => addr.to_string(),
+                    other => panic!("{url}: {other:?}"),
+                })
+                .collect()
         };
-        assert_eq!(pick("socks5://p:1080"), "[2001:db8::1]:443");
-        assert_eq!(pick("socks4://p:1080"), "192.0.2.1:443");
+        assert_eq!(
+            pick("socks5://p:1080"),
+            ["[2001:db8::1]:443", "192.0.2.1:443", "192.0.2.2:443"]
+        );
+        assert_eq!(pick("socks4://p:1080"), ["192.0.2.1:443", "192.0.2.2:443"]);
         let v6_only = addrs(&["[2001:db8::1]:443"]);
-        let err = address(&endpoint("socks4://p:1080"), &target, Some(&v6_only)).unwrap_err();
+        let err = addresses(&endpoint("socks4://p:1080"), &target, Some(&v6_only)).unwrap_err();
         assert_eq!(err.kind(), &K::InvalidTarget);
+    }
+
+    #[test]
+    fn another_address_is_tried_after_the_target_s_refusals_only() {
+        let next = [
+            K::TargetUnreachable(Some(Refusal::Socks5(3))),
+            K::TargetUnreachable(Some(Refusal::Socks5(5))),
+            K::Refused(Refusal::Socks5(8)),
+            K::Refused(Refusal::Socks4(91)),
+        ];
+        for kind in next {
+            assert!(
+                another_address_may_do(&ProxyError::new(kind.clone())),
+                "{kind:?}"
+            );
+        }
+        let stop = [
+            K::Refused(Refusal::Socks5(2)),
+            K::Refused(Refusal::Socks5(1)),
+            K::Refused(Refusal::Socks4(92)),
+            K::AuthFailed,
+            K::Protocol,
+            K::ProxyUnreachable,
+        ];
+        for kind in stop {
+            assert!(
+                !another_address_may_do(&ProxyError::new(kind.clone())),
+                "{kind:?}"
+            );
+        }
     }
 
     /// The length of a user id that, with `name`, fills tokio-socks' SOCKS4 buffer exactly.
