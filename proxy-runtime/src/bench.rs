@@ -2,6 +2,7 @@
 //! a connection that cost too little to time through a real one. Not part of the API; no
 //! stability promised.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Phase;
@@ -15,7 +16,7 @@ use crate::transport::tls::{TlsBase, TlsRoots};
 /// A route's pool of `members` SOCKS5 proxies, with its metric handles made now (from the
 /// recorder installed then, if any).
 #[derive(Debug)]
-pub struct PoolBench(Pool);
+pub struct PoolBench(Arc<Pool>);
 
 impl PoolBench {
     /// A pool of `members` proxies (at least one) choosing by `strategy`.

@@ -1,6 +1,6 @@
 //! What a route's connections record through the `metrics` facade, read back from a
-//! recorder installed before the proxy system is built (the handles are made then).
-//! One test per file: a process has one global recorder.
+//! recorder installed after the client is built and before its first connection (the
+//! handles are made then). One test per file: a process has one global recorder.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -24,12 +24,6 @@ fn describe(key: &CompositeKey) -> (String, BTreeMap<String, String>) {
 
 #[tokio::test]
 async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    recorder
-        .install()
-        .expect("the only recorder of this process");
-
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
     let live = RealProxy::microsocks_with(Options {
@@ -54,8 +48,18 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
         .http1_only()
         .build();
     let client = inj.http_client("binance");
+    // Installed after the client was built: the route's handles are made at its first
+    // connection, from the recorder in force then.
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder
+        .install()
+        .expect("the only recorder of this process");
     let base = format!("https://127.0.0.1:{}", origin.https.port());
+    // The dead member is benched during the first request: between these two instants.
+    let (mut before, mut after) = (None, None);
     for _ in 0..3 {
+        before.get_or_insert_with(std::time::Instant::now);
         let response = client
             .get(format!("{base}/x"))
             .header("connection", "close")
@@ -63,7 +67,17 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
             .await
             .unwrap();
         response.bytes().await.unwrap();
+        after.get_or_insert_with(std::time::Instant::now);
     }
+    // A target whose certificate is not trusted: a failure of the target's, counted
+    // against the member it was tried through, which is not benched for it.
+    let stranger = Origin::start(&TestCa::new()).await;
+    let err = client
+        .get(format!("https://127.0.0.1:{}/x", stranger.https.port()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &proxy_runtime::ProxyErrorKind::Tls, "{err}");
     // The exchange limits the live member: it cools.
     let limited = client
         .get(format!("{base}/ratelimit/30"))
@@ -136,8 +150,21 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
         Some(0),
         "every error kind is registered at zero"
     );
+    assert_eq!(
+        attempts(&live_shown, &[("outcome", "error"), ("error_kind", "tls")]),
+        Some(1),
+        "the target's certificate: {counters:#?}"
+    );
     let gauge = |name: &str| gauges.get(&(name.to_owned(), labels(&route))).copied();
-    assert_eq!(gauge("proxy_members_benched"), Some(1.0), "{gauges:#?}");
+    // The dead member's first bench lasts 0.8 to 1.2 s: counted while it lasts, and no
+    // longer once it has ended.
+    let (at_most, at_least) = (before.unwrap().elapsed(), after.unwrap().elapsed());
+    let benched = gauge("proxy_members_benched");
+    if at_most < std::time::Duration::from_millis(790) {
+        assert_eq!(benched, Some(1.0), "{at_most:?}: {gauges:#?}");
+    } else if at_least > std::time::Duration::from_millis(1210) {
+        assert_eq!(benched, Some(0.0), "{at_least:?}: {gauges:#?}");
+    }
     assert_eq!(gauge("proxy_members_cooling"), Some(1.0), "{gauges:#?}");
     let timed = |member: &str, phase: &str| {
         let mut l = route.to_vec();
@@ -149,7 +176,7 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
     for phase in ["connect", "proxy_handshake", "tls"] {
         assert_eq!(
             timed(&live_shown, phase),
-            Some(4),
+            Some(5),
             "{phase}: {histograms:#?}"
         );
     }

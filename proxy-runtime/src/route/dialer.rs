@@ -99,7 +99,7 @@ impl Dialer {
                 State::Proxied(Arc::new(Proxied {
                     resolver,
                     tls: tls.clone(),
-                    pool: Arc::new(pool),
+                    pool,
                     shown,
                 }))
             }
@@ -278,6 +278,7 @@ impl Dialer {
         trace: Option<&Trace>,
     ) -> Result<Joined, ProxyError> {
         let pool = &proxied.pool;
+        pool.meter();
         let candidates = pool.candidates();
         let mut failures = Vec::new();
         for (n, &i) in candidates.iter().enumerate() {
@@ -309,7 +310,10 @@ impl Dialer {
                     };
                     failures.push(e.at(self.exchange(), via, Some(&target.to_string())));
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    pool.counted_failure(i, &e);
+                    return Err(e);
+                }
             }
         }
         match failures.len() {

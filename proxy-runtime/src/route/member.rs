@@ -1,6 +1,7 @@
 //! One member of a route (a proxy, or `direct://`) and its metric handles, made once per
-//! member with the recorder in force then.
+//! member at its first connection attempt, with the recorder in force then.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::{Counter, Histogram, Label};
@@ -19,7 +20,9 @@ pub(crate) struct Member {
     /// Its TLS, with a session cache of its own: a ticket issued through one exit is
     /// never presented through another, where it would link the two.
     pub(crate) tls: ExitTls,
-    meters: Meters,
+    /// Its labels: the route's, and `member`.
+    labels: Vec<Label>,
+    meters: OnceLock<Meters>,
 }
 
 /// A member's metric handles.
@@ -39,40 +42,53 @@ impl Member {
             ProxyUrl::Direct => "direct".to_owned(),
             ProxyUrl::Proxy(endpoint) => endpoint.to_string(),
         };
-        let labels = |extra: &[(&'static str, &'static str)]| {
-            let mut labels = route_labels(key, kind);
-            labels.push(Label::new("member", shown.clone()));
-            labels.extend(extra.iter().map(|(k, v)| Label::new(*k, *v)));
-            labels
-        };
-        let meters = Meters {
-            ok: metrics::counter!("proxy_connect_attempts_total", labels(&[("outcome", "ok")])),
-            failed: ProxyErrorKind::METRIC_LABELS
-                .iter()
-                .map(|kind| {
-                    let labels = labels(&[("outcome", "error"), ("error_kind", kind)]);
-                    metrics::counter!("proxy_connect_attempts_total", labels)
-                })
-                .collect(),
-            phases: Phase::CONNECTION
-                .iter()
-                .map(|phase| {
-                    let labels = labels(&[("phase", phase.metric_label())]);
-                    metrics::histogram!("proxy_connect_phase_seconds", labels)
-                })
-                .collect(),
-        };
+        let mut labels = route_labels(key, kind);
+        labels.push(Label::new("member", shown.clone()));
         Self {
             url,
             shown,
             tls,
-            meters,
+            labels,
+            meters: OnceLock::new(),
         }
+    }
+
+    /// Makes its metric handles now, from the recorder in force, unless they are made.
+    pub(crate) fn meter(&self) {
+        self.meters();
+    }
+
+    /// The metric handles, made on first use.
+    fn meters(&self) -> &Meters {
+        self.meters.get_or_init(|| {
+            let labels = |extra: &[(&'static str, &'static str)]| {
+                let mut labels = self.labels.clone();
+                labels.extend(extra.iter().map(|(k, v)| Label::new(*k, *v)));
+                labels
+            };
+            Meters {
+                ok: metrics::counter!("proxy_connect_attempts_total", labels(&[("outcome", "ok")])),
+                failed: ProxyErrorKind::METRIC_LABELS
+                    .iter()
+                    .map(|kind| {
+                        let labels = labels(&[("outcome", "error"), ("error_kind", kind)]);
+                        metrics::counter!("proxy_connect_attempts_total", labels)
+                    })
+                    .collect(),
+                phases: Phase::CONNECTION
+                    .iter()
+                    .map(|phase| {
+                        let labels = labels(&[("phase", phase.metric_label())]);
+                        metrics::histogram!("proxy_connect_phase_seconds", labels)
+                    })
+                    .collect(),
+            }
+        })
     }
 
     /// Counts a connection made through it.
     pub(crate) fn count_success(&self) {
-        self.meters.ok.increment(1);
+        self.meters().ok.increment(1);
     }
 
     /// Counts a connection attempt through it that failed with `kind`.
@@ -81,7 +97,7 @@ impl Member {
         let i = ProxyErrorKind::METRIC_LABELS
             .iter()
             .position(|l| *l == label);
-        if let Some(counter) = i.and_then(|i| self.meters.failed.get(i)) {
+        if let Some(counter) = i.and_then(|i| self.meters().failed.get(i)) {
             counter.increment(1);
         }
     }
@@ -90,7 +106,7 @@ impl Member {
     /// establishing a connection ([`Phase::CONNECTION`]) is not recorded.
     pub(crate) fn time_phase(&self, phase: Phase, took: Duration) {
         let i = Phase::CONNECTION.iter().position(|p| *p == phase);
-        if let Some(histogram) = i.and_then(|i| self.meters.phases.get(i)) {
+        if let Some(histogram) = i.and_then(|i| self.meters().phases.get(i)) {
             histogram.record(took.as_secs_f64());
         }
     }

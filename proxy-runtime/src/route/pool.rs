@@ -9,7 +9,7 @@
 //! Counters and timings go through the `metrics` facade ([`super::member`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use hyper_util::client::legacy::connect::CaptureConnection;
@@ -44,14 +44,16 @@ struct Health {
 
 /// The members of one route and their health.
 pub(crate) struct Pool {
+    /// Itself, for the timers that recount the gauges when a bench or cooling ends.
+    me: Weak<Pool>,
     key: RouteKey,
     kind: ConnectionKind,
     members: Vec<Member>,
     strategy: Strategy,
     next: AtomicUsize,
     health: Mutex<Vec<Health>>,
-    benched: Gauge,
-    cooling: Gauge,
+    /// Members benched, and cooling: made at the route's first connection.
+    gauges: OnceLock<[Gauge; 2]>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -75,22 +77,42 @@ impl Pool {
         key: RouteKey,
         kind: ConnectionKind,
         tls: &TlsBase,
-    ) -> Self {
+    ) -> Arc<Self> {
         let members: Vec<Member> = members
             .into_iter()
             .map(|url| Member::new(url, &key, kind, tls.exit()))
             .collect();
         let health = Mutex::new(members.iter().map(|_| Health::default()).collect());
-        Self {
-            benched: metrics::gauge!("proxy_members_benched", route_labels(&key, kind)),
-            cooling: metrics::gauge!("proxy_members_cooling", route_labels(&key, kind)),
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             key,
             kind,
             members,
             strategy,
             next: AtomicUsize::new(0),
             health,
+            gauges: OnceLock::new(),
+        })
+    }
+
+    /// Makes the route's metric handles (its gauges, every member's counters and
+    /// histograms), from the recorder in force now: called at every new connection, it
+    /// makes them at the first.
+    pub(crate) fn meter(&self) {
+        self.gauges();
+        for member in &self.members {
+            member.meter();
         }
+    }
+
+    fn gauges(&self) -> &[Gauge; 2] {
+        self.gauges.get_or_init(|| {
+            let labels = route_labels(&self.key, self.kind);
+            [
+                metrics::gauge!("proxy_members_benched", labels.clone()),
+                metrics::gauge!("proxy_members_cooling", labels),
+            ]
+        })
     }
 
     /// Whose route it is.
@@ -161,23 +183,35 @@ impl Pool {
         self.update_gauges(&health);
     }
 
-    /// A connection through member `i` failed with `error`: the member is benched.
+    /// A connection through member `i` failed with `error`, the member's fault: the member
+    /// is benched. The one member of a route is not: it is tried whatever its health.
     pub(crate) fn failed(&self, i: usize, error: &ProxyError) {
         let member = &self.members[i];
         member.count_failure(error.kind());
         let mut health = self.health();
         let h = &mut health[i];
-        h.failures = h.failures.saturating_add(1);
-        let doubling = BENCH_FIRST.saturating_mul(1 << (h.failures - 1).min(6));
-        let bench = doubling.min(BENCH_MAX).mul_f64(0.8 + 0.4 * fastrand::f64());
-        h.benched_until = Some(Instant::now() + bench);
         let auth = matches!(error.kind(), K::AuthFailed | K::AuthRequired);
         if auth && !h.auth_logged {
             h.auth_logged = true;
             tracing::error!(member = %member.shown, error = %error, "a pool member refused the credentials: check the settings");
         }
+        if self.is_single() {
+            return;
+        }
+        h.failures = h.failures.saturating_add(1);
+        let doubling = BENCH_FIRST.saturating_mul(1 << (h.failures - 1).min(6));
+        let bench = doubling.min(BENCH_MAX).mul_f64(0.8 + 0.4 * fastrand::f64());
+        let until = Instant::now() + bench;
+        h.benched_until = Some(until);
         tracing::debug!(member = %member.shown, ?bench, "pool member benched");
         self.update_gauges(&health);
+        self.recount_at(until);
+    }
+
+    /// A connection attempt through member `i` failed with `error`, which is not the
+    /// member's (the target's, or the request's): counted, nothing more.
+    pub(crate) fn counted_failure(&self, i: usize, error: &ProxyError) {
+        self.members[i].count_failure(error.kind());
     }
 
     /// Member `i` was answered 429 or 418: it cools until `until`, and its pooled
@@ -194,6 +228,22 @@ impl Pool {
         }
         tracing::debug!(member = %self.members[i].shown, "pool member cooling");
         self.update_gauges(&health);
+        self.recount_at(until);
+    }
+
+    /// Sets the gauges again at `when`, when a bench or a cooling ends (nothing else
+    /// would change them then). Outside a runtime, the next change sets them.
+    fn recount_at(&self, when: Instant) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let me = self.me.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep_until(when).await;
+            if let Some(pool) = me.upgrade() {
+                pool.update_gauges(&pool.health());
+            }
+        });
     }
 
     /// Remembers an HTTP connection made through member `i`, so that cooling can retire
@@ -213,10 +263,9 @@ impl Pool {
     fn update_gauges(&self, health: &[Health]) {
         let now = Instant::now();
         let count = |f: &dyn Fn(&Health) -> bool| health.iter().filter(|h| f(h)).count() as f64;
-        self.benched
-            .set(count(&|h| h.benched_until.is_some_and(|t| t > now)));
-        self.cooling
-            .set(count(&|h| h.cooling_until.is_some_and(|t| t > now)));
+        let [benched, cooling] = self.gauges();
+        benched.set(count(&|h| h.benched_until.is_some_and(|t| t > now)));
+        cooling.set(count(&|h| h.cooling_until.is_some_and(|t| t > now)));
     }
 }
 
@@ -253,6 +302,11 @@ impl MemberTag {
         if let Some(wait) = cooling::cooling(head.status, &head.headers) {
             let member = &pool.members()[self.index].shown;
             let status = head.status.as_u16();
+            if pool.is_single() {
+                // Nowhere else to go: the answer is the caller's to act on.
+                tracing::debug!(status, ?wait, %member, "rate limited");
+                return;
+            }
             tracing::warn!(status, ?wait, %member, "rate limited: the pool member cools");
             pool.cool(self.index, Instant::now() + wait);
         }
@@ -354,15 +408,15 @@ mod tests {
 
     /// A pool of `n` SOCKS5 members (ports 1081, 1082, ...), its metrics recorded by a
     /// recorder of its own.
-    fn new_pool(n: u16, strategy: Strategy) -> (Pool, Snapshotter) {
+    fn new_pool(n: u16, strategy: Strategy) -> (Arc<Pool>, Snapshotter) {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
         let members = (1..=n)
             .map(|i| url(&format!("socks5h://127.0.0.1:{}", 1080 + i)))
             .collect();
-        let pool = metrics::with_local_recorder(&recorder, || {
-            Pool::new(members, strategy, binance(), ConnectionKind::Http, &tls())
-        });
+        let pool = Pool::new(members, strategy, binance(), ConnectionKind::Http, &tls());
+        // The handles are made at the route's first connection: here, under the recorder.
+        metrics::with_local_recorder(&recorder, || pool.meter());
         (pool, snapshotter)
     }
 
@@ -553,6 +607,106 @@ mod tests {
         pool.failed(2, &error(K::Protocol));
         pool.cool(2, Instant::now() + Duration::from_secs(5));
         assert_eq!(gauges(&metrics), (1.0, 1.0));
+    }
+
+    /// Lets the pool's timers run, the clock stopped.
+    async fn run_timers() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gauges_drop_a_bench_or_a_cooling_when_it_ends() {
+        let (pool, metrics) = new_pool(3, Strategy::Failover);
+        pool.failed(0, &error(K::Protocol));
+        pool.cool(1, Instant::now() + Duration::from_secs(5));
+        assert_eq!(gauges(&metrics), (1.0, 1.0));
+        // The first bench is at most 1.2 s: over by 1.3 s, with nothing else happening.
+        tokio::time::advance(Duration::from_millis(1300)).await;
+        run_timers().await;
+        assert_eq!(gauges(&metrics), (0.0, 1.0));
+        tokio::time::advance(Duration::from_secs(4)).await;
+        run_timers().await;
+        assert_eq!(gauges(&metrics), (0.0, 0.0));
+    }
+
+    /// The head of a response with `status` (and `Retry-After: 30`).
+    fn head(status: u16) -> http::response::Parts {
+        let response = http::Response::builder()
+            .status(status)
+            .header("retry-after", "30")
+            .body(())
+            .unwrap();
+        response.into_parts().0
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_or_418_cools_a_pool_s_member_for_its_retry_after() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let through = Through::new(&pool, 1);
+        through.tag().answered(&head(200), None);
+        assert_eq!(pool.health()[1].cooling_until, None);
+        through.tag().answered(&head(429), None);
+        let until = pool.health()[1].cooling_until.expect("cooling");
+        assert_eq!(until, Instant::now() + Duration::from_secs(30));
+        assert_eq!(pool.candidates(), [0, 1], "the cooling member last");
+        assert_eq!(
+            pool.health()[0].cooling_until,
+            None,
+            "the other member is not"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_one_member_of_a_route_is_neither_benched_nor_cooled() {
+        let (pool, metrics) = new_pool(1, Strategy::Failover);
+        pool.failed(0, &error(K::ProxyUnreachable));
+        Through::new(&pool, 0).tag().answered(&head(429), None);
+        let health = pool.health();
+        assert_eq!(health[0].benched_until, None);
+        assert_eq!(health[0].cooling_until, None);
+        drop(health);
+        // Its failure is counted; the gauges were never set (nothing is benched, ever).
+        let now = readings(&metrics);
+        let failed = labels(&[
+            ("member", "socks5h://127.0.0.1:1081"),
+            ("outcome", "error"),
+            ("error_kind", "proxy_unreachable"),
+        ]);
+        assert_eq!(
+            now.get(&("proxy_connect_attempts_total".to_owned(), failed)),
+            Some(&1.0)
+        );
+        let gauge = |name: &str| now.get(&(name.to_owned(), vec![])).copied();
+        assert_eq!(gauge("proxy_members_benched"), Some(0.0));
+        assert_eq!(gauge("proxy_members_cooling"), Some(0.0));
+    }
+
+    #[test]
+    fn the_handles_are_made_at_the_first_connection_not_when_the_route_is() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let pool = metrics::with_local_recorder(&recorder, || {
+            Pool::new(
+                vec![url("socks5h://127.0.0.1:1081")],
+                Strategy::Failover,
+                binance(),
+                ConnectionKind::Http,
+                &tls(),
+            )
+        });
+        assert!(
+            snapshotter.snapshot().into_vec().is_empty(),
+            "no handle yet"
+        );
+        metrics::with_local_recorder(&recorder, || pool.meter());
+        let made = snapshotter.snapshot().into_vec().len();
+        // Two gauges, the `ok` counter, one per error label, one histogram per phase.
+        assert_eq!(
+            made,
+            2 + 1 + K::METRIC_LABELS.len() + Phase::CONNECTION.len()
+        );
     }
 
     #[tokio::test(start_paused = true)]
