@@ -456,3 +456,32 @@ fn only_the_settings_variables_are_read_from_the_process() {
         "{stderr}"
     );
 }
+
+#[test]
+fn settings_that_send_everything_direct_unsaid_are_warned_about() {
+    let dir = std::env::temp_dir().join(format!("proxy-check-inert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, contents) in [
+        ("empty.yaml", ""),
+        ("bare.yaml", "proxy:\n"),
+        ("app.yaml", "app: 1\n"),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(&file, contents).unwrap();
+        let out = run(&["--json", "--config", file.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+        let warnings = json["warnings"].to_string();
+        assert!(
+            warnings.contains("gives no proxy setting (no `proxy:` section, or nothing under it)"),
+            "{name}: {warnings}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = run(&["--json"], &[("CRYPTOFEED_PROXY_ENABLED", "true")]);
+    let json: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(
+        json["warnings"][0],
+        "proxies are enabled (`CRYPTOFEED_PROXY_ENABLED`) but no route is configured: every connection goes direct"
+    );
+}

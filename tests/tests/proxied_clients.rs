@@ -237,3 +237,86 @@ async fn a_failed_lazy_environment_load_fails_every_connection() {
         "never direct"
     );
 }
+
+/// Runs `late_install_client` with only `vars` in its environment: its stdout and stderr.
+async fn late_install(vars: &[(&str, &str)]) -> (String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_late_install_client"))
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stdout}{stderr}");
+    (stdout, stderr)
+}
+
+#[tokio::test]
+async fn settings_installed_after_the_environment_served_a_client_are_said_once() {
+    let (stdout, stderr) = late_install(&[]).await;
+    // The client built first stays direct; the one built after follows the settings.
+    assert!(
+        stdout.contains(
+            "early: Binance { __proxied: Connectors { exchange: \"binance\", http: \"direct\""
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("http: \"via socks5h://installed.test:1080\""),
+        "{stdout}"
+    );
+    // Said once each: that the environment had no settings, and which exchanges it served.
+    assert_eq!(
+        stderr
+            .matches("no proxy settings in the environment")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(" INFO "), "{stderr}");
+    let late = "proxy settings were installed after the settings loaded from the environment had served these exchanges";
+    assert_eq!(stderr.matches(late).count(), 1, "{stderr}");
+    assert!(stderr.contains("exchanges=binance"), "{stderr}");
+    assert!(stderr.contains(" ERROR "), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_environment_that_sends_everything_direct_unsaid_is_warned_about() {
+    // A settings file that gives nothing.
+    let dir = std::env::temp_dir().join(format!("late-install-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [
+        ("empty.yaml", ""),
+        ("bare.yaml", "proxy:\n"),
+        ("other.yaml", "feeds: {}\n"),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let (_, stderr) = late_install(&[("CRYPTOFEED_CONFIG", file.to_str().unwrap())]).await;
+        assert_eq!(
+            stderr.matches("gives no proxy setting").count(),
+            1,
+            "{name}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{name} gives no proxy setting")),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("no proxy settings in the environment"),
+            "{stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Proxies enabled, and no route at all.
+    let (_, stderr) = late_install(&[("CRYPTOFEED_PROXY_ENABLED", "true")]).await;
+    assert_eq!(
+        stderr
+            .matches("proxies are enabled (`enabled`) but no route is configured")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains(" WARN "), "{stderr}");
+}

@@ -208,10 +208,10 @@ impl Report {
         }
 
         let enabled_var = format!("{}ENABLED", env_prefix.to_ascii_uppercase());
-        let mut warnings: Vec<String> = settings
-            .disabled_routes_warning(&enabled_var)
-            .into_iter()
-            .collect();
+        let mut warnings: Vec<String> = settings.inert_warning(&enabled_var).into_iter().collect();
+        if let Some(origins) = origins {
+            warnings.extend(ProxySettings::file_warnings(origins));
+        }
         for r in &routes {
             for kind in ConnectionKind::ALL {
                 let Some(route) = r.get(kind) else { continue };
@@ -296,12 +296,13 @@ mod tests {
     use super::*;
     use crate::settings::load::Loader;
 
+    /// Settings from `yaml` (none when empty) and `vars`.
     fn load(yaml: &str, vars: &[(&str, &str)]) -> (ProxySettings, Origins) {
-        Loader::new()
-            .yaml_str("config.yaml", yaml)
-            .env_vars(vars.iter().copied())
-            .load_with_origins()
-            .unwrap()
+        let mut loader = Loader::new().env_vars(vars.iter().copied());
+        if !yaml.is_empty() {
+            loader = loader.yaml_str("config.yaml", yaml);
+        }
+        loader.load_with_origins().unwrap()
     }
 
     fn json(report: &Report) -> serde_json::Value {

@@ -3,6 +3,7 @@
 //! ([`init_proxy_system`]), else one loaded once from the environment.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use super::ProxyInjector;
@@ -10,6 +11,8 @@ use crate::model::proxy_settings::ProxySettings;
 
 static GLOBAL: RwLock<Option<Arc<ProxyInjector>>> = RwLock::new(None);
 static FROM_ENV: OnceLock<Arc<ProxyInjector>> = OnceLock::new();
+/// Whether installing settings after the environment's served routes was logged.
+static LATE_INSTALL_LOGGED: AtomicBool = AtomicBool::new(false);
 
 tokio::task_local! {
     static SCOPED: Arc<ProxyInjector>;
@@ -22,8 +25,24 @@ pub fn init_proxy_system(settings: ProxySettings) {
 }
 
 /// Installs an injector (with its TLS roots and resolver) for the whole process.
+///
+/// Clients built before keep the routes they were built with. When the settings loaded
+/// from the environment (the fallback of [`proxy_injector`]) already served some
+/// exchanges, this is logged once at error level, naming them: their clients (a
+/// `LazyLock`, a library that built one early) do not follow the settings installed now.
 pub fn init_proxy_system_with(injector: ProxyInjector) {
     *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(injector));
+    let served = FROM_ENV
+        .get()
+        .map(|fallback| fallback.served())
+        .unwrap_or_default();
+    if !served.is_empty() && !LATE_INSTALL_LOGGED.swap(true, Ordering::Relaxed) {
+        let exchanges: Vec<String> = served.iter().map(ToString::to_string).collect();
+        tracing::error!(
+            exchanges = %exchanges.join(", "),
+            "proxy settings were installed after the settings loaded from the environment had served these exchanges: the clients built before keep the environment's routes; call init_proxy_system before building clients"
+        );
+    }
 }
 
 /// The proxy system in force: the one installed for the current scope
@@ -42,21 +61,40 @@ pub fn proxy_injector() -> Arc<ProxyInjector> {
     {
         return global.clone();
     }
-    FROM_ENV
-        .get_or_init(|| {
-            Arc::new(match ProxySettings::load() {
-                Ok(settings) => ProxyInjector::new(settings),
-                Err(e) => {
-                    tracing::error!(error = %e, "proxy settings could not be loaded; every proxied connection will fail");
-                    ProxyInjector::failed(e)
-                }
-            })
-        })
-        .clone()
+    FROM_ENV.get_or_init(|| Arc::new(from_env())).clone()
 }
 
-/// Runs `future` with `injector` in force for it alone (and not for tasks it spawns).
-/// Tests use it to give each test its own settings while running in parallel.
+/// The injector of the settings in the process environment (and `CRYPTOFEED_CONFIG`):
+/// what is in force when nothing was installed. Says once what an operator would not
+/// otherwise learn: no settings at all (info), a settings file that gives none (warn), a
+/// load that failed (error; every connection then fails).
+fn from_env() -> ProxyInjector {
+    match ProxySettings::loader().process_env().load_with_origins() {
+        Ok((settings, origins)) => {
+            for warning in ProxySettings::file_warnings(&origins) {
+                tracing::warn!("{warning}");
+            }
+            if origins.iter().next().is_none() && origins.files().is_empty() {
+                tracing::info!(
+                    "no proxy settings in the environment (no CRYPTOFEED_PROXY_ variable, no CRYPTOFEED_CONFIG file): connections go direct unless settings are installed (init_proxy_system) before clients are built"
+                );
+            }
+            ProxyInjector::new(settings)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "proxy settings could not be loaded; every proxied connection will fail");
+            ProxyInjector::failed(e)
+        }
+    }
+}
+
+/// Runs `future` with `injector` in force for it alone. Tests use it to give each test its
+/// own settings while running in parallel.
+///
+/// It is a task-local: it does not follow `tokio::spawn`. A task spawned inside the scope
+/// (a client built in it, a connection opened in it) sees the process's settings
+/// ([`init_proxy_system`], else the environment's), not `injector`; build clients before
+/// spawning, or wrap the spawned future in `with_proxy_injector` too.
 pub async fn with_proxy_injector<F: Future>(injector: Arc<ProxyInjector>, future: F) -> F::Output {
     SCOPED.scope(injector, future).await
 }

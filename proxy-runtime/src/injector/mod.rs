@@ -113,14 +113,15 @@ impl ProxyInjectorBuilder {
         self
     }
 
-    /// The injector. Settings that configure routes while proxies are disabled are logged
-    /// once, at warn level: every connection of theirs goes direct.
+    /// The injector. Settings that configure routes while proxies are disabled, or enable
+    /// proxies with no route at all, are logged once, at warn level: every connection of
+    /// theirs goes direct.
     pub fn build(self) -> ProxyInjector {
         if let Some(warning) = self
             .settings
             .as_ref()
             .ok()
-            .and_then(|s| s.disabled_routes_warning("enabled"))
+            .and_then(|s| s.inert_warning("enabled"))
         {
             tracing::warn!("{warning}");
         }
@@ -261,6 +262,15 @@ impl ProxyInjector {
                 )
             })
             .clone()
+    }
+
+    /// The routes handed out so far (a dialer, or a client, of each), once each, in order.
+    pub(crate) fn served(&self) -> Vec<RouteKey> {
+        let dialers = self.dialers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut keys: Vec<RouteKey> = dialers.keys().map(|(key, _)| key.clone()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
     }
 
     /// The options of the HTTP clients this injector makes.

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use super::exchange::{self, ExchangeId};
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
 use super::route::ProxyConfig;
-use crate::settings::load::{KeyPath, LoadError, Loader};
+use crate::settings::load::{KeyPath, LoadError, Loader, Origins};
+use crate::settings::schema::Settings as SettingsType;
 use proxy_derive::Settings;
 
 /// The routes of one exchange (or of the default): one for HTTP, one for WebSockets.
@@ -181,15 +182,38 @@ impl ProxySettings {
         self.default.as_ref().is_some_and(has) || self.exchanges.values().any(has)
     }
 
-    /// The warning an operator should see when routes are configured while proxies are
-    /// disabled (every connection of theirs goes direct), naming the `enabled` setting as
-    /// `enabled`: the key, or the variable. `None` when the settings do not do that.
-    pub(crate) fn disabled_routes_warning(&self, enabled: &str) -> Option<String> {
-        (!self.enabled && self.has_routes()).then(|| {
-            format!(
+    /// The warning an operator should see when the settings send every connection direct
+    /// without saying so: routes configured while proxies are disabled, or proxies
+    /// enabled with no route at all. `enabled` names the `enabled` setting (the key, or
+    /// the variable). `None` when the settings do neither.
+    pub(crate) fn inert_warning(&self, enabled: &str) -> Option<String> {
+        match (self.enabled, self.has_routes()) {
+            (false, true) => Some(format!(
                 "proxy routes are configured but proxies are disabled (`{enabled}` is not true): every connection goes direct"
-            )
-        })
+            )),
+            (true, false) => Some(format!(
+                "proxies are enabled (`{enabled}`) but no route is configured: every connection goes direct"
+            )),
+            _ => None,
+        }
+    }
+
+    /// A warning for each settings file that was read and gave no proxy setting (no
+    /// `proxy:` section, nothing under it, or an empty file): the settings meant to be
+    /// there are not.
+    pub(crate) fn file_warnings(origins: &Origins) -> Vec<String> {
+        let section = <Self as SettingsType>::OPTIONS
+            .yaml_section
+            .unwrap_or("proxy");
+        origins
+            .files_without_values()
+            .into_iter()
+            .map(|file| {
+                format!(
+                    "{file} gives no proxy setting (no `{section}:` section, or nothing under it): only the variables and the defaults are in force"
+                )
+            })
+            .collect()
     }
 
     /// The proxy for `exchange`'s connections of `kind`, or `None` for a direct connection.
@@ -443,24 +467,60 @@ mod tests {
     }
 
     #[test]
-    fn routes_configured_while_disabled_are_warned_about_naming_the_setting() {
+    fn settings_that_send_everything_direct_unsaid_are_warned_about_naming_the_setting() {
         let routes = seed_settings();
-        assert_eq!(routes.disabled_routes_warning("enabled"), None, "enabled");
+        assert_eq!(
+            routes.inert_warning("enabled"),
+            None,
+            "enabled, with routes"
+        );
         let disabled = ProxySettings {
             enabled: false,
             ..routes
         };
         assert_eq!(
-            disabled.disabled_routes_warning("MY_ENABLED").as_deref(),
+            disabled.inert_warning("MY_ENABLED").as_deref(),
             Some(
                 "proxy routes are configured but proxies are disabled (`MY_ENABLED` is not true): every connection goes direct"
             )
         );
         assert_eq!(
-            ProxySettings::new(false).disabled_routes_warning("enabled"),
-            None
+            ProxySettings::new(true)
+                .inert_warning("MY_ENABLED")
+                .as_deref(),
+            Some(
+                "proxies are enabled (`MY_ENABLED`) but no route is configured: every connection goes direct"
+            )
         );
+        assert_eq!(ProxySettings::new(false).inert_warning("enabled"), None);
         assert_eq!(ProxySettings::enabled_path().dotted(), "enabled");
+    }
+
+    #[test]
+    fn a_settings_file_that_gives_nothing_is_warned_about() {
+        for text in ["", "other: 1\n", "proxy:\n", "proxy: {}\n"] {
+            let (_, origins) = ProxySettings::loader()
+                .yaml_str("empty.yaml", text)
+                .load_with_origins()
+                .unwrap();
+            assert_eq!(
+                ProxySettings::file_warnings(&origins),
+                [
+                    "empty.yaml gives no proxy setting (no `proxy:` section, or nothing under it): only the variables and the defaults are in force"
+                ],
+                "{text:?}"
+            );
+        }
+        let (_, origins) = ProxySettings::loader()
+            .yaml_str("some.yaml", "proxy:\n  enabled: false\n")
+            .load_with_origins()
+            .unwrap();
+        assert!(ProxySettings::file_warnings(&origins).is_empty());
+        let (_, origins) = ProxySettings::loader()
+            .env_vars([("CRYPTOFEED_PROXY_ENABLED", "true")])
+            .load_with_origins()
+            .unwrap();
+        assert!(ProxySettings::file_warnings(&origins).is_empty(), "no file");
     }
 
     #[test]

@@ -181,8 +181,11 @@ impl<T: Settings> Loader<T> {
     /// # Ok::<(), proxy_runtime::LoadError>(())
     /// ```
     pub fn load_with_origins(&self) -> Result<(T, Origins), LoadError> {
-        let tree = self.merged_tree()?;
-        let origins = tree.origins();
+        let (tree, file) = self.merged_tree()?;
+        let mut origins = tree.origins();
+        if let Some(file) = file {
+            origins.read_file(file);
+        }
         let settings = T::deserialize(de::NodeDeserializer(tree)).map_err(|e| {
             let origin = e.origin.unwrap_or_else(Origin::settings);
             LoadError::new(vec![SettingError::new(
@@ -194,8 +197,9 @@ impl<T: Settings> Loader<T> {
         Ok((settings, origins))
     }
 
-    /// Every source read and merged, with the required fields checked.
-    fn merged_tree(&self) -> Result<Node, LoadError> {
+    /// Every source read and merged, with the required fields checked; and the name of
+    /// the YAML source read, if one was.
+    fn merged_tree(&self) -> Result<(Node, Option<String>), LoadError> {
         let mut errors = Vec::new();
         let prefix = self.effective_prefix().unwrap_or_default().to_owned();
         let config_var = T::OPTIONS.config_env;
@@ -210,7 +214,8 @@ impl<T: Settings> Loader<T> {
             ),
         };
         let mut tree = Node::map(Origin::settings());
-        if let Some(node) = self.read_yaml(&vars, &mut errors) {
+        let mut file = None;
+        if let Some(node) = self.read_yaml(&vars, &mut file, &mut errors) {
             tree.merge(node);
         }
         if !prefix.is_empty() {
@@ -236,15 +241,20 @@ impl<T: Settings> Loader<T> {
         };
         required::check(T::schema(), &tree, &names, &mut errors);
         if errors.is_empty() {
-            Ok(tree)
+            Ok((tree, file))
         } else {
             Err(LoadError::new(errors))
         }
     }
 
     /// Reads the YAML source, if any, into a checked tree (`None` when it has no settings
-    /// or could not be read, which is recorded).
-    fn read_yaml(&self, vars: &[(String, String)], errors: &mut Vec<SettingError>) -> Option<Node> {
+    /// or could not be read, which is recorded); `read` gets its name once it is read.
+    fn read_yaml(
+        &self,
+        vars: &[(String, String)],
+        read: &mut Option<String>,
+        errors: &mut Vec<SettingError>,
+    ) -> Option<Node> {
         let (file, text) = match &self.yaml {
             Some(YamlSource::Text { name, text }) => (name.clone(), text.clone()),
             Some(YamlSource::File(path)) => read_file(path, errors)?,
@@ -262,6 +272,7 @@ impl<T: Settings> Loader<T> {
                 read_file(Path::new(path), errors)?
             }
         };
+        *read = Some(file.clone());
         let section = T::OPTIONS.yaml_section;
         let (raw, line) = match yaml::section(&text, section) {
             Ok(yaml::Section::Found(raw, line)) => (raw, line),

@@ -167,6 +167,8 @@ impl fmt::Display for Origin {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origins {
     leaves: BTreeMap<KeyPath, Origin>,
+    /// The YAML sources read, by name.
+    files: Vec<String>,
 }
 
 impl Origins {
@@ -186,8 +188,34 @@ impl Origins {
         self.leaves.iter()
     }
 
+    /// The YAML files (or texts, by the name they were given) read, whether or not any
+    /// value came from them.
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    /// The YAML files read from which no value came: a file without the settings' section
+    /// (`proxy:`), with nothing under it, or empty. Settings that were meant to be there
+    /// are not, and nothing else says so.
+    pub fn files_without_values(&self) -> Vec<&str> {
+        self.files
+            .iter()
+            .filter(|file| {
+                !self
+                    .leaves
+                    .values()
+                    .any(|origin| matches!(origin, Origin::Yaml { file: f, .. } if f == *file))
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
     pub(crate) fn insert(&mut self, path: KeyPath, origin: Origin) {
         self.leaves.insert(path, origin);
+    }
+
+    pub(crate) fn read_file(&mut self, name: String) {
+        self.files.push(name);
     }
 }
 
