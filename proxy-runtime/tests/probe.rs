@@ -297,3 +297,44 @@ async fn a_probe_from_the_library_uses_the_injector_s_options() {
     let err = failure(&endless, &report, &stalls).await;
     assert_eq!(err.kind(), &timed_out, "{err}");
 }
+
+#[tokio::test]
+async fn a_probe_while_proxies_are_disabled_says_it_went_direct() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let ca_file =
+        std::env::temp_dir().join(format!("probe-ca-disabled-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca.ca_pem()).unwrap();
+    let url = format!("https://127.0.0.1:{}/ping", origin.https.port());
+    for json in [false, true] {
+        let mut args = vec!["--probe", url.as_str(), "--ca", ca_file.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
+            .args(&args)
+            .env_clear()
+            .env(
+                "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL",
+                "socks5h://127.0.0.1:9",
+            )
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        let said = "proxies are disabled: every probe went direct, from this host's own address";
+        if json {
+            let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(json["probe"]["warnings"][0], said, "{json:#}");
+        } else {
+            assert!(stdout.contains(&format!("warning: {said}")), "{stdout}");
+        }
+    }
+    assert_eq!(
+        origin.https.accepted(),
+        2,
+        "both probes went straight to the origin"
+    );
+    std::fs::remove_file(&ca_file).unwrap();
+}

@@ -485,3 +485,38 @@ fn settings_that_send_everything_direct_unsaid_are_warned_about() {
         "proxies are enabled (`CRYPTOFEED_PROXY_ENABLED`) but no route is configured: every connection goes direct"
     );
 }
+
+#[test]
+fn every_member_of_a_pool_is_warned_about_and_a_direct_first_member_has_no_host() {
+    let urls = r#"["direct://","socks5://a:1080","socks5h://b:1080","socks4://u@c:1080"]"#;
+    let out = run(
+        &["--json", "binance"],
+        &[
+            ("CRYPTOFEED_PROXY_ENABLED", "true"),
+            ("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS", urls),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let route = &json["routes"]["binance"]["http"];
+    assert_eq!(route["url"], "direct://");
+    assert_eq!(route["scheme"], "direct");
+    assert!(
+        route["host"].is_null() && route["port"].is_null(),
+        "{route:#}"
+    );
+    let warnings: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "binance http (direct://): a direct:// member connects from this host's own address, not through a proxy: the exchange sees that address",
+            "binance http (socks5://a:1080): socks5:// resolves the target's name locally, so local DNS sees which exchange is used; use socks5h:// to let the proxy resolve it",
+            "binance http (socks4://u@c:1080): socks4:// resolves the target's name locally, so local DNS sees which exchange is used; use socks4a:// to let the proxy resolve it",
+        ]
+    );
+}

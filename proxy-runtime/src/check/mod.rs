@@ -26,10 +26,11 @@ pub struct Route {
     pub url: String,
     /// The scheme, like `socks5h`.
     pub scheme: &'static str,
-    /// The proxy's host; an IPv6 address without brackets.
-    pub host: String,
-    /// The proxy's port.
-    pub port: u16,
+    /// The proxy's host; an IPv6 address without brackets. `None` when the route is a
+    /// pool whose first member is `direct://`.
+    pub host: Option<String>,
+    /// The proxy's port (`None` as `host` is).
+    pub port: Option<u16>,
     /// The user name, if the URL has credentials.
     pub username: Option<String>,
     /// The connection timeout in seconds.
@@ -78,6 +79,42 @@ impl Member {
 }
 
 impl Route {
+    /// What an operator should know of the route, member by member: a scheme that resolves
+    /// the target's name here (local DNS sees which exchange is used), and a `direct://`
+    /// member (connections through it leave from this host's own address).
+    fn warnings(&self, key: &RouteKey, kind: ConnectionKind) -> Vec<String> {
+        let first = [(self.url.as_str(), self.scheme)];
+        let each: Vec<(&str, &'static str)> = match &self.members {
+            Some(members) => members.iter().map(|m| (m.url.as_str(), m.scheme)).collect(),
+            None => first.to_vec(),
+        };
+        let pool = self.members.is_some();
+        let mut out = Vec::new();
+        for (url, scheme) in each {
+            // Which member, in a pool; a route of one says it by its scheme.
+            let which = if pool {
+                format!(" ({url})")
+            } else {
+                String::new()
+            };
+            let better = match scheme {
+                "socks5" => "socks5h",
+                "socks4" => "socks4a",
+                "direct" => {
+                    out.push(format!(
+                        "{key} {kind}{which}: a direct:// member connects from this host's own address, not through a proxy: the exchange sees that address"
+                    ));
+                    continue;
+                }
+                _ => continue,
+            };
+            out.push(format!(
+                "{key} {kind}{which}: {scheme}:// resolves the target's name locally, so local DNS sees which exchange is used; use {better}:// to let the proxy resolve it"
+            ));
+        }
+        out
+    }
+
     /// The route of `config` (`None` for `direct://` alone); `sources` gives where the
     /// route and each pool member were set.
     fn new(config: &ProxyConfig, source: String, member_sources: Vec<String>) -> Option<Self> {
@@ -96,8 +133,8 @@ impl Route {
         Some(Route {
             url: first.url,
             scheme: first.scheme,
-            host: first.host.unwrap_or_default(),
-            port: first.port.unwrap_or_default(),
+            host: first.host,
+            port: first.port,
             username: first.username,
             timeout_seconds: config.timeout().get(),
             source,
@@ -215,15 +252,7 @@ impl Report {
         for r in &routes {
             for kind in ConnectionKind::ALL {
                 let Some(route) = r.get(kind) else { continue };
-                let better = match route.scheme {
-                    "socks5" => "socks5h",
-                    "socks4" => "socks4a",
-                    _ => continue,
-                };
-                warnings.push(format!(
-                    "{} {kind}: {}:// resolves the target's name locally, so local DNS sees which exchange is used; use {better}:// to let the proxy resolve it",
-                    r.exchange, route.scheme
-                ));
+                warnings.extend(route.warnings(&r.exchange, kind));
             }
         }
         let enabled_source = match origins {

@@ -154,6 +154,9 @@ impl Serialize for Probe {
 pub struct ProbeReport {
     /// The URL, with its user information and every query value shown as `***`.
     pub url: String,
+    /// What to know before reading the results: that proxies are disabled, so every
+    /// probe went direct.
+    pub warnings: Vec<String>,
     /// One result per route, in the report's order.
     pub results: Vec<Probe>,
 }
@@ -269,8 +272,17 @@ pub async fn probe(
             });
         }
     }
+    let warnings = if report.enabled {
+        Vec::new()
+    } else {
+        vec![
+            "proxies are disabled: every probe went direct, from this host's own address"
+                .to_owned(),
+        ]
+    };
     Ok(ProbeReport {
         url: shown,
+        warnings,
         results,
     })
 }

@@ -107,6 +107,9 @@ pub fn report_table(report: &Report) -> String {
 /// status and its reason, or the error.
 pub fn probe_table(probe: &ProbeReport) -> String {
     let mut out = format!("\nprobe {}:\n", probe.url);
+    for warning in &probe.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
     for p in &probe.results {
         let verdict = if p.is_ok() { "ok" } else { "FAILED" };
         let line = match &p.outcome {
