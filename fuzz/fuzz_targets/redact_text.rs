@@ -1,5 +1,6 @@
-//! Redaction of free text and of one value: never a panic; a password between `:` and `@`
-//! of a URL-like word never survives.
+//! Redaction of free text, of one value and of a target URL: never a panic; a password
+//! between `:` and `@` of a URL-like word never survives, nor one in a target URL's user
+//! information, whatever it holds (`/`, `?`, `#`, `@`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,4 +20,8 @@ fuzz_target!(|data: &[u8]| {
     let shown = proxy_runtime::fuzz::redact_text(&canary);
     assert!(!shown.contains("Canary-Pw-0"), "{shown}");
     assert!(redacted.len() <= text.len() + 3 * text.matches('@').count() + 3);
+    let _ = proxy_runtime::check::probe::redact_url(text);
+    let target = format!("https://user:Canary-Pw-0{text}@exchange.test/path");
+    let shown = proxy_runtime::check::probe::redact_url(&target);
+    assert!(!shown.contains("Canary-Pw-0"), "{shown}");
 });

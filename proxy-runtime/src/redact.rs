@@ -95,6 +95,118 @@ fn is_scheme(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
+/// A target URL as it may be printed (see `check::probe::redact_url`): the user
+/// information, every query value, token-like path segments and the fragment masked.
+///
+/// The user information ends at the last `@` of the authority, and the authority at the
+/// first `/`, `?` or `#`; but a password holding one of those unencoded cuts the authority
+/// short, leaving a `user:pa` that is no `host:port`: then everything up to the last `@`
+/// of the URL is masked (too much, rather than a piece of the password).
+pub(crate) fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) if is_scheme(scheme) => (Some(scheme), rest),
+        _ => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let mut out = String::with_capacity(url.len());
+    if let Some(scheme) = scheme {
+        out.push_str(scheme);
+        out.push_str("://");
+    }
+    let remainder = match authority.rfind('@') {
+        Some(at) => {
+            out.push_str(MASK);
+            out.push('@');
+            &rest[at + 1..]
+        }
+        None if !is_host_port(authority) => match rest.rfind('@') {
+            Some(at) => {
+                out.push_str(MASK);
+                out.push('@');
+                &rest[at + 1..]
+            }
+            // `user:secret/...` with no host at all: the part after the `:` is masked.
+            None => {
+                let colon = authority.find(':').unwrap_or(authority.len());
+                out.push_str(&authority[..colon]);
+                out.push(':');
+                out.push_str(MASK);
+                &rest[authority_end..]
+            }
+        },
+        None => rest,
+    };
+    let (before_fragment, fragment) = match remainder.split_once('#') {
+        Some((before, _)) => (before, true),
+        None => (remainder, false),
+    };
+    let (before_query, query) = match before_fragment.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (before_fragment, None),
+    };
+    // The host (and port), then the path, segment by segment.
+    let path_start = before_query.find('/').unwrap_or(before_query.len());
+    out.push_str(&before_query[..path_start]);
+    let path = &before_query[path_start..];
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            if looks_like_token(segment) {
+                MASK
+            } else {
+                segment
+            }
+        })
+        .collect();
+    out.push_str(&segments.join("/"));
+    if let Some(query) = query {
+        out.push('?');
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) => format!("{name}={MASK}"),
+                None => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&masked.join("&"));
+    }
+    if fragment {
+        out.push('#');
+        out.push_str(MASK);
+    }
+    out
+}
+
+/// Whether `authority` is a host with an optional port (an IPv6 host in brackets): what a
+/// `:` in it starts is digits, or nothing.
+fn is_host_port(authority: &str) -> bool {
+    let after_host = if authority.starts_with('[') {
+        match authority.find(']') {
+            Some(end) => &authority[end + 1..],
+            None => return false,
+        }
+    } else {
+        authority
+    };
+    match after_host.split_once(':') {
+        None => true,
+        Some((_, port)) => port.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
+/// Whether a path segment looks like a secret token (a listen key, an API key, a session
+/// id): at least 20 characters of base64url or hex alphabet, with letters and digits both.
+/// Words, symbols and stream names (`btcusdt@depth20@100ms`) are not.
+fn looks_like_token(segment: &str) -> bool {
+    segment.len() >= 20
+        && segment.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'~' | b'+')
+        })
+        && segment.bytes().any(|b| b.is_ascii_digit())
+        && segment.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
 /// Hides passwords in free text (for example a parser's message that quotes its input):
 /// every whitespace-separated word that contains `@` goes through [`redact_value`], with
 /// surrounding quotes kept.
@@ -198,6 +310,55 @@ mod tests {
             redact_text("at socks5://u:canary@h:1, or (\"http://u:c2@h:2\")"),
             "at socks5://u:***@h:1, or (\"http://u:***@h:2\")"
         );
+    }
+
+    #[test]
+    fn target_urls_hide_user_information_query_values_tokens_and_fragments() {
+        let cases = [
+            ("https://h/p", "https://h/p"),
+            ("https://h:8443/p?", "https://h:8443/p?"),
+            ("https://[::1]:8443/p?a", "https://[::1]:8443/p?a"),
+            (
+                "https://key:secret@h/v3?symbol=BTC&signature=abc#x",
+                "https://***@h/v3?symbol=***&signature=***#***",
+            ),
+            ("https://key@h/", "https://***@h/"),
+            // A password holding `/`, `?`, `#` or `@`, unencoded.
+            ("https://u:pa/ss@h/x", "https://***@h/x"),
+            ("https://u:pa?ss@h/x", "https://***@h/x"),
+            ("https://u:pa#ss@h/x?q=1", "https://***@h/x?q=***"),
+            ("https://u:p@ss@h/x", "https://***@h/x"),
+            ("https://u:pa/s/s@h/x@y", "https://***@y"),
+            ("https://u:secret/x", "https://u:***/x"),
+            // `@` in the path of a good URL is no user information.
+            (
+                "wss://stream.binance.com:9443/ws/btcusdt@depth20@100ms",
+                "wss://stream.binance.com:9443/ws/btcusdt@depth20@100ms",
+            ),
+            // Tokens in the path.
+            (
+                "wss://s.test/ws/pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61",
+                "wss://s.test/ws/***",
+            ),
+            (
+                "https://h/orders/3fa85f64-5717-4562-b3fc-2c963f66afa6/fills",
+                "https://h/orders/***/fills",
+            ),
+            (
+                "https://h/api/v3/depthSnapshotUpdates",
+                "https://h/api/v3/depthSnapshotUpdates",
+            ),
+            (
+                "https://h/api/v3/12345678901234567890",
+                "https://h/api/v3/12345678901234567890",
+            ),
+            // No scheme: the same rules.
+            ("u:pw@h/x", "***@h/x"),
+            ("not a url", "not a url"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -520,3 +520,38 @@ fn every_member_of_a_pool_is_warned_about_and_a_direct_first_member_has_no_host(
         ]
     );
 }
+
+#[test]
+fn an_exchange_id_argument_that_is_a_url_is_not_echoed_with_its_password() {
+    let out = run(&[&format!("socks5://u:{CANARY}@p:1080")], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains(CANARY), "{stderr}");
+    assert!(
+        stderr.contains("exchange id `socks5://***@p:1080` (argument)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_probe_url_is_never_printed_with_its_secrets() {
+    let token = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81";
+    for url in [
+        format!("https://u:pa/ss-{CANARY}@127.0.0.1:9/x"),
+        format!("https://u:pa?{CANARY}@127.0.0.1:9/x"),
+        format!("https://u:pa#{CANARY}@127.0.0.1:9/x"),
+        format!("wss://127.0.0.1:9/ws/{token}"),
+    ] {
+        for json in [false, true] {
+            let mut args = vec!["--probe", url.as_str()];
+            if json {
+                args.push("--json");
+            }
+            let out = run(&args, &[]);
+            let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+            assert!(!shown.contains(CANARY) && !shown.contains("ss-"), "{shown}");
+            assert!(!shown.contains(token), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+    }
+}

@@ -164,7 +164,11 @@ fn run(args: &Args, prefix: &str) -> Result<(String, ExitCode), Vec<String>> {
     for id in &args.exchanges {
         match ExchangeId::new(id) {
             Ok(id) => extra.push(id),
-            Err(e) => errors.push(format!("exchange id `{id}` (argument): {e}")),
+            // Shown as a URL would be: an argument may be a URL pasted in the wrong place.
+            Err(e) => errors.push(format!(
+                "exchange id `{}` (argument): {e}",
+                probe::redact_url(id)
+            )),
         }
     }
     let mut loader = ProxySettings::loader()

@@ -15,7 +15,7 @@ use crate::error::{Phase, ProxyError};
 use crate::http_client::client::HttpClient;
 use crate::injector::ProxyInjector;
 use crate::model::key::{ConnectionKind, RouteKey};
-use crate::redact::redact_value;
+use crate::redact;
 use crate::route::dialer::Dialer;
 use crate::transport::target::{Target, TargetScheme};
 use crate::transport::trace::Trace;
@@ -176,8 +176,9 @@ pub struct ProbeError {
     reason: String,
 }
 
-/// `url` as it may be printed: user information and every query value (signatures and API
-/// keys live there) and the fragment replaced by `***`.
+/// `url` as it may be printed: user information, every query value (signatures and API
+/// keys live there), path segments that look like tokens (a listen key) and the fragment
+/// replaced by `***`. A password holding an unencoded `/`, `?` or `#` is masked too.
 ///
 /// ```
 /// use proxy_runtime::check::probe::redact_url;
@@ -185,43 +186,14 @@ pub struct ProbeError {
 ///     redact_url("https://key:secret@api.example.com/v3/order?symbol=BTC&signature=abc#x"),
 ///     "https://***@api.example.com/v3/order?symbol=***&signature=***#***"
 /// );
+/// assert_eq!(
+///     redact_url("wss://stream.binance.com:9443/ws/pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a8"),
+///     "wss://stream.binance.com:9443/ws/***"
+/// );
+/// assert_eq!(redact_url("https://u:pa/ss@h/x"), "https://***@h/x");
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let (before_fragment, fragment) = match url.split_once('#') {
-        Some((b, _)) => (b, Some("***")),
-        None => (url, None),
-    };
-    let (before_query, query) = match before_fragment.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (before_fragment, None),
-    };
-    let mut out = match before_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let (authority, path) = rest.split_at(authority_end);
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => before_query.to_owned(),
-            }
-        }
-        None => redact_value(before_query).into_owned(),
-    };
-    if let Some(query) = query {
-        out.push('?');
-        let masked: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((name, _)) => format!("{name}=***"),
-                None => pair.to_owned(),
-            })
-            .collect();
-        out.push_str(&masked.join("&"));
-    }
-    if let Some(fragment) = fragment {
-        out.push('#');
-        out.push_str(fragment);
-    }
-    out
+    redact::redact_url(url)
 }
 
 /// Probes `url` through every route of `report` of the kind its scheme names (every
