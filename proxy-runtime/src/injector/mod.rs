@@ -308,3 +308,36 @@ fn route_key(exchange: &str) -> Result<RouteKey, Dialer> {
             Dialer::failing(Some(exchange.to_owned()), error)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(injector: &ProxyInjector) -> (usize, usize) {
+        let dialers = injector.dialers.lock().unwrap().len();
+        let clients = injector.http_clients.lock().unwrap().len();
+        (dialers, clients)
+    }
+
+    #[test]
+    fn only_valid_exchange_ids_are_kept_once_each_whatever_their_spelling() {
+        let injector = ProxyInjector::new(ProxySettings::new(false));
+        for n in 0..100 {
+            let bad = format!("not-an-id-{n}");
+            assert!(injector.dialer(&bad, ConnectionKind::Http).failure().is_some());
+            let client = injector.http_client(&bad);
+            assert!(client.dialer().failure().is_some());
+            assert_eq!(client.dialer().exchange(), Some(bad.as_str()), "named as asked");
+        }
+        assert_eq!(held(&injector), (0, 0), "nothing kept for invalid ids");
+        for name in ["binance", "BINANCE", "Binance"] {
+            injector.http_client(name);
+            injector.dialer(name, ConnectionKind::Websocket);
+        }
+        injector.default_dialer(ConnectionKind::Http);
+        // binance's HTTP and WebSocket dialers and its client, and the default's dialer.
+        assert_eq!(held(&injector), (3, 1));
+        let binance = RouteKey::Exchange(ExchangeId::new("binance").unwrap());
+        assert_eq!(injector.served(), [RouteKey::Default, binance]);
+    }
+}
