@@ -324,10 +324,19 @@ mod tests {
         let injector = ProxyInjector::new(ProxySettings::new(false));
         for n in 0..100 {
             let bad = format!("not-an-id-{n}");
-            assert!(injector.dialer(&bad, ConnectionKind::Http).failure().is_some());
+            assert!(
+                injector
+                    .dialer(&bad, ConnectionKind::Http)
+                    .failure()
+                    .is_some()
+            );
             let client = injector.http_client(&bad);
             assert!(client.dialer().failure().is_some());
-            assert_eq!(client.dialer().exchange(), Some(bad.as_str()), "named as asked");
+            assert_eq!(
+                client.dialer().exchange(),
+                Some(bad.as_str()),
+                "named as asked"
+            );
         }
         assert_eq!(held(&injector), (0, 0), "nothing kept for invalid ids");
         for name in ["binance", "BINANCE", "Binance"] {

@@ -173,19 +173,97 @@ pub trait Resolve: Send + Sync + fmt::Debug {
     fn resolve<'a>(&'a self, host: &'a str, port: u16) -> Resolving<'a>;
 }
 
-/// Resolves with the operating system (`getaddrinfo`, through tokio).
+/// Resolves with the operating system (`getaddrinfo`, on tokio's blocking threads).
+///
+/// At most 64 lookups are in flight in the process, those whose connection gave up on
+/// them included: `getaddrinfo` cannot be stopped, so a lookup that timed out keeps its
+/// thread until the system's resolver answers, and during a DNS outage many reconnecting
+/// streams would otherwise fill tokio's blocking pool, which the application's own
+/// blocking work shares. A lookup waits for its turn within its connection's deadline.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemResolver;
 
+/// System lookups in flight at once, in the whole process.
+const MAX_LOOKUPS: usize = 64;
+static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LOOKUPS);
+
 impl Resolve for SystemResolver {
     fn resolve<'a>(&'a self, host: &'a str, port: u16) -> Resolving<'a> {
-        Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+        let host = host.to_owned();
+        Box::pin(bounded_lookup(&LOOKUPS, move || {
+            use std::net::ToSocketAddrs as _;
+            (host.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect)
+        }))
     }
+}
+
+/// Runs `lookup` on a blocking thread once `limit` gives it a permit, which it keeps until
+/// it returns, even when no one waits for its answer any more.
+async fn bounded_lookup(
+    limit: &'static tokio::sync::Semaphore,
+    lookup: impl FnOnce() -> io::Result<Vec<SocketAddr>> + Send + 'static,
+) -> io::Result<Vec<SocketAddr>> {
+    let permit = limit.acquire().await.map_err(io::Error::other)?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        lookup()
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lookups_given_up_on_keep_their_turn_until_they_return() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        use std::time::Duration;
+
+        static LIMIT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        // Each lookup blocks until released, like getaddrinfo during a DNS outage.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let lookup = || {
+            let (running, most, gate) = (running.clone(), most.clone(), gate.clone());
+            move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let _ = gate.lock().unwrap().recv();
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(vec![SocketAddr::from(([127, 0, 0, 1], 80))])
+            }
+        };
+        // Two lookups take the two turns; their connections give up on them.
+        for _ in 0..2 {
+            let given_up =
+                tokio::time::timeout(Duration::from_millis(50), bounded_lookup(&LIMIT, lookup()))
+                    .await;
+            assert!(given_up.is_err(), "blocked");
+        }
+        // A third waits for a turn: the two abandoned ones still hold theirs.
+        let third = tokio::spawn(bounded_lookup(&LIMIT, lookup()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!third.is_finished(), "it waits");
+        assert_eq!(running.load(Ordering::SeqCst), 2);
+        // The system answers the first two; the third gets its turn and its answer.
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(20), third).await;
+        assert_eq!(answer.unwrap().unwrap().unwrap().len(), 1);
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "never more than the limit at once"
+        );
+    }
 
     #[test]
     fn each_scheme_has_its_kind_default_port_and_tls() {
