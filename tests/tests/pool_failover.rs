@@ -161,3 +161,25 @@ async fn the_target_s_certificate_ends_the_attempt_and_benches_no_one() {
     let trusted = Origin::start(&ca).await;
     assert_eq!(get(&client, &trusted).await.unwrap(), via(4));
 }
+
+#[tokio::test]
+async fn a_member_reached_after_the_deadline_is_neither_tried_nor_benched() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    // A member that never answers, first: under a 2 s timeout it is given all of it.
+    let silent = FakeProxy::start(|s: Session| s.hang()).await;
+    let healthy = microsocks(6);
+    let urls = [
+        format!("socks5h://{}", silent.authority()),
+        healthy.url("socks5h", None),
+    ];
+    let client = client(&urls, 2, &ca);
+    let err = get(&client, &origin).await.unwrap_err();
+    assert_eq!(err.kind(), &K::AllMembersFailed, "{err}");
+    assert_eq!(err.member_failures().len(), 1, "only the first was tried: {err}");
+    assert!(err.to_string().contains("1 more not tried: the deadline passed"), "{err}");
+    // The second was not benched for a timeout it never had time for: the next
+    // connection goes through it at once (the first is benched).
+    assert_eq!(get(&client, &origin).await.unwrap(), via(6));
+    assert_eq!(silent.accepted(), 1);
+}

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::pool::{Pool, Through, is_member_failure, member_deadline};
 use super::stream::ProxyStream;
-use crate::error::{ProxyError, ProxyErrorKind as K, Via};
+use crate::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::ProxyConfig;
@@ -281,7 +281,14 @@ impl Dialer {
         pool.meter();
         let candidates = pool.candidates();
         let mut failures = Vec::new();
+        let mut untried = 0;
         for (n, &i) in candidates.iter().enumerate() {
+            // A member reached when the route's deadline has passed is not tried: it has no
+            // time, and a timeout then would be no fault of its own.
+            if Instant::now() >= deadline {
+                untried = candidates.len() - n;
+                break;
+            }
             let member = &pool.members()[i];
             let timing = |phase, took| pool.record_phase(i, phase, took);
             let steps = Steps {
@@ -317,7 +324,14 @@ impl Dialer {
             }
         }
         match failures.len() {
+            0 => Err(ProxyError::new(K::Timeout(Phase::Connect))
+                .detail("the deadline passed before any member was tried")),
             1 if pool.is_single() => Err(failures.remove(0)),
+            _ if untried > 0 => Err(ProxyError::new(K::AllMembersFailed)
+                .detail(format!(
+                    "{untried} more not tried: the deadline passed"
+                ))
+                .members(failures)),
             _ => Err(ProxyError::new(K::AllMembersFailed).members(failures)),
         }
     }
