@@ -114,27 +114,27 @@ pub(crate) fn redact_url(url: &str) -> String {
         out.push_str(scheme);
         out.push_str("://");
     }
-    let remainder = match authority.rfind('@') {
+    let later_at = rest.rfind('@');
+    let mask_to = match authority.rfind('@') {
+        Some(at) => Some(at),
+        // No host the URL could mean: a password holding `/`, `?` or `#` cut it short.
+        None if !is_plausible_host(authority) => later_at,
+        None => None,
+    };
+    let remainder = match mask_to {
         Some(at) => {
             out.push_str(MASK);
             out.push('@');
             &rest[at + 1..]
         }
-        None if !is_host_port(authority) => match rest.rfind('@') {
-            Some(at) => {
-                out.push_str(MASK);
-                out.push('@');
-                &rest[at + 1..]
-            }
-            // `user:secret/...` with no host at all: the part after the `:` is masked.
-            None => {
-                let colon = authority.find(':').unwrap_or(authority.len());
-                out.push_str(&authority[..colon]);
-                out.push(':');
-                out.push_str(MASK);
-                &rest[authority_end..]
-            }
-        },
+        // `user:secret/...` with no `@` at all: the part after the `:` is masked.
+        None if !is_host_port(authority) => {
+            let colon = authority.find(':').unwrap_or(authority.len());
+            out.push_str(&authority[..colon]);
+            out.push(':');
+            out.push_str(MASK);
+            &rest[authority_end..]
+        }
         None => rest,
     };
     let (before_fragment, fragment) = match remainder.split_once('#') {
@@ -193,6 +193,21 @@ fn is_host_port(authority: &str) -> bool {
         None => true,
         Some((_, port)) => port.bytes().all(|b| b.is_ascii_digit()),
     }
+}
+
+/// Whether `authority` names a host a URL could mean, with an optional port: an IP
+/// address, `localhost`, or a name with a dot. A user name (`trader:1234`) is not one.
+fn is_plausible_host(authority: &str) -> bool {
+    if !is_host_port(authority) {
+        return false;
+    }
+    if authority.starts_with('[') {
+        return true;
+    }
+    let host = authority.split(':').next().unwrap_or_default();
+    host.parse::<std::net::Ipv4Addr>().is_ok()
+        || host.eq_ignore_ascii_case("localhost")
+        || (host.contains('.') && !host.starts_with('.') && !host.ends_with('.'))
 }
 
 /// Whether a path segment looks like a secret token (a listen key, an API key, a session

@@ -540,6 +540,7 @@ fn a_probe_url_is_never_printed_with_its_secrets() {
         format!("https://u:pa/ss-{CANARY}@127.0.0.1:9/x"),
         format!("https://u:pa?{CANARY}@127.0.0.1:9/x"),
         format!("https://u:pa#{CANARY}@127.0.0.1:9/x"),
+        format!("https://u:1234/ss-{CANARY}@127.0.0.1:9/x"),
         format!("wss://127.0.0.1:9/ws/{token}"),
     ] {
         for json in [false, true] {

@@ -176,8 +176,16 @@ async fn a_member_reached_after_the_deadline_is_neither_tried_nor_benched() {
     let client = client(&urls, 2, &ca);
     let err = get(&client, &origin).await.unwrap_err();
     assert_eq!(err.kind(), &K::AllMembersFailed, "{err}");
-    assert_eq!(err.member_failures().len(), 1, "only the first was tried: {err}");
-    assert!(err.to_string().contains("1 more not tried: the deadline passed"), "{err}");
+    assert_eq!(
+        err.member_failures().len(),
+        1,
+        "only the first was tried: {err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("1 more not tried: the deadline passed"),
+        "{err}"
+    );
     // The second was not benched for a timeout it never had time for: the next
     // connection goes through it at once (the first is benched).
     assert_eq!(get(&client, &origin).await.unwrap(), via(6));

@@ -328,9 +328,7 @@ impl Dialer {
                 .detail("the deadline passed before any member was tried")),
             1 if pool.is_single() => Err(failures.remove(0)),
             _ if untried > 0 => Err(ProxyError::new(K::AllMembersFailed)
-                .detail(format!(
-                    "{untried} more not tried: the deadline passed"
-                ))
+                .detail(format!("{untried} more not tried: the deadline passed"))
                 .members(failures)),
             _ => Err(ProxyError::new(K::AllMembersFailed).members(failures)),
         }
