@@ -54,6 +54,9 @@ pub(crate) struct Pool {
     health: Mutex<Vec<Health>>,
     /// Members benched, and cooling: made at the route's first connection.
     gauges: OnceLock<[Gauge; 2]>,
+    /// The one timer that sets the gauges again when the next bench or cooling ends:
+    /// when it wakes, and the task to stop when an earlier end replaces it.
+    timer: Mutex<Option<(Instant, tokio::task::AbortHandle)>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -92,6 +95,7 @@ impl Pool {
             next: AtomicUsize::new(0),
             health,
             gauges: OnceLock::new(),
+            timer: Mutex::new(None),
         })
     }
 
@@ -231,19 +235,59 @@ impl Pool {
         self.recount_at(until);
     }
 
-    /// Sets the gauges again at `when`, when a bench or a cooling ends (nothing else
-    /// would change them then). Outside a runtime, the next change sets them.
+    /// Sets the gauges again at `when`, when a bench or a cooling ends (nothing else would
+    /// change them then), and at every end after it. One timer per pool: an end after the
+    /// one it waits for is left to it; an earlier one replaces it. Outside a runtime, the
+    /// next change sets them.
     fn recount_at(&self, when: Instant) {
+        let mut timer = self.timer.lock().unwrap_or_else(PoisonError::into_inner);
+        if timer.as_ref().is_some_and(|(at, _)| *at <= when) {
+            return;
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let me = self.me.clone();
-        runtime.spawn(async move {
-            tokio::time::sleep_until(when).await;
-            if let Some(pool) = me.upgrade() {
-                pool.update_gauges(&pool.health());
+        let task = runtime.spawn(async move {
+            let mut at = when;
+            loop {
+                tokio::time::sleep_until(at).await;
+                let Some(pool) = me.upgrade() else {
+                    return;
+                };
+                let next = pool.recount();
+                let mut timer = pool.timer.lock().unwrap_or_else(PoisonError::into_inner);
+                match next {
+                    Some(next) => {
+                        if let Some((wakes, _)) = timer.as_mut() {
+                            *wakes = next;
+                        }
+                        at = next;
+                    }
+                    None => {
+                        *timer = None;
+                        return;
+                    }
+                }
             }
         });
+        if let Some((_, replaced)) = timer.replace((when, task.abort_handle())) {
+            replaced.abort();
+        }
+    }
+
+    /// Sets the gauges from the members' records now: when the next bench or cooling
+    /// ends, if any does.
+    fn recount(&self) -> Option<Instant> {
+        let health = self.health();
+        self.update_gauges(&health);
+        let now = Instant::now();
+        health
+            .iter()
+            .flat_map(|h| [h.benched_until, h.cooling_until])
+            .flatten()
+            .filter(|&end| end > now)
+            .min()
     }
 
     /// Remembers an HTTP connection made through member `i`, so that cooling can retire
@@ -629,6 +673,43 @@ mod tests {
         tokio::time::advance(Duration::from_secs(4)).await;
         run_timers().await;
         assert_eq!(gauges(&metrics), (0.0, 0.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_timer_per_pool_whatever_the_number_of_benches_and_coolings() {
+        let (pool, metrics) = new_pool(2, Strategy::Failover);
+        // A cooling of a day, renewed a thousand times: one timer waits for it.
+        for _ in 0..1000 {
+            pool.cool(0, Instant::now() + Duration::from_secs(86_400));
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        // A bench that ends sooner replaces the timer, which then goes on to the cooling.
+        pool.failed(1, &error(K::Protocol));
+        run_timers().await; // the replaced timer ends
+        let tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        assert_eq!(tasks, 1, "one timer");
+        assert_eq!(gauges(&metrics), (1.0, 1.0));
+        tokio::time::advance(Duration::from_millis(1300)).await;
+        run_timers().await;
+        assert_eq!(gauges(&metrics), (0.0, 1.0));
+        assert_eq!(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+            1
+        );
+        tokio::time::advance(Duration::from_secs(86_400)).await;
+        run_timers().await;
+        assert_eq!(gauges(&metrics), (0.0, 0.0));
+        assert_eq!(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+            0,
+            "done"
+        );
     }
 
     /// The head of a response with `status` (and `Retry-After: 30`).
