@@ -521,6 +521,16 @@ mod tests {
             .load_with_origins()
             .unwrap();
         assert!(ProxySettings::file_warnings(&origins).is_empty(), "no file");
+        // A file whose every value a variable overrides gave them all the same.
+        let (_, origins) = ProxySettings::loader()
+            .yaml_str("some.yaml", "proxy:\n  enabled: false\n")
+            .env_vars([("CRYPTOFEED_PROXY_ENABLED", "true")])
+            .load_with_origins()
+            .unwrap();
+        assert!(
+            ProxySettings::file_warnings(&origins).is_empty(),
+            "overridden"
+        );
     }
 
     #[test]

@@ -183,8 +183,8 @@ impl<T: Settings> Loader<T> {
     pub fn load_with_origins(&self) -> Result<(T, Origins), LoadError> {
         let (tree, file) = self.merged_tree()?;
         let mut origins = tree.origins();
-        if let Some(file) = file {
-            origins.read_file(file);
+        if let Some((file, gave_values)) = file {
+            origins.read_file(file, gave_values);
         }
         let settings = T::deserialize(de::NodeDeserializer(tree)).map_err(|e| {
             let origin = e.origin.unwrap_or_else(Origin::settings);
@@ -198,8 +198,8 @@ impl<T: Settings> Loader<T> {
     }
 
     /// Every source read and merged, with the required fields checked; and the name of
-    /// the YAML source read, if one was.
-    fn merged_tree(&self) -> Result<(Node, Option<String>), LoadError> {
+    /// the YAML source read, if one was, with whether it gave any value.
+    fn merged_tree(&self) -> Result<(Node, Option<(String, bool)>), LoadError> {
         let mut errors = Vec::new();
         let prefix = self.effective_prefix().unwrap_or_default().to_owned();
         let config_var = T::OPTIONS.config_env;
@@ -248,11 +248,12 @@ impl<T: Settings> Loader<T> {
     }
 
     /// Reads the YAML source, if any, into a checked tree (`None` when it has no settings
-    /// or could not be read, which is recorded); `read` gets its name once it is read.
+    /// or could not be read, which is recorded); `read` gets its name once it is read, and
+    /// whether it gave any value (before any other source overrides them).
     fn read_yaml(
         &self,
         vars: &[(String, String)],
-        read: &mut Option<String>,
+        read: &mut Option<(String, bool)>,
         errors: &mut Vec<SettingError>,
     ) -> Option<Node> {
         let (file, text) = match &self.yaml {
@@ -272,7 +273,7 @@ impl<T: Settings> Loader<T> {
                 read_file(Path::new(path), errors)?
             }
         };
-        *read = Some(file.clone());
+        *read = Some((file.clone(), false));
         let section = T::OPTIONS.yaml_section;
         let (raw, line) = match yaml::section(&text, section) {
             Ok(yaml::Section::Found(raw, line)) => (raw, line),
@@ -296,7 +297,11 @@ impl<T: Settings> Loader<T> {
             path: p.under(&base),
         };
         let kind = FieldKind::Struct(T::schema);
-        build::build(&kind, raw, line, &place, errors)
+        let node = build::build(&kind, raw, line, &place, errors);
+        if let Some((_, gave_values)) = read {
+            *gave_values = node.as_ref().is_some_and(Node::has_leaves);
+        }
+        node
     }
 }
 

@@ -61,6 +61,16 @@ impl Node {
         }
     }
 
+    /// Whether the tree holds any value.
+    pub(crate) fn has_leaves(&self) -> bool {
+        match self {
+            Node::Leaf(..) => true,
+            Node::List(items, _) => items.iter().any(Node::has_leaves),
+            Node::Map(entries, _) => entries.values().any(Node::has_leaves),
+            Node::Invalid => false,
+        }
+    }
+
     /// The origin of every leaf, by path.
     pub(crate) fn origins(&self) -> Origins {
         fn walk(node: &Node, path: &mut KeyPath, out: &mut Origins) {

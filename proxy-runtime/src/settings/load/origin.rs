@@ -169,6 +169,8 @@ pub struct Origins {
     leaves: BTreeMap<KeyPath, Origin>,
     /// The YAML sources read, by name.
     files: Vec<String>,
+    /// Those of them that gave no value.
+    files_without_values: Vec<String>,
 }
 
 impl Origins {
@@ -194,18 +196,13 @@ impl Origins {
         &self.files
     }
 
-    /// The YAML files read from which no value came: a file without the settings' section
+    /// The YAML files read that gave no value: a file without the settings' section
     /// (`proxy:`), with nothing under it, or empty. Settings that were meant to be there
-    /// are not, and nothing else says so.
+    /// are not, and nothing else says so. A file whose values variables all override did
+    /// give values: it is not one of these.
     pub fn files_without_values(&self) -> Vec<&str> {
-        self.files
+        self.files_without_values
             .iter()
-            .filter(|file| {
-                !self
-                    .leaves
-                    .values()
-                    .any(|origin| matches!(origin, Origin::Yaml { file: f, .. } if f == *file))
-            })
             .map(String::as_str)
             .collect()
     }
@@ -214,7 +211,10 @@ impl Origins {
         self.leaves.insert(path, origin);
     }
 
-    pub(crate) fn read_file(&mut self, name: String) {
+    pub(crate) fn read_file(&mut self, name: String, gave_values: bool) {
+        if !gave_values {
+            self.files_without_values.push(name.clone());
+        }
         self.files.push(name);
     }
 }
