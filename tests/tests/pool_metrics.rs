@@ -56,8 +56,8 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
         .install()
         .expect("the only recorder of this process");
     let base = format!("https://127.0.0.1:{}", origin.https.port());
-    // The dead member is benched during the first request: between these two instants.
-    let (mut before, mut after) = (None, None);
+    // The dead member is benched during the first request: after this instant.
+    let mut before = None;
     for _ in 0..3 {
         before.get_or_insert_with(std::time::Instant::now);
         let response = client
@@ -67,7 +67,6 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
             .await
             .unwrap();
         response.bytes().await.unwrap();
-        after.get_or_insert_with(std::time::Instant::now);
     }
     // A target whose certificate is not trusted: a failure of the target's, counted
     // against the member it was tried through, which is not benched for it.
@@ -129,18 +128,16 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
             .copied()
     };
     // Four connections (three closed after one request each, and the limited one) went
-    // through the live member; the dead one was tried once, then benched.
+    // through the live member; the dead one was tried, then benched (once, unless the
+    // machine was slow enough for its first bench, 0.8 s at the least, to end).
     assert_eq!(
         attempts(&live_shown, &[("outcome", "ok")]),
         Some(4),
         "{counters:#?}"
     );
     let unreachable = [("outcome", "error"), ("error_kind", "proxy_unreachable")];
-    assert_eq!(
-        attempts(&dead_shown, &unreachable),
-        Some(1),
-        "{counters:#?}"
-    );
+    let dead_tried = attempts(&dead_shown, &unreachable).expect("counted");
+    assert!(dead_tried >= 1, "{counters:#?}");
     assert_eq!(attempts(&dead_shown, &[("outcome", "ok")]), Some(0));
     assert_eq!(
         attempts(
@@ -156,14 +153,12 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
         "the target's certificate: {counters:#?}"
     );
     let gauge = |name: &str| gauges.get(&(name.to_owned(), labels(&route))).copied();
-    // The dead member's first bench lasts 0.8 to 1.2 s: counted while it lasts, and no
-    // longer once it has ended.
-    let (at_most, at_least) = (before.unwrap().elapsed(), after.unwrap().elapsed());
-    let benched = gauge("proxy_members_benched");
-    if at_most < std::time::Duration::from_millis(790) {
-        assert_eq!(benched, Some(1.0), "{at_most:?}: {gauges:#?}");
-    } else if at_least > std::time::Duration::from_millis(1210) {
-        assert_eq!(benched, Some(0.0), "{at_least:?}: {gauges:#?}");
+    // The dead member's first bench lasts 0.8 s at the least: counted while it lasts. (That
+    // the gauge drops when a bench ends is the pool's unit tests' to show, on a stopped
+    // clock.)
+    if before.unwrap().elapsed() < std::time::Duration::from_millis(790) {
+        assert_eq!(dead_tried, 1, "{counters:#?}");
+        assert_eq!(gauge("proxy_members_benched"), Some(1.0), "{gauges:#?}");
     }
     assert_eq!(gauge("proxy_members_cooling"), Some(1.0), "{gauges:#?}");
     let timed = |member: &str, phase: &str| {
@@ -185,7 +180,11 @@ async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {
         Some(0),
         "an address is not looked up"
     );
-    assert_eq!(timed(&dead_shown, "connect"), Some(1), "{histograms:#?}");
+    assert_eq!(
+        timed(&dead_shown, "connect"),
+        Some(dead_tried as usize),
+        "{histograms:#?}"
+    );
     assert_eq!(
         timed(&dead_shown, "proxy_handshake"),
         Some(0),
