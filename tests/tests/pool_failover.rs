@@ -191,3 +191,48 @@ async fn a_member_reached_after_the_deadline_is_neither_tried_nor_benched() {
     assert_eq!(get(&client, &origin).await.unwrap(), via(6));
     assert_eq!(silent.accepted(), 1);
 }
+
+#[tokio::test]
+async fn a_member_whose_protocol_cannot_carry_the_target_is_passed_over_not_benched() {
+    let ca = TestCa::new();
+    // SOCKS4 carries no IPv6 address: a socks4:// member cannot reach an IPv6 target,
+    // and the next member can.
+    let socks4 = RealProxy::dante_with(Options {
+        outbound: Some(Ipv4Addr::new(127, 0, 0, 117)),
+        ..Options::default()
+    });
+    let socks5 = microsocks(8);
+    let client = client(
+        &[socks4.url("socks4", None), socks5.url("socks5h", None)],
+        10,
+        &ca,
+    );
+    let v6 = Origin::start_on(&ca, "::1").await;
+    let url = format!("https://[::1]:{}/v6", v6.https.port());
+    let response = client.get(&url).header("connection", "close").send().await;
+    assert_eq!(response.expect("through the second member").status(), 200);
+    // The first member was not benched for it: an IPv4 target goes through it first.
+    let v4 = Origin::start(&ca).await;
+    assert_eq!(
+        get(&client, &v4).await.unwrap(),
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 117))
+    );
+    // When no member can carry the target, the error says why for each.
+    let only_socks4 = self::client(
+        &[socks4.url("socks4", None), socks4.url("socks4a", None)],
+        10,
+        &ca,
+    );
+    let err = only_socks4.get(&url).send().await.unwrap_err();
+    assert_eq!(err.kind(), &K::AllMembersFailed, "{err}");
+    assert_eq!(err.member_failures().len(), 2, "{err}");
+    for failure in err.member_failures() {
+        assert_eq!(failure.kind(), &K::InvalidTarget, "{failure}");
+        assert!(
+            failure
+                .to_string()
+                .contains("SOCKS4 carries only IPv4 addresses"),
+            "{failure}"
+        );
+    }
+}

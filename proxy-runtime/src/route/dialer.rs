@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::pool::{Pool, Through, is_member_failure, member_deadline};
+use super::pool::{Pool, Through, cannot_carry, is_member_failure, member_deadline};
 use super::stream::ProxyStream;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
 use crate::model::key::{ConnectionKind, RouteKey};
@@ -309,8 +309,12 @@ impl Dialer {
                         member: Some(Through::new(pool, i)),
                     });
                 }
-                Err(e) if is_member_failure(&e) => {
-                    pool.failed(i, &e);
+                Err(e) if is_member_failure(&e) || cannot_carry(&e) => {
+                    if cannot_carry(&e) {
+                        pool.counted_failure(i, &e);
+                    } else {
+                        pool.failed(i, &e);
+                    }
                     let via = match member.url {
                         ProxyUrl::Direct => Via::Direct,
                         ProxyUrl::Proxy(_) => Via::Proxy(member.shown.clone()),

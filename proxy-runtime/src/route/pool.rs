@@ -398,6 +398,13 @@ pub(crate) fn member_deadline(route: Instant, members_left: usize) -> Instant {
     now + share.max(left.min(MEMBER_FLOOR))
 }
 
+/// Whether `error` says the member's protocol cannot carry this target (SOCKS4 and an
+/// IPv6 address, a name too long for SOCKS): another member may carry it, and the member
+/// is no worse for other targets, so it is passed over, not benched.
+pub(crate) fn cannot_carry(error: &ProxyError) -> bool {
+    error.kind() == &K::InvalidTarget && error.phase() == Some(Phase::ProxyHandshake)
+}
+
 /// Whether `error` is the member's (another member may do better), rather than the
 /// target's or the request's (every member would fail the same way). Everything that
 /// fails on the way through the member is its own: reaching it, its handshake, TLS with
@@ -915,6 +922,27 @@ mod tests {
         for kind in not_member {
             assert!(!is_member_failure(&error(kind.clone())), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn a_target_the_member_s_protocol_cannot_carry_is_told_from_an_invalid_one() {
+        let refused =
+            ProxyError::new(K::InvalidTarget).detail("SOCKS4 carries only IPv4 addresses");
+        assert!(cannot_carry(
+            &refused.clone().in_phase(Phase::ProxyHandshake)
+        ));
+        // An invalid target (no phase: refused before any member), or another kind.
+        assert!(!cannot_carry(&refused));
+        assert!(!cannot_carry(
+            &ProxyError::new(K::InvalidTarget).in_phase(Phase::Tls)
+        ));
+        assert!(!cannot_carry(
+            &ProxyError::new(K::Protocol).in_phase(Phase::ProxyHandshake)
+        ));
+        assert!(
+            !is_member_failure(&refused.in_phase(Phase::ProxyHandshake)),
+            "never benched"
+        );
     }
 
     #[test]

@@ -91,7 +91,8 @@ async fn proxied(
         None
     };
     // What the protocol cannot carry is refused before any connection is opened.
-    let handshake = Handshake::prepare(endpoint, target, resolved.as_deref())?;
+    let handshake = Handshake::prepare(endpoint, target, resolved.as_deref())
+        .map_err(|e| e.in_phase(Phase::ProxyHandshake))?;
     let addrs = resolve(link.resolver, endpoint.host(), endpoint.port(), steps)
         .await
         .map_err(Resolution::of_proxy)?;
