@@ -240,7 +240,13 @@ async fn a_failed_lazy_environment_load_fails_every_connection() {
 
 /// Runs `late_install_client` with only `vars` in its environment: its stdout and stderr.
 async fn late_install(vars: &[(&str, &str)]) -> (String, String) {
+    late_install_with(&[], vars).await
+}
+
+/// Runs `late_install_client ARGS` with only `vars` in its environment.
+async fn late_install_with(args: &[&str], vars: &[(&str, &str)]) -> (String, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_late_install_client"))
+        .args(args)
         .env_clear()
         .envs(vars.iter().copied())
         .output()
@@ -279,6 +285,17 @@ async fn settings_installed_after_the_environment_served_a_client_are_said_once(
     assert_eq!(stderr.matches(late).count(), 1, "{stderr}");
     assert!(stderr.contains("exchanges=binance"), "{stderr}");
     assert!(stderr.contains(" ERROR "), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_route_the_environment_serves_after_an_install_is_said_too() {
+    // The environment's injector, taken before the install, serves its first route after
+    // it: the install saw nothing served, so the serving says it.
+    let (stdout, stderr) = late_install_with(&["held"], &[]).await;
+    assert!(stdout.contains("held: \"direct\""), "{stdout}");
+    let late = "proxy settings were installed after the settings loaded from the environment had served these exchanges";
+    assert_eq!(stderr.matches(late).count(), 1, "{stderr}");
+    assert!(stderr.contains("exchanges=okx"), "{stderr}");
 }
 
 #[tokio::test]

@@ -32,16 +32,31 @@ pub fn init_proxy_system(settings: ProxySettings) {
 /// `LazyLock`, a library that built one early) do not follow the settings installed now.
 pub fn init_proxy_system_with(injector: ProxyInjector) {
     *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(injector));
-    let served = FROM_ENV
-        .get()
-        .map(|fallback| fallback.served())
-        .unwrap_or_default();
+    late_install();
+}
+
+/// Logs, once, that settings were installed while the environment's injector served
+/// routes, naming them. Checked from both sides (after an install, and after the
+/// environment's injector hands out a new route), so that neither order goes unsaid.
+fn late_install() {
+    let served = FROM_ENV.get().map(|env| env.served()).unwrap_or_default();
     if !served.is_empty() && !LATE_INSTALL_LOGGED.swap(true, Ordering::Relaxed) {
         let exchanges: Vec<String> = served.iter().map(ToString::to_string).collect();
         tracing::error!(
             exchanges = %exchanges.join(", "),
             "proxy settings were installed after the settings loaded from the environment had served these exchanges: the clients built before keep the environment's routes; call init_proxy_system before building clients"
         );
+    }
+}
+
+/// The environment's injector handed out a route: late, if settings are installed.
+fn served_by_env() {
+    if GLOBAL
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_some()
+    {
+        late_install();
     }
 }
 
@@ -79,7 +94,7 @@ fn from_env() -> ProxyInjector {
                     "no proxy settings in the environment (no CRYPTOFEED_PROXY_ variable, no CRYPTOFEED_CONFIG file): connections go direct unless settings are installed (init_proxy_system) before clients are built"
                 );
             }
-            ProxyInjector::new(settings)
+            ProxyInjector::new(settings).on_new_route(served_by_env)
         }
         Err(e) => {
             tracing::error!(error = %e, "proxy settings could not be loaded; every proxied connection will fail");

@@ -7,6 +7,7 @@
 pub(crate) mod global;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_settings::ProxySettings;
 use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::ProxyConfig;
+use crate::redact;
 use crate::route::dialer::Dialer;
 use crate::settings::load::LoadError;
 use crate::transport::target::{Resolve, SystemResolver};
@@ -54,6 +56,9 @@ pub struct ProxyInjector {
     http: HttpOptions,
     dialers: Mutex<HashMap<(RouteKey, ConnectionKind), Dialer>>,
     http_clients: Mutex<HashMap<RouteKey, HttpClient>>,
+    /// Called after a route is handed out for the first time (the environment's injector
+    /// checks whether settings were installed meanwhile).
+    on_new_route: Option<fn()>,
 }
 
 impl std::fmt::Debug for ProxyInjector {
@@ -142,6 +147,7 @@ impl ProxyInjectorBuilder {
             http: self.http,
             dialers: Mutex::new(HashMap::new()),
             http_clients: Mutex::new(HashMap::new()),
+            on_new_route: None,
         }
     }
 }
@@ -222,11 +228,24 @@ impl ProxyInjector {
     }
 
     fn cached_dialer(&self, key: RouteKey, kind: ConnectionKind) -> Dialer {
-        let mut dialers = self.dialers.lock().unwrap_or_else(PoisonError::into_inner);
-        dialers
-            .entry((key.clone(), kind))
-            .or_insert_with(|| self.new_dialer(key, kind))
-            .clone()
+        let (dialer, new) = {
+            let mut dialers = self.dialers.lock().unwrap_or_else(PoisonError::into_inner);
+            match dialers.entry((key.clone(), kind)) {
+                Entry::Occupied(entry) => (entry.get().clone(), false),
+                Entry::Vacant(entry) => (entry.insert(self.new_dialer(key, kind)).clone(), true),
+            }
+        };
+        // After the lock: the hook may ask what was served.
+        if let Some(hook) = self.on_new_route.filter(|_| new) {
+            hook();
+        }
+        dialer
+    }
+
+    /// The same injector, calling `hook` after it hands out a route for the first time.
+    pub(crate) fn on_new_route(mut self, hook: fn()) -> Self {
+        self.on_new_route = Some(hook);
+        self
     }
 
     fn new_dialer(&self, key: RouteKey, kind: ConnectionKind) -> Dialer {
@@ -299,13 +318,14 @@ impl ProxyInjector {
 
 /// The key of `exchange`'s routes, the one place an exchange asked for by name is checked
 /// (and lowercased): an id that is not one gets a dialer that fails every connection
-/// (never the default's routes), kept nowhere.
+/// (never the default's routes), kept nowhere, and named as a URL would be shown (a URL
+/// passed for an exchange id keeps its password out of errors and logs).
 fn route_key(exchange: &str) -> Result<RouteKey, Dialer> {
     ExchangeId::new(exchange)
         .map(RouteKey::Exchange)
         .map_err(|e| {
             let error = ProxyError::new(K::InvalidExchange).source(e);
-            Dialer::failing(Some(exchange.to_owned()), error)
+            Dialer::failing(Some(redact::redact_url(exchange)), error)
         })
 }
 
@@ -339,6 +359,9 @@ mod tests {
             );
         }
         assert_eq!(held(&injector), (0, 0), "nothing kept for invalid ids");
+        // A URL passed for an id is named without its password.
+        let url = injector.http_client("socks5://u:s3cret@h:1080");
+        assert_eq!(url.dialer().exchange(), Some("socks5://***@h:1080"));
         for name in ["binance", "BINANCE", "Binance"] {
             injector.http_client(name);
             injector.dialer(name, ConnectionKind::Websocket);

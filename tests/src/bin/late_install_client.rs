@@ -4,7 +4,10 @@
 //! what it is told, once: that the environment had no settings (or what was wrong with
 //! them), and that settings were installed after the environment served `binance`.
 //!
-//! Usage: `late_install_client` (prints each client's routes; logs go to stderr).
+//! Usage: `late_install_client [held]` (prints each client's routes; logs go to stderr).
+//! With `held`, the environment's injector is taken first and serves its first client
+//! only after the settings are installed (the order a race between two threads can
+//! give).
 
 use proxy_runtime::{ProxySettings, init_proxy_system, proxied};
 
@@ -38,6 +41,13 @@ fn main() {
         .with_ansi(false)
         .with_max_level(tracing::Level::INFO)
         .init();
+    if std::env::args().nth(1).as_deref() == Some("held") {
+        let environment = proxy_runtime::proxy_injector();
+        init_proxy_system(installed());
+        let client = environment.http_client("okx");
+        println!("held: {:?}", client.dialer().route());
+        return;
+    }
     let early = Binance::new();
     init_proxy_system(installed());
     let late = Binance::new();
