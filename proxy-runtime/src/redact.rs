@@ -149,14 +149,15 @@ pub(crate) fn redact_url(url: &str) -> String {
     let path_start = before_query.find('/').unwrap_or(before_query.len());
     out.push_str(&before_query[..path_start]);
     let path = &before_query[path_start..];
-    let segments: Vec<&str> = path
+    // A segment holding `@` may end a password that a `/` split (a user name that looks
+    // like a host, a password that starts with digits): what comes before its last `@`
+    // is masked.
+    let segments: Vec<String> = path
         .split('/')
-        .map(|segment| {
-            if looks_like_token(segment) {
-                MASK
-            } else {
-                segment
-            }
+        .map(|segment| match segment.rfind('@') {
+            Some(at) => format!("{MASK}{}", &segment[at..]),
+            None if looks_like_token(segment) => MASK.to_owned(),
+            None => segment.to_owned(),
         })
         .collect();
     out.push_str(&segments.join("/"));
@@ -182,8 +183,9 @@ pub(crate) fn redact_url(url: &str) -> String {
 /// `:` in it starts is digits, or nothing.
 fn is_host_port(authority: &str) -> bool {
     let after_host = if authority.starts_with('[') {
+        // From the `]` on (it holds no `:`).
         match authority.find(']') {
-            Some(end) => &authority[end + 1..],
+            Some(end) => &authority[end..],
             None => return false,
         }
     } else {
@@ -345,11 +347,33 @@ mod tests {
             ("https://u:p@ss@h/x", "https://***@h/x"),
             ("https://u:pa/s/s@h/x@y", "https://***@y"),
             ("https://u:secret/x", "https://u:***/x"),
-            // `@` in the path of a good URL is no user information.
+            // A password that starts with digits, split by `/`, `?` or `#`.
+            ("https://u:1234/Secret@h/x", "https://***@h/x"),
+            ("https://u:1234?Secret@h/x", "https://***@h/x"),
+            ("https://u:1234#Secret@h/x", "https://***@h/x"),
+            // A user name that looks like a host: the digits pass for a port, the rest of
+            // the password is masked in its segment.
+            (
+                "https://first.last:1234/Secret@h/x",
+                "https://first.last:1234/***@h/x",
+            ),
+            // `@` in the path of a good URL keeps the host, and masks what precedes it.
             (
                 "wss://stream.binance.com:9443/ws/btcusdt@depth20@100ms",
-                "wss://stream.binance.com:9443/ws/btcusdt@depth20@100ms",
+                "wss://stream.binance.com:9443/ws/***@100ms",
             ),
+            ("https://127.0.0.1:8443/a@b", "https://127.0.0.1:8443/***@b"),
+            ("https://localhost/a@b", "https://localhost/***@b"),
+            ("https://[::1]/a@b", "https://[::1]/***@b"),
+            ("https://exchange.test/a@b", "https://exchange.test/***@b"),
+            // A host name must be one: no leading or trailing dot.
+            ("https://.x:12/a@b", "https://***@b"),
+            ("https://x.:12/a@b", "https://***@b"),
+            // An IPv6 host ending in `::`, with a port.
+            ("https://[2001:db8::]:8443/p", "https://[2001:db8::]:8443/p"),
+            ("https://[2001:db8::]:x/p", "https://[2001:***/p"),
+            // A `://` that is no scheme's: the whole is read as a URL without one.
+            ("u:pw@h/p://x", "***@h/p://x"),
             // Tokens in the path.
             (
                 "wss://s.test/ws/pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61",
