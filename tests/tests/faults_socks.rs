@@ -391,3 +391,61 @@ async fn unresolvable_proxy_host_fails_without_touching_the_target() {
     );
     assert_eq!(decoy.https.accepted(), 0);
 }
+
+/// A SOCKS5 fake answering every request with reply `code`.
+async fn socks5_always(code: u8) -> FakeProxy {
+    FakeProxy::start(move |mut s: Session| async move {
+        s.read_socks5_greeting().await;
+        s.write(&[5, 0]).await;
+        s.read_socks5_request().await;
+        s.write(&[5, code, 0, 1, 0, 0, 0, 0, 0, 0]).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn local_dns_asks_for_each_address_once_and_only_after_the_target_s_refusals() {
+    let ca = TestCa::new();
+    let resolver = RecordingResolver::new(&[
+        ("exchange.test", std::net::IpAddr::from([127, 0, 0, 2])),
+        ("exchange.test", std::net::IpAddr::from([127, 0, 0, 3])),
+    ]);
+    let target = Target::new("exchange.test", 443).unwrap();
+    // Every address refused: each asked for once, the last refusal is the error.
+    let refused = socks5_always(5).await;
+    let inj = injector(
+        Some(&format!("socks5://{}", refused.authority())),
+        5,
+        &ca,
+        resolver.clone(),
+    );
+    let err = tokio::time::timeout(
+        GENEROUS,
+        inj.dialer("okx", ConnectionKind::Http)
+            .connect(&target, false),
+    )
+    .await
+    .expect("no waiting for the deadline")
+    .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &K::TargetUnreachable(Some(Refusal::Socks5(5))),
+        "{err}"
+    );
+    assert_eq!(refused.accepted(), 2, "one connection per address");
+    // A refusal that is not about the address (the proxy's rules) ends it at once.
+    let ruled_out = socks5_always(2).await;
+    let inj = injector(
+        Some(&format!("socks5://{}", ruled_out.authority())),
+        5,
+        &ca,
+        resolver,
+    );
+    let err = inj
+        .dialer("okx", ConnectionKind::Http)
+        .connect(&target, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &K::Refused(Refusal::Socks5(2)), "{err}");
+    assert_eq!(ruled_out.accepted(), 1, "no other address asked for");
+}

@@ -236,3 +236,18 @@ async fn a_member_whose_protocol_cannot_carry_the_target_is_passed_over_not_benc
         );
     }
 }
+
+#[tokio::test]
+async fn when_every_member_was_tried_and_failed_none_is_said_untried() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let closed = [
+        proxy_tests::fake::closed_port().await,
+        proxy_tests::fake::closed_port().await,
+    ];
+    let urls = closed.map(|port| format!("socks5h://127.0.0.1:{port}"));
+    let err = get(&client(&urls, 10, &ca), &origin).await.unwrap_err();
+    assert_eq!(err.kind(), &K::AllMembersFailed, "{err}");
+    assert_eq!(err.member_failures().len(), 2, "{err}");
+    assert!(!err.to_string().contains("not tried"), "{err}");
+}

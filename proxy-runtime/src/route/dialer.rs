@@ -338,3 +338,42 @@ impl Dialer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::route::Strategy;
+    use crate::transport::target::SystemResolver;
+    use crate::transport::tls::TlsRoots;
+
+    #[tokio::test]
+    async fn a_deadline_past_before_the_first_member_tries_none_and_benches_none() {
+        let tls = TlsBase::new(TlsRoots::empty().client_config().unwrap(), true);
+        let members = ["socks5h://127.0.0.1:1", "socks5h://127.0.0.1:2"]
+            .map(|url| url.parse().unwrap())
+            .to_vec();
+        let config = ProxyConfig::pool(members, Strategy::Failover).unwrap();
+        let dialer = Dialer::new(
+            RouteKey::Default,
+            ConnectionKind::Http,
+            Some(&config),
+            Arc::new(SystemResolver),
+            &tls,
+        );
+        let target = Target::new("exchange.test", 443).unwrap();
+        let err = dialer
+            .connect_by(&target, None, Instant::now(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), &K::Timeout(Phase::Connect), "{err}");
+        assert!(
+            err.to_string().contains("before any member was tried"),
+            "{err}"
+        );
+        assert!(err.member_failures().is_empty());
+        let State::Proxied(proxied) = &dialer.state else {
+            panic!("a pool");
+        };
+        assert_eq!(proxied.pool.candidates(), [0, 1], "no one benched");
+    }
+}

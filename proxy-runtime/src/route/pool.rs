@@ -683,6 +683,20 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_cooling_that_ends_exactly_now_is_over_and_the_timer_stops() {
+        let (pool, metrics) = new_pool(2, Strategy::Failover);
+        pool.cool(0, Instant::now() + Duration::from_secs(5));
+        assert_eq!(gauges(&metrics), (0.0, 1.0));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        run_timers().await;
+        assert_eq!(gauges(&metrics), (0.0, 0.0));
+        let alive = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        assert_eq!(alive, 0, "the timer has nothing left to wait for");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn one_timer_per_pool_whatever_the_number_of_benches_and_coolings() {
         let (pool, metrics) = new_pool(2, Strategy::Failover);
         // A cooling of a day, renewed a thousand times: one timer waits for it.

@@ -164,7 +164,7 @@ pub(crate) fn connect_failure(kind: K, e: ConnectError) -> ProxyError {
 mod tests {
     use std::net::SocketAddr;
 
-    use super::interleaved;
+    use super::{interleaved, race};
 
     fn addrs(list: &[&str]) -> Vec<SocketAddr> {
         list.iter().map(|a| a.parse().unwrap()).collect()
@@ -181,5 +181,14 @@ mod tests {
         let one_family = addrs(&["10.0.0.2:1", "10.0.0.1:1"]);
         assert_eq!(interleaved(&one_family), one_family);
         assert!(interleaved(&[]).is_empty());
+    }
+
+    #[tokio::test]
+    async fn connections_are_made_with_nagle_off() {
+        // A listener on loopback: the one socket a test of this file opens.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tcp = race(vec![addr]).await.unwrap();
+        assert!(tcp.nodelay().unwrap(), "TCP_NODELAY is set");
     }
 }
