@@ -86,8 +86,7 @@ impl Binance {
             ])
             .send()
             .await?
-            .error_for_status()
-            .await?;
+            .error_for_status()?;
         let weight = response
             .headers()
             .get("x-mbx-used-weight-1m")
@@ -104,8 +103,7 @@ impl Binance {
             .header("X-MBX-APIKEY", api_key)
             .send()
             .await?
-            .error_for_status()
-            .await?
+            .error_for_status()?
             .text()
             .await
     }

@@ -49,8 +49,7 @@ impl LocalEx {
             .header(API_KEY_HEADER, "quickstart-demo-key")
             .send()
             .await?
-            .error_for_status()
-            .await?;
+            .error_for_status()?;
         let version = response.version();
         let weight = response
             .headers()

@@ -423,6 +423,134 @@ impl ProxyError {
             _ => None,
         }
     }
+
+    /// Whether a deadline ran out (of any phase: connecting, the request, the body), as
+    /// reqwest's `Error::is_timeout`.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, ProxyErrorKind::Timeout(_))
+    }
+
+    /// Whether establishing the connection failed: the proxy (reaching it, its handshake,
+    /// its credentials, TLS with it), the target (reaching it, its name, TLS with it), or
+    /// every member of a pool; a timeout of one of those phases too. As reqwest's
+    /// `Error::is_connect`.
+    pub fn is_connect(&self) -> bool {
+        use ProxyErrorKind as K;
+        match &self.inner.kind {
+            K::ProxyUnreachable
+            | K::AuthRequired
+            | K::AuthFailed
+            | K::Refused(_)
+            | K::TargetUnreachable(_)
+            | K::TargetResolution
+            | K::Protocol
+            | K::Tls
+            | K::AllMembersFailed => true,
+            K::Timeout(phase) => Phase::CONNECTION.contains(phase),
+            _ => false,
+        }
+    }
+
+    /// Whether the server answered with an error status ([`error_for_status`]), as
+    /// reqwest's `Error::is_status`; [`status`](Self::status) says which.
+    ///
+    /// [`error_for_status`]: crate::Response::error_for_status
+    pub fn is_status(&self) -> bool {
+        matches!(self.inner.kind, ProxyErrorKind::Status(_))
+    }
+
+    /// Whether reading the response body failed: over the limit, broken off, or out of
+    /// time. As reqwest's `Error::is_body`.
+    pub fn is_body(&self) -> bool {
+        matches!(self.inner.kind, ProxyErrorKind::BodyTooLarge { .. })
+            || self.inner.phase == Some(Phase::ResponseBody)
+    }
+
+    /// Whether the body could not be decoded (its JSON, or its compression), as reqwest's
+    /// `Error::is_decode`.
+    pub fn is_decode(&self) -> bool {
+        matches!(self.inner.kind, ProxyErrorKind::Decode)
+    }
+
+    /// Whether sending the request or receiving the response head failed, the
+    /// connection up (hyper's error, or that phase's deadline), as reqwest's
+    /// `Error::is_request`.
+    pub fn is_request(&self) -> bool {
+        matches!(self.inner.kind, ProxyErrorKind::Http) && !self.is_body()
+            || self.inner.kind == ProxyErrorKind::Timeout(Phase::ResponseHead)
+    }
+
+    /// Whether the request could not be built (a URL, a header, a body, a WebSocket
+    /// configuration, an exchange id), as reqwest's `Error::is_builder`: nothing was sent.
+    pub fn is_builder(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ProxyErrorKind::InvalidRequest
+                | ProxyErrorKind::InvalidTarget
+                | ProxyErrorKind::InvalidExchange
+        )
+    }
+
+    /// The `std::io::ErrorKind` closest to this error, for [`From<ProxyError> for
+    /// std::io::Error`](#impl-From<ProxyError>-for-Error).
+    fn io_kind(&self) -> std::io::ErrorKind {
+        use ProxyErrorKind as K;
+        use std::io::ErrorKind as Io;
+        match &self.inner.kind {
+            K::Timeout(_) => Io::TimedOut,
+            K::Refused(_) => Io::ConnectionRefused,
+            K::TargetUnreachable(Some(Refusal::Socks5(3))) => Io::NetworkUnreachable,
+            K::TargetUnreachable(Some(Refusal::Socks5(4))) => Io::HostUnreachable,
+            K::TargetUnreachable(Some(Refusal::Socks5(6))) => Io::TimedOut,
+            K::TargetUnreachable(_) | K::ProxyUnreachable => {
+                self.io_source_kind().unwrap_or(Io::ConnectionRefused)
+            }
+            K::AuthRequired | K::AuthFailed => Io::PermissionDenied,
+            K::TargetResolution => Io::NotFound,
+            K::Protocol | K::Tls | K::Decode | K::WebSocket => Io::InvalidData,
+            K::BodyTooLarge { .. } => Io::FileTooLarge,
+            K::InvalidRequest | K::InvalidTarget | K::InvalidExchange | K::Settings => {
+                Io::InvalidInput
+            }
+            K::AllMembersFailed => self
+                .member_failures()
+                .last()
+                .map_or(Io::ConnectionRefused, ProxyError::io_kind),
+            K::Http => self.io_source_kind().unwrap_or(Io::ConnectionAborted),
+            K::Status(_) => Io::Other,
+        }
+    }
+
+    /// The kind of the `io::Error` this error was caused by, if it was.
+    fn io_source_kind(&self) -> Option<std::io::ErrorKind> {
+        let mut cause = StdError::source(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return Some(io.kind());
+            }
+            cause = e.source();
+        }
+        None
+    }
+}
+
+/// The error as an `io::Error` of the closest kind (a timeout is `TimedOut`, a refusal
+/// `ConnectionRefused`, a name that does not resolve `NotFound`, ...), holding the
+/// `ProxyError` itself (`get_ref`, `into_inner`), so that a client whose errors wrap
+/// `io::Error` writes `?`.
+impl From<ProxyError> for std::io::Error {
+    fn from(error: ProxyError) -> Self {
+        std::io::Error::new(error.io_kind(), error)
+    }
+}
+
+/// The error as tungstenite's, by way of `io::Error` (`Error::Io`), so that a client whose
+/// errors wrap `tungstenite::Error` writes `?`. (With another version of tungstenite,
+/// convert to `io::Error` first: every version has `Error::Io`.)
+impl From<ProxyError> for tokio_tungstenite::tungstenite::Error {
+    fn from(error: ProxyError) -> Self {
+        tokio_tungstenite::tungstenite::Error::Io(error.into())
+    }
 }
 
 impl fmt::Display for ProxyError {

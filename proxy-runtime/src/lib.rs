@@ -49,13 +49,20 @@ mod ws;
 pub use bytes::Bytes;
 /// The `http` crate this one speaks (methods, headers, status codes, versions).
 pub use http;
+/// The tokio-tungstenite this one speaks: its `WebSocketStream` is [`WebSocket`]'s. With
+/// another version of your own, take the routed stream from
+/// [`Dialer::connect_url`](crate::Dialer::connect_url) instead.
+pub use tokio_tungstenite;
 /// The tungstenite this one speaks (messages, `WebSocketConfig`, `IntoClientRequest`).
 pub use tokio_tungstenite::tungstenite;
+/// The URL type of requests ([`Request::url`], [`Response::url`]).
+pub use url::Url;
 
 pub use error::{Phase, ProxyError, ProxyErrorKind, Refusal};
+pub use http_client::builder::RequestBuilder;
 pub use http_client::client::{DEFAULT_MAX_BODY_BYTES, HttpClient};
 pub use http_client::connector::ProxyConnector;
-pub use http_client::request::RequestBuilder;
+pub use http_client::request::{Body, IntoUrl, Request};
 pub use http_client::response::Response;
 pub use injector::global::{
     init_proxy_system, init_proxy_system_with, proxy_injector, with_proxy_injector,
@@ -77,7 +84,7 @@ pub use settings::load::{LoadError, Loader};
 pub use settings::schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
 pub use settings::{load, schema};
 pub use transport::target::{Resolve, Resolving, SystemResolver, Target};
-pub use transport::tls::{PemError, TlsRoots};
+pub use transport::tls::{NativeRootsError, PemError, TlsRoots};
 pub use ws::{WebSocket, WebSocketResponse};
 
 /// Derives [`Settings`]: the struct's schema, so its field names become variable names and

@@ -69,8 +69,7 @@ impl Fetch for proxy_runtime::HttpClient {
         self.get(url)
             .send()
             .await?
-            .error_for_status()
-            .await?
+            .error_for_status()?
             .bytes()
             .await
     }

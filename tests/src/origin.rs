@@ -322,6 +322,9 @@ async fn answer(path: &str) -> Response<Body> {
             "content-type",
             "text/plain; charset=ISO-8859-1".parse().expect("value"),
         );
+    } else if path == "/utf8" {
+        // UTF-8 text, no charset named.
+        *response.body_mut() = full("café crème");
     } else if path == "/headers" {
         let headers = response.headers_mut();
         headers.insert("x-mbx-used-weight-1m", "7".parse().expect("value"));

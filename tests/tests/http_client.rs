@@ -423,14 +423,15 @@ async fn responses_read_as_text_json_chunks_and_error_statuses() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ok.error_for_status().await.unwrap().status(), 204);
+    assert_eq!(ok.error_for_status_ref().unwrap().status(), 204);
+    assert_eq!(ok.error_for_status().unwrap().status(), 204);
     let err = client
         .get(format!("{base}/status/451"))
         .bearer_auth("T0pSecret")
         .send()
         .await
         .unwrap()
-        .error_for_status()
+        .error_for_status_with_body()
         .await
         .unwrap_err();
     assert_eq!(
@@ -540,11 +541,18 @@ async fn auth_forms_and_text_charsets() {
     // text() decodes by the charset of Content-Type; UTF-8 without one.
     let latin1 = client.get(format!("{base}/latin1")).send().await.unwrap();
     assert_eq!(latin1.text().await.unwrap(), "café crème");
-    let plain = client.get(format!("{base}/é")).send().await.unwrap();
+    let plain = client.get(format!("{base}/utf8")).send().await.unwrap();
     assert_eq!(
         plain.text().await.unwrap(),
-        body_for("/é"),
+        "café crème",
         "UTF-8 by default"
+    );
+    // A path is sent as the URL standard writes it: percent-encoded.
+    let encoded = client.get(format!("{base}/é")).send().await.unwrap();
+    assert_eq!(
+        encoded.text().await.unwrap(),
+        body_for("/%C3%A9"),
+        "percent-encoded by url::Url"
     );
 }
 
@@ -756,7 +764,7 @@ async fn debug_output_names_route_and_target_and_never_a_secret() {
 }
 
 #[tokio::test]
-async fn error_for_status_reads_no_more_than_the_start_it_shows() {
+async fn error_for_status_with_body_reads_no_more_than_the_start_it_shows() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
     // A request deadline far past the test's: reading past the start would wait for it.
@@ -768,7 +776,7 @@ async fn error_for_status_reads_no_more_than_the_start_it_shows() {
             origin.https.port()
         );
         let response = client.get(url).send().await.unwrap();
-        let err = tokio::time::timeout(GENEROUS, response.error_for_status())
+        let err = tokio::time::timeout(GENEROUS, response.error_for_status_with_body())
             .await
             .expect("the start is read, and nothing more")
             .unwrap_err();

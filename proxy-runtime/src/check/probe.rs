@@ -278,7 +278,7 @@ async fn get(
     let client = HttpClient::with_options(dialer, options);
     let request = client.get(url);
     let response = client
-        .execute_traced(request.into_parts()?, Some(deadline), Some(trace))
+        .execute_traced(request.build()?, Some(deadline), Some(trace))
         .await?;
     let status = response.status();
     Ok(Answer {

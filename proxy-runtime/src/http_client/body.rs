@@ -11,7 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{LengthLimitError, Limited};
 
-use crate::error::{ProxyError, ProxyErrorKind as K};
+use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -34,7 +34,12 @@ impl BoundedBody {
         }
     }
 
+    /// The error of a body read, as happened while reading the body.
     fn error(&self, e: BoxError) -> ProxyError {
+        self.kind_of(e).in_phase(Phase::ResponseBody)
+    }
+
+    fn kind_of(&self, e: BoxError) -> ProxyError {
         let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&*e);
         while let Some(err) = cur {
             if err.is::<LengthLimitError>() {

@@ -15,15 +15,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::HeaderMap;
-use http::{Method, Version};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
+use url::Url;
 
 use super::body::{self, BoundedBody};
 use super::connector::{ProxyConnector, REQUEST_TRACE};
+use super::request::Request;
 use super::response::{Response, Sent};
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, find_in_chain};
 use crate::model::key::ConnectionKind;
@@ -69,8 +70,7 @@ impl Default for HttpOptions {
 ///     .query(&[("symbol", "BTCUSDT"), ("limit", "5")])
 ///     .send()
 ///     .await?
-///     .error_for_status()
-///     .await?;
+///     .error_for_status()?;
 /// let weight = response.headers().get("x-mbx-used-weight-1m").cloned();
 /// let depth: serde_json::Value = response.json().await?;
 /// # let _ = (weight, depth); Ok(()) }
@@ -78,6 +78,8 @@ impl Default for HttpOptions {
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Arc<Inner>,
+    /// Headers every request of this client carries, unless it sets them itself.
+    default_headers: Option<Arc<HeaderMap>>,
 }
 
 struct Inner {
@@ -93,18 +95,6 @@ impl fmt::Debug for HttpClient {
             .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
-}
-
-/// A request as a [`RequestBuilder`](super::request::RequestBuilder) gathered it, for the
-/// client to check and send.
-pub(crate) struct Parts {
-    pub(crate) method: Method,
-    pub(crate) url: String,
-    pub(crate) query: Vec<String>,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-    pub(crate) version: Option<Version>,
-    pub(crate) timeout: Option<Duration>,
 }
 
 impl HttpClient {
@@ -126,6 +116,17 @@ impl HttpClient {
                 dialer,
                 options,
             }),
+            default_headers: None,
+        }
+    }
+
+    /// The same client (the same route and connection pool) whose every request carries
+    /// `headers`, unless it sets a header of the same name itself: an API key, a
+    /// `User-Agent`. A cheap copy; the client it is made from is unchanged.
+    pub fn with_default_headers(&self, headers: HeaderMap) -> HttpClient {
+        Self {
+            inner: self.inner.clone(),
+            default_headers: Some(Arc::new(headers)),
         }
     }
 
@@ -159,32 +160,35 @@ impl HttpClient {
         sent_to.attach(sent.await)
     }
 
-    /// Sends what a [`RequestBuilder`](crate::RequestBuilder) gathered.
-    pub(crate) async fn execute(&self, parts: Parts) -> Result<Response, ProxyError> {
+    /// Sends a request (made by [`RequestBuilder::build`](crate::RequestBuilder::build),
+    /// or by hand), as reqwest's `Client::execute`.
+    pub async fn execute(&self, request: Request) -> Result<Response, ProxyError> {
         // A deadline too far to be written as an instant (`Duration::MAX`) is none.
-        let deadline = parts
-            .timeout
+        let deadline = request
+            .timeout()
+            .copied()
             .or(self.inner.options.timeout)
             .and_then(|t| Instant::now().checked_add(t));
         // Only a deadline needs to know the phase a new connection is in.
         let trace = deadline.map(|_| Arc::new(Trace::default()));
-        self.execute_traced(parts, deadline, trace).await
+        self.execute_traced(request, deadline, trace).await
     }
 
     /// [`execute`](Self::execute), tracing the phases of the connection it opens, if it
     /// opens one, in `trace` (for a deadline's error, and `proxy-check --probe`).
     pub(crate) async fn execute_traced(
         &self,
-        parts: Parts,
+        request: Request,
         deadline: Option<Instant>,
         trace: Option<Arc<Trace>>,
     ) -> Result<Response, ProxyError> {
-        let request = match build(parts) {
-            Ok(request) => request,
+        let (request, mut url, target) = match self.hyper_request(request) {
+            Ok(made) => made,
             Err(e) => return Err(self.inner.dialer.attach(e, None)),
         };
-        let sent_to = Sent::new(self.inner.dialer.clone(), shown_target(request.uri()));
-        let url = request.uri().clone();
+        // Fragments are never sent; the response's URL is the one that was.
+        url.set_fragment(None);
+        let sent_to = Sent::new(self.inner.dialer.clone(), Some(target.to_string()));
         let mut request = request;
         // Which connection answers, for a pool to retire when its member cools (a route of
         // one member has nowhere else to go, and saves the cost).
@@ -277,36 +281,59 @@ fn hyper_error(e: hyper_util::client::legacy::Error) -> ProxyError {
     find_in_chain(&e).unwrap_or_else(|| ProxyError::new(K::Http).source(e))
 }
 
-/// The request a builder describes, checked: an `http(s)://` URL without user
-/// information, with the query appended.
-fn build(parts: Parts) -> Result<http::Request<Full<Bytes>>, ProxyError> {
-    let mut url = parts.url;
-    // A fragment is never sent: it goes before the query is appended, which would
-    // otherwise land inside it and be dropped with it (a signed request sent unsigned).
-    if let Some(fragment) = url.find('#') {
-        url.truncate(fragment);
+impl HttpClient {
+    /// The request as hyper sends it, checked: an `http(s)://` URL without user
+    /// information, its target (host and port) and the URI hyper is given both taken from
+    /// the `Url`; the client's default headers added where the request has none of that
+    /// name. With the URL and its target, for the response and for messages.
+    fn hyper_request(
+        &self,
+        request: Request,
+    ) -> Result<(http::Request<Full<Bytes>>, Url, Target), ProxyError> {
+        let (target, _) = Target::of_request_url(request.url())?;
+        let uri = hyper_uri(request.url(), &target)?;
+        let url = request.url().clone();
+        let version = request.version();
+        let method = request.method().clone();
+        let (mut headers, body) = request.into_headers_and_body();
+        if let Some(defaults) = &self.default_headers {
+            for (name, value) in defaults.iter() {
+                if !headers.contains_key(name) {
+                    headers.insert(name, value.clone());
+                }
+            }
+        }
+        let body = body
+            .map(super::request::Body::into_bytes)
+            .unwrap_or_default();
+        let mut built = http::Request::new(Full::new(body));
+        *built.method_mut() = method;
+        *built.uri_mut() = uri;
+        *built.headers_mut() = headers;
+        *built.version_mut() = version;
+        Ok((built, url, target))
     }
-    for query in &parts.query {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(query);
-    }
-    let uri: http::Uri = url.parse().map_err(|e| {
-        ProxyError::new(K::InvalidTarget)
-            .detail("not a URL")
-            .source(e)
-    })?;
-    Target::of_url(&uri, ConnectionKind::Http)?;
-    let mut request = http::Request::new(Full::new(parts.body));
-    *request.method_mut() = parts.method;
-    *request.uri_mut() = uri;
-    *request.headers_mut() = parts.headers;
-    if let Some(version) = parts.version {
-        *request.version_mut() = version;
-    }
-    Ok(request)
 }
 
-/// `host:port` of a URL for messages (never its user information or query, which may
+/// The URI hyper is given for `url`: its scheme, the authority of `target` (as `url`
+/// read it), and its path and query as `url` serialized them. Never a fragment, never
+/// user information.
+fn hyper_uri(url: &Url, target: &Target) -> Result<http::Uri, ProxyError> {
+    let path_and_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    let path_and_query = if path_and_query.is_empty() {
+        "/"
+    } else {
+        path_and_query
+    };
+    let text = format!("{}://{target}{path_and_query}", url.scheme());
+    text.parse().map_err(|e| {
+        ProxyError::new(K::InvalidTarget)
+            .detail("the URL cannot be sent as an HTTP request target")
+            .source(e)
+    })
+}
+
+/// `host:port` of a URI for messages (never its user information or query, which may
 /// hold an API key), as the dialer names the target.
 fn shown_target(uri: &http::Uri) -> Option<String> {
     Target::of_url(uri, ConnectionKind::Http)

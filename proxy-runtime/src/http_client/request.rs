@@ -1,280 +1,240 @@
-//! Building a request the way reqwest's `RequestBuilder` does: method and URL, query,
-//! headers, auth, a body (raw, JSON or form), a deadline and a version. Every mistake
-//! (an invalid header, a URL that is not http(s), a body that cannot be serialized) is
-//! kept and returned by [`send`](RequestBuilder::send), never a panic.
+//! A request ready to send, with reqwest's names: [`Request`] (method, `url::Url`,
+//! headers, [`Body`], deadline, version), and what a URL may be given as ([`IntoUrl`]).
+//! The URL is the one parser of a request's target: host, port, the name TLS checks, and
+//! the path and query hyper sends are all taken from it.
 
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
+use http::{HeaderMap, Method, Version};
+use url::Url;
 
-use super::client::{HttpClient, Parts};
-use super::response::Response;
 use crate::error::{ProxyError, ProxyErrorKind as K};
-use crate::model::key::ConnectionKind;
 use crate::transport::target::Target;
 
-/// A request being built; [`send`](Self::send) sends it. Made by [`HttpClient::get`] and
-/// its siblings.
-#[must_use = "a request does nothing until it is sent"]
-pub struct RequestBuilder {
-    client: HttpClient,
-    parts: Result<Parts, ProxyError>,
+/// A request ready to send: what [`RequestBuilder::build`](crate::RequestBuilder::build) makes, and
+/// [`HttpClient::execute`](crate::HttpClient::execute) sends. Read and change it in between (to sign it), with
+/// reqwest's names.
+///
+/// `Debug` shows the method and what the URL points at, never the headers, query or body
+/// (they hold API keys and signatures).
+pub struct Request {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Option<Body>,
+    timeout: Option<Duration>,
+    version: Version,
 }
 
-/// Shows the method and what the URL points at, never headers, query or body (they hold
-/// API keys and signatures).
-impl fmt::Debug for RequestBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("RequestBuilder");
-        match &self.parts {
-            Ok(p) => {
-                let target = p.url.parse::<http::Uri>().ok().and_then(|u| {
-                    Target::of_url(&u, ConnectionKind::Http)
-                        .ok()
-                        .map(|(t, _)| t.to_string())
-                });
-                d.field("method", &p.method).field("target", &target)
-            }
-            Err(e) => d.field("error", e),
-        }
-        .finish_non_exhaustive()
-    }
-}
-
-/// The requests of a client, one constructor per method, as reqwest names them.
-impl HttpClient {
-    /// A `GET` request.
-    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
-        self.request(Method::GET, url)
-    }
-
-    /// A `POST` request.
-    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder {
-        self.request(Method::POST, url)
-    }
-
-    /// A `PUT` request.
-    pub fn put(&self, url: impl AsRef<str>) -> RequestBuilder {
-        self.request(Method::PUT, url)
-    }
-
-    /// A `PATCH` request.
-    pub fn patch(&self, url: impl AsRef<str>) -> RequestBuilder {
-        self.request(Method::PATCH, url)
-    }
-
-    /// A `DELETE` request.
-    pub fn delete(&self, url: impl AsRef<str>) -> RequestBuilder {
-        self.request(Method::DELETE, url)
-    }
-
-    /// A `HEAD` request.
-    pub fn head(&self, url: impl AsRef<str>) -> RequestBuilder {
-        self.request(Method::HEAD, url)
-    }
-
-    /// A request with any method.
-    pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
-        RequestBuilder::new(self.clone(), method, url.as_ref())
-    }
-}
-
-fn invalid(what: &str, e: impl Into<http::Error>) -> ProxyError {
-    ProxyError::new(K::InvalidRequest)
-        .detail(what.to_owned())
-        .source(e.into())
-}
-
-impl RequestBuilder {
-    pub(crate) fn new(client: HttpClient, method: Method, url: &str) -> Self {
+impl Request {
+    /// A request with no header, no body, no deadline of its own, HTTP/1.1 (HTTP/2 where
+    /// ALPN chooses it).
+    pub fn new(method: Method, url: Url) -> Self {
         Self {
-            client,
-            parts: Ok(Parts {
-                method,
-                url: url.to_owned(),
-                query: Vec::new(),
-                headers: HeaderMap::new(),
-                body: Bytes::new(),
-                version: None,
-                timeout: None,
-            }),
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            timeout: None,
+            version: Version::default(),
         }
     }
 
-    fn with(mut self, f: impl FnOnce(&mut Parts) -> Result<(), ProxyError>) -> Self {
-        if let Ok(parts) = &mut self.parts
-            && let Err(e) = f(parts)
-        {
-            self.parts = Err(e);
-        }
-        self
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
     }
 
-    /// Appends `query` (a struct, a map, or a list of pairs) to the URL's query string,
-    /// URL-encoded.
-    pub fn query<T: serde::Serialize + ?Sized>(self, query: &T) -> Self {
-        self.with(|p| {
-            let encoded = serde_urlencoded::to_string(query).map_err(|e| {
-                ProxyError::new(K::InvalidRequest)
-                    .detail("the query cannot be URL-encoded")
-                    .source(e)
-            })?;
-            if !encoded.is_empty() {
-                p.query.push(encoded);
-            }
-            Ok(())
+    /// The method, to change.
+    pub fn method_mut(&mut self) -> &mut Method {
+        &mut self.method
+    }
+
+    /// The URL (with its query). A fragment is never sent.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The URL, to change.
+    pub fn url_mut(&mut self) -> &mut Url {
+        &mut self.url
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The headers, to change.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// The body, if there is one.
+    pub fn body(&self) -> Option<&Body> {
+        self.body.as_ref()
+    }
+
+    /// The body, to change.
+    pub fn body_mut(&mut self) -> &mut Option<Body> {
+        &mut self.body
+    }
+
+    /// The deadline of the whole request, if it has one of its own (else the client's).
+    pub fn timeout(&self) -> Option<&Duration> {
+        self.timeout.as_ref()
+    }
+
+    /// The deadline, to change.
+    pub fn timeout_mut(&mut self) -> &mut Option<Duration> {
+        &mut self.timeout
+    }
+
+    /// The HTTP version asked for.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The version, to change.
+    pub fn version_mut(&mut self) -> &mut Version {
+        &mut self.version
+    }
+
+    /// The headers and the body, for sending.
+    pub(crate) fn into_headers_and_body(self) -> (HeaderMap, Option<Body>) {
+        (self.headers, self.body)
+    }
+
+    /// A copy of the request. Always `Some`: bodies are whole bytes here, never streams
+    /// (the `Option` is reqwest's shape).
+    pub fn try_clone(&self) -> Option<Request> {
+        Some(Self {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            timeout: self.timeout,
+            version: self.version,
         })
     }
+}
 
-    /// Adds a header (a second value for a name already given is added beside the first).
-    pub fn header<K, V>(self, name: K, value: V) -> Self
-    where
-        HeaderName: TryFrom<K>,
-        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
-        HeaderValue: TryFrom<V>,
-        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
-    {
-        self.with(|p| {
-            let name = HeaderName::try_from(name).map_err(|e| invalid("invalid header name", e))?;
-            let value =
-                HeaderValue::try_from(value).map_err(|e| invalid("invalid header value", e))?;
-            p.headers.append(name, value);
-            Ok(())
-        })
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = Target::of_request_url(&self.url)
+            .ok()
+            .map(|(t, _)| t.to_string());
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("target", &target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request body: whole bytes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Body(Bytes);
+
+impl Body {
+    /// The bytes of the body (always `Some` here: reqwest returns `None` for streams).
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        Some(&self.0)
     }
 
-    /// Adds these headers, replacing the values of names already given.
-    pub fn headers(self, headers: HeaderMap) -> Self {
-        self.with(|p| {
-            let mut last = None;
-            for (name, value) in headers {
-                let name = match name {
-                    Some(name) => {
-                        p.headers.remove(&name);
-                        last = Some(name.clone());
-                        name
-                    }
-                    None => match &last {
-                        Some(name) => name.clone(),
-                        None => continue,
-                    },
-                };
-                p.headers.append(name, value);
-            }
-            Ok(())
-        })
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.0
     }
+}
 
-    /// `Authorization: Bearer TOKEN` (marked sensitive).
-    pub fn bearer_auth<T: fmt::Display>(self, token: T) -> Self {
-        let value = format!("Bearer {token}");
-        self.authorization(value)
+/// Its length only: a body may hold secrets.
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Body({} bytes)", self.0.len())
     }
+}
 
-    /// `Authorization: Basic base64(USER:PASSWORD)` (marked sensitive).
-    pub fn basic_auth<U: fmt::Display, P: fmt::Display>(
-        self,
-        user: U,
-        password: Option<P>,
-    ) -> Self {
-        let pair = match password {
-            Some(password) => format!("{user}:{password}"),
-            None => format!("{user}:"),
-        };
-        let token = base64::engine::general_purpose::STANDARD.encode(pair);
-        self.authorization(format!("Basic {token}"))
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        Self(bytes)
     }
+}
 
-    fn authorization(self, value: String) -> Self {
-        self.with(|p| {
-            let mut value =
-                HeaderValue::try_from(value).map_err(|e| invalid("invalid authorization", e))?;
-            value.set_sensitive(true);
-            p.headers.insert(AUTHORIZATION, value);
-            Ok(())
-        })
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(bytes.into())
     }
+}
 
-    /// The body, sent as given.
-    pub fn body(self, body: impl Into<Bytes>) -> Self {
-        let body = body.into();
-        self.with(|p| {
-            p.body = body;
-            Ok(())
-        })
+impl From<String> for Body {
+    fn from(text: String) -> Self {
+        Self(text.into())
     }
+}
 
-    /// A JSON body, with `Content-Type: application/json` unless one is set.
-    pub fn json<T: serde::Serialize + ?Sized>(self, json: &T) -> Self {
-        self.with(|p| {
-            let body = serde_json::to_vec(json).map_err(|e| {
-                ProxyError::new(K::InvalidRequest)
-                    .detail("the body cannot be serialized as JSON")
-                    .source(e)
-            })?;
-            p.body = body.into();
-            p.headers
-                .entry(CONTENT_TYPE)
-                .or_insert(HeaderValue::from_static("application/json"));
-            Ok(())
-        })
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Self {
+        Self(Bytes::from_static(text.as_bytes()))
     }
+}
 
-    /// A URL-encoded form body, with `Content-Type: application/x-www-form-urlencoded`
-    /// unless one is set.
-    pub fn form<T: serde::Serialize + ?Sized>(self, form: &T) -> Self {
-        self.with(|p| {
-            let body = serde_urlencoded::to_string(form).map_err(|e| {
-                ProxyError::new(K::InvalidRequest)
-                    .detail("the form cannot be URL-encoded")
-                    .source(e)
-            })?;
-            p.body = body.into();
-            p.headers
-                .entry(CONTENT_TYPE)
-                .or_insert(HeaderValue::from_static(
-                    "application/x-www-form-urlencoded",
-                ));
-            Ok(())
-        })
+impl From<&'static [u8]> for Body {
+    fn from(bytes: &'static [u8]) -> Self {
+        Self(Bytes::from_static(bytes))
     }
+}
 
-    /// A deadline for the whole request: connecting (when no pooled connection is free),
-    /// sending, the response head and reading the body. It replaces the client's default
-    /// for this request. The route's `timeout_seconds` still bounds the connection alone.
-    pub fn timeout(self, timeout: Duration) -> Self {
-        self.with(|p| {
-            p.timeout = Some(timeout);
-            Ok(())
-        })
+/// What a request's URL may be given as: text (parsed by `url::Url`) or a `Url`.
+pub trait IntoUrl: into_url::Sealed {
+    /// The URL, or why it is not one.
+    #[doc(hidden)]
+    fn into_url(self) -> Result<Url, ProxyError>;
+}
+
+mod into_url {
+    pub trait Sealed {}
+    impl Sealed for &str {}
+    impl Sealed for String {}
+    impl Sealed for &String {}
+    impl Sealed for url::Url {}
+    impl Sealed for &url::Url {}
+}
+
+fn parse_url(text: &str) -> Result<Url, ProxyError> {
+    Url::parse(text).map_err(|e| {
+        ProxyError::new(K::InvalidTarget)
+            .detail("not a URL")
+            .source(e)
+    })
+}
+
+impl IntoUrl for &str {
+    fn into_url(self) -> Result<Url, ProxyError> {
+        parse_url(self)
     }
+}
 
-    /// The HTTP version of the request. `HTTP_2` asks for HTTP/2 (by ALPN over `https://`,
-    /// by prior knowledge over `http://`); to keep a client on HTTP/1.1, build it with
-    /// HTTP/2 off ([`ProxyInjectorBuilder::http1_only`](crate::ProxyInjectorBuilder::http1_only)).
-    pub fn version(self, version: Version) -> Self {
-        self.with(|p| {
-            p.version = Some(version);
-            Ok(())
-        })
+impl IntoUrl for String {
+    fn into_url(self) -> Result<Url, ProxyError> {
+        parse_url(&self)
     }
+}
 
-    /// What was gathered, or the first mistake.
-    pub(crate) fn into_parts(self) -> Result<Parts, ProxyError> {
-        self.parts
+impl IntoUrl for &String {
+    fn into_url(self) -> Result<Url, ProxyError> {
+        parse_url(self)
     }
+}
 
-    /// Sends the request and returns the response head; read the body from the
-    /// [`Response`].
-    pub async fn send(self) -> Result<Response, ProxyError> {
-        let Self { client, parts } = self;
-        match parts {
-            Ok(parts) => client.execute(parts).await,
-            Err(e) => Err(client.dialer().attach(e, None)),
-        }
+impl IntoUrl for Url {
+    fn into_url(self) -> Result<Url, ProxyError> {
+        Ok(self)
+    }
+}
+
+impl IntoUrl for &Url {
+    fn into_url(self) -> Result<Url, ProxyError> {
+        Ok(self.clone())
     }
 }

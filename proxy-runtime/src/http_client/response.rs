@@ -5,11 +5,14 @@
 use std::fmt;
 
 use bytes::Bytes;
+use futures_util::Stream;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
+use sync_wrapper::SyncWrapper;
 use tokio::time::Instant;
+use url::Url;
 
 use super::body::BoundedBody;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
@@ -38,17 +41,20 @@ impl Sent {
     }
 }
 
-/// How much of an error response's body [`Response::error_for_status`] keeps.
+/// How much of an error response's body [`Response::error_for_status_with_body`] keeps.
 const SHOWN_BODY: usize = 256;
 
 /// An HTTP response: the head as it arrived, and a body to read.
 ///
 /// The body is decompressed (per the crate's features) and bounded by the client's
 /// `max_body_bytes`; reading it is bounded by the request's deadline, if it has one.
+/// `Send` and `Sync`, as reqwest's is.
 pub struct Response {
     head: http::response::Parts,
-    url: http::Uri,
-    body: BoundedBody,
+    url: Url,
+    body: SyncWrapper<BoundedBody>,
+    /// The body's length, when known before reading.
+    length: Option<u64>,
     deadline: Option<Instant>,
     sent: Sent,
 }
@@ -66,15 +72,17 @@ impl fmt::Debug for Response {
 impl Response {
     pub(crate) fn new(
         head: http::response::Parts,
-        url: http::Uri,
+        url: Url,
         body: BoundedBody,
         deadline: Option<Instant>,
         sent: Sent,
     ) -> Self {
+        let length = body.size_hint().exact();
         Self {
             head,
             url,
-            body,
+            body: SyncWrapper::new(body),
+            length,
             deadline,
             sent,
         }
@@ -96,15 +104,15 @@ impl Response {
         &self.head.headers
     }
 
-    /// The URL that was requested.
-    pub fn url(&self) -> &http::Uri {
+    /// The URL that was requested (its fragment, never sent, left out).
+    pub fn url(&self) -> &Url {
         &self.url
     }
 
     /// The body's length, when it is known before reading (from `Content-Length`, when
     /// the body is not decompressed).
     pub fn content_length(&self) -> Option<u64> {
-        self.body.size_hint().exact()
+        self.length
     }
 
     /// The next piece of the body, or `None` at its end.
@@ -113,7 +121,7 @@ impl Response {
         let deadline = self.deadline;
         let next = async {
             loop {
-                match self.body.frame().await {
+                match self.body.get_mut().frame().await {
                     None => return Ok(None),
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data() {
@@ -135,7 +143,7 @@ impl Response {
             sent,
             ..
         } = self;
-        let all = async { body.collect().await.map(|b| b.to_bytes()) };
+        let all = async { body.into_inner().collect().await.map(|b| b.to_bytes()) };
         sent.attach(within(deadline, all).await)
     }
 
@@ -166,12 +174,49 @@ impl Response {
         }))
     }
 
+    /// The body as a stream of pieces, each within the client's body limit and the
+    /// request's deadline, as reqwest's `Response::bytes_stream`; it ends after an error.
+    pub fn bytes_stream(self) -> impl Stream<Item = Result<Bytes, ProxyError>> + Send + 'static {
+        futures_util::stream::unfold(Some(self), |response| async move {
+            let mut response = response?;
+            match response.chunk().await {
+                Ok(Some(piece)) => Some((Ok(piece), Some(response))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+    }
+
     /// The response itself when its status is not an error (below 400), else a
     /// [`ProxyErrorKind::Status`](crate::ProxyErrorKind::Status) error naming the status,
-    /// the exchange and the target, with the start of the body (up to 256 bytes, never a
-    /// header) for diagnosis. Unlike reqwest's, it reads that much of the body, so it is
-    /// `async`.
-    pub async fn error_for_status(mut self) -> Result<Self, ProxyError> {
+    /// the exchange and the target; as reqwest's. (To see the start of the body in the
+    /// error, use [`error_for_status_with_body`](Self::error_for_status_with_body).)
+    pub fn error_for_status(self) -> Result<Self, ProxyError> {
+        match self.status_error() {
+            None => Ok(self),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// [`error_for_status`](Self::error_for_status) on a borrowed response, as reqwest's.
+    pub fn error_for_status_ref(&self) -> Result<&Self, ProxyError> {
+        match self.status_error() {
+            None => Ok(self),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// The error of an error status (4xx, 5xx), naming the exchange and the target.
+    fn status_error(&self) -> Option<ProxyError> {
+        let status = self.head.status;
+        (status.is_client_error() || status.is_server_error())
+            .then(|| self.sent.attach_error(ProxyError::new(K::Status(status))))
+    }
+
+    /// Like [`error_for_status`](Self::error_for_status), with the start of the body in
+    /// the error (up to 256 bytes, never a header) for diagnosis: it reads that much of
+    /// the body, hence `async`.
+    pub async fn error_for_status_with_body(mut self) -> Result<Self, ProxyError> {
         let status = self.head.status;
         if !(status.is_client_error() || status.is_server_error()) {
             return Ok(self);

@@ -200,6 +200,37 @@ impl Dialer {
         self.connect_by(target, alpn, deadline, None).await
     }
 
+    /// The routed stream to `url`'s host and port (`http`, `https`, `ws` or `wss`; the
+    /// scheme's default port when it gives none), TLS with the target not done: for a
+    /// tokio-tungstenite, hyper or other client of a version of your own, which does TLS
+    /// and its protocol over it. With every guarantee of this dialer: fail closed, the DNS
+    /// rule of the route's scheme, the route's deadline, pools. `url` is read by
+    /// `url::Url`; one with user information is refused.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), proxy_runtime::ProxyError> {
+    /// use proxy_runtime::{ConnectionKind, proxy_injector};
+    /// let stream = proxy_injector()
+    ///     .dialer("binance", ConnectionKind::Websocket)
+    ///     .connect_url("wss://stream.binance.com:9443/ws/btcusdt@trade")
+    ///     .await?;
+    /// // `stream` is the tunnel to stream.binance.com:9443: give it to your own
+    /// // tokio-tungstenite's `client_async_tls_with_config`.
+    /// # let _ = stream; Ok(()) }
+    /// ```
+    pub async fn connect_url(&self, url: &str) -> Result<ProxyStream, ProxyError> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            self.attach(
+                ProxyError::new(K::InvalidTarget)
+                    .detail("not a URL")
+                    .source(e),
+                None,
+            )
+        })?;
+        let (target, _) = Target::from_url(&parsed).map_err(|e| self.attach(e, None))?;
+        self.connect(&target, false).await
+    }
+
     /// Like [`connect`](Self::connect), with TLS to the target when `tls` is given, a
     /// deadline that may be shared with a later phase (the WebSocket upgrade), and a trace
     /// of the phases. Every error leaves here naming the exchange, proxy and target.

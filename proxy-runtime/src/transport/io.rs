@@ -40,8 +40,8 @@ macro_rules! write_through {
 pub(crate) use write_through;
 
 /// What a layer of a connection must be.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Io for T {}
 
 /// A stream with bytes already read from it in front: what a proxy sent right after its
 /// reply belongs to the tunnel and must not be lost.

@@ -129,6 +129,44 @@ impl Target {
         Self::new(authority.host(), uri.port_u16().unwrap_or(default_port))
     }
 
+    /// The target of a `url::Url` of any of the four schemes, and its scheme: the host
+    /// and port as `url` read them (the one parser of request targets). A URL with user
+    /// information is refused: credentials belong in headers.
+    pub(crate) fn from_url(url: &url::Url) -> Result<(Self, TargetScheme), ProxyError> {
+        let invalid =
+            |what: &str| ProxyError::new(ProxyErrorKind::InvalidTarget).detail(what.to_owned());
+        let Some(scheme) = TargetScheme::ALL
+            .into_iter()
+            .find(|s| s.as_str() == url.scheme())
+        else {
+            return Err(invalid("only http://, https://, ws:// and wss:// URLs"));
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(
+                "the URL has user information; send credentials in a header (basic_auth() for HTTP)",
+            ));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(name)) => name.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            None => return Err(invalid("the URL has no host")),
+        };
+        let port = url.port().unwrap_or(scheme.default_port());
+        Ok((Self::new(&host, port)?, scheme))
+    }
+
+    /// The target of an HTTP request's URL (`http://` or `https://`), and whether it takes
+    /// TLS.
+    pub(crate) fn of_request_url(url: &url::Url) -> Result<(Self, bool), ProxyError> {
+        let (target, scheme) = Self::from_url(url)?;
+        if scheme.kind() != ConnectionKind::Http {
+            return Err(ProxyError::new(ProxyErrorKind::InvalidTarget)
+                .detail("only http:// and https:// URLs"));
+        }
+        Ok((target, scheme.tls()))
+    }
+
     /// The target of a URL of `kind`'s schemes (`http://` and `https://`, or `ws://` and
     /// `wss://`), and whether it takes TLS.
     pub(crate) fn of_url(

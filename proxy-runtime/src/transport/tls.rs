@@ -45,7 +45,35 @@ impl fmt::Debug for TlsRoots {
 #[error("no certificate found in the PEM input")]
 pub struct PemError;
 
+/// The operating system's store of trusted roots could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot read the system's trusted roots: {0}")]
+pub struct NativeRootsError(String);
+
 impl TlsRoots {
+    /// The roots the operating system trusts (its certificate store, read by
+    /// `rustls-native-certs`; `SSL_CERT_FILE` and `SSL_CERT_DIR` name others, as for
+    /// OpenSSL), instead of the bundled Mozilla roots: for clients that used native-tls,
+    /// or a host whose administrators add a CA to the system's store. Certificates of the
+    /// store that cannot be read are skipped; a store from which none can be read is an
+    /// error (never an empty set of roots that fails every connection later).
+    pub fn native() -> Result<Self, NativeRootsError> {
+        let found = rustls_native_certs::load_native_certs();
+        if found.certs.is_empty() {
+            let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+            let why = if why.is_empty() {
+                "the store holds no certificate".to_owned()
+            } else {
+                why.join("; ")
+            };
+            return Err(NativeRootsError(why));
+        }
+        Ok(Self {
+            webpki: false,
+            extra: found.certs,
+        })
+    }
+
     /// Only the roots added explicitly (no public CAs).
     pub fn empty() -> Self {
         Self {
