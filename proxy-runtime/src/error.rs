@@ -382,6 +382,11 @@ impl ProxyError {
         }
     }
 
+    /// How the failed connection was to go, as far as is known.
+    pub(crate) fn via(&self) -> &Via {
+        &self.inner.via
+    }
+
     /// Whether the failed connection was a direct one (no proxy configured for it).
     pub fn is_direct(&self) -> bool {
         self.inner.via == Via::Direct

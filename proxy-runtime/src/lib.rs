@@ -75,6 +75,7 @@ pub use model::key::{ConnectionKind, RouteEntry, RouteField, RouteKey};
 pub use model::proxy_settings::{ConnectionProxies, ProxySettings};
 pub use model::proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use model::route::{EmptyPool, ProxyConfig, Strategy};
+pub use model::system::{SystemProxies, SystemProxy};
 pub use model::timeout::{TimeoutError, TimeoutSeconds};
 pub use proxied::{Connectors, Proxied};
 pub use redact::Password;

@@ -188,6 +188,7 @@ fn vars_lists_every_name_from_the_schema() {
     let stdout = text(&out.stdout);
     for name in [
         "CRYPTOFEED_PROXY_ENABLED\n",
+        "CRYPTOFEED_PROXY_SYSTEM\n",
         "CRYPTOFEED_PROXY_DEFAULT\n",
         "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL\n",
         "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__TIMEOUT_SECONDS\n",
@@ -207,10 +208,11 @@ fn vars_lists_every_name_from_the_schema() {
         .collect();
     assert_eq!(
         names.len(),
-        24,
-        "ENABLED, DEFAULT, EXCHANGES and their routes: {names:?}"
+        25,
+        "ENABLED, SYSTEM, DEFAULT, EXCHANGES and their routes: {names:?}"
     );
     assert!(names.iter().all(|n| n.starts_with("X_")));
+    assert!(names.contains(&"X_SYSTEM"), "{names:?}");
 }
 
 #[test]
@@ -555,4 +557,44 @@ fn a_probe_url_is_never_printed_with_its_secrets() {
             assert!(shown.contains("***"), "{shown}");
         }
     }
+}
+
+#[test]
+fn routes_of_the_system_s_proxy_variables_name_the_variable_as_their_source() {
+    let out = run(
+        &["--json", "binance"],
+        &[
+            ("HTTPS_PROXY", "http://u:s3cret-Canary@corp-proxy:3128"),
+            ("NO_PROXY", "localhost"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let route = &json["routes"]["binance"]["http"];
+    assert_eq!(route["url"], "http://u:***@corp-proxy:3128");
+    assert_eq!(
+        route["source"],
+        "`HTTPS_PROXY` (environment, the system's proxy variable; NO_PROXY=localhost goes direct)"
+    );
+    assert_eq!(
+        json["routes"]["*"]["websocket"]["url"],
+        "http://u:***@corp-proxy:3128"
+    );
+    // An explicit setting wins over the variable.
+    let out = run(
+        &["--json"],
+        &[
+            ("HTTPS_PROXY", "http://corp-proxy:3128"),
+            ("CRYPTOFEED_PROXY_ENABLED", "true"),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://own:1080"),
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(json["routes"]["*"]["http"]["url"], "socks5h://own:1080");
+    assert_eq!(
+        json["routes"]["*"]["websocket"]["url"],
+        "http://corp-proxy:3128"
+    );
 }

@@ -13,6 +13,8 @@ pub(crate) struct Input<'a> {
     pub(crate) env_prefix: Option<LitStr>,
     pub(crate) yaml_section: Option<LitStr>,
     pub(crate) config_env: Option<LitStr>,
+    /// The function `complete = "path"` names, parsed.
+    pub(crate) complete: Option<syn::ExprPath>,
     pub(crate) one_of: Vec<attr::OneOf>,
     pub(crate) container_default: Option<SerdeDefault>,
     pub(crate) fields: Vec<Field<'a>>,
@@ -71,6 +73,18 @@ impl<'a> Input<'a> {
             env_prefix: container.env_prefix,
             yaml_section: container.yaml_section,
             config_env: container.config_env,
+            complete: container
+                .complete
+                .and_then(|lit| match lit.parse::<syn::ExprPath>() {
+                    Ok(path) => Some(path),
+                    Err(_) => {
+                        cx.error(
+                            &lit,
+                            "`complete` names a function: `complete = \"path::to::function\"`",
+                        );
+                        None
+                    }
+                }),
             one_of: container.one_of,
             container_default: container.serde_default,
             fields,

@@ -11,7 +11,9 @@ pub(crate) const ENV_PREFIX: &str = "env_prefix";
 pub(crate) const YAML_SECTION: &str = "yaml_section";
 pub(crate) const CONFIG_ENV: &str = "config_env";
 pub(crate) const ONE_OF: &str = "one_of";
-const CONTAINER_OPTIONS: &str = "`env_prefix`, `yaml_section`, `config_env` and `one_of(...)`";
+pub(crate) const COMPLETE: &str = "complete";
+const CONTAINER_OPTIONS: &str =
+    "`env_prefix`, `yaml_section`, `config_env`, `complete` and `one_of(...)`";
 
 /// serde options that would make a name differ from the field's name, or change the shape
 /// the schema describes.
@@ -43,6 +45,8 @@ pub(crate) struct Container {
     pub(crate) env_prefix: Option<LitStr>,
     pub(crate) yaml_section: Option<LitStr>,
     pub(crate) config_env: Option<LitStr>,
+    /// `complete = "path"`: a function that completes the settings after the load.
+    pub(crate) complete: Option<LitStr>,
     /// `one_of("a", "b")` groups: exactly one of those fields must be given.
     pub(crate) one_of: Vec<OneOf>,
     pub(crate) serde_default: Option<SerdeDefault>,
@@ -83,6 +87,8 @@ pub(crate) fn container(cx: &mut Ctxt, attrs: &[Attribute]) -> Container {
                     &mut out.yaml_section
                 } else if meta.path.is_ident(CONFIG_ENV) {
                     &mut out.config_env
+                } else if meta.path.is_ident(COMPLETE) {
+                    &mut out.complete
                 } else {
                     let name = path_name(&meta);
                     cx.push(meta.error(format!(

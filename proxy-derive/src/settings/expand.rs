@@ -52,6 +52,17 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
     let yaml_section = option(&input.yaml_section);
     let config_env = option(&input.config_env);
     let fields = input.fields.iter().map(|f| field(input, f));
+    let complete = input.complete.as_ref().map(|path| {
+        quote! {
+            fn complete(
+                &mut self,
+                env: &::proxy_runtime::load::Environment<'_>,
+                origins: &mut ::proxy_runtime::load::Origins,
+            ) -> ::core::result::Result<(), ::std::vec::Vec<::proxy_runtime::load::SettingError>> {
+                #path(self, env, origins)
+            }
+        }
+    });
     let groups = input.one_of.iter().map(|g| {
         let names = &g.names;
         quote!(&[#(#names),*])
@@ -76,6 +87,8 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                     )
                 })
             }
+
+            #complete
         }
 
         #[automatically_derived]

@@ -222,7 +222,18 @@ impl Report {
         let mut sources = Vec::new();
         for key in keys {
             let mut route = |kind: ConnectionKind| {
-                let (entry, config) = settings.route_for(&key, kind)?;
+                let Some((entry, config)) = settings.route_for(&key, kind) else {
+                    // Unset by the settings: the system's proxy variables' route, if any.
+                    let system = settings.system_proxies()?.https()?;
+                    let source = system_source(settings, system.var());
+                    sources.push(RouteSource {
+                        exchange: key.clone(),
+                        kind,
+                        source: source.clone(),
+                    });
+                    let config = ProxyConfig::new(system.url().clone());
+                    return Route::new(&config, source.clone(), vec![source]);
+                };
                 let owner = key.owner(entry);
                 let source = source_of(origins, &owner, kind, config);
                 sources.push(RouteSource {
@@ -294,6 +305,19 @@ fn source_of(
         source.push_str(&format!("; timeout_seconds: {timeout}"));
     }
     source
+}
+
+/// Where a route the system's proxy variables give was set: the variable, and `NO_PROXY`
+/// when it exempts hosts from it. (`https://` and `wss://` targets, an exchange's, take
+/// the `HTTPS_PROXY` route the report shows; `http://` and `ws://` ones take
+/// `HTTP_PROXY`'s.)
+fn system_source(settings: &ProxySettings, var: &str) -> String {
+    let no_proxy = settings
+        .system_proxies()
+        .and_then(|s| s.no_proxy())
+        .map(|(var, list)| format!("; {var}={list} goes direct"))
+        .unwrap_or_default();
+    format!("`{var}` (environment, the system's proxy variable{no_proxy})")
 }
 
 /// Where member `i` of the pool of `owner`'s own entry for `kind` was set.

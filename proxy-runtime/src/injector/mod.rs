@@ -258,8 +258,14 @@ impl ProxyInjector {
             Ok(base) => base,
             Err(e) => return Dialer::failing(exchange, e.clone()),
         };
-        let route = settings.route_for(&key, kind).map(|(_, route)| route);
-        Dialer::new(key, kind, route, self.resolver.clone(), tls)
+        match (settings.route_for(&key, kind), settings.system_proxies()) {
+            (Some((_, route)), _) => {
+                Dialer::new(key, kind, Some(route), self.resolver.clone(), tls)
+            }
+            // A route the settings leave unset, taken by the system's proxy variables.
+            (None, Some(system)) => Dialer::system(key, kind, system, self.resolver.clone(), tls),
+            (None, None) => Dialer::new(key, kind, None, self.resolver.clone(), tls),
+        }
     }
 
     /// The HTTP client of `exchange`; every call for the same exchange shares one pool.

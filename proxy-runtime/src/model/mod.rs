@@ -11,4 +11,5 @@ pub(crate) mod key;
 pub(crate) mod proxy_settings;
 pub(crate) mod proxy_url;
 pub(crate) mod route;
+pub(crate) mod system;
 pub(crate) mod timeout;

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use super::exchange::{self, ExchangeId};
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
 use super::route::ProxyConfig;
-use crate::settings::load::{KeyPath, LoadError, Loader, Origins};
+use super::system::SystemProxies;
+use crate::settings::load::{Environment, KeyPath, LoadError, Loader, Origins, SettingError};
 use crate::settings::schema::Settings as SettingsType;
 use proxy_derive::Settings;
 
@@ -102,12 +103,13 @@ impl fmt::Display for ConnectionProxies {
 /// assert!(settings.get_proxy("coinbase", ConnectionKind::Websocket).is_none());
 /// # Ok::<(), proxy_runtime::LoadError>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Settings)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Settings)]
 #[serde(deny_unknown_fields)]
 #[settings(
     env_prefix = "CRYPTOFEED_PROXY_",
     yaml_section = "proxy",
-    config_env = "CRYPTOFEED_CONFIG"
+    config_env = "CRYPTOFEED_CONFIG",
+    complete = "complete"
 )]
 pub struct ProxySettings {
     /// Whether proxies are used at all; when false every connection is direct.
@@ -119,6 +121,44 @@ pub struct ProxySettings {
     /// Per-exchange routes, keyed by exchange id.
     #[serde(default)]
     exchanges: BTreeMap<ExchangeId, ConnectionProxies>,
+    /// Whether HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY route what the settings leave unset.
+    #[serde(default = "yes")]
+    system: bool,
+    /// What the system's proxy variables said, when they are in force (read at load).
+    #[serde(skip)]
+    system_proxies: Option<SystemProxies>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            default: None,
+            exchanges: BTreeMap::new(),
+            system: true,
+            system_proxies: None,
+        }
+    }
+}
+
+/// Reads the system's proxy variables, when they are in force: `system` true, and
+/// `enabled` true or set by no source (an explicit `enabled: false` keeps everything
+/// direct).
+fn complete(
+    settings: &mut ProxySettings,
+    env: &Environment<'_>,
+    origins: &mut Origins,
+) -> Result<(), Vec<SettingError>> {
+    let enabled_given = origins.at(&ProxySettings::enabled_path()).is_some();
+    if !settings.system || (!settings.enabled && enabled_given) {
+        return Ok(());
+    }
+    settings.system_proxies = SystemProxies::read(env, origins)?;
+    Ok(())
 }
 
 impl ProxySettings {
@@ -160,6 +200,15 @@ impl ProxySettings {
         self.enabled
     }
 
+    /// The system's proxy variables, when they route what these settings leave unset:
+    /// read at load when `system` is true (the default) and `enabled` is true or set by
+    /// no source. `None` for settings built in code, which are used exactly as given.
+    /// [`get_proxy`](Self::get_proxy) answers for the settings' own routes only: a system
+    /// route depends on each target (its scheme, `NO_PROXY`).
+    pub fn system_proxies(&self) -> Option<&SystemProxies> {
+        self.system_proxies.as_ref()
+    }
+
     /// Where `enabled` sits in the settings: the path
     /// [`Origins`](crate::load::Origins) knows its origin by.
     pub fn enabled_path() -> KeyPath {
@@ -191,7 +240,7 @@ impl ProxySettings {
             (false, true) => Some(format!(
                 "proxy routes are configured but proxies are disabled (`{enabled}` is not true): every connection goes direct"
             )),
-            (true, false) => Some(format!(
+            (true, false) if self.system_proxies.is_none() => Some(format!(
                 "proxies are enabled (`{enabled}`) but no route is configured: every connection goes direct"
             )),
             _ => None,

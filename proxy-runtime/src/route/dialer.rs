@@ -16,7 +16,8 @@ use super::stream::ProxyStream;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_url::ProxyUrl;
-use crate::model::route::ProxyConfig;
+use crate::model::route::{ProxyConfig, Strategy};
+use crate::model::system::{SystemProxies, SystemProxy};
 use crate::model::timeout::TimeoutSeconds;
 use crate::transport::dial::{Alpn, Established, Link, dial};
 use crate::transport::target::{Resolve, Target};
@@ -42,6 +43,22 @@ enum State {
     Direct(Arc<dyn Resolve>, ExitTls),
     /// Connects through a member of this route: one proxy, or a pool.
     Proxied(Arc<Proxied>),
+    /// Connects as the system's proxy variables say, target by target.
+    System(Arc<SystemRoute>),
+}
+
+/// A route the settings leave unset, taken by the system's proxy variables: through the
+/// `HTTPS_PROXY` or `HTTP_PROXY` of the target's scheme, else direct (`NO_PROXY`, or no
+/// variable for that scheme).
+struct SystemRoute {
+    proxies: SystemProxies,
+    https: Option<Arc<Proxied>>,
+    http: Option<Arc<Proxied>>,
+    resolver: Arc<dyn Resolve>,
+    /// TLS of the connections that go direct.
+    direct: ExitTls,
+    /// The route as errors and logs show it, redacted.
+    shown: Arc<str>,
 }
 
 /// A route through proxies (or a pool with `direct://` among its members).
@@ -111,6 +128,57 @@ impl Dialer {
         }
     }
 
+    /// A dialer for a route the settings leave unset, taken by the system's proxy
+    /// variables `proxies`.
+    pub(crate) fn system(
+        key: RouteKey,
+        kind: ConnectionKind,
+        proxies: &SystemProxies,
+        resolver: Arc<dyn Resolve>,
+        tls: &TlsBase,
+    ) -> Self {
+        let exchange = key.exchange().map(|id| id.as_str().to_owned());
+        let through = |proxy: Option<&SystemProxy>| {
+            proxy.map(|proxy| {
+                let pool = Pool::new(
+                    vec![proxy.url().clone()],
+                    Strategy::Failover,
+                    key.clone(),
+                    kind,
+                    tls,
+                );
+                let shown = pool.members()[0].shown.as_str().into();
+                Arc::new(Proxied {
+                    resolver: resolver.clone(),
+                    tls: tls.clone(),
+                    pool,
+                    shown,
+                })
+            })
+        };
+        let mut shown: Vec<String> = [proxies.https(), proxies.http()]
+            .into_iter()
+            .flatten()
+            .map(|p| format!("{}={}", p.var(), p.url()))
+            .collect();
+        if let Some((var, list)) = proxies.no_proxy() {
+            shown.push(format!("{var}={list}"));
+        }
+        let route = SystemRoute {
+            proxies: proxies.clone(),
+            https: through(proxies.https()),
+            http: through(proxies.http()),
+            resolver: resolver.clone(),
+            direct: tls.exit(),
+            shown: format!("system proxy variables ({})", shown.join(", ")).into(),
+        };
+        Self {
+            exchange,
+            timeout: TimeoutSeconds::DEFAULT,
+            state: State::System(Arc::new(route)),
+        }
+    }
+
     /// A dialer whose every connection fails with `error` (fail closed).
     pub(crate) fn failing(exchange: Option<String>, error: ProxyError) -> Self {
         Self {
@@ -131,6 +199,7 @@ impl Dialer {
     pub fn proxy(&self) -> Option<&str> {
         match &self.state {
             State::Proxied(proxied) => Some(&proxied.shown),
+            State::System(system) => Some(&system.shown),
             State::Failing(_) | State::Direct(..) => None,
         }
     }
@@ -169,7 +238,7 @@ impl Dialer {
     /// The time allowed to establish one connection (zero for a failing dialer).
     pub fn timeout(&self) -> Duration {
         match &self.state {
-            State::Direct(..) | State::Proxied(_) => self.timeout.as_duration(),
+            State::Direct(..) | State::Proxied(_) | State::System(_) => self.timeout.as_duration(),
             State::Failing(_) => Duration::ZERO,
         }
     }
@@ -179,7 +248,7 @@ impl Dialer {
     pub fn failure(&self) -> Option<&ProxyError> {
         match &self.state {
             State::Failing(error) => Some(error),
-            State::Direct(..) | State::Proxied(_) => None,
+            State::Direct(..) | State::Proxied(_) | State::System(_) => None,
         }
     }
 
@@ -189,6 +258,7 @@ impl Dialer {
             State::Failing(error) => format!("fails ({})", error.kind()),
             State::Direct(..) => "direct".to_owned(),
             State::Proxied(proxied) => format!("via {}", proxied.shown),
+            State::System(system) => format!("by the {}", system.shown),
         }
     }
 
@@ -227,8 +297,10 @@ impl Dialer {
                 None,
             )
         })?;
-        let (target, _) = Target::from_url(&parsed).map_err(|e| self.attach(e, None))?;
-        self.connect(&target, false).await
+        let (target, scheme) = Target::from_url(&parsed).map_err(|e| self.attach(e, None))?;
+        let deadline = Instant::now() + self.timeout();
+        self.connect_routed(&target, None, scheme.tls(), deadline, None)
+            .await
     }
 
     /// Like [`connect`](Self::connect), with TLS to the target when `tls` is given, a
@@ -241,30 +313,52 @@ impl Dialer {
         deadline: Instant,
         trace: Option<&Trace>,
     ) -> Result<ProxyStream, ProxyError> {
+        self.connect_routed(target, tls, tls.is_some(), deadline, trace)
+            .await
+    }
+
+    /// [`connect_by`](Self::connect_by), saying whether the target's scheme is a secure
+    /// one (`https`, `wss`) when TLS is not ours to do (the system's variables route by it).
+    async fn connect_routed(
+        &self,
+        target: &Target,
+        tls: Option<Alpn>,
+        secure: bool,
+        deadline: Instant,
+        trace: Option<&Trace>,
+    ) -> Result<ProxyStream, ProxyError> {
         let shown_target = target.to_string();
         let result = match &self.state {
             State::Failing(error) => Err(error.clone()),
             State::Direct(resolver, exit) => {
-                let steps = Steps {
-                    deadline,
-                    trace,
-                    timing: None,
-                };
-                let link = Link {
-                    resolver: &**resolver,
-                    tls: exit,
-                };
-                dial(link, &ProxyUrl::Direct, target, tls, steps)
-                    .await
-                    .map(|established| Joined {
-                        established,
-                        via: None,
-                        member: None,
-                    })
+                direct(&**resolver, exit, target, tls, deadline, trace).await
             }
             State::Proxied(proxied) => {
                 self.through_pool(proxied, target, tls, deadline, trace)
                     .await
+            }
+            State::System(system) => {
+                let proxied = match system.proxies.proxy_for(&target.host().bare(), secure) {
+                    None => None,
+                    Some(_) if secure => system.https.as_ref(),
+                    Some(_) => system.http.as_ref(),
+                };
+                match proxied {
+                    Some(proxied) => {
+                        self.through_pool(proxied, target, tls, deadline, trace)
+                            .await
+                    }
+                    None => direct(
+                        &*system.resolver,
+                        &system.direct,
+                        target,
+                        tls,
+                        deadline,
+                        trace,
+                    )
+                    .await
+                    .map_err(|e| e.at(self.exchange(), Via::Direct, None)),
+                }
             }
         };
         match result {
@@ -290,6 +384,8 @@ impl Dialer {
     pub(crate) fn attach(&self, error: ProxyError, target: Option<&str>) -> ProxyError {
         let via = match &self.state {
             State::Failing(_) => Via::Unknown,
+            // Target by target: the way the connection took, as far as it went.
+            State::System(_) => error.via().clone(),
             State::Direct(..) => Via::Direct,
             State::Proxied(proxied) => Via::Proxy(proxied.shown.to_string()),
         };
@@ -370,10 +466,36 @@ impl Dialer {
     }
 }
 
+/// A connection straight to `target`.
+async fn direct(
+    resolver: &dyn Resolve,
+    exit: &ExitTls,
+    target: &Target,
+    tls: Option<Alpn>,
+    deadline: Instant,
+    trace: Option<&Trace>,
+) -> Result<Joined, ProxyError> {
+    let steps = Steps {
+        deadline,
+        trace,
+        timing: None,
+    };
+    let link = Link {
+        resolver,
+        tls: exit,
+    };
+    dial(link, &ProxyUrl::Direct, target, tls, steps)
+        .await
+        .map(|established| Joined {
+            established,
+            via: None,
+            member: None,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::route::Strategy;
     use crate::transport::target::SystemResolver;
     use crate::transport::tls::TlsRoots;
 

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 
 use super::handoff;
+use super::load::{Environment, Origins, SettingError};
 use crate::redact::redact_value;
 
 /// A settings struct: a type whose variable names and YAML keys are its field names.
@@ -23,7 +24,9 @@ use crate::redact::redact_value;
 /// - `env_prefix = "MYAPP_"`: the prefix of its environment variables;
 /// - `yaml_section = "name"`: read the top-level `name:` mapping of a YAML file and ignore
 ///   the file's other keys (without it, the whole document is the settings);
-/// - `config_env = "MYAPP_CONFIG"`: a variable naming the YAML file to read.
+/// - `config_env = "MYAPP_CONFIG"`: a variable naming the YAML file to read;
+/// - `complete = "path::to::function"`: completes the settings after the load (see
+///   [`Settings::complete`]).
 ///
 /// ```
 /// use proxy_runtime::{Settings, Loader};
@@ -51,6 +54,22 @@ pub trait Settings: DeserializeOwned {
 
     /// The fields of this struct, built once per type.
     fn schema() -> &'static Schema;
+
+    /// Completes the settings once every source is read and merged: what no field
+    /// describes (variables outside the prefix, as the system's proxy variables), and
+    /// checks across fields. `env` holds the load's variables (the list given, or the
+    /// process's), `origins` where each value came from; every problem is returned with
+    /// its origin, beside the load's others. Nothing, by default; the derive's
+    /// `complete = "path"` option names a function `fn(&mut Self, &Environment,
+    /// &mut Origins) -> Result<(), Vec<SettingError>>` that does it.
+    fn complete(
+        &mut self,
+        env: &Environment<'_>,
+        origins: &mut Origins,
+    ) -> Result<(), Vec<SettingError>> {
+        let _ = (env, origins);
+        Ok(())
+    }
 }
 
 /// Container options of a [`Settings`] struct, from `#[settings(...)]`.

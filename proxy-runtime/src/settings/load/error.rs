@@ -39,7 +39,10 @@ impl SettingError {
     /// A new error. `message` must already be redacted; the paths of `origin` are
     /// redacted here (keys are user input too: a URL pasted as a key must not show its
     /// password).
-    pub(crate) fn new(mut origin: Origin, kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// A problem at `origin` (its password, if any, masked), of `kind`, said in
+    /// `message`: for [`Settings::complete`](crate::Settings::complete), which reports its
+    /// own.
+    pub fn new(mut origin: Origin, kind: ErrorKind, message: impl Into<String>) -> Self {
         origin.redact();
         Self {
             origin,

@@ -12,6 +12,7 @@
 mod build;
 mod de;
 mod env;
+mod environment;
 mod error;
 mod node;
 mod origin;
@@ -23,6 +24,7 @@ mod yaml;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
+pub use environment::Environment;
 pub use error::{ErrorKind, LoadError, SettingError};
 pub use origin::{KeyPath, Origin, Origins};
 pub use vars::{VarInfo, variables};
@@ -186,7 +188,7 @@ impl<T: Settings> Loader<T> {
         if let Some((file, gave_values)) = file {
             origins.read_file(file, gave_values);
         }
-        let settings = T::deserialize(de::NodeDeserializer(tree)).map_err(|e| {
+        let mut settings = T::deserialize(de::NodeDeserializer(tree)).map_err(|e| {
             let origin = e.origin.unwrap_or_else(Origin::settings);
             LoadError::new(vec![SettingError::new(
                 origin,
@@ -194,6 +196,17 @@ impl<T: Settings> Loader<T> {
                 redact_text(&e.message).into_owned(),
             )])
         })?;
+        let env = match &self.env {
+            EnvSource::None => Environment::none(),
+            EnvSource::Vars(vars) => Environment::vars(vars),
+            EnvSource::Process => Environment::process(),
+        };
+        // (An empty list of errors is no error.)
+        if let Err(errors) = settings.complete(&env, &mut origins)
+            && !errors.is_empty()
+        {
+            return Err(LoadError::new(errors));
+        }
         Ok((settings, origins))
     }
 

@@ -104,7 +104,8 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub(crate) fn env(var: &str) -> Self {
+    /// The environment variable `var`, as a whole.
+    pub fn env(var: &str) -> Self {
         Origin::Env {
             var: var.to_owned(),
             json_path: KeyPath::root(),
