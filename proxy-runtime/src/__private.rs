@@ -17,9 +17,24 @@ pub fn schema(
     Schema::new(type_name, fields, one_of)
 }
 
-/// The connectors of `T`'s exchange, from the proxy system in force now.
-pub fn connectors<T: Proxied + ?Sized>() -> Connectors<T> {
-    Connectors::resolve()
+pub use crate::proxied::ExchangeName;
+
+/// The connectors of `exchange`, from the proxy system in force now.
+pub fn connectors<T: Proxied + ?Sized>(exchange: &str) -> Connectors<T> {
+    Connectors::resolve(exchange)
+}
+
+/// The placeholder of a constructor's struct literal, completed by [`complete`].
+pub fn pending<T: Proxied + ?Sized>() -> Connectors<T> {
+    Connectors::pending()
+}
+
+/// A client from a constructor's struct literal, with the connectors of the exchange it
+/// names (resolved once, now).
+pub fn complete<T: Proxied>(mut client: T) -> T {
+    let connectors = T::__resolve(&client);
+    *client.__connectors_mut() = connectors;
+    client
 }
 
 /// Compiles only for proxied clients (checked by `#[proxied]` impl blocks).

@@ -71,8 +71,9 @@ pub use injector::global::{
 pub use injector::{ProxyInjector, ProxyInjectorBuilder};
 pub use model::exchange::{ExchangeId, ExchangeIdError};
 pub use model::host::Host;
+pub use model::hosts::{HostPattern, HostPatternError};
 pub use model::key::{ConnectionKind, RouteEntry, RouteField, RouteKey};
-pub use model::proxy_settings::{ConnectionProxies, ProxySettings};
+pub use model::proxy_settings::{ConnectionProxies, ExchangeProxies, ProxySettings};
 pub use model::proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use model::route::{EmptyPool, ProxyConfig, Strategy};
 pub use model::system::{SystemProxies, SystemProxy};

@@ -8,19 +8,27 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
 
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::error::ProxyError;
+use crate::error::{ProxyError, ProxyErrorKind as K};
 use crate::http_client::client::HttpClient;
 use crate::injector::global::proxy_injector;
 use crate::model::key::ConnectionKind;
 use crate::route::dialer::Dialer;
 use crate::ws::{WebSocket, WebSocketResponse, client_request};
 
-/// An exchange client made with `#[proxied(exchange = "...")]`: it knows its exchange and
-/// gives the HTTP client and WebSocket connect of that exchange's routes.
+/// An exchange client made with `#[proxied(...)]`: it knows its exchange and gives the
+/// HTTP client and WebSocket connect of that exchange's routes.
+///
+/// The exchange is fixed when the client is built, by the form the struct was annotated
+/// with: a literal (`exchange = "binance"`, checked at compile time), an expression
+/// (`exchange = VENUE`, evaluated in each constructor), or a field
+/// (`exchange_field = venue`, its value as the constructor set it). An id that is not a
+/// valid exchange id gives a client whose every connection fails with
+/// [`InvalidExchange`](crate::ProxyErrorKind::InvalidExchange): never another route.
 ///
 /// Implemented by the macro; do not implement it by hand.
 #[diagnostic::on_unimplemented(
@@ -29,15 +37,20 @@ use crate::ws::{WebSocket, WebSocketResponse, client_request};
     note = "annotate the struct itself with `#[proxied(exchange = \"...\")]`, above its derives"
 )]
 pub trait Proxied {
-    /// The exchange id whose routes the client uses.
-    const EXCHANGE: &'static str;
-
     #[doc(hidden)]
     fn __connectors(&self) -> &Connectors<Self>;
 
-    /// The exchange id.
-    fn exchange(&self) -> &'static str {
-        Self::EXCHANGE
+    #[doc(hidden)]
+    fn __connectors_mut(&mut self) -> &mut Connectors<Self>;
+
+    /// The connectors of the exchange `client` names (generated per annotation form).
+    #[doc(hidden)]
+    fn __resolve(client: &Self) -> Connectors<Self>;
+
+    /// The exchange id whose routes the client uses (as given, when it is not a valid
+    /// id; a URL given by mistake shows no password).
+    fn exchange(&self) -> &str {
+        self.__connectors().exchange()
     }
 
     /// The HTTP client of this exchange's HTTP route.
@@ -64,7 +77,7 @@ pub trait Proxied {
         config: Option<WebSocketConfig>,
     ) -> impl Future<Output = Result<(WebSocket, WebSocketResponse), ProxyError>> + Send + 'static
     {
-        let dialer = self.__connectors().websocket.clone();
+        let dialer = self.__connectors().websocket().clone();
         // Made now, so that the future borrows nothing.
         let request = client_request(request);
         async move { dialer.open_websocket(request, config, None).await }
@@ -79,45 +92,97 @@ pub trait Proxied {
 /// same-named type brought in with `use`) gives it `Connectors<Spot>`, which does not
 /// compile, instead of routing the futures client through spot's routes.
 pub struct Connectors<C: ?Sized> {
-    exchange: &'static str,
-    http: HttpClient,
-    websocket: Dialer,
+    /// `None` only between a constructor's struct literal and its completion.
+    resolved: Option<Resolved>,
     client: PhantomData<fn() -> C>,
 }
 
-impl<C: Proxied + ?Sized> Connectors<C> {
-    /// The connectors of `C`'s exchange from the proxy system in force now. Only generated
-    /// code calls it (through `__private`): a client gets its connectors when it is built.
-    pub(crate) fn resolve() -> Self {
-        let exchange = C::EXCHANGE;
+#[derive(Clone)]
+struct Resolved {
+    exchange: Arc<str>,
+    http: HttpClient,
+    websocket: Dialer,
+}
+
+impl Resolved {
+    fn new(exchange: &str) -> Self {
         let injector = proxy_injector();
+        let http = injector.http_client(exchange);
+        // A valid id is named in its lowercase form; anything else as the dialer shows it
+        // (redacted).
+        let exchange = http.dialer().exchange().unwrap_or(exchange);
         Self {
-            exchange,
-            http: injector.http_client(exchange),
+            exchange: Arc::from(exchange),
             websocket: injector.dialer(exchange, ConnectionKind::Websocket),
+            http,
+        }
+    }
+
+    /// What a client built without its constructors' completion holds (only code that
+    /// names the hidden items can build one): connectors that fail every connection.
+    fn unresolved() -> &'static Self {
+        static UNRESOLVED: OnceLock<Resolved> = OnceLock::new();
+        UNRESOLVED.get_or_init(|| {
+            let error = || {
+                ProxyError::new(K::InvalidExchange).detail(
+                    "the client was built outside a `#[proxied]` impl block, so it has no exchange",
+                )
+            };
+            Self {
+                exchange: Arc::from(""),
+                http: HttpClient::new(Dialer::failing(None, error())),
+                websocket: Dialer::failing(None, error()),
+            }
+        })
+    }
+}
+
+impl<C: Proxied + ?Sized> Connectors<C> {
+    /// The connectors of `exchange` from the proxy system in force now. Only generated
+    /// code calls it (through `__private`): a client gets its connectors when it is built.
+    pub(crate) fn resolve(exchange: &str) -> Self {
+        Self {
+            resolved: Some(Resolved::new(exchange)),
+            client: PhantomData,
+        }
+    }
+
+    /// The placeholder a constructor's struct literal holds until it is completed.
+    pub(crate) fn pending() -> Self {
+        Self {
+            resolved: None,
             client: PhantomData,
         }
     }
 }
 
 impl<C: ?Sized> Connectors<C> {
+    fn resolved(&self) -> &Resolved {
+        self.resolved
+            .as_ref()
+            .unwrap_or_else(|| Resolved::unresolved())
+    }
+
+    /// The exchange id.
+    pub fn exchange(&self) -> &str {
+        &self.resolved().exchange
+    }
+
     /// The HTTP client.
     pub fn http(&self) -> &HttpClient {
-        &self.http
+        &self.resolved().http
     }
 
     /// The WebSocket dialer.
     pub fn websocket(&self) -> &Dialer {
-        &self.websocket
+        &self.resolved().websocket
     }
 }
 
 impl<C: ?Sized> Clone for Connectors<C> {
     fn clone(&self) -> Self {
         Self {
-            exchange: self.exchange,
-            http: self.http.clone(),
-            websocket: self.websocket.clone(),
+            resolved: self.resolved.clone(),
             client: PhantomData,
         }
     }
@@ -126,9 +191,9 @@ impl<C: ?Sized> Clone for Connectors<C> {
 impl<C: ?Sized> fmt::Debug for Connectors<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connectors")
-            .field("exchange", &self.exchange)
-            .field("http", &self.http.dialer().route())
-            .field("websocket", &self.websocket.route())
+            .field("exchange", &self.exchange())
+            .field("http", &self.http().dialer().route())
+            .field("websocket", &self.websocket().route())
             .finish()
     }
 }
@@ -142,3 +207,21 @@ impl<C: ?Sized> PartialEq for Connectors<C> {
 }
 
 impl<C: ?Sized> Eq for Connectors<C> {}
+
+/// A field that can name a client's exchange (`#[proxied(exchange_field = ...)]`): any
+/// `AsRef<str>`, such as `String`, `&'static str`, `Box<str>` or [`ExchangeId`](crate::ExchangeId).
+#[diagnostic::on_unimplemented(
+    message = "`exchange_field` names a field of type `{Self}`, which cannot name an exchange",
+    label = "not `AsRef<str>`",
+    note = "the field that names the exchange holds its id as text: a `String`, a `&'static str`, an `ExchangeId`, ..."
+)]
+pub trait ExchangeName {
+    /// The exchange id as text.
+    fn exchange_name(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> ExchangeName for T {
+    fn exchange_name(&self) -> &str {
+        self.as_ref()
+    }
+}

@@ -34,11 +34,19 @@ async fn probe(url: &str, proxy: &str, ca_file: &std::path::Path, json: bool) ->
 }
 
 /// The probe lines of the table: `exchange kind route verdict...`.
+/// The result lines of a probe: after its header and the line of the route by host.
 fn probe_lines(stdout: &str) -> Vec<&str> {
-    stdout
+    let lines: Vec<&str> = stdout
         .split_once("\nprobe ")
         .map(|(_, rest)| rest.lines().skip(1).collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with("  routed by host: ")),
+        "{stdout}"
+    );
+    lines[1..].to_vec()
 }
 
 #[tokio::test]

@@ -208,9 +208,10 @@ fn vars_lists_every_name_from_the_schema() {
         .collect();
     assert_eq!(
         names.len(),
-        25,
-        "ENABLED, SYSTEM, DEFAULT, EXCHANGES and their routes: {names:?}"
+        26,
+        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes and HOSTS: {names:?}"
     );
+    assert!(names.contains(&"X_EXCHANGES__<ID>__HOSTS"), "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("X_")));
     assert!(names.contains(&"X_SYSTEM"), "{names:?}");
 }
@@ -597,4 +598,48 @@ fn routes_of_the_system_s_proxy_variables_name_the_variable_as_their_source() {
         json["routes"]["*"]["websocket"]["url"],
         "http://corp-proxy:3128"
     );
+}
+
+#[test]
+fn hosts_are_shown_per_exchange_and_a_probe_says_which_route_its_url_takes() {
+    let vars = [
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HOSTS",
+            r#"["127.0.0.1", "*.binance.com"]"#,
+        ),
+        ("CRYPTOFEED_PROXY_EXCHANGES__KRAKEN__HTTP__URL", "direct://"),
+    ];
+    let out = run(&[], &vars);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("hosts routed by host (the default route takes every other):\n  binance  127.0.0.1 *.binance.com"),
+        "{stdout}"
+    );
+    let out = run(&["--json"], &vars);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["routes"]["binance"]["hosts"],
+        serde_json::json!(["127.0.0.1", "*.binance.com"])
+    );
+    assert!(json["routes"]["kraken"].get("hosts").is_none(), "{json}");
+    // Port 9 (discard) is closed on loopback: the probes fail, the routing is shown.
+    for (url, routed) in [
+        (
+            "http://127.0.0.1:9/x",
+            "routed by host: binance (its hosts claim it)",
+        ),
+        (
+            "http://localhost:9/x",
+            "routed by host: the default route (no exchange claims its host)",
+        ),
+    ] {
+        let out = run(&["--probe", url], &vars);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(routed), "{stdout}");
+    }
+    let out = run(&["--probe", "http://127.0.0.1:9/x", "--json"], &vars);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["probe"]["by_host"], "binance", "{json}");
 }

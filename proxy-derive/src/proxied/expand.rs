@@ -5,9 +5,10 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::visit_mut::{self, VisitMut};
-use syn::{ExprStruct, Fields, ImplItem, ItemImpl, ItemStruct, LitStr, Type};
+use syn::{ExprStruct, Fields, ImplItem, ItemImpl, ItemStruct, Type};
 
 use super::FIELD;
+use super::attr::Exchange;
 
 /// The struct with its hidden field, and the `Proxied` impl. `exchange` is `None` after an
 /// invalid argument (already reported): the impl then gets an empty id, so that the
@@ -15,7 +16,7 @@ use super::FIELD;
 /// Without `add_field` (a struct that cannot take it) the struct is emitted as written.
 pub(crate) fn client(
     mut item: ItemStruct,
-    exchange: Option<&LitStr>,
+    exchange: Option<&Exchange>,
     add_field: bool,
 ) -> TokenStream {
     let field = format_ident!("{}", FIELD);
@@ -34,7 +35,39 @@ pub(crate) fn client(
             #vis #field: ::proxy_runtime::__private::Connectors<Self>
         });
     }
-    let exchange = exchange.map_or_else(|| quote!(""), |lit| quote!(#lit));
+    // The client is named by a mixed-site identifier: the user's expression cannot refer
+    // to it (nor to `self`, which this function does not have), so an expression cannot
+    // read the struct's fields; `exchange_field` is the form for that.
+    let client = syn::Ident::new("client", proc_macro2::Span::mixed_site());
+    let resolve = match exchange {
+        None => quote!(::proxy_runtime::__private::connectors::<Self>("")),
+        Some(Exchange::Literal(lit)) => {
+            quote!(::proxy_runtime::__private::connectors::<Self>(#lit))
+        }
+        Some(Exchange::Expr(expr)) => {
+            let span = syn::spanned::Spanned::span(expr);
+            let typed = quote_spanned!(span=> let exchange: &str = #expr;);
+            quote!({
+                #typed
+                ::proxy_runtime::__private::connectors::<Self>(exchange)
+            })
+        }
+        Some(Exchange::Field(name)) => {
+            let span = name.span();
+            let read = quote_spanned!(span=>
+                ::proxy_runtime::__private::ExchangeName::exchange_name(&#client.#name)
+            );
+            quote!(::proxy_runtime::__private::connectors::<Self>(#read))
+        }
+    };
+    // The literal form keeps its id as a constant of the type.
+    let constant = match exchange {
+        Some(Exchange::Literal(lit)) => quote! {
+            /// The exchange id whose proxy routes this client uses.
+            pub const EXCHANGE: &'static str = #lit;
+        },
+        _ => TokenStream::new(),
+    };
     let ident = &item.ident;
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
     quote! {
@@ -42,9 +75,15 @@ pub(crate) fn client(
 
         #[automatically_derived]
         impl #impl_generics ::proxy_runtime::Proxied for #ident #ty_generics #where_clause {
-            const EXCHANGE: &'static str = #exchange;
             fn __connectors(&self) -> &::proxy_runtime::__private::Connectors<Self> {
                 &self.#field
+            }
+            fn __connectors_mut(&mut self) -> &mut ::proxy_runtime::__private::Connectors<Self> {
+                &mut self.#field
+            }
+            #[allow(unused_variables)]
+            fn __resolve(#client: &Self) -> ::proxy_runtime::__private::Connectors<Self> {
+                #resolve
             }
         }
 
@@ -52,9 +91,11 @@ pub(crate) fn client(
         #[automatically_derived]
         #[allow(dead_code)]
         impl #impl_generics #ident #ty_generics #where_clause {
+            #constant
+
             /// The exchange id whose proxy routes this client uses.
-            pub fn exchange(&self) -> &'static str {
-                <Self as ::proxy_runtime::Proxied>::EXCHANGE
+            pub fn exchange(&self) -> &str {
+                <Self as ::proxy_runtime::Proxied>::exchange(self)
             }
 
             /// The HTTP client of this exchange's HTTP route.
@@ -142,6 +183,21 @@ struct Rewriter {
 }
 
 impl Rewriter {
+    /// Whether `e` is a literal of the impl's type (with every field listed: a `..base`
+    /// copies the base's connectors) that does not set the hidden field itself.
+    fn completes(&self, e: &ExprStruct) -> bool {
+        if e.qself.is_some() || e.rest.is_some() || e.dot2_token.is_some() {
+            return false;
+        }
+        if !self.names_the_type(&e.path) {
+            return false;
+        }
+        !e.fields.iter().any(|f| match &f.member {
+            syn::Member::Named(name) => *name == self.field,
+            syn::Member::Unnamed(_) => false,
+        })
+    }
+
     /// `Self`, the type's path as the impl writes it, or its bare name. Any other path
     /// (`super::Binance`, `Venue::Binance`, `wire::Binance`) names something else, even
     /// when its last segment is the same.
@@ -156,27 +212,26 @@ impl Rewriter {
 }
 
 impl VisitMut for Rewriter {
-    fn visit_expr_struct_mut(&mut self, e: &mut ExprStruct) {
-        visit_mut::visit_expr_struct_mut(self, e);
-        if e.qself.is_some() || e.rest.is_some() || e.dot2_token.is_some() {
+    fn visit_expr_mut(&mut self, e: &mut syn::Expr) {
+        visit_mut::visit_expr_mut(self, e);
+        let syn::Expr::Struct(literal) = e else {
             return;
-        }
-        if !self.names_the_type(&e.path) {
+        };
+        if !self.completes(literal) {
             return;
         }
         let field = &self.field;
-        let given = e.fields.iter().any(|f| match &f.member {
-            syn::Member::Named(name) => name == field,
-            syn::Member::Unnamed(_) => false,
+        // Spanned at the literal's path, so that a literal of another type is reported
+        // where it is written. The placeholder is replaced, once the literal is built, by
+        // the connectors of the exchange the client names (which may be one of its fields).
+        let at = syn::spanned::Spanned::span(&literal.path);
+        literal.fields.push(syn::parse_quote_spanned! {at=>
+            #field: ::proxy_runtime::__private::pending::<Self>()
         });
-        if !given {
-            // Spanned at the literal's path, so that a literal of another type is reported
-            // where it is written.
-            let at = syn::spanned::Spanned::span(&e.path);
-            e.fields.push(syn::parse_quote_spanned! {at=>
-                #field: ::proxy_runtime::__private::connectors::<Self>()
-            });
-        }
+        let built = std::mem::replace(e, syn::Expr::Verbatim(TokenStream::new()));
+        *e = syn::parse_quote_spanned! {at=>
+            ::proxy_runtime::__private::complete(#built)
+        };
     }
 
     /// Nested items (a `fn` or `impl` inside a function) have their own `Self`, or none:

@@ -32,8 +32,8 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let code = match item {
         Item::Struct(s) => {
-            let exchange =
-                attr::struct_args(&mut cx, args).and_then(|lit| valid::exchange(&mut cx, lit));
+            let exchange = attr::struct_args(&mut cx, args)
+                .and_then(|given| valid::exchange(&mut cx, given, &s));
             let add_field = valid::takes_field(&mut cx, &s);
             expand::client(s, exchange.as_ref(), add_field)
         }

@@ -5,6 +5,7 @@
 use syn::{Fields, ItemStruct, LitStr};
 
 use super::FIELD;
+use super::attr::Exchange;
 use crate::ctxt::Ctxt;
 
 /// How messages state the exchange-id rule.
@@ -15,8 +16,66 @@ fn rule() -> String {
     )
 }
 
+/// Checks how the struct names its exchange: a literal must be a valid id, a field must
+/// be one of the struct's named fields. Returns it when it is valid. (An expression is
+/// checked by the compiler, for its type, and at run time, for its value.)
+pub(crate) fn exchange(cx: &mut Ctxt, given: Exchange, item: &ItemStruct) -> Option<Exchange> {
+    match given {
+        Exchange::Literal(lit) => literal(cx, lit).map(Exchange::Literal),
+        Exchange::Expr(expr) => {
+            if names_self(quote::ToTokens::to_token_stream(&expr)) {
+                cx.error(
+                    &expr,
+                    "an `exchange` expression is evaluated before the client exists, so it cannot read `self` or its fields: write `exchange_field = <field>` to take the exchange from a field",
+                );
+                return None;
+            }
+            Some(Exchange::Expr(expr))
+        }
+        Exchange::Field(ident) => field(cx, ident, item).map(Exchange::Field),
+    }
+}
+
+/// Whether `tokens` mention `self` anywhere.
+fn names_self(tokens: proc_macro2::TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(ident) => ident == "self",
+        proc_macro2::TokenTree::Group(group) => names_self(group.stream()),
+        _ => false,
+    })
+}
+
+/// Checks that `ident` names a field of the struct.
+fn field(cx: &mut Ctxt, ident: syn::Ident, item: &ItemStruct) -> Option<syn::Ident> {
+    let Fields::Named(named) = &item.fields else {
+        // The struct's shape is reported on its own.
+        return None;
+    };
+    let names: Vec<String> = named
+        .named
+        .iter()
+        .filter_map(|f| f.ident.as_ref().map(ToString::to_string))
+        .collect();
+    let wanted = ident.to_string();
+    if names.contains(&wanted) {
+        return Some(ident);
+    }
+    let hint = match proxy_rules::closest(&wanted, names.iter().map(String::as_str)) {
+        Some(near) => format!("; did you mean `{near}`?"),
+        None => String::new(),
+    };
+    cx.error(
+        &ident,
+        format!(
+            "`{}` has no field `{wanted}`: `exchange_field` names the field that holds the exchange id{hint}",
+            item.ident
+        ),
+    );
+    None
+}
+
 /// Checks the exchange id; returns it when it is valid.
-pub(crate) fn exchange(cx: &mut Ctxt, lit: LitStr) -> Option<LitStr> {
+fn literal(cx: &mut Ctxt, lit: LitStr) -> Option<LitStr> {
     use proxy_rules::Flaw;
     let id = lit.value();
     let message = match proxy_rules::check_words(&id) {

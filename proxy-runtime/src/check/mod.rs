@@ -154,6 +154,10 @@ pub struct ExchangeRoutes {
     pub http: Option<Route>,
     /// Where WebSocket streams go.
     pub websocket: Option<Route>,
+    /// The target hosts the exchange claims for clients routed by host (none for the
+    /// default, which takes every host no exchange claims).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 impl ExchangeRoutes {
@@ -248,10 +252,16 @@ impl Report {
             };
             let http = route(ConnectionKind::Http);
             let websocket = route(ConnectionKind::Websocket);
+            let hosts = key
+                .exchange()
+                .and_then(|id| settings.exchanges().get(id))
+                .map(|proxies| proxies.hosts().iter().map(ToString::to_string).collect())
+                .unwrap_or_default();
             routes.push(ExchangeRoutes {
                 exchange: key,
                 http,
                 websocket,
+                hosts,
             });
         }
 

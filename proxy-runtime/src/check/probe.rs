@@ -14,6 +14,7 @@ use super::Report;
 use crate::error::{Phase, ProxyError};
 use crate::http_client::client::HttpClient;
 use crate::injector::ProxyInjector;
+use crate::model::exchange::ExchangeId;
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::redact;
 use crate::route::dialer::Dialer;
@@ -157,6 +158,10 @@ pub struct ProbeReport {
     /// What to know before reading the results: that proxies are disabled, so every
     /// probe went direct.
     pub warnings: Vec<String>,
+    /// The exchange whose route a client routed by host
+    /// ([`http_client_by_host`](crate::ProxyInjector::http_client_by_host)) takes for the
+    /// URL; `None` for the default route.
+    pub by_host: Option<ExchangeId>,
     /// One result per route, in the report's order.
     pub results: Vec<Probe>,
 }
@@ -252,9 +257,15 @@ pub async fn probe(
                 .to_owned(),
         ]
     };
+    let by_host = injector
+        .settings()
+        .ok()
+        .zip(uri.host())
+        .and_then(|(settings, host)| settings.exchange_for_host(host).cloned());
     Ok(ProbeReport {
         url: shown,
         warnings,
+        by_host,
         results,
     })
 }

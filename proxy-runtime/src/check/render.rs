@@ -78,6 +78,26 @@ pub fn report_table(report: &Report) -> String {
     }
     out.push_str("\n\n");
     out.push_str(&columns(Some(["EXCHANGE", "HTTP", "WEBSOCKET"]), &rows));
+    let claims: Vec<[String; 3]> = report
+        .routes
+        .iter()
+        .filter(|r| !r.hosts.is_empty())
+        .map(|r| {
+            [
+                format!("  {}", shown_exchange(&r.exchange)),
+                r.hosts.join(" "),
+                String::new(),
+            ]
+        })
+        .collect();
+    if !claims.is_empty() {
+        out.push_str(
+            "
+hosts routed by host (the default route takes every other):
+",
+        );
+        out.push_str(&columns(None, &claims));
+    }
     if !report.sources.is_empty() {
         out.push_str("\nwhere each route is set:\n");
         let rows: Vec<[String; 3]> = report
@@ -107,6 +127,14 @@ pub fn report_table(report: &Report) -> String {
 /// status and its reason, or the error.
 pub fn probe_table(probe: &ProbeReport) -> String {
     let mut out = format!("\nprobe {}:\n", probe.url);
+    let _ = writeln!(
+        out,
+        "  routed by host: {}",
+        probe.by_host.as_ref().map_or(
+            "the default route (no exchange claims its host)".to_owned(),
+            |id| { format!("{id} (its hosts claim it)") }
+        )
+    );
     for warning in &probe.warnings {
         let _ = writeln!(out, "  warning: {warning}");
     }

@@ -9,6 +9,7 @@
 //! proxies or credentials. The client never retries a request: trading requests are not
 //! idempotent.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,8 @@ use super::connector::{ProxyConnector, REQUEST_TRACE};
 use super::request::Request;
 use super::response::{Response, Sent};
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, find_in_chain};
+use crate::model::exchange::ExchangeId;
+use crate::model::hosts::HostIndex;
 use crate::model::key::ConnectionKind;
 use crate::route::dialer::Dialer;
 use crate::route::pool::MemberTag;
@@ -77,7 +80,10 @@ impl Default for HttpOptions {
 /// ```
 #[derive(Clone)]
 pub struct HttpClient {
+    /// The route of every request; for a client routed by host, the default route.
     inner: Arc<Inner>,
+    /// For a client routed by host, the routes of the exchanges that claim hosts.
+    by_host: Option<Arc<ByHost>>,
     /// Headers every request of this client carries, unless it sets them itself.
     default_headers: Option<Arc<HeaderMap>>,
 }
@@ -88,11 +94,22 @@ struct Inner {
     options: HttpOptions,
 }
 
+/// The exchanges' routes of a client routed by host.
+struct ByHost {
+    index: HostIndex,
+    exchanges: HashMap<ExchangeId, Arc<Inner>>,
+}
+
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpClient")
-            .field("dialer", &self.inner.dialer)
-            .field("options", &self.inner.options)
+        let mut f = f.debug_struct("HttpClient");
+        f.field("dialer", &self.inner.dialer);
+        if let Some(by_host) = &self.by_host {
+            let mut exchanges: Vec<&ExchangeId> = by_host.exchanges.keys().collect();
+            exchanges.sort_unstable();
+            f.field("by_host", &exchanges);
+        }
+        f.field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
 }
@@ -116,8 +133,38 @@ impl HttpClient {
                 dialer,
                 options,
             }),
+            by_host: None,
             default_headers: None,
         }
+    }
+
+    /// A client that sends each request on the route of the exchange whose hosts (in
+    /// `index`) claim the request's host, from `exchanges`, or else on `default`'s.
+    pub(crate) fn by_host(
+        default: &HttpClient,
+        index: HostIndex,
+        exchanges: impl IntoIterator<Item = (ExchangeId, HttpClient)>,
+    ) -> Self {
+        let exchanges = exchanges
+            .into_iter()
+            .map(|(id, client)| (id, client.inner))
+            .collect();
+        Self {
+            inner: default.inner.clone(),
+            by_host: Some(Arc::new(ByHost { index, exchanges })),
+            default_headers: None,
+        }
+    }
+
+    /// The route of a request to `host`.
+    fn route_of(&self, host: Option<&str>) -> &Inner {
+        let by_host = match &self.by_host {
+            None => return &self.inner,
+            Some(by_host) => by_host,
+        };
+        host.and_then(|host| by_host.index.exchange_for(host))
+            .and_then(|id| by_host.exchanges.get(id))
+            .unwrap_or(&self.inner)
     }
 
     /// The same client (the same route and connection pool) whose every request carries
@@ -126,11 +173,14 @@ impl HttpClient {
     pub fn with_default_headers(&self, headers: HeaderMap) -> HttpClient {
         Self {
             inner: self.inner.clone(),
+            by_host: self.by_host.clone(),
             default_headers: Some(Arc::new(headers)),
         }
     }
 
-    /// The dialer (route) this client uses.
+    /// The dialer (route) this client uses; for a client routed by host
+    /// ([`ProxyInjector::http_client_by_host`](crate::ProxyInjector::http_client_by_host)),
+    /// the default route's, which takes the hosts no exchange claims.
     pub fn dialer(&self) -> &Dialer {
         &self.inner.dialer
     }
@@ -148,14 +198,11 @@ impl HttpClient {
         request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, ProxyError> {
         let target = shown_target(request.uri());
-        let sent_to = Sent::new(self.inner.dialer.clone(), target);
+        let inner = self.route_of(request.uri().host());
+        let sent_to = Sent::new(inner.dialer.clone(), target);
         let sent = async {
             Target::of_url(request.uri(), ConnectionKind::Http)?;
-            self.inner
-                .client
-                .request(request)
-                .await
-                .map_err(hyper_error)
+            inner.client.request(request).await.map_err(hyper_error)
         };
         sent_to.attach(sent.await)
     }
@@ -182,24 +229,24 @@ impl HttpClient {
         deadline: Option<Instant>,
         trace: Option<Arc<Trace>>,
     ) -> Result<Response, ProxyError> {
+        let inner = self.route_of(request.url().host_str());
         let (request, mut url, target) = match self.hyper_request(request) {
             Ok(made) => made,
-            Err(e) => return Err(self.inner.dialer.attach(e, None)),
+            Err(e) => return Err(inner.dialer.attach(e, None)),
         };
         // Fragments are never sent; the response's URL is the one that was.
         url.set_fragment(None);
-        let sent_to = Sent::new(self.inner.dialer.clone(), Some(target.to_string()));
+        let sent_to = Sent::new(inner.dialer.clone(), Some(target.to_string()));
         let mut request = request;
         // Which connection answers, for a pool to retire when its member cools (a route of
         // one member has nowhere else to go, and saves the cost).
-        let capture = self
-            .inner
+        let capture = inner
             .dialer
             .is_pool()
             .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
         // On the heap: the exchange's state is large, and every layer of futures around it
         // (the trace's scope, the deadline, the caller's) would otherwise copy it.
-        let exchange = Box::pin(self.exchange(request));
+        let exchange = Box::pin(Self::exchange(inner, request));
         let exchange = async {
             match &trace {
                 Some(trace) => REQUEST_TRACE.scope(trace.clone(), exchange).await,
@@ -223,7 +270,7 @@ impl HttpClient {
         if let Some(tag) = head.extensions.get::<MemberTag>() {
             tag.answered(&head, capture);
         }
-        let body = BoundedBody::new(body, self.inner.options.max_body_bytes);
+        let body = BoundedBody::new(body, inner.options.max_body_bytes);
         Ok(Response::new(head, url, body, deadline, sent_to))
     }
 
@@ -235,7 +282,7 @@ impl HttpClient {
         feature = "zstd"
     ))]
     async fn exchange(
-        &self,
+        inner: &Inner,
         request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<body::Boxed>, ProxyError> {
         use http_body_util::BodyExt;
@@ -245,7 +292,7 @@ impl HttpClient {
         // that has no body by definition (to `HEAD`, or `204`, `304`) is not decoded: its
         // `Content-Encoding` describes a body that is not there.
         let mut service = tower_http::decompression::Decompression::new(body::NoBodyUndecoded(
-            self.inner.client.clone(),
+            inner.client.clone(),
         ));
         std::future::poll_fn(|cx| service.poll_ready(cx))
             .await
@@ -263,15 +310,10 @@ impl HttpClient {
         feature = "zstd"
     )))]
     async fn exchange(
-        &self,
+        inner: &Inner,
         request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<body::Boxed>, ProxyError> {
-        let response = self
-            .inner
-            .client
-            .request(request)
-            .await
-            .map_err(hyper_error)?;
+        let response = inner.client.request(request).await.map_err(hyper_error)?;
         Ok(response.map(body::plain))
     }
 }

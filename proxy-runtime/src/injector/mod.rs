@@ -17,6 +17,7 @@ use crate::error::{ProxyError, ProxyErrorKind as K};
 use crate::http_client::client::{HttpClient, HttpOptions};
 use crate::http_client::connector::ProxyConnector;
 use crate::model::exchange::ExchangeId;
+use crate::model::hosts::HostIndex;
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_settings::ProxySettings;
 use crate::model::proxy_url::ProxyUrl;
@@ -51,6 +52,8 @@ use crate::ws::{WebSocket, WebSocketResponse};
 /// ```
 pub struct ProxyInjector {
     settings: Result<ProxySettings, ProxyError>,
+    /// Which exchange claims each target host, by the settings' `hosts`.
+    hosts: HostIndex,
     resolver: Arc<dyn Resolve>,
     tls: Result<TlsBase, ProxyError>,
     http: HttpOptions,
@@ -140,7 +143,13 @@ impl ProxyInjectorBuilder {
                     .detail("cannot configure TLS")
                     .source(e)
             });
+        let hosts = self
+            .settings
+            .as_ref()
+            .map(ProxySettings::host_index)
+            .unwrap_or_default();
         ProxyInjector {
+            hosts,
             settings: self.settings,
             resolver: self.resolver,
             tls,
@@ -270,10 +279,62 @@ impl ProxyInjector {
 
     /// The HTTP client of `exchange`; every call for the same exchange shares one pool.
     pub fn http_client(&self, exchange: &str) -> HttpClient {
-        let key = match route_key(exchange) {
-            Ok(key) => key,
-            Err(failing) => return HttpClient::with_options(failing, self.http),
+        match route_key(exchange) {
+            Ok(key) => self.http_client_for(key),
+            Err(failing) => HttpClient::with_options(failing, self.http),
+        }
+    }
+
+    /// An HTTP client that chooses the route of each request by its URL's host: the routes
+    /// of the exchange whose `hosts` claim the host (an exact name first, then the longest
+    /// `*.suffix`), or the default route when no exchange claims it. For generic clients
+    /// that know only the URL. It shares each exchange's connection pool with
+    /// [`http_client`](Self::http_client) of that exchange, so connections never cross
+    /// routes.
+    ///
+    /// ```
+    /// use proxy_runtime::{ProxyInjector, ProxySettings};
+    /// let settings = ProxySettings::loader()
+    ///     .env_vars([
+    ///         ("CRYPTOFEED_PROXY_ENABLED", "true"),
+    ///         ("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL", "socks5h://binance-proxy:1080"),
+    ///         ("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HOSTS", r#"["api.binance.com", "*.binance.vision"]"#),
+    ///     ])
+    ///     .load()?;
+    /// let client = ProxyInjector::new(settings).http_client_by_host();
+    /// // `client.get("https://api.binance.com/api/v3/time")` goes through binance-proxy;
+    /// // `client.get("https://api.kraken.com/0/public/Time")` takes the default route.
+    /// # drop(client);
+    /// # Ok::<(), proxy_runtime::LoadError>(())
+    /// ```
+    pub fn http_client_by_host(&self) -> HttpClient {
+        let default = self.http_client_for(RouteKey::Default);
+        let Ok(settings) = &self.settings else {
+            // Every route fails with the load error: the default's says so.
+            return default;
         };
+        if self.hosts.is_empty() {
+            return default;
+        }
+        let exchanges: Vec<(ExchangeId, HttpClient)> = settings
+            .exchanges()
+            .iter()
+            .filter(|(_, proxies)| !proxies.hosts().is_empty())
+            .map(|(id, _)| {
+                let client = self.http_client_for(RouteKey::Exchange(id.clone()));
+                (id.clone(), client)
+            })
+            .collect();
+        HttpClient::by_host(&default, self.hosts.clone(), exchanges)
+    }
+
+    /// The route key of a target `host` (a URL's host), by the exchanges' `hosts`.
+    fn key_for_host(&self, host: Option<&str>) -> RouteKey {
+        host.and_then(|host| self.hosts.exchange_for(host))
+            .map_or(RouteKey::Default, |id| RouteKey::Exchange(id.clone()))
+    }
+
+    fn http_client_for(&self, key: RouteKey) -> HttpClient {
         let mut clients = self
             .http_clients
             .lock()
@@ -318,6 +379,23 @@ impl ProxyInjector {
     ) -> Result<(WebSocket, WebSocketResponse), ProxyError> {
         self.dialer(exchange, ConnectionKind::Websocket)
             .connect_websocket(request)
+            .await
+    }
+
+    /// Opens a WebSocket on the WebSocket route chosen by the request's host, as
+    /// [`http_client_by_host`](Self::http_client_by_host) chooses: the exchange whose
+    /// `hosts` claim it, or the default route.
+    pub async fn connect_websocket_by_host(
+        &self,
+        request: impl IntoClientRequest,
+    ) -> Result<(WebSocket, WebSocketResponse), ProxyError> {
+        let request = crate::ws::client_request(request);
+        let key = match &request {
+            Ok(request) => self.key_for_host(request.uri().host()),
+            Err(_) => RouteKey::Default,
+        };
+        self.dialer_for(&key, ConnectionKind::Websocket)
+            .open_websocket(request, None, None)
             .await
     }
 }

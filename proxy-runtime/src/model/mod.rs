@@ -7,6 +7,7 @@
 
 pub(crate) mod exchange;
 pub(crate) mod host;
+pub(crate) mod hosts;
 pub(crate) mod key;
 pub(crate) mod proxy_settings;
 pub(crate) mod proxy_url;

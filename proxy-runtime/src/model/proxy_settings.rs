@@ -12,10 +12,13 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::exchange::{self, ExchangeId};
+use super::hosts::{Claimed, HostIndex, HostPattern};
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
 use super::route::ProxyConfig;
 use super::system::SystemProxies;
-use crate::settings::load::{Environment, KeyPath, LoadError, Loader, Origins, SettingError};
+use crate::settings::load::{
+    Environment, ErrorKind, KeyPath, LoadError, Loader, Origin, Origins, SettingError,
+};
 use crate::settings::schema::Settings as SettingsType;
 use proxy_derive::Settings;
 
@@ -59,6 +62,97 @@ impl ConnectionProxies {
             ConnectionKind::Http => self.http.as_ref(),
             ConnectionKind::Websocket => self.websocket.as_ref(),
         }
+    }
+}
+
+/// The settings of one exchange: its routes, one for HTTP and one for WebSockets, and the
+/// target hosts it claims for the clients that choose their route by host
+/// ([`ProxyInjector::http_client_by_host`](crate::ProxyInjector::http_client_by_host)).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Settings)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeProxies {
+    /// Route for REST / HTTP requests.
+    #[serde(default)]
+    http: Option<ProxyConfig>,
+    /// Route for WebSocket streams.
+    #[serde(default)]
+    websocket: Option<ProxyConfig>,
+    /// Target hosts routed as this exchange by host: names, IPs, or `*.suffix` patterns.
+    #[serde(default)]
+    hosts: Vec<HostPattern>,
+}
+
+impl ExchangeProxies {
+    /// No routes and no hosts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same with an HTTP route.
+    pub fn with_http(self, http: ProxyConfig) -> Self {
+        Self {
+            http: Some(http),
+            ..self
+        }
+    }
+
+    /// The same with a WebSocket route.
+    pub fn with_websocket(self, websocket: ProxyConfig) -> Self {
+        Self {
+            websocket: Some(websocket),
+            ..self
+        }
+    }
+
+    /// The same claiming `hosts` (beside those it claims already).
+    pub fn with_hosts(mut self, hosts: impl IntoIterator<Item = HostPattern>) -> Self {
+        self.hosts.extend(hosts);
+        self
+    }
+
+    /// The route given for `kind`, if any.
+    pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
+        match kind {
+            ConnectionKind::Http => self.http.as_ref(),
+            ConnectionKind::Websocket => self.websocket.as_ref(),
+        }
+    }
+
+    /// The target hosts this exchange claims, as listed.
+    pub fn hosts(&self) -> &[HostPattern] {
+        &self.hosts
+    }
+
+    /// Where an exchange's `hosts` sit in the settings: the path
+    /// [`Origins`](crate::load::Origins) knows their origin by.
+    pub fn hosts_path(exchange: &ExchangeId) -> KeyPath {
+        KeyPath::from_keys(["exchanges", exchange.as_str(), "hosts"])
+    }
+}
+
+/// Routes alone, for an exchange that claims no hosts.
+impl From<ConnectionProxies> for ExchangeProxies {
+    fn from(routes: ConnectionProxies) -> Self {
+        Self {
+            http: routes.http,
+            websocket: routes.websocket,
+            hosts: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for ExchangeProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let routes = ConnectionProxies {
+            http: self.http.clone(),
+            websocket: self.websocket.clone(),
+        };
+        write!(f, "{routes}")?;
+        if !self.hosts.is_empty() {
+            let hosts: Vec<String> = self.hosts.iter().map(ToString::to_string).collect();
+            write!(f, ", hosts: {}", hosts.join(" "))?;
+        }
+        Ok(())
     }
 }
 
@@ -120,7 +214,7 @@ pub struct ProxySettings {
     default: Option<ConnectionProxies>,
     /// Per-exchange routes, keyed by exchange id.
     #[serde(default)]
-    exchanges: BTreeMap<ExchangeId, ConnectionProxies>,
+    exchanges: BTreeMap<ExchangeId, ExchangeProxies>,
     /// Whether HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY route what the settings leave unset.
     #[serde(default = "yes")]
     system: bool,
@@ -145,20 +239,48 @@ impl Default for ProxySettings {
     }
 }
 
-/// Reads the system's proxy variables, when they are in force: `system` true, and
-/// `enabled` true or set by no source (an explicit `enabled: false` keeps everything
-/// direct).
+/// What no single field checks: that no two exchanges claim one host; then the system's
+/// proxy variables, when they are in force: `system` true, and `enabled` true or set by no
+/// source (an explicit `enabled: false` keeps everything direct).
 fn complete(
     settings: &mut ProxySettings,
     env: &Environment<'_>,
     origins: &mut Origins,
 ) -> Result<(), Vec<SettingError>> {
+    let mut errors: Vec<SettingError> = settings
+        .host_conflicts()
+        .into_iter()
+        .map(|claimed| {
+            let path = ExchangeProxies::hosts_path(&claimed.second);
+            let mut entry = path.clone();
+            entry.push(claimed.index.to_string());
+            let origin = origins
+                .at(&entry)
+                .or_else(|| origins.at(&path))
+                .cloned()
+                .unwrap_or(Origin::Settings { path });
+            SettingError::new(
+                origin,
+                ErrorKind::Invalid,
+                format!(
+                    "`{}` is listed in the hosts of both `{}` and `{}`: a host routes as one exchange",
+                    claimed.pattern, claimed.first, claimed.second
+                ),
+            )
+        })
+        .collect();
     let enabled_given = origins.at(&ProxySettings::enabled_path()).is_some();
-    if !settings.system || (!settings.enabled && enabled_given) {
-        return Ok(());
+    if settings.system && (settings.enabled || !enabled_given) {
+        match SystemProxies::read(env, origins) {
+            Ok(system) => settings.system_proxies = system,
+            Err(e) => errors.extend(e),
+        }
     }
-    settings.system_proxies = SystemProxies::read(env, origins)?;
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 impl ProxySettings {
@@ -189,9 +311,13 @@ impl ProxySettings {
         }
     }
 
-    /// The same settings with routes for one exchange.
-    pub fn with_exchange(mut self, id: ExchangeId, proxies: ConnectionProxies) -> Self {
-        self.exchanges.insert(id, proxies);
+    /// The same settings with routes (and hosts) for one exchange: a
+    /// [`ConnectionProxies`] or an [`ExchangeProxies`].
+    ///
+    /// Settings built in code are used as given: where two exchanges claim one host, the
+    /// first in id order takes it (a load rejects such settings instead).
+    pub fn with_exchange(mut self, id: ExchangeId, proxies: impl Into<ExchangeProxies>) -> Self {
+        self.exchanges.insert(id, proxies.into());
         self
     }
 
@@ -220,15 +346,61 @@ impl ProxySettings {
         self.default.as_ref()
     }
 
-    /// The per-exchange routes.
-    pub fn exchanges(&self) -> &BTreeMap<ExchangeId, ConnectionProxies> {
+    /// The per-exchange settings.
+    pub fn exchanges(&self) -> &BTreeMap<ExchangeId, ExchangeProxies> {
         &self.exchanges
     }
 
     /// Whether any route is configured, enabled or not.
     pub fn has_routes(&self) -> bool {
-        let has = |c: &ConnectionProxies| c.http.is_some() || c.websocket.is_some();
-        self.default.as_ref().is_some_and(has) || self.exchanges.values().any(has)
+        let default = self
+            .default
+            .as_ref()
+            .is_some_and(|c| c.http.is_some() || c.websocket.is_some());
+        default
+            || self
+                .exchanges
+                .values()
+                .any(|c| c.http.is_some() || c.websocket.is_some())
+    }
+
+    /// The index of every exchange's `hosts`.
+    pub(crate) fn host_index(&self) -> HostIndex {
+        self.index_hosts().0
+    }
+
+    /// The patterns that a second exchange lists too.
+    fn host_conflicts(&self) -> Vec<Claimed> {
+        self.index_hosts().1
+    }
+
+    fn index_hosts(&self) -> (HostIndex, Vec<Claimed>) {
+        HostIndex::new(
+            self.exchanges
+                .iter()
+                .map(|(id, proxies)| (id, proxies.hosts())),
+        )
+    }
+
+    /// The exchange whose `hosts` claim `host` (a URL's host: a name, an IPv4 address, or
+    /// an IPv6 address in brackets), the most specific pattern first: an exact name, then
+    /// the longest `*.suffix`. `None` when no exchange claims it: such a target takes the
+    /// default route.
+    ///
+    /// ```
+    /// use proxy_runtime::ProxySettings;
+    /// let settings = ProxySettings::loader()
+    ///     .env_vars([("CRYPTOFEED_PROXY_EXCHANGES__COINBASE__HOSTS", r#"["*.coinbase.com"]"#)])
+    ///     .load()?;
+    /// let exchange = settings.exchange_for_host("api.exchange.coinbase.com");
+    /// assert_eq!(exchange.map(|id| id.as_str()), Some("coinbase"));
+    /// assert_eq!(settings.exchange_for_host("api.binance.com"), None);
+    /// # Ok::<(), proxy_runtime::LoadError>(())
+    /// ```
+    pub fn exchange_for_host(&self, host: &str) -> Option<&ExchangeId> {
+        let index = self.host_index();
+        let id = index.exchange_for(host)?;
+        self.exchanges.get_key_value(id).map(|(id, _)| id)
     }
 
     /// The warning an operator should see when the settings send every connection direct
@@ -291,7 +463,7 @@ impl ProxySettings {
         kind: ConnectionKind,
     ) -> Option<(RouteEntry, &ProxyConfig)> {
         let own = self.exchanges.get(exchange::lookup_form(exchange).as_ref());
-        self.resolve(own, kind)
+        self.resolve(own.and_then(|c| c.get(kind)), kind)
     }
 
     /// The route `key`'s connections of `kind` take (a `direct://` entry kept), and which
@@ -302,19 +474,19 @@ impl ProxySettings {
         kind: ConnectionKind,
     ) -> Option<(RouteEntry, &ProxyConfig)> {
         let own = key.exchange().and_then(|id| self.exchanges.get(id));
-        self.resolve(own, kind)
+        self.resolve(own.and_then(|c| c.get(kind)), kind)
     }
 
-    /// The rules of resolution, given the exchange's own entry (if any).
+    /// The rules of resolution, given the exchange's own route for `kind` (if any).
     fn resolve<'a>(
         &'a self,
-        own: Option<&'a ConnectionProxies>,
+        own: Option<&'a ProxyConfig>,
         kind: ConnectionKind,
     ) -> Option<(RouteEntry, &'a ProxyConfig)> {
         if !self.enabled {
             return None;
         }
-        match own.and_then(|c| c.get(kind)) {
+        match own {
             Some(config) => Some((RouteEntry::Exchange, config)),
             None => self
                 .default_route(kind)

@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 
-use proxy_runtime::{Proxied, ProxyError, ProxySettings, init_proxy_system, proxied};
+use proxy_runtime::{ProxyError, ProxySettings, init_proxy_system, proxied};
 
 /// A documented client with derives below the attribute and other attributes.
 #[proxied(exchange = "binance")]
@@ -114,6 +114,86 @@ fn main() {
     let _ = a.http();
     let _ = a.websocket("wss://example.invalid/ws");
     same_names_and_modules();
+    run_time_exchanges();
+}
+
+/// The exchange of a client chosen at run time: by an expression, or by a field.
+mod venues {
+    use proxy_runtime::{ExchangeId, proxied};
+
+    pub const VENUE: &str = "kraken";
+
+    pub fn venue_from(prefix: &str) -> String {
+        format!("{prefix}_futures")
+    }
+
+    #[proxied(exchange = VENUE)]
+    pub struct ByConst {
+        pub n: u8,
+    }
+
+    #[proxied]
+    impl ByConst {
+        pub fn new() -> Self {
+            Self { n: 1 }
+        }
+    }
+
+    // Any `&str` expression, evaluated in each constructor.
+    #[proxied(exchange = &venue_from("bybit"))]
+    pub struct ByCall {}
+
+    #[proxied]
+    impl ByCall {
+        pub fn new() -> Self {
+            Self {}
+        }
+    }
+
+    #[proxied(exchange_field = venue)]
+    pub struct Generic {
+        pub venue: String,
+        pub symbols: Vec<String>,
+    }
+
+    #[proxied]
+    impl Generic {
+        pub fn new(venue: &str) -> Self {
+            Self {
+                venue: venue.to_owned(),
+                symbols: Vec::new(),
+            }
+        }
+    }
+
+    // Any `AsRef<str>` field, of a generic struct too.
+    #[proxied(exchange_field = id)]
+    pub struct Typed<T: Clone> {
+        id: ExchangeId,
+        pub extra: T,
+    }
+
+    #[proxied]
+    impl<T: Clone> Typed<T> {
+        pub fn new(id: ExchangeId, extra: T) -> Self {
+            Typed { id, extra }
+        }
+    }
+}
+
+fn run_time_exchanges() {
+    use venues::*;
+    assert_eq!(ByConst::new().exchange(), "kraken");
+    assert_eq!(ByConst::new().n, 1);
+    let okx = Generic::new("OKX");
+    assert_eq!(okx.exchange(), "okx", "a valid id, lowercased");
+    assert_eq!(okx.venue, "OKX", "the field as it was set");
+    let bad = Generic::new("not-an-id");
+    assert_eq!(bad.exchange(), "not-an-id");
+    assert!(bad.http().dialer().failure().is_some(), "fails every connection");
+    let typed = Typed::new("gate".parse().unwrap(), 3u8);
+    assert_eq!((typed.exchange(), typed.extra), ("gate", 3));
+    assert_eq!(ByCall::new().exchange(), "bybit_futures");
 }
 
 /// Two clients with the same name in different modules: each impl completes only its own
