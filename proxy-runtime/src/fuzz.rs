@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::model::exchange::ExchangeId;
+use crate::model::hosts::{HostIndex, HostPattern};
 use crate::model::proxy_url::ProxyUrl;
 use crate::redact;
 use crate::transport::io::Io;
@@ -20,6 +22,14 @@ pub fn redact_text(text: &str) -> String {
 /// Redacts one URL-like value.
 pub fn redact_value(value: &str) -> String {
     redact::redact_value(value).into_owned()
+}
+
+/// Whether `host` is claimed by an exchange that lists `pattern`, as the index that routes
+/// requests by host decides (to check it against [`HostPattern::matches`]).
+pub fn index_claims(pattern: &HostPattern, host: &str) -> bool {
+    let id = ExchangeId::new("x").expect("a valid id");
+    let (index, _) = HostIndex::new([(&id, std::slice::from_ref(pattern))]);
+    index.exchange_for(host).is_some()
 }
 
 /// A proxy URL's unredacted form, which the settings loader parses back (for a round-trip

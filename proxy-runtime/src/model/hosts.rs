@@ -60,6 +60,11 @@ impl HostPattern {
                 "a host pattern names a host, like `api.binance.com` or `*.binance.com`".into(),
             ));
         }
+        if host.contains('%') {
+            return Err(HostPatternError(
+                "a host pattern is written plainly, without percent-encoding".into(),
+            ));
+        }
         if host.contains('*') {
             return Err(HostPatternError(
                 "`*` is allowed only as a whole first label, as in `*.binance.com`".into(),
@@ -71,6 +76,11 @@ impl HostPattern {
             ))
         })?;
         match (&parsed, wildcard) {
+            (url::Host::Domain(name), _) if name.split('.').any(str::is_empty) => {
+                return Err(HostPatternError(
+                    "a host name has no empty label (`..`, or a dot first or last but one)".into(),
+                ));
+            }
             (url::Host::Domain(_), _) | (_, false) => {}
             _ => {
                 return Err(HostPatternError(
@@ -215,8 +225,9 @@ impl HostIndex {
         if self.suffixes.is_empty() {
             return None;
         }
-        // Each proper suffix after a dot, longest first.
+        // Each suffix after a dot with a label before it, longest first.
         host.match_indices('.')
+            .filter(|(at, _)| *at > 0)
             .find_map(|(at, _)| self.suffixes.get(&host[at + 1..]))
     }
 }
@@ -265,6 +276,12 @@ mod tests {
             ("2001:db8::1", "without scheme"),
             ("*.127.0.0.1", "not an IP address"),
             ("*.[::1]", "not an IP address"),
+            ("a..com", "empty label"),
+            ("a%2a.com", "percent-encoding"),
+            ("*.%2a.com", "percent-encoding"),
+            (".a.com", "empty label"),
+            ("a.com..", "empty label"),
+            ("*.kxo..", "empty label"),
         ] {
             let e = HostPattern::new(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad:?}: {e}");
@@ -319,6 +336,7 @@ mod tests {
         assert_eq!(of("x.eu.example.com"), Some("b"));
         assert_eq!(of("ws.eu.example.com"), Some("c"));
         assert_eq!(of("example.com"), None);
+        assert_eq!(of(".example.com"), None, "no label before the suffix");
         assert_eq!(of("example.org"), None);
         assert_eq!(of(""), None);
         assert!(HostIndex::default().is_empty());
