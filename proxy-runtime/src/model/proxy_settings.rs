@@ -385,7 +385,8 @@ impl ProxySettings {
     /// The exchange whose `hosts` claim `host` (a URL's host: a name, an IPv4 address, or
     /// an IPv6 address in brackets), the most specific pattern first: an exact name, then
     /// the longest `*.suffix`. `None` when no exchange claims it: such a target takes the
-    /// default route.
+    /// default route. Each call indexes the hosts anew (to look one host up); clients
+    /// routed by host keep the index their injector made.
     ///
     /// ```
     /// use proxy_runtime::ProxySettings;
