@@ -213,7 +213,39 @@ async fn errors_of_real_faults_answer_reqwest_s_questions() {
         [false, true, false, false, false, false, false]
     );
 
+    // A proxy that accepts and never answers: a timeout of the connection, so both.
+    let hanging =
+        proxy_tests::fake::FakeProxy::start(|s: proxy_tests::fake::Session| s.hang()).await;
+    let via_hanging = injector(Some(&format!("http://{}", hanging.authority())), &ca, |b| b);
+    let connecting = via_hanging
+        .http_client("okx")
+        .get(&base)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        answers(&connecting),
+        [true, true, false, false, false, false, false],
+        "{connecting}"
+    );
+
     let client = injector(None, &ca, |b| b.max_body_bytes(1024)).http_client("okx");
+    // The head came, the body stalls: a timeout of the body.
+    let body_stalled = client
+        .get(format!("{base}/stall-body"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        answers(&body_stalled),
+        [true, false, false, true, false, false, false],
+        "{body_stalled}"
+    );
     let stalled = client
         .get(format!("{base}/stall-head"))
         .timeout(Duration::from_millis(100))
