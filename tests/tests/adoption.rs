@@ -363,6 +363,43 @@ async fn errors_convert_into_io_and_tungstenite_errors_of_the_closest_kind() {
     let err = fetch_io(&client, "not a url").await.unwrap_err();
     assert_eq!(err.kind(), Io::InvalidInput);
 
+    // An origin that reads the request and closes without an answer: the request failed,
+    // and nothing says why beyond the connection ending.
+    let closes =
+        proxy_tests::fake::FakeProxy::start(|mut s: proxy_tests::fake::Session| async move {
+            s.read_head().await;
+        })
+        .await;
+    let closed_early = client
+        .get(format!("http://{}/x", closes.authority()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        answers(&closed_early),
+        [false, false, false, false, false, true, false],
+        "{closed_early}"
+    );
+    assert_eq!(
+        std::io::Error::from(closed_early).kind(),
+        Io::ConnectionAborted
+    );
+    // One that resets the connection: the reset is the kind.
+    let resets =
+        proxy_tests::fake::FakeProxy::start(|mut s: proxy_tests::fake::Session| async move {
+            s.read_head().await;
+            // A zero linger time makes the close a reset (the socket is non-blocking: the
+            // close does not wait).
+            socket2::SockRef::from(&s.stream)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        })
+        .await;
+    let err = fetch_io(&client, &format!("http://{}/x", resets.authority()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Io::ConnectionReset, "{err}");
+
     let err = stream_ws(&dead, &format!("wss://127.0.0.1:{}/ws", origin.wss.port()))
         .await
         .unwrap_err();
