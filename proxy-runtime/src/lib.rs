@@ -62,7 +62,7 @@ pub use error::{Phase, ProxyError, ProxyErrorKind, Refusal};
 pub use http_client::builder::RequestBuilder;
 pub use http_client::client::{DEFAULT_MAX_BODY_BYTES, HttpClient};
 pub use http_client::connector::ProxyConnector;
-pub use http_client::request::{Body, IntoUrl, Request};
+pub use http_client::request::{Body, IntoMethod, IntoUrl, Request};
 pub use http_client::response::Response;
 pub use injector::global::{
     init_proxy_system, init_proxy_system_with, proxy_injector, with_proxy_injector,

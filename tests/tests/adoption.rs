@@ -112,6 +112,18 @@ async fn a_request_built_copied_signed_and_executed_arrives_byte_exact() {
         let sent = origin.https.received().pop().unwrap();
         assert_eq!(sent.target, format!("/api/v3/order?{query}"));
         assert!(!sent.headers.contains_key("x-signed"));
+        // A method by name, as a client on another `http` version passes it.
+        for method in ["DELETE", "PROPFIND"] {
+            let response = client
+                .request(method, format!("{base}/m"))
+                .send()
+                .await
+                .unwrap();
+            response.bytes().await.unwrap();
+            assert_eq!(origin.https.received().pop().unwrap().method, method);
+        }
+        let owned = client.request(String::from("PUT"), format!("{base}/m"));
+        assert_eq!(owned.build().unwrap().method(), "PUT");
     }
 }
 
@@ -308,6 +320,11 @@ async fn errors_of_real_faults_answer_reqwest_s_questions() {
             .await
             .unwrap_err(),
         client.get("ftp://127.0.0.1/").send().await.unwrap_err(),
+        client
+            .request("NOT A METHOD", &base)
+            .send()
+            .await
+            .unwrap_err(),
     ] {
         assert_eq!(
             answers(&built_wrong),

@@ -13,7 +13,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 
 use super::client::HttpClient;
-use super::request::{Body, IntoUrl, Request};
+use super::request::{Body, IntoMethod, IntoUrl, Request};
 use super::response::Response;
 use crate::error::{ProxyError, ProxyErrorKind as K};
 use crate::transport::target::Target;
@@ -75,11 +75,17 @@ impl HttpClient {
         self.request(Method::HEAD, url)
     }
 
-    /// A request with any method.
-    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
+    /// A request with any method: an `http::Method`, or its name (`"GET"`; a method of
+    /// another `http` version as `method.as_str()`). A name that is not a method makes a
+    /// request that fails with [`InvalidRequest`](crate::ProxyErrorKind::InvalidRequest)
+    /// when sent or built.
+    pub fn request(&self, method: impl IntoMethod, url: impl IntoUrl) -> RequestBuilder {
+        let request = method
+            .into_method()
+            .and_then(|method| Ok(Request::new(method, url.into_url()?)));
         RequestBuilder {
             client: self.clone(),
-            request: url.into_url().map(|url| Request::new(method, url)),
+            request,
         }
     }
 }

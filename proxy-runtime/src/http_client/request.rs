@@ -238,3 +238,48 @@ impl IntoUrl for &Url {
         Ok(self.clone())
     }
 }
+
+/// What a request's method may be given as: an `http::Method` (of the `http` version this
+/// crate uses), or its name (`"GET"`, or `method.as_str()` of a method of another `http`
+/// version, such as reqwest 0.11's).
+pub trait IntoMethod: into_method::Sealed {
+    /// The method, or why it is not one.
+    #[doc(hidden)]
+    fn into_method(self) -> Result<Method, ProxyError>;
+}
+
+mod into_method {
+    pub trait Sealed {}
+    impl Sealed for http::Method {}
+    impl Sealed for &http::Method {}
+    impl Sealed for &str {}
+    impl Sealed for String {}
+}
+
+impl IntoMethod for Method {
+    fn into_method(self) -> Result<Method, ProxyError> {
+        Ok(self)
+    }
+}
+
+impl IntoMethod for &Method {
+    fn into_method(self) -> Result<Method, ProxyError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoMethod for &str {
+    fn into_method(self) -> Result<Method, ProxyError> {
+        Method::from_bytes(self.as_bytes()).map_err(|e| {
+            ProxyError::new(K::InvalidRequest)
+                .detail("not an HTTP method")
+                .source(e)
+        })
+    }
+}
+
+impl IntoMethod for String {
+    fn into_method(self) -> Result<Method, ProxyError> {
+        self.as_str().into_method()
+    }
+}
