@@ -283,3 +283,89 @@ impl IntoMethod for String {
         self.as_str().into_method()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request::new(
+            Method::POST,
+            Url::parse("https://api.example.com:8443/v3/order?signature=QuerySecret").unwrap(),
+        )
+    }
+
+    #[test]
+    fn every_part_reads_back_what_was_set() {
+        let mut r = request();
+        assert_eq!(r.method(), Method::POST);
+        assert_eq!(r.version(), Version::HTTP_11);
+        assert!(r.headers().is_empty());
+        assert!(r.body().is_none());
+        assert!(r.timeout().is_none());
+        *r.method_mut() = Method::PUT;
+        *r.version_mut() = Version::HTTP_2;
+        r.headers_mut()
+            .insert("x-key", http::HeaderValue::from_static("k"));
+        *r.body_mut() = Some(Body::from("side=BUY"));
+        *r.timeout_mut() = Some(Duration::from_secs(3));
+        r.url_mut().set_path("/v3/test");
+        assert_eq!(r.method(), Method::PUT);
+        assert_eq!(r.version(), Version::HTTP_2);
+        assert_eq!(r.headers()["x-key"], "k");
+        assert_eq!(r.body().and_then(Body::as_bytes), Some(&b"side=BUY"[..]));
+        assert_eq!(r.timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(r.url().path(), "/v3/test");
+        let copy = r.try_clone().unwrap();
+        assert_eq!(
+            (copy.method(), copy.version(), copy.url(), copy.body()),
+            (r.method(), r.version(), r.url(), r.body())
+        );
+        let (headers, body) = copy.into_headers_and_body();
+        assert_eq!(headers["x-key"], "k");
+        assert_eq!(body.map(Body::into_bytes), Some(Bytes::from("side=BUY")));
+    }
+
+    #[test]
+    fn debug_shows_method_and_target_and_never_query_headers_or_body() {
+        let mut r = request();
+        r.headers_mut()
+            .insert("x-key", http::HeaderValue::from_static("HeaderSecret"));
+        *r.body_mut() = Some(Body::from("BodySecret"));
+        assert_eq!(
+            format!("{r:?}"),
+            "Request { method: POST, target: Some(\"api.example.com:8443\"), .. }"
+        );
+        assert_eq!(format!("{:?}", Body::from(vec![1, 2, 3])), "Body(3 bytes)");
+    }
+
+    #[test]
+    fn methods_are_taken_as_values_or_names() {
+        assert_eq!(Method::PATCH.into_method().unwrap(), Method::PATCH);
+        assert_eq!((&Method::HEAD).into_method().unwrap(), Method::HEAD);
+        assert_eq!("DELETE".into_method().unwrap(), Method::DELETE);
+        assert_eq!(String::from("PROPFIND").into_method().unwrap(), "PROPFIND");
+        let e = "NOT A METHOD".into_method().unwrap_err();
+        assert_eq!(e.kind(), &K::InvalidRequest);
+        assert!(e.to_string().contains("not an HTTP method"), "{e}");
+    }
+
+    #[test]
+    fn urls_are_taken_as_values_or_text() {
+        let url = Url::parse("https://x.example/a?b=1").unwrap();
+        assert_eq!((&url).into_url().unwrap(), url);
+        assert_eq!(url.clone().into_url().unwrap(), url);
+        assert_eq!("https://x.example/a?b=1".into_url().unwrap(), url);
+        assert_eq!(
+            String::from("https://x.example/a?b=1").into_url().unwrap(),
+            url
+        );
+        assert_eq!(
+            (&String::from("https://x.example/a?b=1"))
+                .into_url()
+                .unwrap(),
+            url
+        );
+        assert_eq!("no url".into_url().unwrap_err().kind(), &K::InvalidTarget);
+    }
+}
