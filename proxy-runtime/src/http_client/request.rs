@@ -340,6 +340,17 @@ mod tests {
     }
 
     #[test]
+    fn bodies_are_made_from_every_kind_of_bytes() {
+        let expected = Some(&b"abc"[..]);
+        assert_eq!(Body::from(Bytes::from_static(b"abc")).as_bytes(), expected);
+        assert_eq!(Body::from(&b"abc"[..]).as_bytes(), expected);
+        assert_eq!(Body::from(b"abc".to_vec()).as_bytes(), expected);
+        assert_eq!(Body::from("abc").as_bytes(), expected);
+        assert_eq!(Body::from(String::from("abc")).as_bytes(), expected);
+        assert_eq!(Body::default().as_bytes(), Some(&b""[..]));
+    }
+
+    #[test]
     fn methods_are_taken_as_values_or_names() {
         assert_eq!(Method::PATCH.into_method().unwrap(), Method::PATCH);
         assert_eq!((&Method::HEAD).into_method().unwrap(), Method::HEAD);
