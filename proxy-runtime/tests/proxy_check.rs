@@ -577,8 +577,9 @@ fn routes_of_the_system_s_proxy_variables_name_the_variable_as_their_source() {
     assert_eq!(route["url"], "http://u:***@corp-proxy:3128");
     assert_eq!(
         route["source"],
-        "`HTTPS_PROXY` (environment, the system's proxy variable; NO_PROXY=localhost goes direct)"
+        "`HTTPS_PROXY` (environment, the system's proxy variable, for https:// and wss:// targets; NO_PROXY=localhost goes direct)"
     );
+
     assert_eq!(
         json["routes"]["*"]["websocket"]["url"],
         "http://u:***@corp-proxy:3128"
@@ -597,6 +598,36 @@ fn routes_of_the_system_s_proxy_variables_name_the_variable_as_their_source() {
     assert_eq!(
         json["routes"]["*"]["websocket"]["url"],
         "http://corp-proxy:3128"
+    );
+    // Only HTTP_PROXY: shown, for the targets it serves.
+    let out = run(&["--json"], &[("http_proxy", "http://corp-proxy:3128")]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["routes"]["*"]["http"]["url"], "http://corp-proxy:3128");
+    assert_eq!(
+        json["routes"]["*"]["http"]["source"],
+        "`http_proxy` (environment, the system's proxy variable, for http:// and ws:// targets)"
+    );
+    // Both, different: the one shown names the other.
+    let out = run(
+        &["--json"],
+        &[
+            ("HTTPS_PROXY", "http://s:3128"),
+            ("HTTP_PROXY", "http://u:s3cret@p:3128"),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        json["routes"]["*"]["websocket"]["source"],
+        "`HTTPS_PROXY` (environment, the system's proxy variable, for https:// and wss:// targets; http:// and ws:// targets take `HTTP_PROXY`=http://u:***@p:3128)"
+    );
+    // ALL_PROXY alone serves both.
+    let out = run(&["--json"], &[("ALL_PROXY", "socks5h://all:1080")]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["routes"]["*"]["http"]["source"],
+        "`ALL_PROXY` (environment, the system's proxy variable, for every target)"
     );
 }
 

@@ -171,6 +171,8 @@ async fn websockets_take_the_route_of_the_exchange_that_claims_their_host() {
     for (host, expected) in [
         ("stream.binance.vision", s.binance_out),
         ("127.0.0.1", s.coinbase_out),
+        // Another spelling of the address claimed: compared as `url` writes it.
+        ("127.1", s.coinbase_out),
         ("localhost", DIRECT),
     ] {
         let url = format!("ws://{host}:{ws}/ws");
@@ -250,6 +252,7 @@ fn two_exchanges_claiming_one_host_is_a_settings_error_naming_both() {
 
 /// A generic client that learns its exchange at run time.
 #[proxied(exchange_field = venue)]
+#[derive(Clone)]
 struct Venue {
     venue: String,
 }
@@ -259,6 +262,14 @@ impl Venue {
     fn new(venue: &str) -> Self {
         Self {
             venue: venue.to_owned(),
+        }
+    }
+
+    /// The same client for another venue: `..base` with the exchange's field set anew.
+    fn for_venue(&self, venue: &str) -> Self {
+        Self {
+            venue: venue.to_owned(),
+            ..self.clone()
         }
     }
 }
@@ -310,9 +321,14 @@ async fn clients_built_with_an_expression_or_a_field_take_that_exchange_s_routes
     assert_eq!(via(okx.http(), &url, &origin.https).await, okx_out);
     let other = Venue::new("bybit");
     assert_eq!(via(other.http(), &url, &origin.https).await, DIRECT);
+    // `..base` with the field set anew takes the new exchange's routes, not the base's.
+    let moved = okx.for_venue("kraken");
+    assert_eq!(moved.exchange(), "kraken");
+    assert_eq!(via(moved.http(), &url, &origin.https).await, kraken_out);
+    assert_eq!(okx.exchange(), "okx", "the base is unchanged");
     // An id that is not one: every connection fails, never the default's route.
     let bad = Venue::new("okx-futures");
     let err = bad.http().get(&url).send().await.unwrap_err();
     assert_eq!(err.kind(), &K::InvalidExchange, "{err}");
-    assert_eq!(origin.https.accepted(), 3);
+    assert_eq!(origin.https.accepted(), 4);
 }

@@ -121,7 +121,7 @@ async fn no_proxy_and_explicit_settings_send_direct_and_the_decoy_sees_nothing()
     let decoy = decoy().await;
     let proxy = format!("http://{}", decoy.authority());
     let https = format!("https://127.0.0.1:{}/d", origin.https.port());
-    let cases: [&[(&str, &str)]; 6] = [
+    let cases: [&[(&str, &str)]; 8] = [
         &[("HTTPS_PROXY", &proxy), ("NO_PROXY", "127.0.0.1")],
         &[
             ("HTTPS_PROXY", &proxy),
@@ -139,6 +139,19 @@ async fn no_proxy_and_explicit_settings_send_direct_and_the_decoy_sees_nothing()
             ("HTTPS_PROXY", &proxy),
             ("CRYPTOFEED_PROXY_ENABLED", "true"),
             ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "direct://"),
+        ],
+        // Routes configured but not enabled: what they say (direct://, or a proxy not
+        // enabled) is what was meant; the variables do not take over.
+        &[
+            ("HTTPS_PROXY", &proxy),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "direct://"),
+        ],
+        &[
+            ("HTTPS_PROXY", &proxy),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL",
+                "socks5h://127.0.0.1:1",
+            ),
         ],
         // Under CGI, HTTP_PROXY may come from a request's `Proxy:` header: ignored.
         &[("HTTP_PROXY", &proxy), ("REQUEST_METHOD", "GET")],
@@ -217,4 +230,21 @@ async fn an_invalid_variable_fails_the_load_naming_it() {
             .unwrap();
         assert!(settings.system_proxies().is_none());
     }
+}
+
+#[tokio::test]
+async fn a_connection_without_a_url_is_routed_as_https_s() {
+    let ca = TestCa::new();
+    let (proxy, out) = tinyproxy(3);
+    let url = proxy.url("http", None);
+    let inj = injector(&[("HTTPS_PROXY", url.as_str())], &ca);
+    let dialer = inj.dialer("binance", ConnectionKind::Http);
+    // A target whose TLS the caller does itself: no scheme says `https`, and it is still
+    // not sent direct.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let target = proxy_runtime::Target::new("127.0.0.1", port).unwrap();
+    let (stream, accepted) = tokio::join!(dialer.connect(&target, false), listener.accept());
+    stream.unwrap();
+    assert_eq!(accepted.unwrap().1.ip(), out);
 }

@@ -183,19 +183,22 @@ struct Rewriter {
 }
 
 impl Rewriter {
-    /// Whether `e` is a literal of the impl's type (with every field listed: a `..base`
-    /// copies the base's connectors) that does not set the hidden field itself.
-    fn completes(&self, e: &ExprStruct) -> bool {
-        if e.qself.is_some() || e.rest.is_some() || e.dot2_token.is_some() {
-            return false;
+    /// How a literal is completed: `None` when it is not a literal of the impl's type or
+    /// sets the hidden field itself; else whether the field is to be added (`false` for
+    /// `..base`, which gives it: the connectors are resolved again all the same, since the
+    /// literal may name another exchange than the base did).
+    fn completion(&self, e: &ExprStruct) -> Option<bool> {
+        if e.qself.is_some() || (e.dot2_token.is_some() && e.rest.is_none()) {
+            return None;
         }
         if !self.names_the_type(&e.path) {
-            return false;
+            return None;
         }
-        !e.fields.iter().any(|f| match &f.member {
+        let given = e.fields.iter().any(|f| match &f.member {
             syn::Member::Named(name) => *name == self.field,
             syn::Member::Unnamed(_) => false,
-        })
+        });
+        (!given).then_some(e.rest.is_none())
     }
 
     /// `Self`, the type's path as the impl writes it, or its bare name. Any other path
@@ -217,17 +220,20 @@ impl VisitMut for Rewriter {
         let syn::Expr::Struct(literal) = e else {
             return;
         };
-        if !self.completes(literal) {
+        let Some(add_field) = self.completion(literal) else {
             return;
-        }
+        };
         let field = &self.field;
         // Spanned at the literal's path, so that a literal of another type is reported
-        // where it is written. The placeholder is replaced, once the literal is built, by
-        // the connectors of the exchange the client names (which may be one of its fields).
+        // where it is written. The placeholder (or the base's connectors) is replaced, once
+        // the literal is built, by the connectors of the exchange the client names (which
+        // may be one of its fields, set anew beside `..base`).
         let at = syn::spanned::Spanned::span(&literal.path);
-        literal.fields.push(syn::parse_quote_spanned! {at=>
-            #field: ::proxy_runtime::__private::pending::<Self>()
-        });
+        if add_field {
+            literal.fields.push(syn::parse_quote_spanned! {at=>
+                #field: ::proxy_runtime::__private::pending::<Self>()
+            });
+        }
         let built = std::mem::replace(e, syn::Expr::Verbatim(TokenStream::new()));
         *e = syn::parse_quote_spanned! {at=>
             ::proxy_runtime::__private::complete(#built)

@@ -36,13 +36,23 @@ pub(crate) fn exchange(cx: &mut Ctxt, given: Exchange, item: &ItemStruct) -> Opt
     }
 }
 
-/// Whether `tokens` mention `self` anywhere.
+/// Whether `tokens` mention the value `self` anywhere (`self::` starts a path, which may).
 fn names_self(tokens: proc_macro2::TokenStream) -> bool {
-    tokens.into_iter().any(|tree| match tree {
-        proc_macro2::TokenTree::Ident(ident) => ident == "self",
-        proc_macro2::TokenTree::Group(group) => names_self(group.stream()),
-        _ => false,
-    })
+    let mut trees = tokens.into_iter().peekable();
+    while let Some(tree) = trees.next() {
+        let found = match tree {
+            proc_macro2::TokenTree::Ident(ident) => {
+                ident == "self"
+                    && !matches!(trees.peek(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ':')
+            }
+            proc_macro2::TokenTree::Group(group) => names_self(group.stream()),
+            _ => false,
+        };
+        if found {
+            return true;
+        }
+    }
+    false
 }
 
 /// Checks that `ident` names a field of the struct.

@@ -10,6 +10,8 @@
 pub mod probe;
 pub mod render;
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::model::exchange::ExchangeId;
@@ -17,6 +19,7 @@ use crate::model::key::{ConnectionKind, RouteField, RouteKey};
 use crate::model::proxy_settings::ProxySettings;
 use crate::model::proxy_url::{ProxyEndpoint, ProxyUrl};
 use crate::model::route::ProxyConfig;
+use crate::model::system::{SystemProxies, SystemProxy};
 use crate::settings::load::{Origin, Origins};
 
 /// Where one kind of traffic goes through a proxy (a direct connection has no `Route`).
@@ -227,9 +230,11 @@ impl Report {
         for key in keys {
             let mut route = |kind: ConnectionKind| {
                 let Some((entry, config)) = settings.route_for(&key, kind) else {
-                    // Unset by the settings: the system's proxy variables' route, if any.
-                    let system = settings.system_proxies()?.https()?;
-                    let source = system_source(settings, system.var());
+                    // Unset by the settings: the system's proxy variables' route, if any
+                    // (the `https` one, which exchanges use, else the `http` one).
+                    let proxies = settings.system_proxies()?;
+                    let system = proxies.https().or(proxies.http())?;
+                    let source = system_source(proxies, system);
                     sources.push(RouteSource {
                         exchange: key.clone(),
                         kind,
@@ -317,17 +322,42 @@ fn source_of(
     source
 }
 
-/// Where a route the system's proxy variables give was set: the variable, and `NO_PROXY`
-/// when it exempts hosts from it. (`https://` and `wss://` targets, an exchange's, take
-/// the `HTTPS_PROXY` route the report shows; `http://` and `ws://` ones take
-/// `HTTP_PROXY`'s.)
-fn system_source(settings: &ProxySettings, var: &str) -> String {
-    let no_proxy = settings
-        .system_proxies()
-        .and_then(|s| s.no_proxy())
-        .map(|(var, list)| format!("; {var}={list} goes direct"))
-        .unwrap_or_default();
-    format!("`{var}` (environment, the system's proxy variable{no_proxy})")
+/// Where a route the system's proxy variables give was set: the variable of `shown`, the
+/// targets it serves, the other scheme's variable when that one differs, and `NO_PROXY`
+/// when it exempts hosts.
+fn system_source(proxies: &SystemProxies, shown: &SystemProxy) -> String {
+    let scope = |proxy: Option<&SystemProxy>| {
+        let https = proxies.https().is_some_and(|p| Some(p) == proxy);
+        let http = proxies.http().is_some_and(|p| Some(p) == proxy);
+        match (https, http) {
+            (true, true) => "every target",
+            (true, false) => "https:// and wss:// targets",
+            _ => "http:// and ws:// targets",
+        }
+    };
+    let mut text = format!(
+        "`{}` (environment, the system's proxy variable, for {}",
+        shown.var(),
+        scope(Some(shown))
+    );
+    let other = [proxies.https(), proxies.http()]
+        .into_iter()
+        .flatten()
+        .find(|p| *p != shown);
+    if let Some(other) = other {
+        let _ = write!(
+            text,
+            "; {} take `{}`={}",
+            scope(Some(other)),
+            other.var(),
+            other.url()
+        );
+    }
+    if let Some((var, list)) = proxies.no_proxy() {
+        let _ = write!(text, "; {var}={list} goes direct");
+    }
+    text.push(')');
+    text
 }
 
 /// Where member `i` of the pool of `owner`'s own entry for `kind` was set.

@@ -16,6 +16,7 @@ use crate::http_client::client::HttpClient;
 use crate::injector::ProxyInjector;
 use crate::model::exchange::ExchangeId;
 use crate::model::key::{ConnectionKind, RouteKey};
+use crate::model::proxy_settings::ProxySettings;
 use crate::redact;
 use crate::route::dialer::Dialer;
 use crate::transport::target::{Target, TargetScheme};
@@ -249,7 +250,14 @@ pub async fn probe(
             });
         }
     }
-    let warnings = if report.enabled {
+    // With proxies disabled, only the system's variables (read when nothing enables or
+    // configures a route) can route a probe.
+    let system = injector
+        .settings()
+        .ok()
+        .and_then(ProxySettings::system_proxies)
+        .is_some();
+    let warnings = if report.enabled || system {
         Vec::new()
     } else {
         vec![

@@ -29,7 +29,7 @@ use super::request::Request;
 use super::response::{Response, Sent};
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, find_in_chain};
 use crate::model::exchange::ExchangeId;
-use crate::model::hosts::HostIndex;
+use crate::model::hosts::{HostIndex, url_form};
 use crate::model::key::ConnectionKind;
 use crate::route::dialer::Dialer;
 use crate::route::pool::MemberTag;
@@ -198,7 +198,8 @@ impl HttpClient {
         request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, ProxyError> {
         let target = shown_target(request.uri());
-        let inner = self.route_of(request.uri().host());
+        let host = request.uri().host().and_then(url_form);
+        let inner = self.route_of(host.as_deref());
         let sent_to = Sent::new(inner.dialer.clone(), target);
         let sent = async {
             Target::of_url(request.uri(), ConnectionKind::Http)?;

@@ -17,7 +17,7 @@ use crate::error::{ProxyError, ProxyErrorKind as K};
 use crate::http_client::client::{HttpClient, HttpOptions};
 use crate::http_client::connector::ProxyConnector;
 use crate::model::exchange::ExchangeId;
-use crate::model::hosts::HostIndex;
+use crate::model::hosts::{HostIndex, url_form};
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_settings::ProxySettings;
 use crate::model::proxy_url::ProxyUrl;
@@ -330,8 +330,9 @@ impl ProxyInjector {
 
     /// The route key of a target `host` (a URL's host), by the exchanges' `hosts`.
     fn key_for_host(&self, host: Option<&str>) -> RouteKey {
-        host.and_then(|host| self.hosts.exchange_for(host))
-            .map_or(RouteKey::Default, |id| RouteKey::Exchange(id.clone()))
+        host.and_then(url_form)
+            .and_then(|host| self.hosts.exchange_for(&host).cloned())
+            .map_or(RouteKey::Default, RouteKey::Exchange)
     }
 
     fn http_client_for(&self, key: RouteKey) -> HttpClient {
@@ -455,5 +456,30 @@ mod tests {
         assert_eq!(held(&injector), (3, 1));
         let binance = RouteKey::Exchange(ExchangeId::new("binance").unwrap());
         assert_eq!(injector.served(), [RouteKey::Default, binance]);
+    }
+
+    #[test]
+    fn a_target_host_is_looked_up_in_url_s_form() {
+        let settings = ProxySettings::loader()
+            .env_vars([(
+                "CRYPTOFEED_PROXY_EXCHANGES__OKX__HOSTS",
+                r#"["127.0.0.1", "[::1]", "*.okx.com"]"#,
+            )])
+            .load()
+            .unwrap();
+        let injector = ProxyInjector::new(settings);
+        let okx = RouteKey::Exchange(ExchangeId::new("okx").unwrap());
+        for host in [
+            "127.0.0.1",
+            "127.1",
+            "[0:0::1]",
+            "WWW.OKX.com",
+            "www.okx.com.",
+        ] {
+            assert_eq!(injector.key_for_host(Some(host)), okx, "{host}");
+        }
+        for host in [Some("okx.com"), Some("not a host"), None] {
+            assert_eq!(injector.key_for_host(host), RouteKey::Default, "{host:?}");
+        }
     }
 }

@@ -151,6 +151,13 @@ impl<'de> serde::Deserialize<'de> for HostPattern {
     }
 }
 
+/// `host` (as an `http::Uri` or a user writes it) in the form `url` gives a URL's host,
+/// which the index compares: lowercase, IPv4 numbers and IPv6 addresses canonical
+/// (`127.1` is `127.0.0.1`, `[0:0::1]` is `[::1]`). `None` when it is no host.
+pub(crate) fn url_form(host: &str) -> Option<String> {
+    url::Host::parse(host).ok().map(|h| h.to_string())
+}
+
 /// Which exchange claims each host: the index of every exchange's `hosts`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HostIndex {
@@ -313,8 +320,9 @@ mod tests {
         assert!(exact.matches("API.binance.com."));
         assert!(!exact.matches("x.api.binance.com"));
         assert!(!exact.matches("binance.com"));
-        // Multi-byte text never splits inside a character.
+        // Multi-byte text never splits inside a character, and is matched where whole.
         assert!(!any.matches("é.binance.co"));
+        assert!(any.matches("éa.binance.com"));
         assert!(!p("*.é.com").matches("ab.xn--9ca.com.x"));
     }
 
@@ -340,7 +348,27 @@ mod tests {
         assert_eq!(of("example.org"), None);
         assert_eq!(of(""), None);
         assert!(HostIndex::default().is_empty());
+        for one in [p("x.com"), p("*.x.com")] {
+            let (index, _) = HostIndex::new([(&a, std::slice::from_ref(&one))]);
+            assert!(!index.is_empty(), "{one}");
+        }
         assert_eq!(HostIndex::default().exchange_for("api.example.com"), None);
+    }
+
+    #[test]
+    fn hosts_are_compared_in_the_form_url_writes_them() {
+        assert_eq!(url_form("127.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(url_form("[0:0::1]").as_deref(), Some("[::1]"));
+        assert_eq!(
+            url_form("API.Example.COM").as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            url_form("bücher.example").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
+        assert_eq!(url_form("a b"), None);
+        assert_eq!(url_form(""), None);
     }
 
     #[test]

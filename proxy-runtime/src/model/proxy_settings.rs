@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::exchange::{self, ExchangeId};
-use super::hosts::{Claimed, HostIndex, HostPattern};
+use super::hosts::{Claimed, HostIndex, HostPattern, url_form};
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
 use super::route::ProxyConfig;
 use super::system::SystemProxies;
@@ -240,8 +240,10 @@ impl Default for ProxySettings {
 }
 
 /// What no single field checks: that no two exchanges claim one host; then the system's
-/// proxy variables, when they are in force: `system` true, and `enabled` true or set by no
-/// source (an explicit `enabled: false` keeps everything direct).
+/// proxy variables, when they are in force: `system` true, and `enabled` true, or set by
+/// no source in settings that configure no route (an explicit `enabled: false` keeps
+/// everything direct, and routes configured but not enabled stay off: their `direct://`
+/// or proxy is what was meant, not the variables').
 fn complete(
     settings: &mut ProxySettings,
     env: &Environment<'_>,
@@ -270,7 +272,7 @@ fn complete(
         })
         .collect();
     let enabled_given = origins.at(&ProxySettings::enabled_path()).is_some();
-    if settings.system && (settings.enabled || !enabled_given) {
+    if settings.system && (settings.enabled || (!enabled_given && !settings.has_routes())) {
         match SystemProxies::read(env, origins) {
             Ok(system) => settings.system_proxies = system,
             Err(e) => errors.extend(e),
@@ -383,7 +385,8 @@ impl ProxySettings {
     }
 
     /// The exchange whose `hosts` claim `host` (a URL's host: a name, an IPv4 address, or
-    /// an IPv6 address in brackets), the most specific pattern first: an exact name, then
+    /// an IPv6 address in brackets; compared in the form `url` writes it, so `127.1` is
+    /// `127.0.0.1`), the most specific pattern first: an exact name, then
     /// the longest `*.suffix`. `None` when no exchange claims it: such a target takes the
     /// default route. Each call indexes the hosts anew (to look one host up); clients
     /// routed by host keep the index their injector made.
@@ -399,8 +402,9 @@ impl ProxySettings {
     /// # Ok::<(), proxy_runtime::LoadError>(())
     /// ```
     pub fn exchange_for_host(&self, host: &str) -> Option<&ExchangeId> {
+        let host = url_form(host)?;
         let index = self.host_index();
-        let id = index.exchange_for(host)?;
+        let id = index.exchange_for(&host)?;
         self.exchanges.get_key_value(id).map(|(id, _)| id)
     }
 
@@ -608,6 +612,40 @@ mod tests {
         );
         let own = ProxySettings::new(false).with_exchange(ExchangeId::new("kraken").unwrap(), ws);
         assert!(own.has_routes());
+    }
+
+    #[test]
+    fn an_exchange_s_settings_hold_what_each_builder_step_gave() {
+        let http = ProxyConfig::new(url("socks5h://h:1"));
+        let ws = ProxyConfig::new(url("socks5h://w:2"));
+        let hosts = [
+            HostPattern::new("api.x.com").unwrap(),
+            HostPattern::new("*.x.com").unwrap(),
+        ];
+        let e = ExchangeProxies::new()
+            .with_http(http.clone())
+            .with_websocket(ws.clone())
+            .with_hosts(hosts[..1].iter().cloned())
+            .with_hosts(hosts[1..].iter().cloned());
+        assert_eq!(e.get(ConnectionKind::Http), Some(&http));
+        assert_eq!(e.get(ConnectionKind::Websocket), Some(&ws));
+        assert_eq!(e.hosts(), hosts);
+        // Each step keeps what the others gave.
+        let reordered = ExchangeProxies::new()
+            .with_hosts(hosts.iter().cloned())
+            .with_websocket(ws.clone())
+            .with_http(http.clone());
+        assert_eq!(reordered, e);
+        assert_eq!(
+            e.to_string(),
+            "http: socks5h://h:1 (timeout 30s), websocket: socks5h://w:2 (timeout 30s), hosts: api.x.com *.x.com"
+        );
+        let from_routes = ExchangeProxies::from(ConnectionProxies::new().with_http(http.clone()));
+        assert_eq!(from_routes, ExchangeProxies::new().with_http(http));
+        assert_eq!(
+            ExchangeProxies::hosts_path(&ExchangeId::new("okx").unwrap()).dotted(),
+            "exchanges.okx.hosts"
+        );
     }
 
     #[test]

@@ -263,11 +263,15 @@ impl Dialer {
     }
 
     /// Connects to `target` (with TLS to it when `tls`, offering ALPN `http/1.1`), within
-    /// the route's timeout.
+    /// the route's timeout. Without a URL there is no scheme: on a route of the system's
+    /// proxy variables the connection is taken as `https`'s (`HTTPS_PROXY`, else
+    /// `ALL_PROXY`), the scheme exchanges use, whether or not the TLS is this dialer's;
+    /// [`connect_url`](Self::connect_url) routes by the URL's scheme.
     pub async fn connect(&self, target: &Target, tls: bool) -> Result<ProxyStream, ProxyError> {
         let deadline = Instant::now() + self.timeout();
         let alpn = tls.then_some(Alpn::Http1);
-        self.connect_by(target, alpn, deadline, None).await
+        self.connect_routed(target, alpn, true, deadline, None)
+            .await
     }
 
     /// The routed stream to `url`'s host and port (`http`, `https`, `ws` or `wss`; the

@@ -127,7 +127,7 @@ mod venues {
         format!("{prefix}_futures")
     }
 
-    #[proxied(exchange = VENUE)]
+    #[proxied(exchange = self::VENUE)]
     pub struct ByConst {
         pub n: u8,
     }
