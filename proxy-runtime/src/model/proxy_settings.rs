@@ -754,6 +754,16 @@ mod tests {
         );
         assert_eq!(ProxySettings::new(false).inert_warning("enabled"), None);
         assert_eq!(ProxySettings::enabled_path().dotted(), "enabled");
+        // Enabled with no route of its own, but the system's variables route it.
+        let system = ProxySettings::loader()
+            .env_vars([
+                ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                ("HTTPS_PROXY", "http://corp:3128"),
+            ])
+            .load()
+            .unwrap();
+        assert!(system.system_proxies().is_some());
+        assert_eq!(system.inert_warning("enabled"), None);
     }
 
     #[test]
