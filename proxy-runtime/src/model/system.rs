@@ -193,3 +193,34 @@ impl fmt::Debug for SystemProxies {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Option<SystemProxies> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        SystemProxies::read(&Environment::vars(&vars), &mut Origins::default()).unwrap()
+    }
+
+    #[test]
+    fn debug_shows_each_variable_redacted_and_no_proxy() {
+        let system = read(&[
+            ("HTTPS_PROXY", "http://u:s3cret@corp:3128"),
+            ("no_proxy", "localhost,.internal"),
+        ])
+        .unwrap();
+        let https = system.https().unwrap();
+        assert_eq!(format!("{https:?}"), "HTTPS_PROXY=http://u:***@corp:3128");
+        assert_eq!(
+            format!("{system:?}"),
+            "SystemProxies { http: None, https: Some(HTTPS_PROXY=http://u:***@corp:3128), \
+             no_proxy: Some(\"localhost,.internal\") }"
+        );
+        assert_eq!(system.no_proxy(), Some(("no_proxy", "localhost,.internal")));
+        assert!(read(&[("NO_PROXY", "x")]).is_none(), "no proxy named: none");
+    }
+}
