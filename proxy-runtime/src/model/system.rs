@@ -223,4 +223,51 @@ mod tests {
         assert_eq!(system.no_proxy(), Some(("no_proxy", "localhost,.internal")));
         assert!(read(&[("NO_PROXY", "x")]).is_none(), "no proxy named: none");
     }
+
+    #[test]
+    fn no_proxy_decides_names_and_addresses_of_both_families() {
+        let system = read(&[
+            ("ALL_PROXY", "socks5h://all:1080"),
+            ("NO_PROXY", "127.0.0.1,::1,.internal"),
+        ])
+        .unwrap();
+        for direct in ["127.0.0.1", "::1", "db.internal"] {
+            assert_eq!(system.proxy_for(direct, true), None, "{direct}");
+            assert_eq!(system.proxy_for(direct, false), None, "{direct}");
+        }
+        for proxied in ["127.0.0.2", "::2", "api.binance.com"] {
+            for secure in [true, false] {
+                let via = system.proxy_for(proxied, secure).map(SystemProxy::var);
+                assert_eq!(via, Some("ALL_PROXY"), "{proxied} {secure}");
+            }
+        }
+        let https_only = read(&[("HTTPS_PROXY", "http://s:1")]).unwrap();
+        assert_eq!(
+            https_only.proxy_for("x.com", true).map(SystemProxy::var),
+            Some("HTTPS_PROXY")
+        );
+        assert_eq!(https_only.proxy_for("x.com", false), None);
+    }
+
+    #[test]
+    fn the_same_variables_are_equal_and_any_difference_is_not() {
+        let base = [
+            ("HTTPS_PROXY", "http://s:1"),
+            ("HTTP_PROXY", "http://p:1"),
+            ("NO_PROXY", "a"),
+        ];
+        assert_eq!(read(&base), read(&base));
+        for (i, other) in [
+            ("HTTPS_PROXY", "http://s:2"),
+            ("HTTP_PROXY", "http://p:2"),
+            ("NO_PROXY", "b"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut changed = base;
+            changed[i] = other;
+            assert_ne!(read(&base), read(&changed), "{other:?}");
+        }
+    }
 }
