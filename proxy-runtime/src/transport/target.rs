@@ -256,6 +256,24 @@ async fn bounded_lookup(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_url_s_scheme_gives_its_default_port_and_tls() {
+        for (url, shown, tls) in [
+            ("http://x.com/a", "x.com:80", false),
+            ("https://x.com/a", "x.com:443", true),
+            ("ws://x.com/a", "x.com:80", false),
+            ("wss://x.com/a", "x.com:443", true),
+            ("wss://x.com:9443/a", "x.com:9443", true),
+        ] {
+            let (target, scheme) = Target::from_url(&url::Url::parse(url).unwrap()).unwrap();
+            assert_eq!(target.to_string(), shown, "{url}");
+            assert_eq!(scheme.tls(), tls, "{url}");
+            assert!(url.starts_with(scheme.as_str()), "{url}");
+        }
+        let ftp = url::Url::parse("ftp://x.com/").unwrap();
+        assert!(Target::from_url(&ftp).is_err());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lookups_given_up_on_keep_their_turn_until_they_return() {
         use std::sync::atomic::{AtomicUsize, Ordering};
