@@ -272,6 +272,15 @@ mod tests {
         }
         let ftp = url::Url::parse("ftp://x.com/").unwrap();
         assert!(Target::from_url(&ftp).is_err());
+        // User information of any shape is refused: a user alone, a password alone, both.
+        for url in [
+            "https://user@x.com/",
+            "https://:pw@x.com/",
+            "https://u:pw@x.com/",
+        ] {
+            let e = Target::from_url(&url::Url::parse(url).unwrap()).unwrap_err();
+            assert!(e.to_string().contains("user information"), "{url}: {e}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
