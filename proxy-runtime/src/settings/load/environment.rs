@@ -64,3 +64,32 @@ impl fmt::Debug for Environment<'_> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_are_read_by_exact_name_the_last_one_winning_and_never_shown() {
+        let vars = vec![
+            ("HTTPS_PROXY".to_owned(), "http://u:s3cret@a:1".to_owned()),
+            ("HTTPS_PROXY".to_owned(), "http://b:1".to_owned()),
+        ];
+        let env = Environment::vars(&vars);
+        assert_eq!(env.var("HTTPS_PROXY").as_deref(), Some("http://b:1"));
+        assert_eq!(env.var("https_proxy"), None, "names are exact");
+        assert_eq!(Environment::none().var("HTTPS_PROXY"), None);
+        assert_eq!(
+            format!("{env:?}"),
+            "Environment { source: \"2 variables\" }"
+        );
+        assert_eq!(
+            format!("{:?}", Environment::none()),
+            "Environment { source: \"none\" }"
+        );
+        assert_eq!(
+            format!("{:?}", Environment::process()),
+            "Environment { source: \"process\" }"
+        );
+    }
+}
