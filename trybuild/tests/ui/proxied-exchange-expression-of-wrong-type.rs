@@ -19,4 +19,10 @@ struct Generic {
     venue: String,
 }
 
+// Nor inside a call.
+#[proxied(exchange = str::trim(&self.venue))]
+struct Trimmed {
+    venue: String,
+}
+
 fn main() {}
