@@ -156,7 +156,17 @@ impl HttpClient {
         }
     }
 
-    /// The route of a request to `host`.
+    /// The route of a request to `uri`, whose host an `http::Uri` gives as written: put in
+    /// `url`'s form only when a client routes by host.
+    fn route_of_uri(&self, uri: &http::Uri) -> &Inner {
+        if self.by_host.is_none() {
+            return &self.inner;
+        }
+        let host = uri.host().and_then(url_form);
+        self.route_of(host.as_deref())
+    }
+
+    /// The route of a request to `host` (in `url`'s form).
     fn route_of(&self, host: Option<&str>) -> &Inner {
         let by_host = match &self.by_host {
             None => return &self.inner,
@@ -198,8 +208,7 @@ impl HttpClient {
         request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, ProxyError> {
         let target = shown_target(request.uri());
-        let host = request.uri().host().and_then(url_form);
-        let inner = self.route_of(host.as_deref());
+        let inner = self.route_of_uri(request.uri());
         let sent_to = Sent::new(inner.dialer.clone(), target);
         let sent = async {
             Target::of_url(request.uri(), ConnectionKind::Http)?;

@@ -58,10 +58,7 @@ impl ConnectionProxies {
 
     /// The route given for `kind`, if any.
     pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
-        match kind {
-            ConnectionKind::Http => self.http.as_ref(),
-            ConnectionKind::Websocket => self.websocket.as_ref(),
-        }
+        route_of_kind(&self.http, &self.websocket, kind)
     }
 }
 
@@ -112,10 +109,7 @@ impl ExchangeProxies {
 
     /// The route given for `kind`, if any.
     pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
-        match kind {
-            ConnectionKind::Http => self.http.as_ref(),
-            ConnectionKind::Websocket => self.websocket.as_ref(),
-        }
+        route_of_kind(&self.http, &self.websocket, kind)
     }
 
     /// The target hosts this exchange claims, as listed.
@@ -141,13 +135,43 @@ impl From<ConnectionProxies> for ExchangeProxies {
     }
 }
 
+/// The route of `kind` among the two an entry holds (the default's, or an exchange's).
+fn route_of_kind<'a>(
+    http: &'a Option<ProxyConfig>,
+    websocket: &'a Option<ProxyConfig>,
+    kind: ConnectionKind,
+) -> Option<&'a ProxyConfig> {
+    match kind {
+        ConnectionKind::Http => http.as_ref(),
+        ConnectionKind::Websocket => websocket.as_ref(),
+    }
+}
+
+/// `http: ..., websocket: ...` of the routes given, or `(no routes)`.
+fn write_routes(
+    f: &mut fmt::Formatter<'_>,
+    http: &Option<ProxyConfig>,
+    websocket: &Option<ProxyConfig>,
+) -> fmt::Result {
+    let mut first = true;
+    for kind in ConnectionKind::ALL {
+        if let Some(c) = route_of_kind(http, websocket, kind) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            write!(f, "{kind}: {c}")?;
+            first = false;
+        }
+    }
+    if first {
+        f.write_str("(no routes)")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for ExchangeProxies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let routes = ConnectionProxies {
-            http: self.http.clone(),
-            websocket: self.websocket.clone(),
-        };
-        write!(f, "{routes}")?;
+        write_routes(f, &self.http, &self.websocket)?;
         if !self.hosts.is_empty() {
             let hosts: Vec<String> = self.hosts.iter().map(ToString::to_string).collect();
             write!(f, ", hosts: {}", hosts.join(" "))?;
@@ -158,20 +182,7 @@ impl fmt::Display for ExchangeProxies {
 
 impl fmt::Display for ConnectionProxies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for kind in ConnectionKind::ALL {
-            if let Some(c) = self.get(kind) {
-                if !first {
-                    f.write_str(", ")?;
-                }
-                write!(f, "{kind}: {c}")?;
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("(no routes)")?;
-        }
-        Ok(())
+        write_routes(f, &self.http, &self.websocket)
     }
 }
 
@@ -355,15 +366,13 @@ impl ProxySettings {
 
     /// Whether any route is configured, enabled or not.
     pub fn has_routes(&self) -> bool {
-        let default = self
-            .default
+        let any = |http: &Option<ProxyConfig>, websocket: &Option<ProxyConfig>| {
+            http.is_some() || websocket.is_some()
+        };
+        self.default
             .as_ref()
-            .is_some_and(|c| c.http.is_some() || c.websocket.is_some());
-        default
-            || self
-                .exchanges
-                .values()
-                .any(|c| c.http.is_some() || c.websocket.is_some())
+            .is_some_and(|c| any(&c.http, &c.websocket))
+            || self.exchanges.values().any(|c| any(&c.http, &c.websocket))
     }
 
     /// The index of every exchange's `hosts`.
