@@ -54,6 +54,27 @@ pub fn injector(
         .build()
 }
 
+/// An injector whose default HTTP and WebSocket routes go through `proxy_url` (or direct,
+/// for `None`), trusting `ca`, built further by `build` (options, a resolver).
+pub fn injector_built(
+    proxy_url: Option<&str>,
+    ca: &tls::TestCa,
+    build: impl FnOnce(proxy_runtime::ProxyInjectorBuilder) -> proxy_runtime::ProxyInjectorBuilder,
+) -> ProxyInjector {
+    let mut vars = vec![("CRYPTOFEED_PROXY_ENABLED", "true")];
+    if let Some(url) = proxy_url {
+        vars.extend([
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", url),
+            ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", url),
+        ]);
+    }
+    let settings = ProxySettings::loader()
+        .env_vars(vars)
+        .load()
+        .expect("test settings");
+    build(ProxyInjector::builder(settings).tls_roots(ca.roots())).build()
+}
+
 /// `GET url` and the whole body, with a status of 400 or more as an error: the one call the
 /// tests make of most requests.
 pub trait Fetch {

@@ -11,30 +11,15 @@ use futures_util::StreamExt;
 use proxy_runtime::http::{HeaderMap, HeaderValue, StatusCode};
 use proxy_runtime::tungstenite::Message;
 use proxy_runtime::{
-    ConnectionKind, HttpClient, ProxyError, ProxyErrorKind as K, ProxyInjector,
-    ProxyInjectorBuilder, ProxySettings, Request, Response, WebSocket,
+    ConnectionKind, HttpClient, ProxyError, ProxyErrorKind as K, ProxyInjector, Request, Response,
+    WebSocket,
 };
 use proxy_tests::GENEROUS;
 use proxy_tests::origin::{Origin, WELCOME, body_for};
 use proxy_tests::real::RealProxy;
 use proxy_tests::tls::TestCa;
 
-/// An injector whose default routes go through `proxy` (direct for `None`).
-fn injector(
-    proxy: Option<&str>,
-    ca: &TestCa,
-    build: impl FnOnce(ProxyInjectorBuilder) -> ProxyInjectorBuilder,
-) -> ProxyInjector {
-    let mut vars = vec![("CRYPTOFEED_PROXY_ENABLED", "true")];
-    if let Some(url) = proxy {
-        vars.extend([
-            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", url),
-            ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", url),
-        ]);
-    }
-    let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
-    build(ProxyInjector::builder(settings).tls_roots(ca.roots())).build()
-}
+use proxy_tests::injector_built as injector;
 
 /// Every route the items are tried through: direct, a SOCKS5 and a CONNECT proxy. The
 /// servers live as long as the returned list.

@@ -16,23 +16,7 @@ use proxy_tests::origin::{ENCODED_BODY, Origin, body_for};
 use proxy_tests::real::RealProxy;
 use proxy_tests::tls::TestCa;
 
-/// An injector whose routes go through `proxy` (or direct), trusting `ca`, built further
-/// by `build`.
-fn injector(
-    proxy: Option<&str>,
-    ca: &TestCa,
-    build: impl FnOnce(ProxyInjectorBuilder) -> ProxyInjectorBuilder,
-) -> ProxyInjector {
-    let mut vars = vec![("CRYPTOFEED_PROXY_ENABLED", "true")];
-    if let Some(url) = proxy {
-        vars.extend([
-            ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", url),
-            ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", url),
-        ]);
-    }
-    let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
-    build(ProxyInjector::builder(settings).tls_roots(ca.roots())).build()
-}
+use proxy_tests::injector_built as injector;
 
 #[tokio::test]
 async fn http2_inside_an_https_proxy_never_http2_to_the_proxy() {
