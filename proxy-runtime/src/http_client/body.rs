@@ -2,7 +2,6 @@
 //! after decompression, with errors typed. The bound stops an endless body and a
 //! decompression bomb alike: once it is passed nothing more is read.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -15,18 +14,176 @@ use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A response body, boxed: decompressed or as it came.
+/// A body boxed: a decoded one.
 pub(crate) type Boxed = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A response body before its bound: as it came (no `Content-Encoding`, or none this
+/// build decodes, or a response that has no body), passed through with no box and no
+/// per-frame work; or decoded.
+pub(crate) enum ResponseBody {
+    /// As hyper gives it.
+    Plain(hyper::body::Incoming),
+    /// Decoded, boxed (the decoder's type depends on the coding).
+    #[cfg_attr(
+        not(any(
+            feature = "gzip",
+            feature = "deflate",
+            feature = "brotli",
+            feature = "zstd"
+        )),
+        allow(dead_code, reason = "made only by the decoders, and by tests")
+    )]
+    Boxed(Boxed),
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ResponseBody::Plain(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            ResponseBody::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Plain(body) => body.is_end_stream(),
+            ResponseBody::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Plain(body) => body.size_hint(),
+            ResponseBody::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+/// What this build asks for in `Accept-Encoding`: the codings it decodes, in
+/// tower-http's order and spelling (the decoder is tower-http's). `None` when it decodes
+/// none.
+pub(crate) fn accept_encoding() -> Option<&'static http::HeaderValue> {
+    static VALUE: std::sync::OnceLock<Option<http::HeaderValue>> = std::sync::OnceLock::new();
+    VALUE
+        .get_or_init(|| {
+            let codings: Vec<&str> = [
+                (cfg!(feature = "zstd"), "zstd"),
+                (cfg!(feature = "gzip"), "gzip"),
+                (cfg!(feature = "deflate"), "deflate"),
+                (cfg!(feature = "brotli"), "br"),
+            ]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+            (!codings.is_empty()).then(|| {
+                http::HeaderValue::from_str(&codings.join(","))
+                    .expect("coding names are valid header text")
+            })
+        })
+        .as_ref()
+}
+
+/// The body of `response` as users read it: decoded when it has a body (a response to
+/// `HEAD`, or a `204` or `304`, has none: its `Content-Encoding` describes a body that is
+/// not there) and a `Content-Encoding` this build decodes, in which case the
+/// `Content-Encoding` and `Content-Length` headers go (they describe the body no longer);
+/// else as it came.
+pub(crate) async fn decoded(
+    response: http::Response<hyper::body::Incoming>,
+    head: bool,
+) -> Result<http::Response<ResponseBody>, ProxyError> {
+    let status = response.status();
+    let no_body =
+        head || status == http::StatusCode::NO_CONTENT || status == http::StatusCode::NOT_MODIFIED;
+    if no_body
+        || !response
+            .headers()
+            .contains_key(http::header::CONTENT_ENCODING)
+    {
+        return Ok(response.map(ResponseBody::Plain));
+    }
+    decode(response).await
+}
+
+/// An encoded response through tower-http's decoder, which decodes the codings this
+/// build enables and passes any other through with its headers.
+#[cfg(any(
+    feature = "gzip",
+    feature = "deflate",
+    feature = "brotli",
+    feature = "zstd"
+))]
+async fn decode(
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<http::Response<ResponseBody>, ProxyError> {
+    use http_body_util::BodyExt;
+    use tower_service::Service;
+    // The decoder is a service wrapping the one that answers: here, one that answers with
+    // the response already received.
+    let mut decoder = tower_http::decompression::Decompression::new(Received(Some(response)));
+    let decoded = decoder.call(http::Request::new(())).await?;
+    Ok(decoded.map(|body| ResponseBody::Boxed(body.boxed_unsync())))
+}
+
+#[cfg(not(any(
+    feature = "gzip",
+    feature = "deflate",
+    feature = "brotli",
+    feature = "zstd"
+)))]
+async fn decode(
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<http::Response<ResponseBody>, ProxyError> {
+    Ok(response.map(ResponseBody::Plain))
+}
+
+/// A service that answers its one call with a response received before.
+#[cfg(any(
+    feature = "gzip",
+    feature = "deflate",
+    feature = "brotli",
+    feature = "zstd"
+))]
+struct Received(Option<http::Response<hyper::body::Incoming>>);
+
+#[cfg(any(
+    feature = "gzip",
+    feature = "deflate",
+    feature = "brotli",
+    feature = "zstd"
+))]
+impl tower_service::Service<http::Request<()>> for Received {
+    type Response = http::Response<hyper::body::Incoming>;
+    type Error = ProxyError;
+    type Future = std::future::Ready<Result<Self::Response, ProxyError>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        // `decode` calls it once, having made it with the response.
+        std::future::ready(self.0.take().ok_or_else(|| {
+            ProxyError::new(K::Http).detail("the response was taken by an earlier call")
+        }))
+    }
+}
 
 /// A body with its limit applied.
 pub(crate) struct BoundedBody {
-    inner: Limited<Boxed>,
+    inner: Limited<ResponseBody>,
     limit: u64,
 }
 
 impl BoundedBody {
     /// `body` (already decompressed, if it was compressed), limited to `limit` bytes.
-    pub(crate) fn new(body: Boxed, limit: u64) -> Self {
+    pub(crate) fn new(body: ResponseBody, limit: u64) -> Self {
         let cap = usize::try_from(limit).unwrap_or(usize::MAX);
         Self {
             inner: Limited::new(body, cap),
@@ -106,83 +263,18 @@ impl Body for BoundedBody {
     }
 }
 
-/// The body of a response as it came, boxed.
-#[cfg(not(any(
-    feature = "gzip",
-    feature = "deflate",
-    feature = "brotli",
-    feature = "zstd"
-)))]
-pub(crate) fn plain(body: hyper::body::Incoming) -> Boxed {
-    use http_body_util::BodyExt;
-    body.map_err(Into::into).boxed_unsync()
-}
-
-/// A response's `Content-Encoding`, set aside while the response passes the decoder.
-#[derive(Clone)]
-struct SetAside(http::HeaderValue);
-
-/// The client, setting aside the `Content-Encoding` of responses that have no body by
-/// definition (to `HEAD`, or `204 No Content`, `304 Not Modified`), so that the decoder
-/// does not try to decode nothing; [`restore_encoding`] puts it back.
-#[derive(Clone)]
-pub(crate) struct NoBodyUndecoded<S>(pub(crate) S);
-
-impl<S, B> tower_service::Service<http::Request<B>> for NoBodyUndecoded<S>
-where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<hyper::body::Incoming>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let head = request.method() == http::Method::HEAD;
-        let sent = self.0.call(request);
-        Box::pin(async move {
-            let mut response = sent.await?;
-            let status = response.status();
-            let no_body = head
-                || status == http::StatusCode::NO_CONTENT
-                || status == http::StatusCode::NOT_MODIFIED;
-            if no_body
-                && let Some(coding) = response
-                    .headers_mut()
-                    .remove(http::header::CONTENT_ENCODING)
-            {
-                response.extensions_mut().insert(SetAside(coding));
-            }
-            Ok(response)
-        })
-    }
-}
-
-/// Puts back a `Content-Encoding` that [`NoBodyUndecoded`] set aside.
-pub(crate) fn restore_encoding<B>(response: &mut http::Response<B>) {
-    if let Some(SetAside(coding)) = response.extensions_mut().remove::<SetAside>() {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_ENCODING, coding);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use http_body_util::{BodyExt, Full, StreamBody};
 
     use super::*;
 
-    fn boxed<B>(body: B) -> Boxed
+    fn boxed<B>(body: B) -> ResponseBody
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        body.map_err(Into::into).boxed_unsync()
+        ResponseBody::Boxed(body.map_err(Into::into).boxed_unsync())
     }
 
     #[test]

@@ -207,11 +207,14 @@ impl HttpClient {
         &self,
         request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, ProxyError> {
-        let target = shown_target(request.uri());
+        let (target, checked) = match Target::of_url(request.uri(), ConnectionKind::Http) {
+            Ok((target, _)) => (Some(target), Ok(())),
+            Err(e) => (None, Err(e)),
+        };
         let inner = self.route_of_uri(request.uri());
         let sent_to = Sent::new(inner.dialer.clone(), target);
         let sent = async {
-            Target::of_url(request.uri(), ConnectionKind::Http)?;
+            checked?;
             inner.client.request(request).await.map_err(hyper_error)
         };
         sent_to.attach(sent.await)
@@ -240,23 +243,18 @@ impl HttpClient {
         trace: Option<Arc<Trace>>,
     ) -> Result<Response, ProxyError> {
         let inner = self.route_of(request.url().host_str());
-        let (request, mut url, target) = match self.hyper_request(request) {
+        let (mut request, url, target) = match self.hyper_request(request) {
             Ok(made) => made,
             Err(e) => return Err(inner.dialer.attach(e, None)),
         };
-        // Fragments are never sent; the response's URL is the one that was.
-        url.set_fragment(None);
-        let sent_to = Sent::new(inner.dialer.clone(), Some(target.to_string()));
-        let mut request = request;
+        let sent_to = Sent::new(inner.dialer.clone(), Some(target));
         // Which connection answers, for a pool to retire when its member cools (a route of
         // one member has nowhere else to go, and saves the cost).
         let capture = inner
             .dialer
             .is_pool()
             .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
-        // On the heap: the exchange's state is large, and every layer of futures around it
-        // (the trace's scope, the deadline, the caller's) would otherwise copy it.
-        let exchange = Box::pin(Self::exchange(inner, request));
+        let exchange = Self::exchange(inner, request);
         let exchange = async {
             match &trace {
                 Some(trace) => REQUEST_TRACE.scope(trace.clone(), exchange).await,
@@ -284,47 +282,14 @@ impl HttpClient {
         Ok(Response::new(head, url, body, deadline, sent_to))
     }
 
-    /// The request and its response head, the body decompressed per the crate's features.
-    #[cfg(any(
-        feature = "gzip",
-        feature = "deflate",
-        feature = "brotli",
-        feature = "zstd"
-    ))]
+    /// The request and its response head, the body decoded per the crate's features.
     async fn exchange(
         inner: &Inner,
         request: http::Request<Full<Bytes>>,
-    ) -> Result<http::Response<body::Boxed>, ProxyError> {
-        use http_body_util::BodyExt;
-        use tower_service::Service;
-        // Sets `Accept-Encoding` unless the request has one, decodes what it knows, and
-        // drops `Content-Encoding` and `Content-Length` from what it decoded. A response
-        // that has no body by definition (to `HEAD`, or `204`, `304`) is not decoded: its
-        // `Content-Encoding` describes a body that is not there.
-        let mut service = tower_http::decompression::Decompression::new(body::NoBodyUndecoded(
-            inner.client.clone(),
-        ));
-        std::future::poll_fn(|cx| service.poll_ready(cx))
-            .await
-            .map_err(hyper_error)?;
-        let mut response = service.call(request).await.map_err(hyper_error)?;
-        body::restore_encoding(&mut response);
-        Ok(response.map(|b| b.boxed_unsync()))
-    }
-
-    /// The request and its response head.
-    #[cfg(not(any(
-        feature = "gzip",
-        feature = "deflate",
-        feature = "brotli",
-        feature = "zstd"
-    )))]
-    async fn exchange(
-        inner: &Inner,
-        request: http::Request<Full<Bytes>>,
-    ) -> Result<http::Response<body::Boxed>, ProxyError> {
+    ) -> Result<http::Response<body::ResponseBody>, ProxyError> {
+        let head = request.method() == http::Method::HEAD;
         let response = inner.client.request(request).await.map_err(hyper_error)?;
-        Ok(response.map(body::plain))
+        body::decoded(response, head).await
     }
 }
 
@@ -337,23 +302,30 @@ impl HttpClient {
     /// The request as hyper sends it, checked: an `http(s)://` URL without user
     /// information, its target (host and port) and the URI hyper is given both taken from
     /// the `Url`; the client's default headers added where the request has none of that
-    /// name. With the URL and its target, for the response and for messages.
+    /// name, and `Accept-Encoding` (the codings this build decodes) unless it has one.
+    /// With the URL (its fragment, never sent, left out) and its target, for the response
+    /// and for messages.
     fn hyper_request(
         &self,
         request: Request,
     ) -> Result<(http::Request<Full<Bytes>>, Url, Target), ProxyError> {
         let (target, _) = Target::of_request_url(request.url())?;
         let uri = hyper_uri(request.url(), &target)?;
-        let url = request.url().clone();
-        let version = request.version();
-        let method = request.method().clone();
-        let (mut headers, body) = request.into_headers_and_body();
+        let (method, mut url, mut headers, body, version) = request.into_sendable();
+        if url.fragment().is_some() {
+            url.set_fragment(None);
+        }
         if let Some(defaults) = &self.default_headers {
             for (name, value) in defaults.iter() {
                 if !headers.contains_key(name) {
                     headers.insert(name, value.clone());
                 }
             }
+        }
+        if let Some(accept) = body::accept_encoding()
+            && !headers.contains_key(http::header::ACCEPT_ENCODING)
+        {
+            headers.insert(http::header::ACCEPT_ENCODING, accept.clone());
         }
         let body = body
             .map(super::request::Body::into_bytes)
@@ -367,28 +339,20 @@ impl HttpClient {
     }
 }
 
-/// The URI hyper is given for `url`: its scheme, the authority of `target` (as `url`
-/// read it), and its path and query as `url` serialized them. Never a fragment, never
-/// user information.
+/// The URI hyper is given for `url`: its scheme, host and port, path and query as `url`
+/// serialized them (one copy, nothing formatted). Never a fragment; never user
+/// information (refused before). A name with a trailing dot is sent without it, as its
+/// `target` has it.
 fn hyper_uri(url: &Url, target: &Target) -> Result<http::Uri, ProxyError> {
-    let path_and_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
-    let path_and_query = if path_and_query.is_empty() {
-        "/"
+    let sent = if url.host_str().is_some_and(|h| h.ends_with('.')) {
+        let path_and_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
+        http::Uri::try_from(format!("{}://{target}{path_and_query}", url.scheme()))
     } else {
-        path_and_query
+        http::Uri::try_from(&url[..url::Position::AfterQuery])
     };
-    let text = format!("{}://{target}{path_and_query}", url.scheme());
-    text.parse().map_err(|e| {
+    sent.map_err(|e| {
         ProxyError::new(K::InvalidTarget)
             .detail("the URL cannot be sent as an HTTP request target")
             .source(e)
     })
-}
-
-/// `host:port` of a URI for messages (never its user information or query, which may
-/// hold an API key), as the dialer names the target.
-fn shown_target(uri: &http::Uri) -> Option<String> {
-    Target::of_url(uri, ConnectionKind::Http)
-        .ok()
-        .map(|(target, _)| target.to_string())
 }

@@ -102,9 +102,9 @@ impl Request {
         &mut self.version
     }
 
-    /// The headers and the body, for sending.
-    pub(crate) fn into_headers_and_body(self) -> (HeaderMap, Option<Body>) {
-        (self.headers, self.body)
+    /// Method, URL, headers, body and version, for sending.
+    pub(crate) fn into_sendable(self) -> (Method, Url, HeaderMap, Option<Body>, Version) {
+        (self.method, self.url, self.headers, self.body, self.version)
     }
 
     /// A copy of the request. Always `Some`: bodies are whole bytes here, never streams
@@ -321,7 +321,11 @@ mod tests {
             (copy.method(), copy.version(), copy.url(), copy.body()),
             (r.method(), r.version(), r.url(), r.body())
         );
-        let (headers, body) = copy.into_headers_and_body();
+        let (method, url, headers, body, version) = copy.into_sendable();
+        assert_eq!(
+            (method, url.path(), version),
+            (Method::PUT, "/v3/test", Version::HTTP_2)
+        );
         assert_eq!(headers["x-key"], "k");
         assert_eq!(body.map(Body::into_bytes), Some(Bytes::from("side=BUY")));
     }

@@ -17,18 +17,25 @@ use url::Url;
 use super::body::BoundedBody;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::route::dialer::Dialer;
+use crate::transport::target::Target;
 
-/// Where a request was sent, to name it in errors: the route, and the target.
+/// Where a request was sent, to name it in errors: the route, and the target. Kept as
+/// parsed, and written out only for an error: a request that succeeds formats nothing.
 #[derive(Clone)]
 pub(crate) struct Sent {
     dialer: Dialer,
-    target: Option<String>,
+    target: Option<Target>,
 }
 
 impl Sent {
-    /// A request to `target` (`host:port`) through `dialer`.
-    pub(crate) fn new(dialer: Dialer, target: Option<String>) -> Self {
+    /// A request to `target` through `dialer`.
+    pub(crate) fn new(dialer: Dialer, target: Option<Target>) -> Self {
         Self { dialer, target }
+    }
+
+    /// The target as `host:port`, for messages.
+    fn shown_target(&self) -> Option<String> {
+        self.target.as_ref().map(Target::to_string)
     }
 
     /// `result`'s error naming the route and target.
@@ -37,7 +44,7 @@ impl Sent {
     }
 
     fn attach_error(&self, error: ProxyError) -> ProxyError {
-        self.dialer.attach(error, self.target.as_deref())
+        self.dialer.attach(error, self.shown_target().as_deref())
     }
 }
 
@@ -64,7 +71,7 @@ impl fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.head.status)
             .field("version", &self.head.version)
-            .field("target", &self.sent.target)
+            .field("target", &self.sent.shown_target())
             .finish_non_exhaustive()
     }
 }

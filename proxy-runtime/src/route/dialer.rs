@@ -28,7 +28,9 @@ use crate::transport::trace::{Steps, Trace};
 /// through one proxy, within one timeout.
 #[derive(Clone)]
 pub struct Dialer {
-    exchange: Option<String>,
+    /// Shared, not owned: hyper-util clones the connector, and with it this dialer, on
+    /// every request, so a clone must not allocate.
+    exchange: Option<Arc<str>>,
     timeout: TimeoutSeconds,
     state: State,
 }
@@ -99,7 +101,7 @@ impl Dialer {
         resolver: Arc<dyn Resolve>,
         tls: &TlsBase,
     ) -> Self {
-        let exchange = key.exchange().map(|id| id.as_str().to_owned());
+        let exchange = key.exchange().map(|id| id.as_str().into());
         let timeout = route.map_or(TimeoutSeconds::DEFAULT, ProxyConfig::timeout);
         let state = match route.filter(|r| !r.is_direct()) {
             None => State::Direct(resolver, tls.exit()),
@@ -137,7 +139,7 @@ impl Dialer {
         resolver: Arc<dyn Resolve>,
         tls: &TlsBase,
     ) -> Self {
-        let exchange = key.exchange().map(|id| id.as_str().to_owned());
+        let exchange = key.exchange().map(|id| id.as_str().into());
         let through = |proxy: Option<&SystemProxy>| {
             proxy.map(|proxy| {
                 let pool = Pool::new(
@@ -182,7 +184,7 @@ impl Dialer {
     /// A dialer whose every connection fails with `error` (fail closed).
     pub(crate) fn failing(exchange: Option<String>, error: ProxyError) -> Self {
         Self {
-            exchange,
+            exchange: exchange.map(Into::into),
             timeout: TimeoutSeconds::DEFAULT,
             state: State::Failing(error),
         }

@@ -146,14 +146,21 @@ impl Target {
                 "the URL has user information; send credentials in a header (basic_auth() for HTTP)",
             ));
         }
-        let host = match url.host() {
-            Some(url::Host::Domain(name)) => name.to_owned(),
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        let port = url.port().unwrap_or(scheme.default_port());
+        // Addresses as `url` parsed them, with nothing formatted or allocated.
+        let target = match url.host() {
+            Some(url::Host::Domain(name)) => Self::new(name, port)?,
+            Some(url::Host::Ipv4(ip)) => Self {
+                host: Host::Ip(ip.into()),
+                port,
+            },
+            Some(url::Host::Ipv6(ip)) => Self {
+                host: Host::Ip(ip.into()),
+                port,
+            },
             None => return Err(invalid("the URL has no host")),
         };
-        let port = url.port().unwrap_or(scheme.default_port());
-        Ok((Self::new(&host, port)?, scheme))
+        Ok((target, scheme))
     }
 
     /// The target of an HTTP request's URL (`http://` or `https://`), and whether it takes
