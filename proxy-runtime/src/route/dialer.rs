@@ -439,7 +439,10 @@ impl Dialer {
                     return Ok(Joined {
                         established,
                         via: member.url.endpoint().map(|_| member.shown.clone()),
-                        member: Some(Through::new(pool, i)),
+                        // The tag rides on every response of the connection (an entry in
+                        // its extensions: allocations per request), for a member to cool or
+                        // a connection to retire: only a pool of several has either to do.
+                        member: (!pool.is_single()).then(|| Through::new(pool, i)),
                     });
                 }
                 Err(e) if is_member_failure(&e) || cannot_carry(&e) => {
