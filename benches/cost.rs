@@ -66,6 +66,9 @@ fn client(args: &[String]) {
         .enable_all()
         .build()
         .expect("a runtime");
+    if let Some(side) = side.strip_prefix("ws-") {
+        return websocket(side, &runtime, url, &pem, proxy, warm, n);
+    }
     let client = match side.as_str() {
         "ours" => KeepAlive::ours(&pem, proxy, version),
         "bare" => runtime.block_on(async { KeepAlive::bare(&pem, proxy, version) }),
@@ -77,17 +80,121 @@ fn client(args: &[String]) {
         }
     });
     let mut cost = Cost::default();
-    let counted = allocation_counter::measure(|| {
-        let cpu = cpu_time::ThreadTime::now();
-        let wall = Instant::now();
+    let counted = measured(&mut cost, || {
         runtime.block_on(async {
             for _ in 0..n {
                 std::hint::black_box(client.get(url).await);
             }
         });
+    });
+    print_cost(&cost, &counted, n);
+}
+
+/// `ws-ours` and `ws-bare`: one WSS stream to `url` (through `proxy`, a SOCKS5 proxy, if
+/// given), `warm` pushed messages read, then `n` measured; prints the same figures per
+/// message. The bare side is tokio-tungstenite over tokio-rustls (and tokio-socks) by hand.
+fn websocket(
+    side: &str,
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    pem: &[u8],
+    proxy: Option<&str>,
+    warm: usize,
+    n: usize,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    async fn pushed<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, n: usize)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        ws.send(Message::text(format!("count {n}")))
+            .await
+            .expect("send");
+        let mut got = 0;
+        loop {
+            match ws.next().await.expect("a message").expect("a message") {
+                Message::Text(t) if t.as_str() == "done" => break,
+                Message::Text(_) => got += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(got, n);
+    }
+
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the WSS URL's port");
+    let socks = proxy.map(|p| {
+        p.rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("the proxy's port")
+    });
+    let mut cost = Cost::default();
+    let counted = match side {
+        "ours" => {
+            let settings = match proxy {
+                None => proxy_runtime::ProxySettings::new(false),
+                Some(proxy) => proxy_runtime::ProxySettings::loader()
+                    .env_vars([
+                        ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                        ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", proxy),
+                    ])
+                    .load()
+                    .expect("settings"),
+            };
+            let roots = proxy_runtime::TlsRoots::empty()
+                .add_pem(pem)
+                .expect("the CA");
+            let injector = proxy_runtime::ProxyInjector::builder(settings)
+                .tls_roots(roots)
+                .build();
+            let mut ws = runtime.block_on(async {
+                let (mut ws, _) = injector
+                    .connect_websocket("binance", url)
+                    .await
+                    .expect("WSS");
+                ws.next().await.expect("greeting").expect("greeting");
+                pushed(&mut ws, warm).await;
+                ws
+            });
+            measured(&mut cost, || runtime.block_on(pushed(&mut ws, n)))
+        }
+        "bare" => {
+            use rustls::pki_types::pem::PemObject;
+            let der = rustls::pki_types::CertificateDer::from_pem_slice(pem).expect("a PEM");
+            let tls = std::sync::Arc::new(proxy_benches::peer_tls_h1(der));
+            let mut ws = runtime.block_on(async {
+                let mut ws = proxy_benches::ws_by_hand(&tls, port, socks).await;
+                ws.next().await.expect("greeting").expect("greeting");
+                pushed(&mut ws, warm).await;
+                ws
+            });
+            measured(&mut cost, || runtime.block_on(pushed(&mut ws, n)))
+        }
+        other => panic!("no side ws-{other}"),
+    };
+    print_cost(&cost, &counted, n);
+}
+
+/// Runs `f`, counting its allocations, CPU time and wall time into `cost`.
+fn measured(cost: &mut Cost, f: impl FnOnce()) -> allocation_counter::AllocationInfo {
+    allocation_counter::measure(|| {
+        let cpu = cpu_time::ThreadTime::now();
+        let wall = Instant::now();
+        f();
         cost.cpu_ns = cpu.elapsed().as_nanos() as f64;
         cost.wall_ns = wall.elapsed().as_nanos() as f64;
-    });
+    })
+}
+
+/// Prints `cost` and `counted` per operation, of `n`.
+fn print_cost(cost: &Cost, counted: &allocation_counter::AllocationInfo, n: usize) {
     let n = n as f64;
     println!(
         "{} {} {} {}",
@@ -98,24 +205,50 @@ fn client(args: &[String]) {
     );
 }
 
-/// One row: a version and a route.
+/// One row: keep-alive GETs on an HTTP version, or pushed WSS messages; and a route.
 struct Row {
     version: Version,
+    ws: bool,
     route: &'static str,
     proxy: Option<String>,
 }
 
 impl Row {
     fn name(&self) -> String {
-        let version = match self.version {
-            Version::Http1 => "HTTP/1.1",
-            Version::Http2 => "HTTP/2",
+        let what = match (self.ws, self.version) {
+            (true, _) => "WSS message",
+            (false, Version::Http1) => "HTTP/1.1 GET",
+            (false, Version::Http2) => "HTTP/2 GET",
         };
-        format!("{version}, {}", self.route)
+        format!("{what}, {}", self.route)
     }
 
     fn words(&self) -> String {
-        format!("{} {}", self.version.name(), self.route)
+        let what = if self.ws { "wss" } else { self.version.name() };
+        format!("{what} {}", self.route)
+    }
+
+    /// The client process's name for `side`.
+    fn side(&self, side: &str) -> String {
+        if self.ws {
+            format!("ws-{side}")
+        } else {
+            side.to_owned()
+        }
+    }
+
+    /// Warm-up and measured operations of a round: requests, or messages.
+    fn sizes(&self) -> (usize, usize) {
+        if self.ws { (2000, 20_000) } else { (200, 2000) }
+    }
+
+    /// The two counts whose instruction totals are subtracted, and the warm-up of each.
+    fn instruction_sizes(&self) -> (usize, usize, usize) {
+        if self.ws {
+            (500, 2000, 12_000)
+        } else {
+            (50, 100, 600)
+        }
     }
 }
 
@@ -152,16 +285,26 @@ fn drive(args: &[String]) {
     let origin = runtime.block_on(Origin::start(&ca));
     let ca_file = std::env::temp_dir().join(format!("proxy-cost-ca-{}.pem", std::process::id()));
     std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
-    let url = format!("https://127.0.0.1:{}/api/v3/ping", origin.https.port());
+    let https = format!("https://127.0.0.1:{}/api/v3/ping", origin.https.port());
+    let wss = format!("wss://127.0.0.1:{}/ws", origin.wss.port());
     let mut rows = Vec::new();
     for version in [Version::Http1, Version::Http2] {
         for route in ["disabled", "via microsocks", "via tinyproxy"] {
             rows.push(Row {
                 version,
+                ws: false,
                 route,
                 proxy: None,
             });
         }
+    }
+    for route in ["disabled", "via microsocks"] {
+        rows.push(Row {
+            version: Version::Http1,
+            ws: true,
+            route,
+            proxy: None,
+        });
     }
     rows.retain(|row| filters.iter().all(|f| row.words().contains(f)));
     // The proxies the rows kept need, started once.
@@ -185,7 +328,7 @@ fn drive(args: &[String]) {
     }
 
     let mut table = String::from(
-        "| keep-alive GET | CPU per request: ours; bare | difference | wall: ours; bare \
+        "| per request (per message for WSS) | CPU: ours; bare | difference | wall: ours; bare \
          | allocations: ours; bare | bytes: ours; bare |",
     );
     if instructions {
@@ -195,23 +338,25 @@ fn drive(args: &[String]) {
     table.push_str(&"|---".repeat(if instructions { 8 } else { 6 }));
     table.push_str("|\n");
     for row in &rows {
+        let url = if row.ws { &wss } else { &https };
         if let Some(dir) = &profile_dir {
             std::fs::create_dir_all(dir).expect("the profile directory");
-            profile(dir, "ours", row, &url, &ca_file);
-            profile(dir, "bare", row, &url, &ca_file);
+            profile(dir, "ours", row, url, &ca_file);
+            profile(dir, "bare", row, url, &ca_file);
             continue;
         }
-        let run = |side: &str, warm: usize, n: usize| measure(side, row, &url, &ca_file, warm, n);
+        let (warm, n) = row.sizes();
+        let run = |side: &str, n: usize| measure(side, row, url, &ca_file, warm, n);
         let (mut ours, mut bare) = (Vec::new(), Vec::new());
-        run("ours", 200, 200);
-        run("bare", 200, 200);
+        run("ours", warm);
+        run("bare", warm);
         for round in 0..rounds {
             if round % 2 == 0 {
-                ours.push(run("ours", 200, 2000));
-                bare.push(run("bare", 200, 2000));
+                ours.push(run("ours", n));
+                bare.push(run("bare", n));
             } else {
-                bare.push(run("bare", 200, 2000));
-                ours.push(run("ours", 200, 2000));
+                bare.push(run("bare", n));
+                ours.push(run("ours", n));
             }
         }
         let (o, b) = (median(&ours), median(&bare));
@@ -230,8 +375,8 @@ fn drive(args: &[String]) {
         );
         if instructions {
             let (oi, bi) = (
-                per_request_instructions("ours", row, &url, &ca_file),
-                per_request_instructions("bare", row, &url, &ca_file),
+                per_request_instructions("ours", row, url, &ca_file),
+                per_request_instructions("bare", row, url, &ca_file),
             );
             line.push_str(&format!(" {oi:.0}; {bi:.0} | {:.3} |", oi / bi));
         }
@@ -247,7 +392,7 @@ fn drive(args: &[String]) {
 fn client_args(side: &str, row: &Row, url: &str, ca: &Path, warm: usize, n: usize) -> Vec<String> {
     let mut args = vec![
         "client".to_owned(),
-        side.to_owned(),
+        row.side(side),
         row.version.name().to_owned(),
         url.to_owned(),
         ca.display().to_string(),
@@ -283,15 +428,16 @@ fn measure(side: &str, row: &Row, url: &str, ca: &Path, warm: usize, n: usize) -
     }
 }
 
-/// Instructions per request: callgrind's total for 600 requests less its total for 100,
-/// divided by 500.
+/// Instructions per request (or message): callgrind's total for 600 requests less its
+/// total for 100, divided by 500 (for WSS: 12,000 and 2,000 messages).
 fn per_request_instructions(side: &str, row: &Row, url: &str, ca: &Path) -> f64 {
+    let (warm, few, many) = row.instruction_sizes();
     let total = |n: usize| {
         let exe = std::env::current_exe().expect("this program");
         let out = Command::new("valgrind")
             .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
             .arg(exe)
-            .args(client_args(side, row, url, ca, 50, n))
+            .args(client_args(side, row, url, ca, warm, n))
             .output()
             .expect("valgrind (Debian's valgrind package)");
         let text = String::from_utf8_lossy(&out.stderr);
@@ -301,7 +447,7 @@ fn per_request_instructions(side: &str, row: &Row, url: &str, ca: &Path) -> f64 
             .and_then(|v| v.trim().parse::<f64>().ok())
             .unwrap_or_else(|| panic!("no instruction count in: {text}"))
     };
-    (total(600) - total(100)) / 500.0
+    (total(many) - total(few)) / (many - few) as f64
 }
 
 /// A callgrind profile of 2,000 requests of `side` on `row`, written to `dir`.

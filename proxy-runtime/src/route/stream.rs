@@ -9,12 +9,12 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::pool::{MemberTag, Through};
-use crate::transport::io::{Io, write_through};
+use crate::transport::io::{Conn, write_through};
 
 /// An established connection to a target: TCP, through any proxy, with TLS when the
 /// target's scheme asks for it. Read and write it like a `TcpStream`.
 pub struct ProxyStream {
-    inner: Box<dyn Io>,
+    inner: Conn,
     description: String,
     h2: bool,
     /// The route's member it went through.
@@ -22,7 +22,7 @@ pub struct ProxyStream {
 }
 
 impl ProxyStream {
-    pub(crate) fn new(inner: Box<dyn Io>, description: String, h2: bool) -> Self {
+    pub(crate) fn new(inner: Conn, description: String, h2: bool) -> Self {
         Self {
             inner,
             description,

@@ -9,7 +9,7 @@
 //! line.
 
 use super::happy_eyeballs::{Resolution, connect_any, connect_failure, resolve};
-use super::io::Io;
+use super::io::{Conn, Io};
 use super::proxy::{self, Handshake};
 use super::socket::AckNow;
 use super::target::{Resolve, Target};
@@ -37,7 +37,7 @@ pub(crate) enum Alpn {
 /// An established connection to a target.
 pub(crate) struct Established {
     /// The stream, with every layer below it (TCP, the proxy's TLS, the tunnel, TLS).
-    pub(crate) io: Box<dyn Io>,
+    pub(crate) io: Conn,
     /// Whether TLS to the target negotiated HTTP/2 (ALPN `h2`).
     pub(crate) h2: bool,
 }
@@ -69,7 +69,16 @@ async fn direct(
     let tcp = connect_any(&addrs, steps)
         .await
         .map_err(|e| connect_failure(K::TargetUnreachable(None), e))?;
-    with_target_tls(link, Box::new(tcp), target, tls, steps).await
+    match target_tls(link, tcp, target, tls, steps).await? {
+        Layers::Plain(tcp) => Ok(Established {
+            io: Conn::Tcp(tcp),
+            h2: false,
+        }),
+        Layers::Tls(tls, h2) => Ok(Established {
+            io: Conn::Tls(tls),
+            h2,
+        }),
+    }
 }
 
 async fn proxied(
@@ -116,7 +125,16 @@ async fn proxied(
             tunnel => break tunnel?,
         }
     };
-    with_target_tls(link, tunnel, target, tls, steps).await
+    match target_tls(link, tunnel, target, tls, steps).await? {
+        Layers::Plain(tunnel) => Ok(Established {
+            io: Conn::Layered(tunnel),
+            h2: false,
+        }),
+        Layers::Tls(tls, h2) => Ok(Established {
+            io: Conn::Layered(tls),
+            h2,
+        }),
+    }
 }
 
 /// A stream to the proxy at `addrs`: TCP (quick acknowledgements on), and TLS for an
@@ -141,15 +159,23 @@ async fn to_proxy(
     }
 }
 
-async fn with_target_tls(
+/// A stream to the target, with TLS when asked (and whether it negotiated HTTP/2). The
+/// TLS state (about a kilobyte) is boxed once, so that the stream handed out, and every
+/// move of it, stays small.
+enum Layers<S> {
+    Plain(S),
+    Tls(Box<tokio_rustls::client::TlsStream<S>>, bool),
+}
+
+async fn target_tls<S: Io + 'static>(
     link: Link<'_>,
-    io: Box<dyn Io>,
+    io: S,
     target: &Target,
     tls: Option<Alpn>,
     steps: Steps<'_>,
-) -> Result<Established, ProxyError> {
+) -> Result<Layers<S>, ProxyError> {
     let Some(alpn) = tls else {
-        return Ok(Established { io, h2: false });
+        return Ok(Layers::Plain(io));
     };
     let config = match alpn {
         Alpn::Http => &link.tls.http,
@@ -160,8 +186,5 @@ async fn with_target_tls(
         .run(Phase::Tls, tls::handshake(config, name, io))
         .await?;
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    Ok(Established {
-        io: Box::new(tls),
-        h2,
-    })
+    Ok(Layers::Tls(Box::new(tls), h2))
 }

@@ -39,6 +39,71 @@ macro_rules! write_through {
 }
 pub(crate) use write_through;
 
+/// An established connection's stream, whatever it went through. A direct connection is
+/// a concrete type (TCP, or TLS over TCP): reading and writing it dispatch nothing
+/// dynamically. A connection through a proxy has layers that vary by the proxy's scheme
+/// (TLS to the proxy, a tunnel with bytes read ahead, TLS to the target): boxed.
+pub(crate) enum Conn {
+    /// Direct, without TLS (`http://`, `ws://`).
+    Tcp(tokio::net::TcpStream),
+    /// Direct, with TLS to the target (`https://`, `wss://`); boxed, as its state is
+    /// about a kilobyte.
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+    /// Through a proxy.
+    Layered(Box<dyn Io>),
+}
+
+/// `$body` with `$s` bound to the stream of whichever kind `$conn` is.
+macro_rules! each {
+    ($conn:expr, $s:ident => $body:expr) => {
+        match $conn {
+            Conn::Tcp($s) => $body,
+            Conn::Tls($s) => $body,
+            Conn::Layered($s) => $body,
+        }
+    };
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        each!(self, s => s.is_write_vectored())
+    }
+}
+
 /// What a layer of a connection must be.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin> Io for T {}
