@@ -5,8 +5,8 @@
 //! The bare side is hyper-util's pooled client over hyper-rustls (Nagle off), through
 //! hyper-util's own SOCKS5 and CONNECT connectors when a proxy is given. Per request it
 //! does what this project's `get(url).send().await?.bytes().await?` does for a caller:
-//! parses the URL with `url::Url`, sets `Accept-Encoding` as this project does with its
-//! default features, sends, and reads the whole body.
+//! parses the URL with `url::Url`, sets the `Accept-Encoding` this project sends (the
+//! codings its features decode), sends, and reads the whole body.
 //!
 //! Used by the `cost` benchmark (per-request CPU time, allocations and instructions) and
 //! by the allocation test in `tests/`, which keep this project within a few allocations of
@@ -63,10 +63,6 @@ pub enum KeepAlive {
     /// The same through an HTTP proxy's CONNECT tunnel.
     Tunnel(Bare<Tunnel<HttpConnector>>),
 }
-
-/// What this project sends in `Accept-Encoding` with the benchmarks' features (the
-/// default ones: gzip and deflate).
-pub const ACCEPT_ENCODING: &str = "gzip,deflate";
 
 impl KeepAlive {
     /// This project's client of the `binance` route: direct, or through `proxy` (a proxy
@@ -176,13 +172,7 @@ where
     C::Future: Send + Unpin + 'static,
     C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let url = url::Url::parse(url).expect("a URL");
-    let uri: http::Uri = url.as_str().parse().expect("a URI");
-    let request = http::Request::get(uri)
-        .header(http::header::ACCEPT_ENCODING, ACCEPT_ENCODING)
-        .body(Empty::new())
-        .expect("a request");
-    let response = client.request(request).await.expect("GET");
+    let response = client.request(bare_request(url)).await.expect("GET");
     response
         .into_body()
         .collect()
@@ -190,4 +180,16 @@ where
         .expect("body")
         .to_bytes()
         .len()
+}
+
+/// The bare side's `GET url`: the URL parsed as this project parses it (`url::Url`), and
+/// the same `Accept-Encoding`.
+pub fn bare_request(url: &str) -> http::Request<Empty<Bytes>> {
+    let url = url::Url::parse(url).expect("a URL");
+    let uri: http::Uri = url.as_str().parse().expect("a URI");
+    let mut request = http::Request::get(uri);
+    if let Some(accept) = proxy_runtime::bench::accept_encoding() {
+        request = request.header(http::header::ACCEPT_ENCODING, accept);
+    }
+    request.body(Empty::new()).expect("a request")
 }

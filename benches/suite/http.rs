@@ -1,5 +1,6 @@
 //! The HTTP clients compared: this project's `HttpClient`, plain hyper-util with
-//! hyper-rustls (Nagle off), and reqwest (with its own SOCKS and CONNECT support), all
+//! hyper-rustls (Nagle off; each request parses its URL with `url` and sets this project's
+//! `Accept-Encoding`, as this project does), and reqwest (with its own SOCKS and CONNECT support), all
 //! with the same rustls configuration (ring, the test CA only, ALPN `h2` and `http/1.1`),
 //! and the scenarios each runs.
 
@@ -45,9 +46,17 @@ impl Client {
         Self::Hyper(HyperClient::builder(TokioExecutor::new()).build(https))
     }
 
-    /// A reqwest client on `tls`, through `proxy` (a proxy URL) or direct.
-    pub(crate) fn reqwest(tls: &ClientConfig, proxy: Option<&str>) -> Self {
-        Self::reqwest_with(reqwest::Client::builder(), tls, proxy)
+    /// A reqwest client on `tls`, through `proxy` (a proxy URL) or direct, decoding gzip
+    /// and deflate bodies (asking for them) as this project does when `decode` and the
+    /// `decompression` feature say so.
+    pub(crate) fn reqwest(tls: &ClientConfig, proxy: Option<&str>, decode: bool) -> Self {
+        let builder = reqwest::Client::builder();
+        let builder = if decode {
+            builder
+        } else {
+            builder.no_gzip().no_deflate()
+        };
+        Self::reqwest_with(builder, tls, proxy)
     }
 
     /// [`Client::reqwest`] speaking HTTP/1.1 alone.
@@ -82,7 +91,8 @@ impl Client {
                 .expect("body")
                 .len(),
             Client::Hyper(c) => {
-                let response = c.get(url.parse().expect("a URI")).await.expect("GET");
+                let request = proxy_benches::keepalive::bare_request(url);
+                let response = c.request(request).await.expect("GET");
                 response
                     .into_body()
                     .collect()

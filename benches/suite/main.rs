@@ -32,6 +32,10 @@ use proxy_tests::origin::Origin;
 use proxy_tests::real::RealProxy;
 use proxy_tests::tls::TestCa;
 
+/// Whether this project decodes bodies in this build (the `decompression` feature): the
+/// peers are then asked to as well.
+const DECODES: bool = cfg!(feature = "decompression");
+
 /// How much each scenario does.
 struct Sizes {
     rounds: usize,
@@ -166,19 +170,24 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
     let disabled = injector(&ca, None, false);
     let ours = Client::Ours(disabled.http_client("binance"));
     let hyper = Client::hyper(&peer_tls);
-    let reqwest = Client::reqwest(&peer_tls, None);
+    let reqwest = Client::reqwest(&peer_tls, None, DECODES);
     let name = "keep-alive GET, sequential, disabled";
     if wanted(filters, name) {
-        rows.push(
-            compare(
-                name,
-                r,
-                side(|| http::sequential(&ours, &url, sizes.sequential)),
-                "hyper-util + hyper-rustls",
-                side(|| http::sequential(&hyper, &url, sizes.sequential)),
-            )
-            .await,
-        );
+        let mut row = compare(
+            name,
+            r,
+            side(|| http::sequential(&ours, &url, sizes.sequential)),
+            "hyper-util + hyper-rustls",
+            side(|| http::sequential(&hyper, &url, sizes.sequential)),
+        )
+        .await;
+        if let Some((_, peer)) = &row.peer
+            && let (Figure::Rate(o), Figure::Rate(p)) = (row.ours.median, peer.median)
+        {
+            row.notes
+                .push(format!("{:+.1} us per request", (1.0 / o - 1.0 / p) * 1e6));
+        }
+        rows.push(row);
     }
     let name = format!("{} tasks x {} GETs, disabled", sizes.tasks, sizes.each);
     if wanted(filters, &name) {
@@ -232,40 +241,63 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
     for (proxy, proxy_url) in &proxies.list {
         let via = injector(&ca, Some(proxy_url), false);
         let ours = Client::Ours(via.http_client("binance"));
-        let reqwest = Client::reqwest(&peer_tls, Some(proxy_url));
+        // reqwest with the decoders this project has (the same work), and without any.
+        let reqwests: Vec<(&str, Client)> = if DECODES {
+            vec![
+                (
+                    "reqwest, gzip + deflate",
+                    Client::reqwest(&peer_tls, Some(proxy_url), true),
+                ),
+                (
+                    "reqwest, no decoders",
+                    Client::reqwest(&peer_tls, Some(proxy_url), false),
+                ),
+            ]
+        } else {
+            vec![(
+                "reqwest",
+                Client::reqwest(&peer_tls, Some(proxy_url), false),
+            )]
+        };
         let scheme = proxy_url.split(':').next().unwrap_or_default();
         let label = format!("via {} ({scheme})", proxy.name());
         let name = format!("keep-alive GET, sequential, {label}");
         if wanted(filters, &name) {
-            rows.push(
-                compare(
-                    &name,
-                    r,
-                    side(|| http::sequential(&ours, &url, sizes.sequential / 2)),
-                    "reqwest",
-                    side(|| http::sequential(&reqwest, &url, sizes.sequential / 2)),
-                )
-                .await,
-            );
+            for (peer_name, reqwest) in &reqwests {
+                rows.push(
+                    compare(
+                        &name,
+                        r,
+                        side(|| http::sequential(&ours, &url, sizes.sequential / 2)),
+                        peer_name,
+                        side(|| http::sequential(reqwest, &url, sizes.sequential / 2)),
+                    )
+                    .await,
+                );
+            }
         }
         let name = format!("{} tasks x {} GETs, {label}", sizes.tasks, sizes.each);
         if wanted(filters, &name) {
-            rows.push(
-                compare(
-                    &name,
-                    r,
-                    side(|| http::concurrent(&ours, &url, sizes.tasks, sizes.each, sizes.batches)),
-                    "reqwest",
-                    side(|| {
-                        http::concurrent(&reqwest, &url, sizes.tasks, sizes.each, sizes.batches)
-                    }),
-                )
-                .await,
-            );
+            for (peer_name, reqwest) in &reqwests {
+                rows.push(
+                    compare(
+                        &name,
+                        r,
+                        side(|| {
+                            http::concurrent(&ours, &url, sizes.tasks, sizes.each, sizes.batches)
+                        }),
+                        peer_name,
+                        side(|| {
+                            http::concurrent(reqwest, &url, sizes.tasks, sizes.each, sizes.batches)
+                        }),
+                    )
+                    .await,
+                );
+            }
         }
         let name = format!("new connection + GET, {label}");
         if wanted(filters, &name) {
-            let peer = || Client::reqwest(&peer_tls, Some(proxy_url));
+            let peer = || Client::reqwest(&peer_tls, Some(proxy_url), DECODES);
             rows.push(
                 new_connection_row(&name, r, sizes, &url, &|| ours_new(&via), "reqwest", &peer)
                     .await,

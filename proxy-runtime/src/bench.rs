@@ -62,3 +62,9 @@ impl PoolBench {
         }
     }
 }
+
+/// The `Accept-Encoding` this build's client sends (the codings its features decode), so
+/// that a peer in the benchmarks can send the same; `None` when it decodes none.
+pub fn accept_encoding() -> Option<&'static str> {
+    crate::http_client::body::accept_encoding().and_then(|v| v.to_str().ok())
+}
