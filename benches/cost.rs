@@ -8,6 +8,8 @@
 //! cargo bench -p proxy-benches --bench cost -- --instructions  # and instructions (callgrind)
 //! cargo bench -p proxy-benches --bench cost -- h2 disabled     # rows naming every word
 //! cargo bench -p proxy-benches --bench cost -- --profile DIR    # callgrind profiles, in DIR
+//! cargo bench -p proxy-benches --bench cost -- serve            # the origin alone, for
+//!                                                               # clients run by hand
 //! ```
 //!
 //! Each measurement is a process of its own (this program, with `client` as its first
@@ -47,9 +49,33 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("client") {
         client(&args[1..]);
+    } else if args.first().map(String::as_str) == Some("serve") {
+        serve();
     } else {
         drive(&args);
     }
+}
+
+/// `serve`: the origin alone, for running clients by hand (under `perf`, say): prints its
+/// HTTPS URL, its WSS URL and the CA file, and serves until its input closes.
+fn serve() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let ca = TestCa::new();
+    let origin = runtime.block_on(Origin::start(&ca));
+    let ca_file = std::env::temp_dir().join(format!("proxy-cost-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
+    println!(
+        "https://127.0.0.1:{}/api/v3/ping wss://127.0.0.1:{}/ws {}",
+        origin.https.port(),
+        origin.wss.port(),
+        ca_file.display()
+    );
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+    let _ = std::fs::remove_file(ca_file);
 }
 
 /// `client SIDE VERSION URL CA_FILE WARM N [PROXY]`: `WARM` requests, then `N` measured,
@@ -68,6 +94,9 @@ fn client(args: &[String]) {
         .expect("a runtime");
     if let Some(side) = side.strip_prefix("ws-") {
         return websocket(side, &runtime, url, &pem, proxy, warm, n);
+    }
+    if let Some(side) = side.strip_suffix("-concurrent") {
+        return concurrent(side, url, &pem, proxy, version, n);
     }
     let client = match side.as_str() {
         "ours" => KeepAlive::ours(&pem, proxy, version),
@@ -88,6 +117,49 @@ fn client(args: &[String]) {
         });
     });
     print_cost(&cost, &counted, n);
+}
+
+/// `ours-concurrent` and `bare-concurrent`: 32 tasks on a runtime of two workers, each
+/// making `n / 32` requests one after another, five times; prints the requests per
+/// second of the last four. For profiling (`perf record -g`) the concurrent rows of the
+/// suite, which no per-thread count describes.
+fn concurrent(side: &str, url: &str, pem: &[u8], proxy: Option<&str>, version: Version, n: usize) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let client = match side {
+        "ours" => KeepAlive::ours(pem, proxy, version),
+        "bare" => runtime.block_on(async { KeepAlive::bare(pem, proxy, version) }),
+        other => panic!("no side {other}"),
+    };
+    let each = (n / 32).max(1);
+    let mut started = Instant::now();
+    for round in 0..5 {
+        if round == 1 {
+            started = Instant::now();
+        }
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..32)
+                .map(|_| {
+                    let (client, url) = (client.clone(), url.to_owned());
+                    tokio::spawn(async move {
+                        for _ in 0..each {
+                            std::hint::black_box(client.get(&url).await);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("a task");
+            }
+        });
+    }
+    println!(
+        "{}",
+        (4 * 32 * each) as f64 / started.elapsed().as_secs_f64()
+    );
 }
 
 /// `ws-ours` and `ws-bare`: one WSS stream to `url` (through `proxy`, a SOCKS5 proxy, if

@@ -26,11 +26,17 @@ use crate::transport::trace::{Steps, Trace};
 
 /// Opens connections for one route: an exchange's HTTP or WebSocket traffic, direct or
 /// through one proxy, within one timeout.
+///
+/// Cheap to clone: one reference count. hyper-util clones the connector, and with it its
+/// dialer, on every request, as does every response (to name its route in errors).
 #[derive(Clone)]
 pub struct Dialer {
-    /// Shared, not owned: hyper-util clones the connector, and with it this dialer, on
-    /// every request, so a clone must not allocate.
-    exchange: Option<Arc<str>>,
+    shared: Arc<Shared>,
+}
+
+/// What a dialer and its clones share.
+struct Shared {
+    exchange: Option<Box<str>>,
     timeout: TimeoutSeconds,
     state: State,
 }
@@ -84,7 +90,7 @@ struct Joined {
 impl fmt::Debug for Dialer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dialer")
-            .field("exchange", &self.exchange)
+            .field("exchange", &self.shared.exchange)
             .field("route", &self.route())
             .field("timeout", &self.timeout())
             .finish_non_exhaustive()
@@ -123,11 +129,7 @@ impl Dialer {
                 }))
             }
         };
-        Self {
-            exchange,
-            timeout,
-            state,
-        }
+        Self::from_parts(exchange, timeout, state)
     }
 
     /// A dialer for a route the settings leave unset, taken by the system's proxy
@@ -174,32 +176,42 @@ impl Dialer {
             direct: tls.exit(),
             shown: format!("system proxy variables ({})", shown.join(", ")).into(),
         };
-        Self {
+        Self::from_parts(
             exchange,
-            timeout: TimeoutSeconds::DEFAULT,
-            state: State::System(Arc::new(route)),
-        }
+            TimeoutSeconds::DEFAULT,
+            State::System(Arc::new(route)),
+        )
     }
 
     /// A dialer whose every connection fails with `error` (fail closed).
     pub(crate) fn failing(exchange: Option<String>, error: ProxyError) -> Self {
+        Self::from_parts(
+            exchange.map(Into::into),
+            TimeoutSeconds::DEFAULT,
+            State::Failing(error),
+        )
+    }
+
+    fn from_parts(exchange: Option<Box<str>>, timeout: TimeoutSeconds, state: State) -> Self {
         Self {
-            exchange: exchange.map(Into::into),
-            timeout: TimeoutSeconds::DEFAULT,
-            state: State::Failing(error),
+            shared: Arc::new(Shared {
+                exchange,
+                timeout,
+                state,
+            }),
         }
     }
 
     /// The exchange this dialer serves.
     pub fn exchange(&self) -> Option<&str> {
-        self.exchange.as_deref()
+        self.shared.exchange.as_deref()
     }
 
     /// The proxy, redacted (a pool: its members and strategy, like
     /// `[socks5h://a:1080, socks5h://b:1080] (failover)`); `None` when connections go
     /// direct (or always fail).
     pub fn proxy(&self) -> Option<&str> {
-        match &self.state {
+        match &self.shared.state {
             State::Proxied(proxied) => Some(&proxied.shown),
             State::System(system) => Some(&system.shown),
             State::Failing(_) | State::Direct(..) => None,
@@ -209,13 +221,13 @@ impl Dialer {
     /// Whether the route is a pool of more than one member (whose connections a cooling
     /// member retires, so that traffic moves to the others).
     pub(crate) fn is_pool(&self) -> bool {
-        matches!(&self.state, State::Proxied(proxied) if !proxied.pool.is_single())
+        matches!(&self.shared.state, State::Proxied(proxied) if !proxied.pool.is_single())
     }
 
     /// A dialer for each member of a pool alone (for `proxy-check --probe`, which tries
     /// every member): this dialer itself when the route is not a pool.
     pub(crate) fn members_alone(&self) -> Vec<Dialer> {
-        let State::Proxied(proxied) = &self.state else {
+        let State::Proxied(proxied) = &self.shared.state else {
             return vec![self.clone()];
         };
         let pool = &proxied.pool;
@@ -225,7 +237,7 @@ impl Dialer {
         pool.members()
             .iter()
             .map(|member| {
-                let config = ProxyConfig::new(member.url.clone()).with_timeout(self.timeout);
+                let config = ProxyConfig::new(member.url.clone()).with_timeout(self.shared.timeout);
                 Dialer::new(
                     pool.key().clone(),
                     pool.kind(),
@@ -239,8 +251,10 @@ impl Dialer {
 
     /// The time allowed to establish one connection (zero for a failing dialer).
     pub fn timeout(&self) -> Duration {
-        match &self.state {
-            State::Direct(..) | State::Proxied(_) | State::System(_) => self.timeout.as_duration(),
+        match &self.shared.state {
+            State::Direct(..) | State::Proxied(_) | State::System(_) => {
+                self.shared.timeout.as_duration()
+            }
             State::Failing(_) => Duration::ZERO,
         }
     }
@@ -248,7 +262,7 @@ impl Dialer {
     /// The error every connection fails with, when the route is unusable: the settings
     /// could not be loaded, the exchange id is invalid, or TLS could not be configured.
     pub fn failure(&self) -> Option<&ProxyError> {
-        match &self.state {
+        match &self.shared.state {
             State::Failing(error) => Some(error),
             State::Direct(..) | State::Proxied(_) | State::System(_) => None,
         }
@@ -256,7 +270,7 @@ impl Dialer {
 
     /// The route in words, redacted: `direct`, `via socks5h://...`, or `fails (...)`.
     pub fn route(&self) -> String {
-        match &self.state {
+        match &self.shared.state {
             State::Failing(error) => format!("fails ({})", error.kind()),
             State::Direct(..) => "direct".to_owned(),
             State::Proxied(proxied) => format!("via {}", proxied.shown),
@@ -334,7 +348,7 @@ impl Dialer {
         trace: Option<&Trace>,
     ) -> Result<ProxyStream, ProxyError> {
         let shown_target = target.to_string();
-        let result = match &self.state {
+        let result = match &self.shared.state {
             State::Failing(error) => Err(error.clone()),
             State::Direct(resolver, exit) => {
                 direct(&**resolver, exit, target, tls, deadline, trace).await
@@ -374,7 +388,7 @@ impl Dialer {
                     Some(proxy) => format!("via {proxy} to {shown_target}"),
                 };
                 let Established { io, h2 } = joined.established;
-                tracing::debug!(exchange = ?self.exchange, route = %description, h2, "connected");
+                tracing::debug!(exchange = ?self.shared.exchange, route = %description, h2, "connected");
                 Ok(ProxyStream::new(io, description, h2).with_member(joined.member))
             }
             Err(e) => {
@@ -388,7 +402,7 @@ impl Dialer {
     /// `error` naming this route (exchange and redacted proxy) and `target`: the one way
     /// context is attached, once per connection and once per request or stream.
     pub(crate) fn attach(&self, error: ProxyError, target: Option<&str>) -> ProxyError {
-        let via = match &self.state {
+        let via = match &self.shared.state {
             State::Failing(_) => Via::Unknown,
             // Target by target: the way the connection took, as far as it went.
             State::System(_) => error.via().clone(),
@@ -533,7 +547,7 @@ mod tests {
             "{err}"
         );
         assert!(err.member_failures().is_empty());
-        let State::Proxied(proxied) = &dialer.state else {
+        let State::Proxied(proxied) = &dialer.shared.state else {
             panic!("a pool");
         };
         assert_eq!(proxied.pool.candidates(), [0, 1], "no one benched");
