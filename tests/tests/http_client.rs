@@ -795,3 +795,41 @@ fn the_injector_keeps_its_settings_and_gives_its_clients_its_options() {
     assert_eq!(inj.http_client("binance").max_body_bytes(), 1000);
     assert_eq!(inj.http_client("kraken").max_body_bytes(), 1000);
 }
+
+#[tokio::test]
+async fn a_host_is_sent_as_the_url_reads_it_and_a_trailing_dot_is_dropped() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let inj = injector(None, &ca, |b| b);
+    let client = inj.http_client("okx");
+    let port = origin.http.port();
+    // A name as `url` normalizes it (lowercase), with its port.
+    let response = client
+        .get(format!("http://LocalHost:{port}/named#part"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.url().as_str(),
+        format!("http://localhost:{port}/named"),
+        "the response's URL is the one sent: no fragment"
+    );
+    assert_eq!(response.bytes().await.unwrap(), body_for("/named"));
+    let sent = origin.http.received().pop().unwrap();
+    assert_eq!(sent.headers["host"], format!("localhost:{port}"));
+    assert_eq!(sent.target, "/named");
+    // A fully qualified name: dialed, checked by TLS and sent in `Host` without its dot,
+    // as the target is named everywhere else.
+    let response = client
+        .get(format!("http://localhost.:{port}/dotted?q=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.url().as_str(),
+        format!("http://localhost.:{port}/dotted?q=1")
+    );
+    let sent = origin.http.received().pop().unwrap();
+    assert_eq!(sent.headers["host"], format!("localhost:{port}"));
+    assert_eq!(sent.target, "/dotted?q=1");
+}

@@ -140,3 +140,115 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
 impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     write_through!(inner);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter, duplex};
+
+    use super::*;
+
+    /// A stream whose writes reach the other end only when flushed (a buffered writer),
+    /// as TLS records that a full socket held back reach the peer only on a flush.
+    fn buffered() -> (Conn, tokio::io::DuplexStream) {
+        let (near, far) = duplex(1024);
+        (Conn::Layered(Box::new(BufWriter::new(near))), far)
+    }
+
+    #[tokio::test]
+    async fn a_flush_reaches_the_stream_below() {
+        let (mut conn, mut far) = buffered();
+        conn.write_all(b"hello").await.unwrap();
+        conn.flush().await.unwrap();
+        let mut got = [0; 5];
+        tokio::time::timeout(Duration::from_secs(10), far.read_exact(&mut got))
+            .await
+            .expect("the flushed bytes arrive")
+            .unwrap();
+        assert_eq!(&got, b"hello");
+        // Reads come from the stream below too.
+        far.write_all(b"back").await.unwrap();
+        let mut back = [0; 4];
+        tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut back))
+            .await
+            .expect("the far end's bytes arrive")
+            .unwrap();
+        assert_eq!(&back, b"back");
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_reach_the_stream_below_whole() {
+        let (mut conn, mut far) = buffered();
+        let slices = [io::IoSlice::new(b"ab"), io::IoSlice::new(b"cde")];
+        let n = conn.write_vectored(&slices).await.unwrap();
+        assert_eq!(n, 5, "a buffered writer takes both slices at once");
+        conn.flush().await.unwrap();
+        let mut got = [0; 5];
+        tokio::time::timeout(Duration::from_secs(10), far.read_exact(&mut got))
+            .await
+            .expect("the flushed bytes arrive")
+            .unwrap();
+        assert_eq!(&got, b"abcde");
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_flushes_and_ends_the_stream_below() {
+        let (mut conn, mut far) = buffered();
+        conn.write_all(b"bye").await.unwrap();
+        conn.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), far.read_to_end(&mut got))
+            .await
+            .expect("the far end sees the end of the stream")
+            .unwrap();
+        assert_eq!(got, b"bye");
+    }
+
+    /// A stream that writes one slice at a time (the trait's default), and reads nothing.
+    struct OneSlice;
+
+    impl AsyncRead for OneSlice {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for OneSlice {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_are_offered_as_the_stream_below_offers_them() {
+        let single = Conn::Layered(Box::new(OneSlice));
+        assert!(
+            !single.is_write_vectored(),
+            "a stream that writes one slice at a time"
+        );
+        let (buffered, _far) = buffered();
+        assert!(buffered.is_write_vectored());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        assert!(Conn::Tcp(tcp).is_write_vectored());
+    }
+}
