@@ -3,7 +3,8 @@
 //! request than bare hyper-util + hyper-rustls doing the same work (see `keepalive.rs`),
 //! over HTTP/1.1 and HTTP/2, direct and through real proxies; and a route of one proxy
 //! allocates no more per request than a direct one (its connection carries nothing for
-//! a pool to read).
+//! a pool to read): not one allocation more per request, that is, as an averaged count
+//! may differ by a fraction when something allocates once in a while.
 //!
 //! Allocations are counted on the client's thread alone (`allocation-counter`), with the
 //! client on a current-thread runtime so that the thread does all of the client's work;
@@ -108,8 +109,10 @@ fn proxied_requests_allocate_within_four_of_bare_hyper_util_and_no_more_than_dir
         ] {
             let (ours, bare) = both(&f, Some(&url), version);
             assert_within_budget(&format!("{version:?} via {name}"), (ours, bare));
+            // Within half an allocation: an allocation made once in a while (a buffer
+            // that grows, a timer) is not one made per request.
             assert!(
-                ours <= direct,
+                ours <= direct + 0.5,
                 "{version:?} via {name}: {ours:.2} allocations per request, direct {direct:.2}: \
                  a route of one proxy must cost a request nothing more"
             );
