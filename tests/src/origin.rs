@@ -62,6 +62,9 @@ pub struct Received {
     pub method: Method,
     /// The path and query.
     pub target: String,
+    /// The authority of the request's target when it came with one: HTTP/2's
+    /// `:authority` (HTTP/1.1 names it in `Host`, among the headers).
+    pub authority: Option<String>,
     /// The HTTP version it came in.
     pub version: Version,
     /// The headers.
@@ -234,6 +237,7 @@ async fn http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 peer,
                 method: parts.method.clone(),
                 target,
+                authority: parts.uri.authority().map(|a| a.as_str().to_owned()),
                 version: parts.version,
                 headers: parts.headers.clone(),
                 body,
@@ -389,6 +393,7 @@ async fn websocket<S: AsyncRead + AsyncWrite + Unpin>(
         received.lock().expect("lock").push(Received {
             peer,
             method: request.method().clone(),
+            authority: request.uri().authority().map(|a| a.as_str().to_owned()),
             target: request
                 .uri()
                 .path_and_query()

@@ -833,3 +833,42 @@ async fn a_host_is_sent_as_the_url_reads_it_and_a_trailing_dot_is_dropped() {
     assert_eq!(sent.headers["host"], format!("localhost:{port}"));
     assert_eq!(sent.target, "/dotted?q=1");
 }
+
+#[tokio::test]
+async fn http2_s_authority_is_the_url_s_and_connect_names_its_port() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let inj = injector(None, &ca, |b| b);
+    let client = inj.http_client("okx");
+    let port = origin.https.port();
+    for (url, authority) in [
+        (
+            format!("https://LOCALHOST:{port}/h2"),
+            format!("localhost:{port}"),
+        ),
+        (
+            format!("https://localhost.:{port}/h2"),
+            format!("localhost:{port}"),
+        ),
+    ] {
+        let response = client.get(&url).send().await.unwrap();
+        assert_eq!(response.version(), Version::HTTP_2);
+        let sent = origin.https.received().pop().unwrap();
+        assert_eq!(sent.authority.as_deref(), Some(authority.as_str()), "{url}");
+    }
+    // The origin answers CONNECT like any request; what matters is the request line,
+    // whose authority form must carry the port, as a default port too.
+    let inj = injector(None, &ca, |b| b.http1_only());
+    let plain = origin.http.port();
+    let _ = inj
+        .http_client("okx")
+        .request("CONNECT", format!("http://localhost:{plain}/"))
+        .send()
+        .await;
+    let sent = origin.http.received().pop().expect("the CONNECT request");
+    assert_eq!(sent.method, Method::CONNECT);
+    assert_eq!(
+        sent.authority.as_deref(),
+        Some(format!("localhost:{plain}").as_str())
+    );
+}

@@ -310,7 +310,7 @@ impl HttpClient {
         request: Request,
     ) -> Result<(http::Request<Full<Bytes>>, Url, Target), ProxyError> {
         let (target, _) = Target::of_request_url(request.url())?;
-        let uri = hyper_uri(request.url(), &target)?;
+        let uri = hyper_uri(request.url(), &target, request.method())?;
         let (method, mut url, mut headers, body, version) = request.into_sendable();
         if url.fragment().is_some() {
             url.set_fragment(None);
@@ -339,20 +339,72 @@ impl HttpClient {
     }
 }
 
-/// The URI hyper is given for `url`: its scheme, host and port, path and query as `url`
-/// serialized them (one copy, nothing formatted). Never a fragment; never user
-/// information (refused before). A name with a trailing dot is sent without it, as its
-/// `target` has it.
-fn hyper_uri(url: &Url, target: &Target) -> Result<http::Uri, ProxyError> {
-    let sent = if url.host_str().is_some_and(|h| h.ends_with('.')) {
-        let path_and_query = &url[url::Position::BeforePath..url::Position::AfterQuery];
+/// The URI hyper is given for `url`: its scheme, host, port, path and query as `url`
+/// serialized them (one copy, nothing formatted), so a default port is left out, as
+/// reqwest and browsers leave it out of `Host` and HTTP/2's `:authority` (and out of
+/// hyper-util's pool key, so a URL with and one without `:443` share connections). Never
+/// a fragment; never user information (refused before). A name with a trailing dot is
+/// sent without it, as the target dialed and checked by TLS has it. A `CONNECT` request
+/// names its target `host:port`, as its request line must.
+fn hyper_uri(url: &Url, target: &Target, method: &http::Method) -> Result<http::Uri, ProxyError> {
+    use url::Position as P;
+    let sent = if method == http::Method::CONNECT {
+        let path_and_query = &url[P::BeforePath..P::AfterQuery];
         http::Uri::try_from(format!("{}://{target}{path_and_query}", url.scheme()))
+    } else if let Some(host) = url.host_str().and_then(|h| h.strip_suffix('.')) {
+        http::Uri::try_from(format!(
+            "{}{host}{}",
+            &url[..P::BeforeHost],
+            &url[P::AfterHost..P::AfterQuery]
+        ))
     } else {
-        http::Uri::try_from(&url[..url::Position::AfterQuery])
+        http::Uri::try_from(&url[..P::AfterQuery])
     };
     sent.map_err(|e| {
         ProxyError::new(K::InvalidTarget)
             .detail("the URL cannot be sent as an HTTP request target")
             .source(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+
+    use super::*;
+
+    fn uri(url: &str, method: Method) -> String {
+        let url = Url::parse(url).unwrap();
+        let (target, _) = Target::of_request_url(&url).unwrap();
+        hyper_uri(&url, &target, &method).unwrap().to_string()
+    }
+
+    #[test]
+    fn the_uri_is_the_url_s_own_form_without_a_trailing_dot_and_with_a_port_for_connect() {
+        assert_eq!(
+            uri("https://API.example.com/v3/depth?limit=5#x", Method::GET),
+            "https://api.example.com/v3/depth?limit=5"
+        );
+        assert_eq!(
+            uri("https://api.example.com:443/", Method::GET),
+            "https://api.example.com/",
+            "a default port, written or not, is left out"
+        );
+        assert_eq!(
+            uri("http://[::1]:8080/a", Method::POST),
+            "http://[::1]:8080/a"
+        );
+        assert_eq!(
+            uri("https://api.example.com./v3?q=1", Method::GET),
+            "https://api.example.com/v3?q=1"
+        );
+        assert_eq!(
+            uri("https://api.example.com.:8443/v3", Method::GET),
+            "https://api.example.com:8443/v3"
+        );
+        let connect = uri("https://api.example.com/", Method::CONNECT);
+        assert_eq!(connect, "https://api.example.com:443/");
+        let connect = uri("http://api.example.com./", Method::CONNECT);
+        assert_eq!(connect, "http://api.example.com:80/");
+    }
 }

@@ -31,7 +31,8 @@ impl Connection for ProxyStream {
         if self.is_h2() {
             connected = connected.negotiated_h2();
         }
-        // Every response of the connection carries its pool member.
+        // Every response of a connection through a pool of several members carries the
+        // member (a route of one has no member to cool or connection to retire).
         if let Some(member) = self.member() {
             connected = connected.extra(member.clone());
         }

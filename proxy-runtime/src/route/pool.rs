@@ -314,7 +314,8 @@ impl Pool {
 }
 
 /// A connection's member, as its hyper connection carries it (`Connected::extra`) into
-/// every response it gives.
+/// every response it gives: only for a pool of several members, the routes that cool a
+/// member or retire its connections.
 #[derive(Clone)]
 pub(crate) struct MemberTag {
     pool: Weak<Pool>,
@@ -347,7 +348,8 @@ impl MemberTag {
             let member = &pool.members()[self.index].shown;
             let status = head.status.as_u16();
             if pool.is_single() {
-                // Nowhere else to go: the answer is the caller's to act on.
+                // Nowhere else to go: the answer is the caller's to act on. (The dialer
+                // tags no connection of a route of one, so this guards the rule alone.)
                 tracing::debug!(status, ?wait, %member, "rate limited");
                 return;
             }

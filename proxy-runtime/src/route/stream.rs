@@ -17,7 +17,8 @@ pub struct ProxyStream {
     inner: Conn,
     description: String,
     h2: bool,
-    /// The route's member it went through.
+    /// The pool member it went through, for a pool of several members (`None` for a
+    /// route of one, whose member has nothing to learn from responses).
     member: Option<Through>,
 }
 
@@ -36,7 +37,7 @@ impl ProxyStream {
         self
     }
 
-    /// The route's member the connection went through.
+    /// The pool member the connection went through, for a pool of several members.
     pub(crate) fn member(&self) -> Option<&MemberTag> {
         self.member.as_ref().map(Through::tag)
     }
