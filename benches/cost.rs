@@ -18,7 +18,8 @@
 //! current-thread runtime, so that its thread does all of its work (hyper's connection
 //! tasks included) and the per-thread figures are the client's whole cost:
 //!
-//! - CPU time of that thread per request, and wall-clock time, over `N` requests after a
+//! - CPU time of that thread per request (and its user-space part, apart from the
+//!   kernel's), and wall-clock time, over `N` requests after a
 //!   warm-up on the same connection (medians of alternating rounds: evidence on a shared
 //!   machine, not a gate);
 //! - allocations (count and bytes) per request, counted per thread by `allocation-counter`:
@@ -40,6 +41,8 @@ use proxy_tests::tls::TestCa;
 #[derive(Debug, Clone, Copy, Default)]
 struct Cost {
     cpu_ns: f64,
+    /// The user-space part of `cpu_ns` (the rest is the kernel's).
+    user_ns: f64,
     wall_ns: f64,
     allocs: f64,
     bytes: f64,
@@ -257,23 +260,34 @@ fn websocket(
 /// Runs `f`, counting its allocations, CPU time and wall time into `cost`.
 fn measured(cost: &mut Cost, f: impl FnOnce()) -> allocation_counter::AllocationInfo {
     allocation_counter::measure(|| {
+        let user = user_time();
         let cpu = cpu_time::ThreadTime::now();
         let wall = Instant::now();
         f();
         cost.cpu_ns = cpu.elapsed().as_nanos() as f64;
         cost.wall_ns = wall.elapsed().as_nanos() as f64;
+        cost.user_ns = (user_time() - user) as f64;
     })
+}
+
+/// This thread's user-space CPU time so far, in nanoseconds (microsecond resolution).
+fn user_time() -> i64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_THREAD).expect("getrusage");
+    let t = usage.user_time();
+    (t.tv_sec() * 1_000_000 + t.tv_usec()) * 1000
 }
 
 /// Prints `cost` and `counted` per operation, of `n`.
 fn print_cost(cost: &Cost, counted: &allocation_counter::AllocationInfo, n: usize) {
     let n = n as f64;
     println!(
-        "{} {} {} {}",
+        "{} {} {} {} {}",
         cost.cpu_ns / n,
         cost.wall_ns / n,
         counted.count_total as f64 / n,
-        counted.bytes_total as f64 / n
+        counted.bytes_total as f64 / n,
+        cost.user_ns / n
     );
 }
 
@@ -400,14 +414,14 @@ fn drive(args: &[String]) {
     }
 
     let mut table = String::from(
-        "| per request (per message for WSS) | CPU: ours; bare | difference | wall: ours; bare \
-         | allocations: ours; bare | bytes: ours; bare |",
+        "| per request (per message for WSS) | CPU: ours; bare | difference | user-space CPU: \
+         ours; bare | difference | wall: ours; bare | allocations: ours; bare | bytes: ours; bare |",
     );
     if instructions {
         table.push_str(" instructions: ours; bare | ratio |");
     }
     table.push('\n');
-    table.push_str(&"|---".repeat(if instructions { 8 } else { 6 }));
+    table.push_str(&"|---".repeat(if instructions { 10 } else { 8 }));
     table.push_str("|\n");
     for row in &rows {
         let url = if row.ws { &wss } else { &https };
@@ -433,11 +447,14 @@ fn drive(args: &[String]) {
         }
         let (o, b) = (median(&ours), median(&bare));
         let mut line = format!(
-            "| {} | {:.1} us; {:.1} us | {:+.1} us | {:.1} us; {:.1} us | {:.1}; {:.1} | {:.0}; {:.0} |",
+            "| {} | {:.1} us; {:.1} us | {:+.1} us | {:.1} us; {:.1} us | {:+.1} us | {:.1} us; {:.1} us | {:.1}; {:.1} | {:.0}; {:.0} |",
             row.name(),
             o.cpu_ns / 1e3,
             b.cpu_ns / 1e3,
             (o.cpu_ns - b.cpu_ns) / 1e3,
+            o.user_ns / 1e3,
+            b.user_ns / 1e3,
+            (o.user_ns - b.user_ns) / 1e3,
             o.wall_ns / 1e3,
             b.wall_ns / 1e3,
             o.allocs,
@@ -497,6 +514,7 @@ fn measure(side: &str, row: &Row, url: &str, ca: &Path, warm: usize, n: usize) -
         wall_ns: f[1],
         allocs: f[2],
         bytes: f[3],
+        user_ns: f[4],
     }
 }
 
@@ -552,5 +570,6 @@ fn median(costs: &[Cost]) -> Cost {
         wall_ns: pick(|c| c.wall_ns),
         allocs: pick(|c| c.allocs),
         bytes: pick(|c| c.bytes),
+        user_ns: pick(|c| c.user_ns),
     }
 }
