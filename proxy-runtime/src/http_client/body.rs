@@ -94,7 +94,7 @@ pub(crate) fn accept_encoding() -> Option<&'static http::HeaderValue> {
 /// not there) and a `Content-Encoding` this build decodes, in which case the
 /// `Content-Encoding` and `Content-Length` headers go (they describe the body no longer);
 /// else as it came.
-pub(crate) async fn decoded(
+pub(crate) fn decoded(
     response: http::Response<hyper::body::Incoming>,
     head: bool,
 ) -> Result<http::Response<ResponseBody>, ProxyError> {
@@ -108,7 +108,7 @@ pub(crate) async fn decoded(
     {
         return Ok(response.map(ResponseBody::Plain));
     }
-    decode(response).await
+    decode(response)
 }
 
 /// An encoded response through tower-http's decoder, which decodes the codings this
@@ -119,15 +119,21 @@ pub(crate) async fn decoded(
     feature = "brotli",
     feature = "zstd"
 ))]
-async fn decode(
+fn decode(
     response: http::Response<hyper::body::Incoming>,
 ) -> Result<http::Response<ResponseBody>, ProxyError> {
+    use futures_util::FutureExt;
     use http_body_util::BodyExt;
     use tower_service::Service;
     // The decoder is a service wrapping the one that answers: here, one that answers with
     // the response already received.
     let mut decoder = tower_http::decompression::Decompression::new(Received(Some(response)));
-    let decoded = decoder.call(http::Request::new(())).await?;
+    // Ready at once, as the service it wraps is: no future is kept across an await (the
+    // request's future stays small, and cheap to move).
+    let decoded = decoder
+        .call(http::Request::new(()))
+        .now_or_never()
+        .ok_or_else(|| ProxyError::new(K::Http).detail("the decoder did not answer at once"))??;
     Ok(decoded.map(|body| ResponseBody::Boxed(body.boxed_unsync())))
 }
 
@@ -137,7 +143,7 @@ async fn decode(
     feature = "brotli",
     feature = "zstd"
 )))]
-async fn decode(
+fn decode(
     response: http::Response<hyper::body::Incoming>,
 ) -> Result<http::Response<ResponseBody>, ProxyError> {
     Ok(response.map(ResponseBody::Plain))

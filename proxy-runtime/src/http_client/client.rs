@@ -255,23 +255,16 @@ impl HttpClient {
             .is_pool()
             .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
         let exchange = Self::exchange(inner, request);
-        let exchange = async {
-            match &trace {
-                Some(trace) => REQUEST_TRACE.scope(trace.clone(), exchange).await,
-                None => exchange.await,
+        // Each case awaits its own future, so that the common one (no deadline, nothing
+        // traced) carries nothing of the others.
+        let response = match (deadline, &trace) {
+            (None, None) => exchange.await,
+            (None, Some(trace)) => REQUEST_TRACE.scope(trace.clone(), exchange).await,
+            (Some(deadline), None) => within_deadline(deadline, None, exchange).await,
+            (Some(deadline), Some(trace)) => {
+                let traced = REQUEST_TRACE.scope(trace.clone(), exchange);
+                within_deadline(deadline, Some(trace), traced).await
             }
-        };
-        let response = match deadline {
-            None => exchange.await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, exchange).await {
-                Ok(result) => result,
-                Err(_) => {
-                    let phase = trace.as_ref().and_then(|t| t.current());
-                    Err(ProxyError::new(K::Timeout(
-                        phase.unwrap_or(Phase::ResponseHead),
-                    )))
-                }
-            },
         };
         let (head, body) = sent_to.attach(response)?.into_parts();
         // The route's member learns how the exchange answered (a 429 or 418 cools it).
@@ -289,7 +282,25 @@ impl HttpClient {
     ) -> Result<http::Response<body::ResponseBody>, ProxyError> {
         let head = request.method() == http::Method::HEAD;
         let response = inner.client.request(request).await.map_err(hyper_error)?;
-        body::decoded(response, head).await
+        body::decoded(response, head)
+    }
+}
+
+/// `exchange` within `deadline`; when it runs out, a timeout naming the phase `trace`
+/// says the request was in (waiting for the response head when it says none).
+async fn within_deadline<T>(
+    deadline: Instant,
+    trace: Option<&Trace>,
+    exchange: impl std::future::Future<Output = Result<T, ProxyError>>,
+) -> Result<T, ProxyError> {
+    match tokio::time::timeout_at(deadline, exchange).await {
+        Ok(result) => result,
+        Err(_) => {
+            let phase = trace.and_then(Trace::current);
+            Err(ProxyError::new(K::Timeout(
+                phase.unwrap_or(Phase::ResponseHead),
+            )))
+        }
     }
 }
 
