@@ -28,7 +28,7 @@
 //!   as the difference between a run of 600 and a run of 100 requests (which cancels the
 //!   start-up, the handshake and the warm-up): repeatable to a fraction of a percent.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -62,32 +62,61 @@ fn main() {
 /// `serve`: the origin alone, for running clients by hand (under `perf`, say): prints its
 /// HTTPS URL, its WSS URL and the CA file, and serves until its input closes.
 fn serve() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let ca = TestCa::new();
-    let origin = runtime.block_on(Origin::start(&ca));
-    let ca_file = std::env::temp_dir().join(format!("proxy-cost-ca-{}.pem", std::process::id()));
-    std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
+    let origin = Served::start();
     println!(
-        "https://127.0.0.1:{}/api/v3/ping wss://127.0.0.1:{}/ws {}",
-        origin.https.port(),
-        origin.wss.port(),
-        ca_file.display()
+        "{} {} {}",
+        origin.https,
+        origin.wss,
+        origin.ca_file.display()
     );
     let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
-    let _ = std::fs::remove_file(ca_file);
 }
 
-/// `client SIDE VERSION URL CA_FILE WARM N [PROXY]`: `WARM` requests, then `N` measured,
+/// The loopback origin on a runtime of its own, its URLs, and its CA in a file for the
+/// client processes (removed when dropped).
+struct Served {
+    https: String,
+    wss: String,
+    ca_file: PathBuf,
+    _origin: Origin,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Served {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let ca = TestCa::new();
+        let origin = runtime.block_on(Origin::start(&ca));
+        let ca_file =
+            std::env::temp_dir().join(format!("proxy-cost-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
+        Self {
+            https: format!("https://127.0.0.1:{}/api/v3/ping", origin.https.port()),
+            wss: format!("wss://127.0.0.1:{}/ws", origin.wss.port()),
+            ca_file,
+            _origin: origin,
+            _runtime: runtime,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca_file);
+    }
+}
+
+/// `client SIDE VERSION URL CA_FILE WARM N [PROXY]` (VERSION `h1`, `h2`, or `wss` for the
+/// `ws-` sides): `WARM` requests, then `N` measured,
 /// one after another; prints `cpu_ns wall_ns allocations bytes` per measured request.
 fn client(args: &[String]) {
     let [side, version, url, ca, warm, n, rest @ ..] = args else {
         panic!("client SIDE VERSION URL CA_FILE WARM N [PROXY]");
     };
-    let version = Version::parse(version).expect("h1 or h2");
     let pem = std::fs::read(ca).expect("the CA file");
     let proxy = rest.first().map(String::as_str);
     let (warm, n): (usize, usize) = (warm.parse().expect("WARM"), n.parse().expect("N"));
@@ -98,14 +127,11 @@ fn client(args: &[String]) {
     if let Some(side) = side.strip_prefix("ws-") {
         return websocket(side, &runtime, url, &pem, proxy, warm, n);
     }
+    let version = Version::parse(version).expect("h1 or h2");
     if let Some(side) = side.strip_suffix("-concurrent") {
         return concurrent(side, url, &pem, proxy, version, n);
     }
-    let client = match side.as_str() {
-        "ours" => KeepAlive::ours(&pem, proxy, version),
-        "bare" => runtime.block_on(async { KeepAlive::bare(&pem, proxy, version) }),
-        other => panic!("no side {other}"),
-    };
+    let client = keepalive(side, &runtime, &pem, proxy, version);
     runtime.block_on(async {
         for _ in 0..warm {
             std::hint::black_box(client.get(url).await);
@@ -122,6 +148,22 @@ fn client(args: &[String]) {
     print_cost(&cost, &counted, n);
 }
 
+/// The client of `side` (`ours` or `bare`); the bare one is made within `runtime`, as
+/// hyper-util's connectors need one.
+fn keepalive(
+    side: &str,
+    runtime: &tokio::runtime::Runtime,
+    pem: &[u8],
+    proxy: Option<&str>,
+    version: Version,
+) -> KeepAlive {
+    match side {
+        "ours" => KeepAlive::ours(pem, proxy, version),
+        "bare" => runtime.block_on(async { KeepAlive::bare(pem, proxy, version) }),
+        other => panic!("no side {other}"),
+    }
+}
+
 /// `ours-concurrent` and `bare-concurrent`: 32 tasks on a runtime of two workers, each
 /// making `n / 32` requests one after another, five times; prints the requests per
 /// second of the last four. For profiling (`perf record -g`) the concurrent rows of the
@@ -132,11 +174,7 @@ fn concurrent(side: &str, url: &str, pem: &[u8], proxy: Option<&str>, version: V
         .enable_all()
         .build()
         .expect("a runtime");
-    let client = match side {
-        "ours" => KeepAlive::ours(pem, proxy, version),
-        "bare" => runtime.block_on(async { KeepAlive::bare(pem, proxy, version) }),
-        other => panic!("no side {other}"),
-    };
+    let client = keepalive(side, &runtime, pem, proxy, version);
     let each = (n / 32).max(1);
     let mut started = Instant::now();
     for round in 0..5 {
@@ -291,94 +329,98 @@ fn print_cost(cost: &Cost, counted: &allocation_counter::AllocationInfo, n: usiz
     );
 }
 
-/// One row: keep-alive GETs on an HTTP version, or pushed WSS messages; and a route.
+/// What a row measures.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Keep-alive GETs on an HTTP version.
+    Get(Version),
+    /// Pushed WSS messages.
+    Wss,
+}
+
+/// One row: what it measures, and the route.
 struct Row {
-    version: Version,
-    ws: bool,
+    kind: Kind,
     route: &'static str,
     proxy: Option<String>,
 }
 
 impl Row {
     fn name(&self) -> String {
-        let what = match (self.ws, self.version) {
-            (true, _) => "WSS message",
-            (false, Version::Http1) => "HTTP/1.1 GET",
-            (false, Version::Http2) => "HTTP/2 GET",
+        let what = match self.kind {
+            Kind::Wss => "WSS message",
+            Kind::Get(Version::Http1) => "HTTP/1.1 GET",
+            Kind::Get(Version::Http2) => "HTTP/2 GET",
         };
         format!("{what}, {}", self.route)
     }
 
+    /// The words the filters of the command line match.
     fn words(&self) -> String {
-        let what = if self.ws { "wss" } else { self.version.name() };
-        format!("{what} {}", self.route)
+        format!("{} {}", self.version_or_wss(), self.route)
+    }
+
+    /// `h1`, `h2`, or `wss`: the row's kind as the filters and the client processes'
+    /// arguments spell it.
+    fn version_or_wss(&self) -> &'static str {
+        match self.kind {
+            Kind::Get(version) => version.name(),
+            Kind::Wss => "wss",
+        }
     }
 
     /// The client process's name for `side`.
     fn side(&self, side: &str) -> String {
-        if self.ws {
-            format!("ws-{side}")
-        } else {
-            side.to_owned()
+        match self.kind {
+            Kind::Get(_) => side.to_owned(),
+            Kind::Wss => format!("ws-{side}"),
         }
     }
 
     /// Warm-up and measured operations of a round: requests, or messages.
     fn sizes(&self) -> (usize, usize) {
-        if self.ws { (2000, 20_000) } else { (200, 2000) }
+        match self.kind {
+            Kind::Get(_) => (200, 2000),
+            Kind::Wss => (2000, 20_000),
+        }
     }
 
     /// The two counts whose instruction totals are subtracted, and the warm-up of each.
     fn instruction_sizes(&self) -> (usize, usize, usize) {
-        if self.ws {
-            (500, 2000, 12_000)
-        } else {
-            (50, 100, 600)
+        match self.kind {
+            Kind::Get(_) => (50, 100, 600),
+            Kind::Wss => (500, 2000, 12_000),
         }
     }
 }
 
 fn drive(args: &[String]) {
-    let instructions = args.iter().any(|a| a == "--instructions");
-    let rounds: usize = args
-        .iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1))
-        .map_or(5, |r| r.parse().expect("--rounds N"));
-    // `--profile DIR`: a callgrind profile of each side per row, in DIR, instead of figures.
-    let profile_dir = args
-        .iter()
-        .position(|a| a == "--profile")
-        .and_then(|i| args.get(i + 1))
-        .map(std::path::PathBuf::from);
-    let valued = |a: &String| {
-        args.iter().any(|f| {
-            (f == "--rounds" || f == "--profile")
-                && args.iter().skip_while(|x| *x != f).nth(1) == Some(a)
-        })
-    };
-    let filters: Vec<&str> = args
-        .iter()
-        .filter(|a| !a.starts_with("--") && !valued(a))
-        .map(String::as_str)
-        .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let ca = TestCa::new();
-    let origin = runtime.block_on(Origin::start(&ca));
-    let ca_file = std::env::temp_dir().join(format!("proxy-cost-ca-{}.pem", std::process::id()));
-    std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
-    let https = format!("https://127.0.0.1:{}/api/v3/ping", origin.https.port());
-    let wss = format!("wss://127.0.0.1:{}/ws", origin.wss.port());
+    let (mut instructions, mut rounds, mut profile_dir) = (false, 5, None);
+    let mut filters = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--instructions" => instructions = true,
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|r| r.parse().ok())
+                    .expect("--rounds N");
+            }
+            // A callgrind profile of each side per row, in DIR, instead of figures.
+            "--profile" => profile_dir = Some(PathBuf::from(args.next().expect("--profile DIR"))),
+            // `cargo bench` passes `--bench`.
+            flag if flag.starts_with("--") => {}
+            filter => filters.push(filter),
+        }
+    }
+    let served = Served::start();
+    let (https, wss, ca_file) = (&served.https, &served.wss, &served.ca_file);
     let mut rows = Vec::new();
-    for version in [Version::Http1, Version::Http2] {
+    for kind in [Kind::Get(Version::Http1), Kind::Get(Version::Http2)] {
         for route in ["disabled", "via microsocks", "via tinyproxy"] {
             rows.push(Row {
-                version,
-                ws: false,
+                kind,
                 route,
                 proxy: None,
             });
@@ -386,8 +428,7 @@ fn drive(args: &[String]) {
     }
     for route in ["disabled", "via microsocks"] {
         rows.push(Row {
-            version: Version::Http1,
-            ws: true,
+            kind: Kind::Wss,
             route,
             proxy: None,
         });
@@ -424,15 +465,18 @@ fn drive(args: &[String]) {
     table.push_str(&"|---".repeat(if instructions { 10 } else { 8 }));
     table.push_str("|\n");
     for row in &rows {
-        let url = if row.ws { &wss } else { &https };
+        let url = match row.kind {
+            Kind::Get(_) => https,
+            Kind::Wss => wss,
+        };
         if let Some(dir) = &profile_dir {
             std::fs::create_dir_all(dir).expect("the profile directory");
-            profile(dir, "ours", row, url, &ca_file);
-            profile(dir, "bare", row, url, &ca_file);
+            profile(dir, "ours", row, url, ca_file);
+            profile(dir, "bare", row, url, ca_file);
             continue;
         }
         let (warm, n) = row.sizes();
-        let run = |side: &str, n: usize| measure(side, row, url, &ca_file, warm, n);
+        let run = |side: &str, n: usize| measure(side, row, url, ca_file, warm, n);
         let (mut ours, mut bare) = (Vec::new(), Vec::new());
         run("ours", warm);
         run("bare", warm);
@@ -464,8 +508,8 @@ fn drive(args: &[String]) {
         );
         if instructions {
             let (oi, bi) = (
-                per_request_instructions("ours", row, url, &ca_file),
-                per_request_instructions("bare", row, url, &ca_file),
+                per_request_instructions("ours", row, url, ca_file),
+                per_request_instructions("bare", row, url, ca_file),
             );
             line.push_str(&format!(" {oi:.0}; {bi:.0} | {:.3} |", oi / bi));
         }
@@ -474,15 +518,14 @@ fn drive(args: &[String]) {
         table.push('\n');
     }
     println!("{table}");
-    let _ = std::fs::remove_file(ca_file);
-    drop((origin, proxies));
+    drop((proxies, served));
 }
 
 fn client_args(side: &str, row: &Row, url: &str, ca: &Path, warm: usize, n: usize) -> Vec<String> {
     let mut args = vec![
         "client".to_owned(),
         row.side(side),
-        row.version.name().to_owned(),
+        row.version_or_wss().to_owned(),
         url.to_owned(),
         ca.display().to_string(),
         warm.to_string(),

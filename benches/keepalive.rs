@@ -49,19 +49,45 @@ impl Version {
 }
 
 type Https<C> = hyper_rustls::HttpsConnector<C>;
-type Bare<C> = Client<Https<C>, Empty<Bytes>>;
+/// A bare hyper-util client over the connector `C`.
+pub type Bare<C> = Client<Https<C>, Empty<Bytes>>;
 
 /// A client of either side.
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the peer's client as its users hold it, unboxed; a few are made per run"
+)]
 pub enum KeepAlive {
     /// This project's `HttpClient`.
     Ours(proxy_runtime::HttpClient),
-    /// hyper-util and hyper-rustls, direct.
+    /// hyper-util and hyper-rustls.
+    Bare(BareClient),
+}
+
+/// hyper-util and hyper-rustls, by the way it connects.
+#[derive(Clone, Debug)]
+pub enum BareClient {
+    /// Direct.
     Direct(Bare<HttpConnector>),
-    /// The same through a SOCKS5 proxy (names resolved by the proxy).
+    /// Through a SOCKS5 proxy (names resolved by the proxy).
     Socks(Bare<SocksV5<HttpConnector>>),
-    /// The same through an HTTP proxy's CONNECT tunnel.
+    /// Through an HTTP proxy's CONNECT tunnel.
     Tunnel(Bare<Tunnel<HttpConnector>>),
+}
+
+impl BareClient {
+    /// Sends `request`, as hyper-util's `Client::request`.
+    async fn request(
+        &self,
+        request: http::Request<Empty<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            BareClient::Direct(c) => c.request(request).await,
+            BareClient::Socks(c) => c.request(request).await,
+            BareClient::Tunnel(c) => c.request(request).await,
+        }
+    }
 }
 
 impl KeepAlive {
@@ -94,22 +120,30 @@ impl KeepAlive {
     pub fn bare(ca_pem: &[u8], proxy: Option<&str>, version: Version) -> Self {
         use rustls::pki_types::pem::PemObject;
         let ca = CertificateDer::from_pem_slice(ca_pem).expect("a PEM certificate");
-        let mut tls = crate::peer_tls(ca);
-        // hyper-rustls sets ALPN itself, from the versions enabled.
+        Self::bare_with(&crate::peer_tls(ca), proxy, version)
+    }
+
+    /// [`KeepAlive::bare`] on the TLS configuration `tls` (its ALPN list aside:
+    /// hyper-rustls sets ALPN itself, from the versions enabled).
+    pub fn bare_with(tls: &rustls::ClientConfig, proxy: Option<&str>, version: Version) -> Self {
+        let mut tls = tls.clone();
         tls.alpn_protocols.clear();
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
         match proxy {
-            None => Self::Direct(bare_client(tcp, tls, version)),
+            None => Self::Bare(BareClient::Direct(bare_client(tcp, tls, version))),
             Some(url) => {
                 let uri: http::Uri = url.parse().expect("a proxy URI");
                 match uri.scheme_str() {
                     Some("socks5h") => {
                         let socks = SocksV5::new(uri, tcp).local_dns(false);
-                        Self::Socks(bare_client(socks, tls, version))
+                        Self::Bare(BareClient::Socks(bare_client(socks, tls, version)))
                     }
-                    Some("http") => Self::Tunnel(bare_client(Tunnel::new(uri, tcp), tls, version)),
+                    Some("http") => {
+                        let tunnel = Tunnel::new(uri, tcp);
+                        Self::Bare(BareClient::Tunnel(bare_client(tunnel, tls, version)))
+                    }
                     other => panic!("no bare client for proxy scheme {other:?}"),
                 }
             }
@@ -129,9 +163,11 @@ impl KeepAlive {
                 .await
                 .expect("body")
                 .len(),
-            KeepAlive::Direct(c) => bare_get(c, url).await,
-            KeepAlive::Socks(c) => bare_get(c, url).await,
-            KeepAlive::Tunnel(c) => bare_get(c, url).await,
+            KeepAlive::Bare(c) => {
+                let response = c.request(bare_request(url)).await.expect("GET");
+                let body = response.into_body().collect().await.expect("body");
+                body.to_bytes().len()
+            }
         }
     }
 }
@@ -156,30 +192,6 @@ where
         Version::Http2 => builder.enable_all_versions().wrap_connector(connector),
     };
     Client::builder(TokioExecutor::new()).build(https)
-}
-
-/// The bare side's request: the URL parsed as this project parses it, the same
-/// `Accept-Encoding`, the whole body read.
-async fn bare_get<C>(client: &Bare<C>, url: &str) -> usize
-where
-    C: tower_service::Service<http::Uri> + Clone + Send + Sync + 'static,
-    C::Response: hyper::rt::Read
-        + hyper::rt::Write
-        + hyper_util::client::legacy::connect::Connection
-        + Send
-        + Unpin
-        + 'static,
-    C::Future: Send + Unpin + 'static,
-    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let response = client.request(bare_request(url)).await.expect("GET");
-    response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .len()
 }
 
 /// The bare side's `GET url`: the URL parsed as this project parses it (`url::Url`), and

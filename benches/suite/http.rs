@@ -6,44 +6,34 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use proxy_benches::keepalive::{KeepAlive, Version};
 use rustls::ClientConfig;
 
 pub(crate) use proxy_benches::{peer_tls, peer_tls_h1};
 
 use crate::harness::{Figure, median_p90};
 
-/// A client of one of the three kinds.
+/// A client of one of the three kinds: this project's and bare hyper-util's as the cost
+/// benchmark makes them (`keepalive.rs`), or reqwest.
 #[derive(Clone)]
 #[expect(
     clippy::large_enum_variant,
-    reason = "the peer's client as its users hold it, unboxed; a few are made per run"
+    reason = "the peers' clients as their users hold them, unboxed; a few are made per run"
 )]
 pub(crate) enum Client {
-    Ours(proxy_runtime::HttpClient),
-    Hyper(HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>),
+    KeepAlive(KeepAlive),
     Reqwest(reqwest::Client),
 }
 
 impl Client {
-    /// A plain hyper-util client on `tls` (direct).
+    /// This project's client.
+    pub(crate) fn ours(client: proxy_runtime::HttpClient) -> Self {
+        Self::KeepAlive(KeepAlive::Ours(client))
+    }
+
+    /// A plain hyper-util client on `tls` (direct), offering HTTP/2 and HTTP/1.1.
     pub(crate) fn hyper(tls: &ClientConfig) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        // hyper-rustls sets ALPN itself, from the versions enabled.
-        let mut tls = tls.clone();
-        tls.alpn_protocols.clear();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_all_versions()
-            .wrap_connector(http);
-        Self::Hyper(HyperClient::builder(TokioExecutor::new()).build(https))
+        Self::KeepAlive(KeepAlive::bare_with(tls, None, Version::Http2))
     }
 
     /// A reqwest client on `tls`, through `proxy` (a proxy URL) or direct, decoding gzip
@@ -81,26 +71,7 @@ impl Client {
     /// everything here runs on loopback against fixtures that do not fail.
     pub(crate) async fn get(&self, url: &str) -> usize {
         match self {
-            Client::Ours(c) => c
-                .get(url)
-                .send()
-                .await
-                .expect("GET")
-                .bytes()
-                .await
-                .expect("body")
-                .len(),
-            Client::Hyper(c) => {
-                let request = proxy_benches::keepalive::bare_request(url);
-                let response = c.request(request).await.expect("GET");
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes()
-                    .len()
-            }
+            Client::KeepAlive(c) => c.get(url).await,
             Client::Reqwest(c) => c
                 .get(url)
                 .send()

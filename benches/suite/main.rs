@@ -141,7 +141,7 @@ fn injector(ca: &TestCa, proxy: Option<&str>, http1: bool) -> ProxyInjector {
 /// A new client of this project with a pool of its own (so its first GET opens a new
 /// connection), from `inj`'s route.
 fn ours_new(inj: &ProxyInjector) -> Client {
-    Client::Ours(HttpClient::new(inj.dialer("binance", ConnectionKind::Http)))
+    Client::ours(HttpClient::new(inj.dialer("binance", ConnectionKind::Http)))
 }
 
 fn side<'a, F, Fut>(f: F) -> Side<'a>
@@ -168,7 +168,7 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
 
     // Proxies disabled: this project against plain hyper-util (and reqwest).
     let disabled = injector(&ca, None, false);
-    let ours = Client::Ours(disabled.http_client("binance"));
+    let ours = Client::ours(disabled.http_client("binance"));
     let hyper = Client::hyper(&peer_tls);
     let reqwest = Client::reqwest(&peer_tls, None, DECODES);
     let name = "keep-alive GET, sequential, disabled";
@@ -209,7 +209,7 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
         sizes.tasks, sizes.each
     );
     if wanted(filters, &name) {
-        let h1 = Client::Ours(injector(&ca, None, true).http_client("binance"));
+        let h1 = Client::ours(injector(&ca, None, true).http_client("binance"));
         rows.push(
             compare(
                 &name,
@@ -240,7 +240,7 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
     // Through each real proxy: this project against reqwest with the same proxy.
     for (proxy, proxy_url) in &proxies.list {
         let via = injector(&ca, Some(proxy_url), false);
-        let ours = Client::Ours(via.http_client("binance"));
+        let ours = Client::ours(via.http_client("binance"));
         // reqwest with the decoders this project has (the same work), and without any.
         let reqwests: Vec<(&str, Client)> = if DECODES {
             vec![

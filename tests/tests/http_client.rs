@@ -857,7 +857,9 @@ async fn http2_s_authority_is_the_url_s_and_connect_names_its_port() {
         assert_eq!(sent.authority.as_deref(), Some(authority.as_str()), "{url}");
     }
     // The origin answers CONNECT like any request; what matters is the request line,
-    // whose authority form must carry the port, as a default port too.
+    // whose authority form carries the port. (The origin cannot listen on a default
+    // port, so that a default port is written too is pinned by the unit test of
+    // `hyper_uri`.)
     let inj = injector(None, &ca, |b| b.http1_only());
     let plain = origin.http.port();
     let _ = inj

@@ -108,76 +108,77 @@ pub(crate) fn decoded(
     {
         return Ok(response.map(ResponseBody::Plain));
     }
-    decode(response)
-}
-
-/// An encoded response through tower-http's decoder, which decodes the codings this
-/// build enables and passes any other through with its headers.
-#[cfg(any(
-    feature = "gzip",
-    feature = "deflate",
-    feature = "brotli",
-    feature = "zstd"
-))]
-fn decode(
-    response: http::Response<hyper::body::Incoming>,
-) -> Result<http::Response<ResponseBody>, ProxyError> {
-    use futures_util::FutureExt;
-    use http_body_util::BodyExt;
-    use tower_service::Service;
-    // The decoder is a service wrapping the one that answers: here, one that answers with
-    // the response already received.
-    let mut decoder = tower_http::decompression::Decompression::new(Received(Some(response)));
-    // Ready at once, as the service it wraps is: no future is kept across an await (the
-    // request's future stays small, and cheap to move).
-    let decoded = decoder
-        .call(http::Request::new(()))
-        .now_or_never()
-        .ok_or_else(|| ProxyError::new(K::Http).detail("the decoder did not answer at once"))??;
-    Ok(decoded.map(|body| ResponseBody::Boxed(body.boxed_unsync())))
-}
-
-#[cfg(not(any(
-    feature = "gzip",
-    feature = "deflate",
-    feature = "brotli",
-    feature = "zstd"
-)))]
-fn decode(
-    response: http::Response<hyper::body::Incoming>,
-) -> Result<http::Response<ResponseBody>, ProxyError> {
+    #[cfg(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    ))]
+    return decoder::decode(response);
+    // A build without decoders passes every body through, headers and all.
+    #[cfg(not(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    )))]
     Ok(response.map(ResponseBody::Plain))
 }
 
-/// A service that answers its one call with a response received before.
+/// tower-http's decoder, over a response already received.
 #[cfg(any(
     feature = "gzip",
     feature = "deflate",
     feature = "brotli",
     feature = "zstd"
 ))]
-struct Received(Option<http::Response<hyper::body::Incoming>>);
+mod decoder {
+    use std::task::{Context, Poll};
 
-#[cfg(any(
-    feature = "gzip",
-    feature = "deflate",
-    feature = "brotli",
-    feature = "zstd"
-))]
-impl tower_service::Service<http::Request<()>> for Received {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = ProxyError;
-    type Future = std::future::Ready<Result<Self::Response, ProxyError>>;
+    use futures_util::FutureExt;
+    use http_body_util::BodyExt;
+    use tower_service::Service;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
-        Poll::Ready(Ok(()))
+    use super::ResponseBody;
+    use crate::error::{ProxyError, ProxyErrorKind as K};
+
+    /// An encoded response through tower-http's decoder, which decodes the codings this
+    /// build enables and passes any other through with its headers.
+    pub(super) fn decode(
+        response: http::Response<hyper::body::Incoming>,
+    ) -> Result<http::Response<ResponseBody>, ProxyError> {
+        // The decoder is a service wrapping the one that answers: here, one that answers
+        // with the response already received.
+        let mut decoder = tower_http::decompression::Decompression::new(Received(Some(response)));
+        // Ready at once, as the service it wraps is: no future is kept across an await
+        // (the request's future stays small, and cheap to move).
+        let decoded = decoder
+            .call(http::Request::new(()))
+            .now_or_never()
+            .ok_or_else(|| {
+                ProxyError::new(K::Http).detail("the decoder did not answer at once")
+            })??;
+        Ok(decoded.map(|body| ResponseBody::Boxed(body.boxed_unsync())))
     }
 
-    fn call(&mut self, _: http::Request<()>) -> Self::Future {
-        // `decode` calls it once, having made it with the response.
-        std::future::ready(self.0.take().ok_or_else(|| {
-            ProxyError::new(K::Http).detail("the response was taken by an earlier call")
-        }))
+    /// A service that answers its one call with a response received before.
+    struct Received(Option<http::Response<hyper::body::Incoming>>);
+
+    impl Service<http::Request<()>> for Received {
+        type Response = http::Response<hyper::body::Incoming>;
+        type Error = ProxyError;
+        type Future = std::future::Ready<Result<Self::Response, ProxyError>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            // `decode` calls it once, having made it with the response.
+            std::future::ready(self.0.take().ok_or_else(|| {
+                ProxyError::new(K::Http).detail("the response was taken by an earlier call")
+            }))
+        }
     }
 }
 

@@ -69,16 +69,12 @@ async fn direct(
     let tcp = connect_any(&addrs, steps)
         .await
         .map_err(|e| connect_failure(K::TargetUnreachable(None), e))?;
-    match target_tls(link, tcp, target, tls, steps).await? {
-        Layers::Plain(tcp) => Ok(Established {
-            io: Conn::Tcp(tcp),
-            h2: false,
-        }),
-        Layers::Tls(tls, h2) => Ok(Established {
-            io: Conn::Tls(tls),
-            h2,
-        }),
-    }
+    // Concrete types all the way down: nothing dispatched dynamically per read or write.
+    let stream = Stream {
+        plain: Conn::Tcp,
+        tls: Conn::Tls,
+    };
+    target_tls(link, tcp, target, tls, steps, stream).await
 }
 
 async fn proxied(
@@ -125,16 +121,11 @@ async fn proxied(
             tunnel => break tunnel?,
         }
     };
-    match target_tls(link, tunnel, target, tls, steps).await? {
-        Layers::Plain(tunnel) => Ok(Established {
-            io: Conn::Layered(tunnel),
-            h2: false,
-        }),
-        Layers::Tls(tls, h2) => Ok(Established {
-            io: Conn::Layered(tls),
-            h2,
-        }),
-    }
+    let stream = Stream {
+        plain: Conn::Layered,
+        tls: |tls| Conn::Layered(tls),
+    };
+    target_tls(link, tunnel, target, tls, steps, stream).await
 }
 
 /// A stream to the proxy at `addrs`: TCP (quick acknowledgements on), and TLS for an
@@ -159,23 +150,29 @@ async fn to_proxy(
     }
 }
 
-/// A stream to the target, with TLS when asked (and whether it negotiated HTTP/2). The
-/// TLS state (about a kilobyte) is boxed once, so that the stream handed out, and every
-/// move of it, stays small.
-enum Layers<S> {
-    Plain(S),
-    Tls(Box<tokio_rustls::client::TlsStream<S>>, bool),
+/// How the stream below the target's TLS becomes a connection's stream: as it is, or
+/// under TLS. The TLS state (about a kilobyte) is boxed once, so that the stream handed
+/// out, and every move of it, stays small.
+struct Stream<S> {
+    plain: fn(S) -> Conn,
+    tls: fn(Box<tokio_rustls::client::TlsStream<S>>) -> Conn,
 }
 
+/// The connection over `io`, with TLS to the target when asked (and whether it negotiated
+/// HTTP/2).
 async fn target_tls<S: Io + 'static>(
     link: Link<'_>,
     io: S,
     target: &Target,
     tls: Option<Alpn>,
     steps: Steps<'_>,
-) -> Result<Layers<S>, ProxyError> {
+    stream: Stream<S>,
+) -> Result<Established, ProxyError> {
     let Some(alpn) = tls else {
-        return Ok(Layers::Plain(io));
+        return Ok(Established {
+            io: (stream.plain)(io),
+            h2: false,
+        });
     };
     let config = match alpn {
         Alpn::Http => &link.tls.http,
@@ -186,5 +183,8 @@ async fn target_tls<S: Io + 'static>(
         .run(Phase::Tls, tls::handshake(config, name, io))
         .await?;
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    Ok(Layers::Tls(Box::new(tls), h2))
+    Ok(Established {
+        io: (stream.tls)(Box::new(tls)),
+        h2,
+    })
 }

@@ -156,25 +156,26 @@ mod tests {
         (Conn::Layered(Box::new(BufWriter::new(near))), far)
     }
 
+    /// Exactly `n` bytes from `from`, within a generous time: a test whose bytes never
+    /// come fails instead of hanging.
+    async fn read_n<R: AsyncRead + Unpin>(from: &mut R, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        tokio::time::timeout(Duration::from_secs(10), from.read_exact(&mut got))
+            .await
+            .expect("the bytes arrive")
+            .unwrap();
+        got
+    }
+
     #[tokio::test]
     async fn a_flush_reaches_the_stream_below() {
         let (mut conn, mut far) = buffered();
         conn.write_all(b"hello").await.unwrap();
         conn.flush().await.unwrap();
-        let mut got = [0; 5];
-        tokio::time::timeout(Duration::from_secs(10), far.read_exact(&mut got))
-            .await
-            .expect("the flushed bytes arrive")
-            .unwrap();
-        assert_eq!(&got, b"hello");
+        assert_eq!(read_n(&mut far, 5).await, b"hello");
         // Reads come from the stream below too.
         far.write_all(b"back").await.unwrap();
-        let mut back = [0; 4];
-        tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut back))
-            .await
-            .expect("the far end's bytes arrive")
-            .unwrap();
-        assert_eq!(&back, b"back");
+        assert_eq!(read_n(&mut conn, 4).await, b"back");
     }
 
     #[tokio::test]
@@ -184,12 +185,7 @@ mod tests {
         let n = conn.write_vectored(&slices).await.unwrap();
         assert_eq!(n, 5, "a buffered writer takes both slices at once");
         conn.flush().await.unwrap();
-        let mut got = [0; 5];
-        tokio::time::timeout(Duration::from_secs(10), far.read_exact(&mut got))
-            .await
-            .expect("the flushed bytes arrive")
-            .unwrap();
-        assert_eq!(&got, b"abcde");
+        assert_eq!(read_n(&mut far, 5).await, b"abcde");
     }
 
     #[tokio::test]
