@@ -108,9 +108,14 @@ impl tower_service::Service<http::Uri> for ProxyConnector {
         Box::pin(async move {
             let (target, tls) =
                 Target::of_url(&uri, ConnectionKind::Http).map_err(|e| dialer.attach(e, None))?;
-            let deadline = Instant::now() + dialer.timeout();
+            let mut deadline = Instant::now() + dialer.timeout();
             let stream = dialer
-                .connect_by(&target, tls.then_some(alpn), deadline, trace.as_deref())
+                .connect_by(
+                    &target,
+                    tls.then_some(alpn),
+                    &mut deadline,
+                    trace.as_deref(),
+                )
                 .await?;
             if let Some(trace) = &trace {
                 trace.enter(Phase::ResponseHead);

@@ -267,13 +267,18 @@ impl ProxyInjector {
             Ok(base) => base,
             Err(e) => return Dialer::failing(exchange, e.clone()),
         };
-        match (settings.route_for(&key, kind), settings.system_proxies()) {
+        let session = settings.session_for(&key);
+        let dialer = match (settings.route_for(&key, kind), settings.system_proxies()) {
             (Some((_, route)), _) => {
                 Dialer::new(key, kind, Some(route), self.resolver.clone(), tls)
             }
             // A route the settings leave unset, taken by the system's proxy variables.
             (None, Some(system)) => Dialer::system(key, kind, system, self.resolver.clone(), tls),
             (None, None) => Dialer::new(key, kind, None, self.resolver.clone(), tls),
+        };
+        match kind {
+            ConnectionKind::Websocket => dialer.with_session(session),
+            ConnectionKind::Http => dialer,
         }
     }
 
@@ -381,6 +386,17 @@ impl ProxyInjector {
         self.dialer(exchange, ConnectionKind::Websocket)
             .connect_websocket(request)
             .await
+    }
+
+    /// A resilient WebSocket session on `exchange`'s WebSocket route (see
+    /// [`Dialer::websocket_session`]).
+    pub fn websocket_session(
+        &self,
+        exchange: &str,
+        request: impl IntoClientRequest,
+    ) -> crate::WebSocketSessionBuilder {
+        self.dialer(exchange, ConnectionKind::Websocket)
+            .websocket_session(request)
     }
 
     /// Opens a WebSocket on the WebSocket route chosen by the request's host, as

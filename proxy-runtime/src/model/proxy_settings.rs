@@ -15,6 +15,7 @@ use super::exchange::{self, ExchangeId};
 use super::hosts::{Claimed, HostIndex, HostPattern, url_form};
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
 use super::route::ProxyConfig;
+use super::session::SessionSettings;
 use super::system::SystemProxies;
 use crate::settings::load::{
     Environment, ErrorKind, KeyPath, LoadError, Loader, Origin, Origins, SettingError,
@@ -32,6 +33,9 @@ pub struct ConnectionProxies {
     /// Route for WebSocket streams.
     #[serde(default)]
     websocket: Option<ProxyConfig>,
+    /// How resilient WebSocket sessions keep alive and reconnect (each knob falls back).
+    #[serde(default)]
+    websocket_session: Option<SessionSettings>,
 }
 
 impl ConnectionProxies {
@@ -56,6 +60,20 @@ impl ConnectionProxies {
         }
     }
 
+    /// The same with session knobs (see [`SessionSettings`]).
+    pub fn with_websocket_session(self, session: SessionSettings) -> Self {
+        Self {
+            websocket_session: Some(session),
+            ..self
+        }
+    }
+
+    /// The session knobs given here, if any (unresolved: see
+    /// [`ProxySettings::websocket_session`]).
+    pub fn websocket_session(&self) -> Option<&SessionSettings> {
+        self.websocket_session.as_ref()
+    }
+
     /// The route given for `kind`, if any.
     pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
         route_of_kind(&self.http, &self.websocket, kind)
@@ -74,6 +92,9 @@ pub struct ExchangeProxies {
     /// Route for WebSocket streams.
     #[serde(default)]
     websocket: Option<ProxyConfig>,
+    /// How resilient WebSocket sessions keep alive and reconnect (each knob falls back).
+    #[serde(default)]
+    websocket_session: Option<SessionSettings>,
     /// Target hosts routed as this exchange by host: names, IPs, or `*.suffix` patterns.
     #[serde(default)]
     hosts: Vec<HostPattern>,
@@ -107,6 +128,20 @@ impl ExchangeProxies {
         self
     }
 
+    /// The same with session knobs (see [`SessionSettings`]).
+    pub fn with_websocket_session(self, session: SessionSettings) -> Self {
+        Self {
+            websocket_session: Some(session),
+            ..self
+        }
+    }
+
+    /// The session knobs given here, if any (unresolved: see
+    /// [`ProxySettings::websocket_session`]).
+    pub fn websocket_session(&self) -> Option<&SessionSettings> {
+        self.websocket_session.as_ref()
+    }
+
     /// The route given for `kind`, if any.
     pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
         route_of_kind(&self.http, &self.websocket, kind)
@@ -130,6 +165,7 @@ impl From<ConnectionProxies> for ExchangeProxies {
         Self {
             http: routes.http,
             websocket: routes.websocket,
+            websocket_session: routes.websocket_session,
             hosts: Vec::new(),
         }
     }
@@ -282,6 +318,7 @@ fn complete(
             )
         })
         .collect();
+    errors.extend(settings.session_problems(origins));
     let enabled_given = origins.at(&ProxySettings::enabled_path()).is_some();
     if settings.system && (settings.enabled || (!enabled_given && !settings.has_routes())) {
         match SystemProxies::read(env, origins) {
@@ -373,6 +410,68 @@ impl ProxySettings {
             .as_ref()
             .is_some_and(|c| any(&c.http, &c.websocket))
             || self.exchanges.values().any(|c| any(&c.http, &c.websocket))
+    }
+
+    /// The session knobs of `exchange`'s resilient WebSocket sessions, resolved knob by
+    /// knob: the exchange's own entry, else the default's, else the built-in value. They
+    /// apply whether or not proxies are enabled (a direct stream keeps alive too). An id
+    /// that is not an exchange's gets the default's.
+    pub fn websocket_session(&self, exchange: &str) -> SessionSettings {
+        let own = self.exchanges.get(exchange::lookup_form(exchange).as_ref());
+        self.session_of(own)
+    }
+
+    /// [`websocket_session`](Self::websocket_session) of a route key.
+    pub(crate) fn session_for(&self, key: &RouteKey) -> SessionSettings {
+        self.session_of(key.exchange().and_then(|id| self.exchanges.get(id)))
+    }
+
+    fn session_of(&self, own: Option<&ExchangeProxies>) -> SessionSettings {
+        let default = self
+            .default
+            .as_ref()
+            .and_then(|d| d.websocket_session)
+            .unwrap_or_default();
+        own.and_then(|c| c.websocket_session)
+            .map_or(default, |own| own.or(&default))
+    }
+
+    /// Every entry's session knobs that contradict each other once resolved, reported at
+    /// the entry (the default's, or an exchange's whose own knobs take part).
+    fn session_problems(&self, origins: &Origins) -> Vec<SettingError> {
+        let mut entries = vec![(
+            KeyPath::from_keys(["default", "websocket_session"]),
+            self.session_of(None),
+        )];
+        for (id, proxies) in &self.exchanges {
+            if proxies.websocket_session.is_some() {
+                entries.push((
+                    KeyPath::from_keys(["exchanges", id.as_str(), "websocket_session"]),
+                    self.session_of(Some(proxies)),
+                ));
+            }
+        }
+        let mut errors = Vec::new();
+        for (path, session) in entries {
+            for problem in session.problems() {
+                // Where the knob the message starts with was given; else any knob of the
+                // entry; else the entry itself.
+                let mut knob = path.clone();
+                knob.push(problem.split(' ').next().unwrap_or_default());
+                let origin = origins
+                    .at(&knob)
+                    .or_else(|| {
+                        origins
+                            .iter()
+                            .find(|(p, _)| p.keys().starts_with(path.keys()))
+                            .map(|(_, o)| o)
+                    })
+                    .cloned()
+                    .unwrap_or(Origin::Settings { path: path.clone() });
+                errors.push(SettingError::new(origin, ErrorKind::Invalid, problem));
+            }
+        }
+        errors
     }
 
     /// The index of every exchange's `hosts`.

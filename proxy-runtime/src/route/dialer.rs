@@ -5,18 +5,21 @@
 //! Fail closed: a route that cannot be used fails every connection with its error; a
 //! member that fails is never replaced by a direct connection.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::budget::{ConnectBudget, Place};
 use super::pool::{Pool, Through, cannot_carry, is_member_failure, member_deadline};
 use super::stream::ProxyStream;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::{ProxyConfig, Strategy};
+use crate::model::session::SessionSettings;
 use crate::model::system::{SystemProxies, SystemProxy};
 use crate::model::timeout::TimeoutSeconds;
 use crate::transport::dial::{Alpn, Established, Link, dial};
@@ -39,6 +42,11 @@ struct Shared {
     exchange: Option<Box<str>>,
     timeout: TimeoutSeconds,
     state: State,
+    /// The session knobs of a WebSocket route (the built-in ones elsewhere).
+    session: SessionSettings,
+    /// The connection budget of each exit (member as shown, or `direct`), made at its
+    /// first connection: only on a WebSocket route whose knobs set one.
+    budgets: Option<Mutex<HashMap<String, Arc<ConnectBudget>>>>,
 }
 
 /// What a dialer does with every connection.
@@ -198,8 +206,55 @@ impl Dialer {
                 exchange,
                 timeout,
                 state,
+                session: SessionSettings::new(),
+                budgets: None,
             }),
         }
+    }
+
+    /// The same route carrying WebSocket traffic under `session`'s knobs: resilient
+    /// sessions opened through it take them, and every new connection through one of its
+    /// exits takes a place in that exit's connection budget, when they set one.
+    pub(crate) fn with_session(self, session: SessionSettings) -> Self {
+        let shared = &self.shared;
+        Self {
+            shared: Arc::new(Shared {
+                exchange: shared.exchange.clone(),
+                timeout: shared.timeout,
+                state: shared.state.clone(),
+                session,
+                budgets: session.connect_budget().map(|_| Mutex::new(HashMap::new())),
+            }),
+        }
+    }
+
+    /// The knobs of resilient WebSocket sessions on this route (the settings' resolved
+    /// `websocket_session` of its exchange, on a WebSocket route; the built-in ones on
+    /// others).
+    pub fn session_settings(&self) -> SessionSettings {
+        self.shared.session
+    }
+
+    /// A place in the connection budget of the exit `shown` (a member as shown, or
+    /// `direct`), waiting for one; `None` without a budget. The deadline moves by the
+    /// wait: the route's timeout bounds the connection, not its turn.
+    async fn budget_place(&self, shown: &str, deadline: &mut Instant) -> Option<Place> {
+        let budgets = self.shared.budgets.as_ref()?;
+        let (connects, window) = self.shared.session.connect_budget()?;
+        let budget = budgets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(shown.to_owned())
+            .or_insert_with(|| ConnectBudget::new(connects, window))
+            .clone();
+        let (place, waited) = budget.take().await;
+        if !waited.is_zero() {
+            *deadline += waited;
+            tracing::debug!(exchange = ?self.shared.exchange, exit = shown, waited_ms = waited.as_millis() as u64, "waited for the connection budget");
+            metrics::histogram!("proxy_connect_budget_wait_seconds", "exit" => shown.to_owned())
+                .record(waited.as_secs_f64());
+        }
+        Some(place)
     }
 
     /// The exchange this dialer serves.
@@ -284,9 +339,9 @@ impl Dialer {
     /// `ALL_PROXY`), the scheme exchanges use, whether or not the TLS is this dialer's;
     /// [`connect_url`](Self::connect_url) routes by the URL's scheme.
     pub async fn connect(&self, target: &Target, tls: bool) -> Result<ProxyStream, ProxyError> {
-        let deadline = Instant::now() + self.timeout();
+        let mut deadline = Instant::now() + self.timeout();
         let alpn = tls.then_some(Alpn::Http1);
-        self.connect_routed(target, alpn, true, deadline, None)
+        self.connect_routed(target, alpn, true, &mut deadline, None)
             .await
     }
 
@@ -318,19 +373,20 @@ impl Dialer {
             )
         })?;
         let (target, scheme) = Target::from_url(&parsed).map_err(|e| self.attach(e, None))?;
-        let deadline = Instant::now() + self.timeout();
-        self.connect_routed(&target, None, scheme.tls(), deadline, None)
+        let mut deadline = Instant::now() + self.timeout();
+        self.connect_routed(&target, None, scheme.tls(), &mut deadline, None)
             .await
     }
 
     /// Like [`connect`](Self::connect), with TLS to the target when `tls` is given, a
     /// deadline that may be shared with a later phase (the WebSocket upgrade), and a trace
-    /// of the phases. Every error leaves here naming the exchange, proxy and target.
+    /// of the phases. Every error leaves here naming the exchange, proxy and target. A
+    /// wait for the connection budget moves `deadline` by its length.
     pub(crate) async fn connect_by(
         &self,
         target: &Target,
         tls: Option<Alpn>,
-        deadline: Instant,
+        deadline: &mut Instant,
         trace: Option<&Trace>,
     ) -> Result<ProxyStream, ProxyError> {
         self.connect_routed(target, tls, tls.is_some(), deadline, trace)
@@ -344,14 +400,15 @@ impl Dialer {
         target: &Target,
         tls: Option<Alpn>,
         secure: bool,
-        deadline: Instant,
+        deadline: &mut Instant,
         trace: Option<&Trace>,
     ) -> Result<ProxyStream, ProxyError> {
         let shown_target = target.to_string();
         let result = match &self.shared.state {
             State::Failing(error) => Err(error.clone()),
             State::Direct(resolver, exit) => {
-                direct(&**resolver, exit, target, tls, deadline, trace).await
+                let _place = self.budget_place("direct", deadline).await;
+                direct(&**resolver, exit, target, tls, *deadline, trace).await
             }
             State::Proxied(proxied) => {
                 self.through_pool(proxied, target, tls, deadline, trace)
@@ -368,16 +425,19 @@ impl Dialer {
                         self.through_pool(proxied, target, tls, deadline, trace)
                             .await
                     }
-                    None => direct(
-                        &*system.resolver,
-                        &system.direct,
-                        target,
-                        tls,
-                        deadline,
-                        trace,
-                    )
-                    .await
-                    .map_err(|e| e.at(self.exchange(), Via::Direct, None)),
+                    None => {
+                        let _place = self.budget_place("direct", deadline).await;
+                        direct(
+                            &*system.resolver,
+                            &system.direct,
+                            target,
+                            tls,
+                            *deadline,
+                            trace,
+                        )
+                        .await
+                        .map_err(|e| e.at(self.exchange(), Via::Direct, None))
+                    }
                 }
             }
         };
@@ -421,7 +481,7 @@ impl Dialer {
         proxied: &Proxied,
         target: &Target,
         tls: Option<Alpn>,
-        deadline: Instant,
+        deadline: &mut Instant,
         trace: Option<&Trace>,
     ) -> Result<Joined, ProxyError> {
         let pool = &proxied.pool;
@@ -432,14 +492,16 @@ impl Dialer {
         for (n, &i) in candidates.iter().enumerate() {
             // A member reached when the route's deadline has passed is not tried: it has no
             // time, and a timeout then would be no fault of its own.
-            if Instant::now() >= deadline {
+            if Instant::now() >= *deadline {
                 untried = candidates.len() - n;
                 break;
             }
             let member = &pool.members()[i];
+            // Held until the dial ends: the exit's budget counts the attempt.
+            let _place = self.budget_place(&member.shown, deadline).await;
             let timing = |phase, took| pool.record_phase(i, phase, took);
             let steps = Steps {
-                deadline: member_deadline(deadline, candidates.len() - n),
+                deadline: member_deadline(*deadline, candidates.len() - n),
                 trace,
                 timing: Some(&timing),
             };
@@ -538,7 +600,7 @@ mod tests {
         );
         let target = Target::new("exchange.test", 443).unwrap();
         let err = dialer
-            .connect_by(&target, None, Instant::now(), None)
+            .connect_by(&target, None, &mut Instant::now(), None)
             .await
             .unwrap_err();
         assert_eq!(err.kind(), &K::Timeout(Phase::Connect), "{err}");

@@ -1,5 +1,5 @@
 //! Which exit a connection takes: a route's members (proxies, `direct://`), their health
-//! and cooling ([`pool`], with the rule of rate limits in [`cooling`] and each member's
+//! and cooling ([`pool`]), their connection budgets ([`budget`]), with the rule of rate limits in [`cooling`] and each member's
 //! metrics in [`member`]), and the [`Dialer`](dialer::Dialer) every new connection asks,
 //! which hands out a [`ProxyStream`](stream::ProxyStream).
 //!
@@ -7,6 +7,7 @@
 //! ([`crate::transport`]); the HTTP client and WebSockets only report back (a response's
 //! status, through the member's tag).
 
+pub(crate) mod budget;
 pub(crate) mod cooling;
 pub(crate) mod dialer;
 pub(crate) mod member;

@@ -1,0 +1,235 @@
+//! The connection budget of one exit: at most `connects` new WebSocket connections per
+//! `window`, so that a fleet of streams reconnecting at once (a proxy restarted under 200
+//! subscriptions) never earns the exchange's ban for connection attempts.
+//!
+//! An attempt holds its place in the budget from the moment it starts until `window`
+//! after it ends (connected or failed): the exchange sees the connection somewhere in
+//! between, so two attempts the budget separates are seen at least `window` apart,
+//! whatever each took to dial. An attempt that finds the budget spent waits, first come
+//! first served, until a place frees; nothing is refused.
+
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The budget of one exit (a pool member, or the direct route).
+#[derive(Debug)]
+pub(crate) struct ConnectBudget {
+    connects: usize,
+    window: Duration,
+    state: Mutex<State>,
+    /// Wakes the waiters when an attempt ends (its place's expiry becomes known).
+    ended: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The places taken, oldest first: `None` while the attempt runs, else when it ended.
+    places: VecDeque<(u64, Option<Instant>)>,
+    next_id: u64,
+    /// The waiters, in arrival order: only the first may take a freed place.
+    queue: VecDeque<u64>,
+}
+
+/// A place in the budget, held by one connection attempt; dropping it ends the attempt
+/// (its place frees `window` later).
+#[derive(Debug)]
+pub(crate) struct Place {
+    budget: Arc<ConnectBudget>,
+    id: u64,
+}
+
+impl ConnectBudget {
+    /// A budget of `connects` (at least one) per `window`.
+    pub(crate) fn new(connects: u32, window: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            connects: usize::try_from(connects.max(1)).unwrap_or(usize::MAX),
+            window,
+            state: Mutex::new(State::default()),
+            ended: Notify::new(),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a place, waiting (in arrival order) until one is free; returns it with how
+    /// long the wait took. Cancelling the wait gives up its turn.
+    pub(crate) async fn take(self: &Arc<Self>) -> (Place, Duration) {
+        let start = Instant::now();
+        let ticket = {
+            let mut state = self.state();
+            let ticket = state.next_id;
+            state.next_id += 1;
+            state.queue.push_back(ticket);
+            ticket
+        };
+        let mut turn = Turn {
+            budget: self,
+            ticket,
+            done: false,
+        };
+        loop {
+            let mut ended = pin!(self.ended.notified());
+            // Registered before the check: an attempt that ends after it wakes this one.
+            ended.as_mut().enable();
+            let wake_at = {
+                let mut state = self.state();
+                let now = Instant::now();
+                let window = self.window;
+                state
+                    .places
+                    .retain(|(_, end)| end.is_none_or(|end| end + window > now));
+                if state.places.len() < self.connects && state.queue.front() == Some(&ticket) {
+                    state.queue.pop_front();
+                    state.places.push_back((ticket, None));
+                    turn.done = true;
+                    drop(state);
+                    // The next in line may find a place too.
+                    self.ended.notify_waiters();
+                    return (
+                        Place {
+                            budget: self.clone(),
+                            id: ticket,
+                        },
+                        start.elapsed(),
+                    );
+                }
+                // The soonest a place frees, if any attempt has ended; else the end of an
+                // attempt wakes this one.
+                state
+                    .places
+                    .iter()
+                    .filter_map(|(_, end)| end.map(|end| end + window))
+                    .min()
+            };
+            match wake_at {
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = ended => {}
+                    }
+                }
+                None => ended.await,
+            }
+        }
+    }
+
+    /// The places taken now (running attempts, and ended ones within their window).
+    #[cfg(test)]
+    fn taken(&self) -> usize {
+        let now = Instant::now();
+        let state = self.state();
+        state
+            .places
+            .iter()
+            .filter(|(_, end)| end.is_none_or(|end| end + self.window > now))
+            .count()
+    }
+}
+
+/// A waiter's turn: leaves the queue when the wait is cancelled.
+struct Turn<'a> {
+    budget: &'a ConnectBudget,
+    ticket: u64,
+    done: bool,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut state = self.budget.state();
+            state.queue.retain(|&t| t != self.ticket);
+            drop(state);
+            self.budget.ended.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut state = self.budget.state();
+        if let Some(place) = state.places.iter_mut().find(|(id, _)| *id == self.id) {
+            place.1 = Some(now);
+        }
+        drop(state);
+        self.budget.ended.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_past_the_budget_wait_until_a_window_after_an_attempt_ended() {
+        let budget = ConnectBudget::new(2, Duration::from_secs(10));
+        let (a, waited) = budget.take().await;
+        assert_eq!(waited, Duration::ZERO);
+        let (b, _) = budget.take().await;
+        assert_eq!(budget.taken(), 2);
+        let third = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.take().await }
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !third.is_finished(),
+            "both places are held by running attempts"
+        );
+        drop(a); // ends at t = 3 s: its place frees at 13 s
+        tokio::time::sleep(Duration::from_millis(9_900)).await;
+        assert!(
+            !third.is_finished(),
+            "a place frees a window after its attempt ended"
+        );
+        let (c, waited) = third.await.unwrap();
+        assert_eq!(waited, Duration::from_secs(13));
+        drop((b, c));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_served_in_arrival_order_and_a_cancelled_one_gives_its_turn_up() {
+        let budget = ConnectBudget::new(1, Duration::from_secs(1));
+        let (first, _) = budget.take().await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for n in 0..3 {
+            let (budget, order) = (budget.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let (place, _) = budget.take().await;
+                order.lock().unwrap().push(n);
+                drop(place);
+            }));
+            tokio::task::yield_now().await;
+        }
+        tasks.remove(1).abort();
+        let start = Instant::now();
+        drop(first);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), [0, 2]);
+        // Each a window after the one before ended: 1 s, then 2 s.
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_of_n_admits_n_at_once() {
+        let budget = ConnectBudget::new(3, Duration::from_secs(60));
+        let mut places = Vec::new();
+        for _ in 0..3 {
+            let (place, waited) = budget.take().await;
+            assert_eq!(waited, Duration::ZERO);
+            places.push(place);
+        }
+        let fourth = tokio::time::timeout(Duration::from_secs(59), budget.take()).await;
+        assert!(fourth.is_err(), "the fourth waits while three run");
+    }
+}
