@@ -138,6 +138,17 @@ pub enum ProxyErrorKind {
     /// The proxy settings are unusable, so no connection is allowed: they could not be
     /// loaded, or a route's credentials cannot be carried by its proxy protocol.
     Settings,
+    /// A resilient WebSocket session's connection ended: the server closed it, it broke,
+    /// or it was declared dead (no frame within `dead_after`) or idle (no data message
+    /// within `idle_after`); the detail says which. The session reconnects by itself.
+    Disconnected,
+    /// A message was sent on a resilient WebSocket session that had no connection, and
+    /// none came within the route's timeout (or the session had ended). The message was
+    /// not sent; the library never sends it later.
+    NotConnected,
+    /// The `on_connect` hook of a resilient WebSocket session failed (or did not finish
+    /// within the route's timeout): the connection is dropped and another attempted.
+    Hook,
 }
 
 /// What a proxy answered when it refused.
@@ -247,6 +258,11 @@ impl fmt::Display for ProxyErrorKind {
             ProxyErrorKind::InvalidTarget => f.write_str("invalid target"),
             ProxyErrorKind::InvalidExchange => f.write_str("invalid exchange id"),
             ProxyErrorKind::Settings => f.write_str("invalid proxy settings"),
+            ProxyErrorKind::Disconnected => f.write_str("the WebSocket connection ended"),
+            ProxyErrorKind::NotConnected => {
+                f.write_str("the WebSocket session has no connection to send on")
+            }
+            ProxyErrorKind::Hook => f.write_str("the session's on_connect hook failed"),
         }
     }
 }
@@ -521,8 +537,9 @@ impl ProxyError {
                 .member_failures()
                 .last()
                 .map_or(Io::ConnectionRefused, ProxyError::io_kind),
-            K::Http => self.io_source_kind().unwrap_or(Io::ConnectionAborted),
-            K::Status(_) => Io::Other,
+            K::Http | K::Disconnected => self.io_source_kind().unwrap_or(Io::ConnectionAborted),
+            K::NotConnected => Io::NotConnected,
+            K::Status(_) | K::Hook => Io::Other,
         }
     }
 
@@ -775,6 +792,12 @@ mod tests {
             (K::InvalidTarget, "invalid target"),
             (K::InvalidExchange, "invalid exchange id"),
             (K::Settings, "invalid proxy settings"),
+            (K::Disconnected, "the WebSocket connection ended"),
+            (
+                K::NotConnected,
+                "the WebSocket session has no connection to send on",
+            ),
+            (K::Hook, "the session's on_connect hook failed"),
         ];
         for (kind, message) in messages {
             assert_eq!(kind.to_string(), message);

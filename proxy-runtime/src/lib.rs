@@ -76,6 +76,7 @@ pub use model::key::{ConnectionKind, RouteEntry, RouteField, RouteKey};
 pub use model::proxy_settings::{ConnectionProxies, ExchangeProxies, ProxySettings};
 pub use model::proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use model::route::{EmptyPool, ProxyConfig, Strategy};
+pub use model::session::{Millis, MillisError, SessionSettings};
 pub use model::system::{SystemProxies, SystemProxy};
 pub use model::timeout::{TimeoutError, TimeoutSeconds};
 pub use proxied::{Connectors, Proxied};
@@ -87,6 +88,9 @@ pub use settings::schema::{Settings, SettingsField, SettingsKey, SettingsLeaf};
 pub use settings::{load, schema};
 pub use transport::target::{Resolve, Resolving, SystemResolver, Target};
 pub use transport::tls::{NativeRootsError, PemError, TlsRoots};
+pub use ws::session::{
+    SessionEvent, SessionMessage, Subscriber, WebSocketSession, WebSocketSessionBuilder,
+};
 pub use ws::{WebSocket, WebSocketResponse};
 
 /// Derives [`Settings`]: the struct's schema, so its field names become variable names and

@@ -18,6 +18,7 @@ use crate::http_client::client::HttpClient;
 use crate::injector::global::proxy_injector;
 use crate::model::key::ConnectionKind;
 use crate::route::dialer::Dialer;
+use crate::ws::session::WebSocketSessionBuilder;
 use crate::ws::{WebSocket, WebSocketResponse, client_request};
 
 /// An exchange client made with `#[proxied(...)]`: it knows its exchange and gives the
@@ -81,6 +82,38 @@ pub trait Proxied {
         // Made now, so that the future borrows nothing.
         let request = client_request(request);
         async move { dialer.open_websocket(request, config, None).await }
+    }
+
+    /// A resilient WebSocket session on this exchange's WebSocket route: a stream that
+    /// keeps itself alive, reconnects through the route and runs `on_connect` after every
+    /// connection (see [`WebSocketSession`](crate::WebSocketSession)).
+    ///
+    /// ```no_run
+    /// # use proxy_runtime::{proxied, Proxied};
+    /// # #[proxied(exchange = "binance")]
+    /// # struct Binance { testnet: bool }
+    /// # #[proxied]
+    /// # impl Binance { fn new() -> Self { Binance { testnet: false } } }
+    /// # async fn demo() -> Result<(), proxy_runtime::ProxyError> {
+    /// use futures_util::StreamExt;
+    /// use proxy_runtime::tungstenite::Message;
+    /// let trades = Binance::new()
+    ///     .websocket_session("wss://stream.binance.com:9443/ws")
+    ///     .on_connect(|subscriber| async move {
+    ///         let subscribe = r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#;
+    ///         subscriber.send(Message::text(subscribe)).await
+    ///     })
+    ///     .open()
+    ///     .await?;
+    /// let mut trades = std::pin::pin!(trades);
+    /// while let Some(item) = trades.next().await {
+    ///     let received = item?; // an error only when the session gave up
+    ///     println!("{:?} (connection {})", received.message, received.connection);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn websocket_session(&self, request: impl IntoClientRequest) -> WebSocketSessionBuilder {
+        self.__connectors().websocket().websocket_session(request)
     }
 }
 

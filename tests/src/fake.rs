@@ -118,6 +118,20 @@ impl Session {
         }
     }
 
+    /// Connects to `target` and pipes both ways until `freeze` is notified: from then on
+    /// it relays nothing and keeps both connections open (a stalled tunnel), until the
+    /// test's runtime ends.
+    pub async fn pipe_until(self, target: SocketAddr, freeze: Arc<tokio::sync::Notify>) {
+        let Ok(mut upstream) = TcpStream::connect(target).await else {
+            return;
+        };
+        let mut stream = self.stream;
+        tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream) => {}
+            () = freeze.notified() => std::future::pending::<()>().await,
+        }
+    }
+
     /// Keeps the connection open without answering, until the client closes it.
     pub async fn hang(mut self) {
         let mut buf = [0u8; 1024];

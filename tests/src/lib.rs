@@ -5,6 +5,7 @@
 
 pub mod blackhole;
 pub mod fake;
+pub mod feed;
 pub mod logs;
 pub mod origin;
 pub mod real;

@@ -20,6 +20,8 @@ use crate::transport::dial::Alpn;
 use crate::transport::target::Target;
 use crate::transport::trace::Trace;
 
+pub(crate) mod session;
+
 /// A WebSocket stream: read it as a `Stream` of messages and write it as a `Sink`
 /// (`futures_util::{StreamExt, SinkExt}`), as with any tokio-tungstenite stream.
 pub type WebSocket = WebSocketStream<ProxyStream>;
@@ -76,9 +78,9 @@ impl Dialer {
             let (target, tls) = target_of(&request)?;
             check_config(config.as_ref())?;
             shown = Some(target.to_string());
-            let deadline = Instant::now() + self.timeout();
+            let mut deadline = Instant::now() + self.timeout();
             let alpn = tls.then_some(Alpn::Http1);
-            let stream = self.connect_by(&target, alpn, deadline, trace).await?;
+            let stream = self.connect_by(&target, alpn, &mut deadline, trace).await?;
             if let Some(trace) = trace {
                 trace.enter(Phase::WebSocketUpgrade);
             }

@@ -1,0 +1,1267 @@
+//! Resilient WebSocket sessions: a supervisor over plain streams of one route, which
+//! keeps the stream alive (pings, liveness), reconnects through route selection with
+//! jittered backoff, runs the caller's `on_connect` after every connection, and replaces
+//! a connection make-before-break when its lifetime ends.
+//!
+//! The session has no task of its own: reading it drives it, as reading a tokio-tungstenite
+//! stream is what answers its pings. The read path is the plain stream's plus a clock
+//! read; the timers are looked at only when the connection has nothing to read (and every
+//! 64 messages of a stream that never pauses).
+
+use std::collections::VecDeque;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::{WebSocket, client_request};
+use crate::error::{ProxyError, ProxyErrorKind as K};
+use crate::model::session::SessionSettings;
+use crate::route::dialer::Dialer;
+use crate::transport::tls;
+
+/// The payload of the session's own pings: their pongs are not handed to the reader.
+const PING_PAYLOAD: &[u8] = b"proxy-runtime keepalive";
+/// Messages read in a row before the timers are looked at, on a stream that never pauses.
+const CHECK_EVERY: u8 = 64;
+/// The old connection's data messages kept during a rotation, to find the overlap.
+const RECENT_OLD: usize = 4096;
+/// The new connection's messages held during a rotation; past it the switch is made.
+const HELD_NEW: usize = 65_536;
+
+type Hook = Arc<dyn Fn(Subscriber) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
+type EventFn = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
+type SequenceFn = Arc<dyn Fn(&Message) -> Option<u64> + Send + Sync>;
+type BoxError = Box<dyn StdError + Send + Sync>;
+type Connecting = BoxFuture<'static, Result<Live, ProxyError>>;
+
+/// What a session tells the application besides its messages: through
+/// [`WebSocketSessionBuilder::on_event`], as `tracing` events (target
+/// `proxy_runtime::ws::session`, with the exchange and the redacted route) and as
+/// `metrics` counters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A connection is up and `on_connect` ran: messages flow from it.
+    Connected {
+        /// The connection's number in this session (1, 2, ...), as
+        /// [`SessionMessage::connection`] names it.
+        connection: u64,
+        /// How it was made, like `binance via socks5h://127.0.0.1:1080 to
+        /// stream.binance.com:9443` (redacted): the member it went through.
+        route: String,
+    },
+    /// A connection ended ([`ProxyErrorKind::Disconnected`](crate::ProxyErrorKind::Disconnected)
+    /// says how) or could not be made.
+    Disconnected {
+        /// The connection that ended (0: an attempt that never connected).
+        connection: u64,
+        /// Why.
+        error: ProxyError,
+    },
+    /// A new connection will be attempted after `delay`.
+    Reconnecting {
+        /// The attempt's number since the last stable connection (1, 2, ...).
+        attempt: u32,
+        /// The backoff drawn for it.
+        delay: Duration,
+    },
+    /// A planned rotation switched the reader from one connection to another.
+    Rotated {
+        /// The old connection, now closed.
+        from: u64,
+        /// The new one.
+        to: u64,
+        /// Whether the two were seen to overlap (no message lost in the switch); `false`
+        /// when the switch was made after `overlap_wait` without it.
+        overlap: bool,
+    },
+    /// The session ended: the error is the last item the stream yields.
+    Ended {
+        /// Why.
+        error: ProxyError,
+    },
+}
+
+/// One message of a session, with the connection it came from.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SessionMessage {
+    /// The connection's number in the session (1, 2, ...): it changes at every reconnection
+    /// and rotation, so a reader can tell where a duplicate across a rotation came from.
+    pub connection: u64,
+    /// The message, as tokio-tungstenite reads it (pings included; the session's own
+    /// pongs and the server's close frame are not handed on).
+    pub message: Message,
+}
+
+/// Sends the subscriptions of a new connection, in `on_connect`: each message is written
+/// and flushed to that connection before `send` returns, and before any message of the
+/// connection reaches the reader.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    tx: mpsc::UnboundedSender<(Message, oneshot::Sender<Result<(), ProxyError>>)>,
+    connection: u64,
+}
+
+impl Subscriber {
+    /// Writes `message` to the new connection.
+    pub async fn send(&self, message: impl Into<Message>) -> Result<(), ProxyError> {
+        let (done, sent) = oneshot::channel();
+        let gone = || {
+            ProxyError::new(K::Hook).detail("the connection is gone: the hook outlived its attempt")
+        };
+        self.tx.send((message.into(), done)).map_err(|_| gone())?;
+        sent.await.map_err(|_| gone())?
+    }
+
+    /// The number of the connection being set up.
+    pub fn connection(&self) -> u64 {
+        self.connection
+    }
+}
+
+/// What every connection of a session is made from.
+struct Ctx {
+    dialer: Dialer,
+    request: Result<Request, ProxyError>,
+    config: Option<WebSocketConfig>,
+    settings: SessionSettings,
+    on_connect: Option<Hook>,
+    on_event: Option<EventFn>,
+    sequence: Option<SequenceFn>,
+    /// The exchange, as metrics label it (`*` for the default route).
+    exchange: String,
+}
+
+impl Ctx {
+    fn emit(&self, event: SessionEvent) {
+        let exchange = self.exchange.as_str();
+        match &event {
+            SessionEvent::Connected { connection, route } => {
+                tracing::info!(exchange, connection, route = %route, "websocket session connected");
+                metrics::counter!("websocket_session_connects_total", "exchange" => self.exchange.clone()).increment(1);
+            }
+            SessionEvent::Disconnected { connection, error } => {
+                tracing::warn!(exchange, connection, error = %error, "websocket session disconnected");
+                metrics::counter!("websocket_session_disconnects_total", "exchange" => self.exchange.clone()).increment(1);
+            }
+            SessionEvent::Reconnecting { attempt, delay } => {
+                tracing::info!(
+                    exchange,
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    "websocket session reconnecting"
+                );
+            }
+            SessionEvent::Rotated { from, to, overlap } => {
+                tracing::info!(exchange, from, to, overlap, "websocket session rotated");
+                metrics::counter!("websocket_session_rotations_total", "exchange" => self.exchange.clone(), "overlap" => if *overlap { "true" } else { "false" }).increment(1);
+            }
+            SessionEvent::Ended { error } => {
+                tracing::error!(exchange, error = %error, "websocket session ended");
+                metrics::counter!("websocket_session_ended_total", "exchange" => self.exchange.clone()).increment(1);
+            }
+        }
+        if let Some(on_event) = &self.on_event {
+            on_event(&event);
+        }
+    }
+}
+
+/// Opens a [`WebSocketSession`]: made by `websocket_session` on a `#[proxied]` client, a
+/// [`Dialer`] or a [`ProxyInjector`](crate::ProxyInjector); [`open`](Self::open) connects.
+#[must_use = "a session builder does nothing until `open` is awaited"]
+pub struct WebSocketSessionBuilder {
+    ctx: Ctx,
+}
+
+impl fmt::Debug for WebSocketSessionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketSessionBuilder")
+            .field("route", &self.ctx.dialer.route())
+            .field("settings", &self.ctx.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocketSessionBuilder {
+    pub(crate) fn new(dialer: Dialer, request: Result<Request, ProxyError>) -> Self {
+        let exchange = dialer.exchange().unwrap_or("*").to_owned();
+        Self {
+            ctx: Ctx {
+                settings: dialer.session_settings(),
+                dialer,
+                request,
+                config: None,
+                on_connect: None,
+                on_event: None,
+                sequence: None,
+                exchange,
+            },
+        }
+    }
+
+    /// Runs `hook` after every connection (the first, each reconnection, each rotation),
+    /// before any message of that connection reaches the reader: send the subscriptions
+    /// with its [`Subscriber`]. It must finish within the route's timeout; an error (or
+    /// the timeout) drops the connection and counts as a failed attempt.
+    pub fn on_connect<F, Fut, E>(mut self, hook: F) -> Self
+    where
+        F: Fn(Subscriber) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.ctx.on_connect = Some(Arc::new(move |subscriber| {
+            let run = hook(subscriber);
+            Box::pin(async move { run.await.map_err(Into::into) })
+        }));
+        self
+    }
+
+    /// Calls `on_event` with every [`SessionEvent`], on the task reading the session (keep
+    /// it short: send it to a channel to do more).
+    pub fn on_event(mut self, on_event: impl Fn(&SessionEvent) + Send + Sync + 'static) -> Self {
+        self.ctx.on_event = Some(Arc::new(on_event));
+        self
+    }
+
+    /// Reads the exchange's sequence number of a message, for a rotation to find where the
+    /// new connection takes over exactly (instead of by a message seen byte-equal on
+    /// both): `None` for a message without one (an acknowledgement).
+    pub fn sequence(
+        mut self,
+        sequence: impl Fn(&Message) -> Option<u64> + Send + Sync + 'static,
+    ) -> Self {
+        self.ctx.sequence = Some(Arc::new(sequence));
+        self
+    }
+
+    /// tungstenite's frame and message size limits for every connection.
+    pub fn config(mut self, config: WebSocketConfig) -> Self {
+        self.ctx.config = Some(config);
+        self
+    }
+
+    /// Knobs over the route's (each one given here wins; the others stay the settings').
+    pub fn settings(mut self, settings: SessionSettings) -> Self {
+        self.ctx.settings = settings.or(&self.ctx.settings);
+        self
+    }
+
+    /// Connects (with the session's backoff and attempts: the first connection is made
+    /// like every other) and runs `on_connect`. Fails with the error that ended the
+    /// attempts: one no retry can fix, or the last of `max_attempts`.
+    pub async fn open(self) -> Result<WebSocketSession, ProxyError> {
+        let problems = self.ctx.settings.problems();
+        if !problems.is_empty() {
+            return Err(self.ctx.dialer.attach(
+                ProxyError::new(K::Settings)
+                    .detail(format!("websocket_session: {}", problems.join("; "))),
+                None,
+            ));
+        }
+        let ctx = Arc::new(self.ctx);
+        let first = connect(ctx.clone(), Duration::ZERO, 1);
+        let mut session = WebSocketSession {
+            ctx,
+            state: State::Connecting(first),
+            next_id: 2,
+            attempts: 0,
+            disconnected_at: None,
+            rotation: None,
+            pending: VecDeque::new(),
+            catchup: None,
+
+            sender: None,
+            send_deadline: None,
+            finished: None,
+        };
+        std::future::poll_fn(|cx| session.poll_connecting(cx)).await;
+        match &session.state {
+            State::Live(_) => Ok(session),
+            State::Connecting(_) | State::Ended => Err(session
+                .finished
+                .take()
+                .unwrap_or_else(|| ProxyError::new(K::NotConnected))),
+        }
+    }
+}
+
+/// A WebSocket stream that stays up: a `Stream` of [`SessionMessage`]s and a `Sink` of
+/// `Message`s, like tokio-tungstenite's, over a connection the session replaces when it
+/// ends. See the README's "Resilient streams" for the guarantees and limits.
+///
+/// - Reading drives it: pings, liveness, reconnection and rotation happen while a task
+///   polls the stream (as with tokio-tungstenite, whose pongs are sent while it is read).
+/// - The reader sees no error while the session reconnects; the stream ends (after one
+///   `Err`) only when no retry can help or `max_attempts` ran out.
+/// - A `send` while the session reconnects waits for the new connection up to the route's
+///   timeout, then fails with [`NotConnected`](crate::ProxyErrorKind::NotConnected).
+///   A message the old connection did not deliver is lost: the library never sends an
+///   application message again.
+/// - Dropping it closes its connections; it has no task to stop.
+pub struct WebSocketSession {
+    ctx: Arc<Ctx>,
+    state: State,
+    next_id: u64,
+    /// Failed attempts since the last stable connection.
+    attempts: u32,
+    /// When the connection was lost, until the first message after it.
+    disconnected_at: Option<Instant>,
+    rotation: Option<Box<Rotation>>,
+    /// Messages of the new connection held during a rotation, to deliver first.
+    pending: VecDeque<SessionMessage>,
+    /// After a rotation: what the new connection still sends that the reader had.
+    catchup: Option<Catchup>,
+    sender: Option<Waker>,
+    send_deadline: Option<Pin<Box<Sleep>>>,
+    /// The error that ended the session, yielded once.
+    finished: Option<ProxyError>,
+}
+
+enum State {
+    Live(Box<Live>),
+    Connecting(Connecting),
+    Ended,
+}
+
+/// A connection that is up.
+struct Live {
+    ws: WebSocket,
+    id: u64,
+    route: String,
+    opened: Instant,
+    last_frame: Instant,
+    last_data: Instant,
+    next_ping: Option<Instant>,
+    /// When the rotation starts (none once it started, or without `max_lifetime`).
+    rotate_at: Option<Instant>,
+    /// The one timer: the soonest of the next ping, the dead and idle limits, and the
+    /// rotation.
+    wake: Pin<Box<Sleep>>,
+    since_check: u8,
+    /// The close frame the server sent, for the disconnection's detail.
+    close: Option<String>,
+}
+
+enum Rotation {
+    Connecting(Connecting),
+    Overlap(Box<Overlap>),
+}
+
+struct Overlap {
+    new: Box<Live>,
+    /// The new connection's messages, not yet delivered.
+    held: VecDeque<Message>,
+    /// The old connection's recent data messages.
+    recent: VecDeque<Message>,
+    last_old_seq: Option<u64>,
+    until: Pin<Box<Sleep>>,
+}
+
+/// What the timers say.
+enum Due {
+    Nothing,
+    Lost(ProxyError),
+    Rotate,
+}
+
+impl fmt::Debug for WebSocketSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Live(live) => format!("connected ({}, {})", live.id, live.route),
+            State::Connecting(_) => "reconnecting".to_owned(),
+            State::Ended => "ended".to_owned(),
+        };
+        f.debug_struct("WebSocketSession")
+            .field("exchange", &self.ctx.exchange)
+            .field("state", &state)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens connection `id` after `delay`, and runs the hook on it.
+fn connect(ctx: Arc<Ctx>, delay: Duration, id: u64) -> Connecting {
+    Box::pin(async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let request = ctx.request.clone()?;
+        let (mut ws, _) = ctx
+            .dialer
+            .open_websocket(Ok(request), ctx.config, None)
+            .await?;
+        if let Some(hook) = &ctx.on_connect {
+            let deadline = ctx.dialer.timeout();
+            let run = run_hook(hook, &mut ws, id);
+            match tokio::time::timeout(deadline, run).await {
+                Ok(result) => result.map_err(|e| ctx.dialer.attach(e, None))?,
+                Err(_) => {
+                    return Err(ctx.dialer.attach(
+                        ProxyError::new(K::Hook)
+                            .detail(format!("on_connect did not finish within {deadline:?}")),
+                        None,
+                    ));
+                }
+            }
+        }
+        let route = ws.get_ref().description().to_owned();
+        Ok(Live::new(ws, id, route, &ctx.settings))
+    })
+}
+
+/// Runs `hook`, writing what it sends to `ws` as it sends it.
+async fn run_hook(hook: &Hook, ws: &mut WebSocket, id: u64) -> Result<(), ProxyError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut run = hook(Subscriber { tx, connection: id });
+    loop {
+        tokio::select! {
+            biased;
+            Some((message, done)) = rx.recv() => {
+                let sent = ws.send(message).await.map_err(broke);
+                let failed = sent.clone().err();
+                let _ = done.send(sent);
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
+            result = &mut run => {
+                return result.map_err(|e| ProxyError::new(K::Hook).source(HookError(e)));
+            }
+        }
+    }
+}
+
+/// The hook's error, as a source.
+#[derive(Debug)]
+struct HookError(BoxError);
+
+impl fmt::Display for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for HookError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+/// A connection that broke.
+fn broke(e: tungstenite::Error) -> ProxyError {
+    ProxyError::new(K::Disconnected)
+        .detail("the connection broke")
+        .source(e)
+}
+
+/// Whether no retry can fix `error`: settings or a request that cannot work, the target's
+/// certificate refused, an upgrade refused for good (a 4xx other than 408 and 429).
+pub(crate) fn is_permanent(error: &ProxyError) -> bool {
+    match error.kind() {
+        K::Settings | K::InvalidExchange | K::InvalidTarget | K::InvalidRequest => true,
+        K::Tls => tls::is_certificate_failure(error),
+        K::WebSocket => {
+            let mut cause = StdError::source(error);
+            while let Some(e) = cause {
+                if let Some(tungstenite::Error::Http(response)) =
+                    e.downcast_ref::<tungstenite::Error>()
+                {
+                    let status = response.status();
+                    return status.is_client_error() && status != 408 && status != 429;
+                }
+                cause = e.source();
+            }
+            false
+        }
+        K::AllMembersFailed => {
+            let members = error.member_failures();
+            !members.is_empty() && members.iter().all(is_permanent)
+        }
+        _ => false,
+    }
+}
+
+impl Live {
+    fn new(ws: WebSocket, id: u64, route: String, settings: &SessionSettings) -> Self {
+        let now = Instant::now();
+        let mut live = Self {
+            ws,
+            id,
+            route,
+            opened: now,
+            last_frame: now,
+            last_data: now,
+            next_ping: settings.ping_interval().map(|every| now + every),
+            rotate_at: settings.max_lifetime().map(|lifetime| now + lifetime),
+            wake: Box::pin(tokio::time::sleep_until(now)),
+            since_check: 0,
+            close: None,
+        };
+        live.rearm(settings);
+        live
+    }
+
+    /// Sets the timer to the soonest thing due (a day away when nothing is).
+    fn rearm(&mut self, settings: &SessionSettings) {
+        let far = self.last_frame + Duration::from_secs(86_400);
+        let at = [
+            self.next_ping,
+            settings.dead_after().map(|d| self.last_frame + d),
+            settings.idle_after().map(|d| self.last_data + d),
+            self.rotate_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(far);
+        self.wake.as_mut().reset(at);
+    }
+
+    /// What is due now; sends a ping when one is.
+    fn due(&mut self, settings: &SessionSettings, cx: &mut Context<'_>) -> Due {
+        let now = Instant::now();
+        if let Some(dead) = settings.dead_after()
+            && now >= self.last_frame + dead
+        {
+            return Due::Lost(ProxyError::new(K::Disconnected).detail(format!(
+                "declared dead: no frame for {} ms (dead_after_ms)",
+                dead.as_millis()
+            )));
+        }
+        if let Some(idle) = settings.idle_after()
+            && now >= self.last_data + idle
+        {
+            return Due::Lost(ProxyError::new(K::Disconnected).detail(format!(
+                "declared idle: no data message for {} ms (idle_after_ms)",
+                idle.as_millis()
+            )));
+        }
+        if let (Some(at), Some(every)) = (self.next_ping, settings.ping_interval())
+            && now >= at
+        {
+            self.next_ping = Some(match self.ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    // An error here shows on the next read.
+                    let _ = self.ws.start_send_unpin(Message::Ping(PING_PAYLOAD.into()));
+                    let _ = self.ws.poll_flush_unpin(cx);
+                    now + every
+                }
+                // The write buffer is full: try again shortly.
+                _ => now + every.min(Duration::from_millis(100)),
+            });
+        }
+        if self.rotate_at.is_some_and(|at| now >= at) {
+            self.rotate_at = None;
+            return Due::Rotate;
+        }
+        Due::Nothing
+    }
+
+    /// Looks at the timers if the timer fired (or `force`), until it is armed for later.
+    fn poll_timers(
+        &mut self,
+        settings: &SessionSettings,
+        cx: &mut Context<'_>,
+        force: bool,
+    ) -> Due {
+        let mut fired = force;
+        loop {
+            if !fired && self.wake.as_mut().poll(cx).is_pending() {
+                return Due::Nothing;
+            }
+            fired = false;
+            match self.due(settings, cx) {
+                Due::Nothing => self.rearm(settings),
+                other => {
+                    self.rearm(settings);
+                    return other;
+                }
+            }
+        }
+    }
+
+    /// Notes a frame read now; whether it is one to hand on (not the session's own pong, not
+    /// the close frame).
+    fn seen(&mut self, message: &Message) -> bool {
+        let now = Instant::now();
+        self.last_frame = now;
+        match message {
+            Message::Text(_) | Message::Binary(_) => {
+                self.last_data = now;
+                true
+            }
+            Message::Pong(payload) => payload.as_ref() != PING_PAYLOAD,
+            Message::Close(frame) => {
+                self.close = Some(match frame {
+                    Some(frame) => format!(
+                        "the server closed the connection ({} {})",
+                        frame.code, frame.reason
+                    ),
+                    None => "the server closed the connection".to_owned(),
+                });
+                false
+            }
+            Message::Ping(_) | Message::Frame(_) => true,
+        }
+    }
+
+    /// Why the connection ended, when its stream did.
+    fn ended(&mut self) -> ProxyError {
+        ProxyError::new(K::Disconnected).detail(
+            self.close
+                .take()
+                .unwrap_or_else(|| "the connection was closed without a close frame".to_owned()),
+        )
+    }
+
+    /// Closes it in the background, politely (a close frame, for at most a second).
+    fn close(self: Box<Self>) {
+        let mut ws = self.ws;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+            });
+        }
+    }
+}
+
+/// Whether `message` carries data (what overlap and idleness look at).
+fn is_data(message: &Message) -> bool {
+    matches!(message, Message::Text(_) | Message::Binary(_))
+}
+
+/// Where the new connection takes over, once the overlap is seen.
+struct Switch {
+    /// The first held message to deliver.
+    from: usize,
+    /// What the new connection will still send that the old one delivered.
+    catchup: Option<Catchup>,
+}
+
+/// What the new connection still owes the old one after a switch: messages it will send
+/// that the reader has had, dropped as they come.
+#[derive(Debug)]
+enum Catchup {
+    /// Data messages numbered up to this one.
+    Through(u64),
+    /// These messages, byte-equal, in this order.
+    Messages(VecDeque<Message>),
+}
+
+impl Catchup {
+    /// Whether `message` is one the reader had (and is dropped); `done` once the new
+    /// connection is past them.
+    fn drops(&mut self, message: &Message, sequence: Option<&SequenceFn>, done: &mut bool) -> bool {
+        if !is_data(message) {
+            return false;
+        }
+        match self {
+            Catchup::Through(old) => match sequence.and_then(|s| s(message)) {
+                Some(seq) if seq <= *old => true,
+                Some(_) => {
+                    *done = true;
+                    false
+                }
+                None => false,
+            },
+            Catchup::Messages(owed) => {
+                let had = owed.front() == Some(message);
+                if had {
+                    owed.pop_front();
+                }
+                *done = owed.is_empty() || !had;
+                had
+            }
+        }
+    }
+}
+
+/// With a sequence hook: the overlap is seen once the new connection's first numbered
+/// message is at most one past the old connection's last (no gap between them).
+fn sequence_overlap(sequence: &SequenceFn, overlap: &Overlap) -> Option<Switch> {
+    let old = overlap.last_old_seq?;
+    let first = overlap.held.iter().find_map(|m| sequence(m))?;
+    (first <= old.saturating_add(1)).then(|| Switch {
+        from: 0,
+        catchup: Some(Catchup::Through(old)),
+    })
+}
+
+/// Whether the new connection's last held message shows the overlap.
+fn overlap_from_new(sequence: Option<&SequenceFn>, overlap: &Overlap) -> Option<Switch> {
+    if let Some(sequence) = sequence {
+        return sequence_overlap(sequence, overlap);
+    }
+    let last = overlap.held.back()?;
+    if !is_data(last) {
+        return None;
+    }
+    // The old connection delivered it: what it delivered after it, the new one owes.
+    let j = overlap.recent.iter().rposition(|m| m == last)?;
+    let owed: VecDeque<Message> = overlap.recent.iter().skip(j + 1).cloned().collect();
+    Some(Switch {
+        from: overlap.held.len(),
+        catchup: (!owed.is_empty()).then_some(Catchup::Messages(owed)),
+    })
+}
+
+impl WebSocketSession {
+    /// The number of the connection messages come from now (`None` while reconnecting or
+    /// ended).
+    pub fn connection(&self) -> Option<u64> {
+        match &self.state {
+            State::Live(live) => Some(live.id),
+            State::Connecting(_) | State::Ended => None,
+        }
+    }
+
+    /// How the current connection was made (redacted), like
+    /// `binance via socks5h://127.0.0.1:1080 to stream.binance.com:9443`.
+    pub fn route(&self) -> Option<&str> {
+        match &self.state {
+            State::Live(live) => Some(&live.route),
+            State::Connecting(_) | State::Ended => None,
+        }
+    }
+
+    /// The knobs this session runs with.
+    pub fn settings(&self) -> &SessionSettings {
+        &self.ctx.settings
+    }
+
+    /// Drives a connection under way; `Ready` once the state changed (live, another
+    /// attempt scheduled, or ended).
+    fn poll_connecting(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let State::Connecting(attempt) = &mut self.state else {
+                return Poll::Ready(());
+            };
+            let result = ready!(attempt.as_mut().poll(cx));
+            match result {
+                Ok(live) => {
+                    self.went_live(Box::new(live));
+                    return Poll::Ready(());
+                }
+                Err(error) => {
+                    self.ctx.emit(SessionEvent::Disconnected {
+                        connection: 0,
+                        error: error.clone(),
+                    });
+                    if is_permanent(&error) {
+                        self.end(error);
+                        return Poll::Ready(());
+                    }
+                    self.schedule(error);
+                    // `open` waits for a live connection or the end, not a state change.
+                }
+            }
+        }
+    }
+
+    fn went_live(&mut self, live: Box<Live>) {
+        self.ctx.emit(SessionEvent::Connected {
+            connection: live.id,
+            route: live.route.clone(),
+        });
+        self.state = State::Live(live);
+        self.send_deadline = None;
+        if let Some(sender) = self.sender.take() {
+            sender.wake();
+        }
+    }
+
+    /// Schedules the next attempt after `error`, or ends the session when the attempts
+    /// ran out.
+    fn schedule(&mut self, error: ProxyError) {
+        self.attempts = self.attempts.saturating_add(1);
+        let settings = &self.ctx.settings;
+        if let Some(max) = settings.max_attempts()
+            && self.attempts > max
+        {
+            let error = ProxyError::new(K::Disconnected).detail(format!(
+                "gave up after {max} attempts (max_attempts): {error}"
+            ));
+            self.end(self.ctx.dialer.attach(error, None));
+            return;
+        }
+        let delay = backoff(settings, self.attempts);
+        self.ctx.emit(SessionEvent::Reconnecting {
+            attempt: self.attempts,
+            delay,
+        });
+        let id = self.take_id();
+        self.state = State::Connecting(connect(self.ctx.clone(), delay, id));
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn end(&mut self, error: ProxyError) {
+        self.ctx.emit(SessionEvent::Ended {
+            error: error.clone(),
+        });
+        self.state = State::Ended;
+        self.rotation = None;
+        self.finished = Some(error);
+        if let Some(sender) = self.sender.take() {
+            sender.wake();
+        }
+    }
+
+    /// The live connection was lost with `error`.
+    fn lost(&mut self, error: ProxyError) {
+        let State::Live(live) = std::mem::replace(&mut self.state, State::Ended) else {
+            return;
+        };
+        let error = self.ctx.dialer.attach(error, None);
+        self.ctx.emit(SessionEvent::Disconnected {
+            connection: live.id,
+            error: error.clone(),
+        });
+        self.disconnected_at.get_or_insert_with(Instant::now);
+        self.catchup = None;
+        if live.opened.elapsed() >= self.ctx.settings.stable_after() {
+            self.attempts = 0;
+        }
+        match self.rotation.as_deref() {
+            // A rotation under way is the reconnection: it is already connecting.
+            Some(Rotation::Connecting(_)) => {
+                if let Some(Rotation::Connecting(attempt)) = self.rotation.take().map(|r| *r) {
+                    self.state = State::Connecting(attempt);
+                }
+            }
+            // Its new connection is up: the switch is made now, without the overlap.
+            Some(Rotation::Overlap(_)) => {
+                self.state = State::Live(live);
+                self.switch(
+                    Switch {
+                        from: 0,
+                        catchup: None,
+                    },
+                    false,
+                );
+            }
+            None => self.schedule(error),
+        }
+    }
+
+    /// Starts a rotation: the next connection, made beside the live one.
+    fn start_rotation(&mut self) {
+        let id = self.take_id();
+        self.rotation = Some(Box::new(Rotation::Connecting(connect(
+            self.ctx.clone(),
+            Duration::ZERO,
+            id,
+        ))));
+    }
+
+    /// Drives the rotation beside `live`: the new connection's setup, then its messages,
+    /// held until the overlap. Returns the switch to make, if it is time.
+    fn poll_rotation(&mut self, cx: &mut Context<'_>) -> Option<(Switch, bool)> {
+        let rotation = self.rotation.as_mut()?;
+        match &mut **rotation {
+            Rotation::Connecting(attempt) => match attempt.as_mut().poll(cx) {
+                Poll::Pending => None,
+                Poll::Ready(Ok(new)) => {
+                    let until = Box::pin(tokio::time::sleep(self.ctx.settings.overlap_wait()));
+                    **rotation = Rotation::Overlap(Box::new(Overlap {
+                        new: Box::new(new),
+                        held: VecDeque::new(),
+                        recent: VecDeque::new(),
+                        last_old_seq: None,
+                        until,
+                    }));
+                    // Read what it has already.
+                    self.poll_rotation(cx)
+                }
+                Poll::Ready(Err(error)) => {
+                    tracing::warn!(exchange = %self.ctx.exchange, error = %error, "websocket session rotation could not connect: trying again later");
+                    self.rotation = None;
+                    self.retry_rotation_later();
+                    None
+                }
+            },
+            Rotation::Overlap(overlap) => {
+                let sequence = self.ctx.sequence.as_ref();
+                loop {
+                    match overlap.new.ws.poll_next_unpin(cx) {
+                        Poll::Ready(Some(Ok(message))) => {
+                            if !overlap.new.seen(&message) {
+                                continue;
+                            }
+                            overlap.held.push_back(message);
+                            if let Some(switch) = overlap_from_new(sequence, overlap) {
+                                return Some((switch, true));
+                            }
+                            if overlap.held.len() >= HELD_NEW {
+                                return Some((
+                                    Switch {
+                                        from: 0,
+                                        catchup: None,
+                                    },
+                                    false,
+                                ));
+                            }
+                        }
+                        Poll::Ready(Some(Err(_)) | None) => {
+                            tracing::warn!(exchange = %self.ctx.exchange, "websocket session rotation lost its new connection: trying again later");
+                            self.rotation = None;
+                            self.retry_rotation_later();
+                            return None;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+                if overlap.until.as_mut().poll(cx).is_ready() {
+                    return Some((
+                        Switch {
+                            from: 0,
+                            catchup: None,
+                        },
+                        false,
+                    ));
+                }
+                None
+            }
+        }
+    }
+
+    fn retry_rotation_later(&mut self) {
+        if let State::Live(live) = &mut self.state {
+            live.rotate_at = Some(Instant::now() + self.ctx.settings.overlap_wait());
+            live.rearm(&self.ctx.settings);
+        }
+    }
+
+    /// Notes a data message `message` the old connection delivers during the overlap;
+    /// whether it shows the overlap.
+    fn overlap_from_old(&mut self, message: &Message) -> Option<Switch> {
+        let Some(Rotation::Overlap(overlap)) = self.rotation.as_deref_mut() else {
+            return None;
+        };
+        if !is_data(message) {
+            return None;
+        }
+        match &self.ctx.sequence {
+            Some(sequence) => {
+                if let Some(seq) = sequence(message) {
+                    overlap.last_old_seq = Some(seq);
+                }
+                sequence_overlap(sequence, overlap)
+            }
+            None => {
+                // The new connection has it already: it takes over after it.
+                if let Some(i) = overlap.held.iter().position(|m| m == message) {
+                    return Some(Switch {
+                        from: i + 1,
+                        catchup: None,
+                    });
+                }
+                if overlap.recent.len() == RECENT_OLD {
+                    overlap.recent.pop_front();
+                }
+                overlap.recent.push_back(message.clone());
+                None
+            }
+        }
+    }
+
+    /// Switches the reader to the rotation's new connection: its held messages from `from`
+    /// on are delivered first (with a sequence hook: those past the old connection's last).
+    fn switch(&mut self, switch: Switch, overlap_seen: bool) {
+        let Switch { from, catchup } = switch;
+        let Some(Rotation::Overlap(overlap)) = self.rotation.take().map(|r| *r) else {
+            return;
+        };
+        let Overlap {
+            new,
+            held,
+            last_old_seq,
+            ..
+        } = *overlap;
+        let to = new.id;
+        let skip = |m: &Message| match (&self.ctx.sequence, last_old_seq) {
+            (Some(sequence), Some(old)) => is_data(m) && sequence(m).is_some_and(|seq| seq <= old),
+            _ => false,
+        };
+        let deliver: Vec<SessionMessage> = held
+            .into_iter()
+            .skip(from)
+            .filter(|m| !skip(m))
+            .map(|message| SessionMessage {
+                connection: to,
+                message,
+            })
+            .collect();
+        self.pending.extend(deliver);
+        self.catchup = catchup;
+        if let State::Live(old) = std::mem::replace(&mut self.state, State::Live(new)) {
+            self.ctx.emit(SessionEvent::Rotated {
+                from: old.id,
+                to,
+                overlap: overlap_seen,
+            });
+            old.close();
+        }
+    }
+
+    /// The next message, driving everything.
+    fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<SessionMessage, ProxyError>>> {
+        loop {
+            if let Some(message) = self.pending.pop_front() {
+                return Poll::Ready(Some(Ok(message)));
+            }
+            let live = match &mut self.state {
+                State::Ended => return Poll::Ready(self.finished.take().map(Err)),
+                State::Connecting(_) => {
+                    if self.poll_connecting(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    continue;
+                }
+                State::Live(live) => live,
+            };
+            let read = live.ws.poll_next_unpin(cx);
+            match read {
+                Poll::Ready(Some(Ok(message))) => {
+                    if !live.seen(&message) {
+                        continue;
+                    }
+                    if let Some(catchup) = &mut self.catchup {
+                        let mut done = false;
+                        let drop = catchup.drops(&message, self.ctx.sequence.as_ref(), &mut done);
+                        if done {
+                            self.catchup = None;
+                        }
+                        if drop {
+                            continue;
+                        }
+                    }
+                    let connection = live.id;
+                    live.since_check += 1;
+                    let check = live.since_check >= CHECK_EVERY;
+                    if check {
+                        live.since_check = 0;
+                    }
+                    if self.rotation.is_some() {
+                        if let Some(switch) = self.overlap_from_old(&message) {
+                            self.switch(switch, true);
+                        }
+                    } else if check {
+                        match live.poll_timers(&self.ctx.settings, cx, true) {
+                            Due::Nothing => {}
+                            // The message is delivered; the loss is found again next time.
+                            Due::Lost(_) => {}
+                            Due::Rotate => self.start_rotation(),
+                        }
+                    }
+                    if let Some(at) = self.disconnected_at.take() {
+                        if is_data(&message) {
+                            metrics::histogram!("websocket_session_recovery_seconds", "exchange" => self.ctx.exchange.clone())
+                                .record(at.elapsed().as_secs_f64());
+                        } else {
+                            self.disconnected_at = Some(at);
+                        }
+                    }
+                    return Poll::Ready(Some(Ok(SessionMessage {
+                        connection,
+                        message,
+                    })));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.lost(broke(e));
+                }
+                Poll::Ready(None) => {
+                    let error = live.ended();
+                    self.lost(error);
+                }
+                Poll::Pending => {
+                    let due = live.poll_timers(&self.ctx.settings, cx, false);
+                    match due {
+                        Due::Lost(error) => {
+                            self.lost(error);
+                            continue;
+                        }
+                        Due::Rotate => self.start_rotation(),
+                        Due::Nothing => {}
+                    }
+                    if self.rotation.is_some()
+                        && let Some((switch, seen)) = self.poll_rotation(cx)
+                    {
+                        self.switch(switch, seen);
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+/// The delay before attempt `attempt` (1, 2, ...): drawn uniformly up to a ceiling that
+/// starts at `backoff_initial` and doubles up to `backoff_max` (full jitter).
+fn backoff(settings: &SessionSettings, attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(31);
+    let ceiling = settings
+        .backoff_initial()
+        .saturating_mul(1 << doublings)
+        .min(settings.backoff_max());
+    ceiling.mul_f64(fastrand::f64())
+}
+
+impl Stream for WebSocketSession {
+    type Item = Result<SessionMessage, ProxyError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_message(cx)
+    }
+}
+
+impl Sink<Message> for WebSocketSession {
+    type Error = ProxyError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        let this = self.get_mut();
+        match &mut this.state {
+            State::Live(live) => live.ws.poll_ready_unpin(cx).map_err(broke),
+            State::Ended => Poll::Ready(Err(
+                ProxyError::new(K::NotConnected).detail("the session ended")
+            )),
+            State::Connecting(_) => {
+                let timeout = this.ctx.dialer.timeout();
+                let deadline = this
+                    .send_deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if deadline.as_mut().poll(cx).is_ready() {
+                    this.send_deadline = None;
+                    return Poll::Ready(Err(this.ctx.dialer.attach(
+                        ProxyError::new(K::NotConnected).detail(format!(
+                            "no connection within the route's timeout ({timeout:?}): the message was not sent"
+                        )),
+                        None,
+                    )));
+                }
+                // The reader's progress wakes it.
+                this.sender = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), ProxyError> {
+        match &mut self.get_mut().state {
+            State::Live(live) => live.ws.start_send_unpin(message).map_err(broke),
+            State::Connecting(_) | State::Ended => Err(ProxyError::new(K::NotConnected)
+                .detail("the connection was lost before the message could be sent")),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        match &mut self.get_mut().state {
+            State::Live(live) => live.ws.poll_flush_unpin(cx).map_err(broke),
+            // What the lost connection held is gone with it; the next has nothing pending.
+            State::Connecting(_) | State::Ended => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        let this = self.get_mut();
+        this.rotation = None;
+        let result = match &mut this.state {
+            State::Live(live) => ready!(live.ws.poll_close_unpin(cx)).map_err(broke),
+            State::Connecting(_) | State::Ended => Ok(()),
+        };
+        this.state = State::Ended;
+        Poll::Ready(result)
+    }
+}
+
+impl Dialer {
+    /// A resilient WebSocket session on this route (see [`WebSocketSession`]): `request` is
+    /// a URL or an `http::Request`, as for [`connect_websocket`](Self::connect_websocket);
+    /// the knobs are this route's `websocket_session` settings.
+    pub fn websocket_session(&self, request: impl IntoClientRequest) -> WebSocketSessionBuilder {
+        WebSocketSessionBuilder::new(self.clone(), client_request(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_draws_below_a_ceiling_that_doubles_up_to_the_max() {
+        let settings = SessionSettings::new()
+            .with_backoff(Duration::from_millis(100), Duration::from_millis(1000));
+        for attempt in 1..=40 {
+            let ceiling = Duration::from_millis(100 * (1 << (attempt - 1).min(4)))
+                .min(Duration::from_millis(1000));
+            for _ in 0..50 {
+                assert!(backoff(&settings, attempt) <= ceiling, "attempt {attempt}");
+            }
+        }
+        // Full jitter: the draws spread over the whole range.
+        let draws: Vec<Duration> = (0..200).map(|_| backoff(&settings, 5)).collect();
+        assert!(draws.iter().any(|d| *d < Duration::from_millis(300)));
+        assert!(draws.iter().any(|d| *d > Duration::from_millis(700)));
+        assert!(backoff(&settings, u32::MAX) <= Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn what_no_retry_fixes_is_permanent_and_the_rest_is_not() {
+        for kind in [
+            K::Settings,
+            K::InvalidExchange,
+            K::InvalidTarget,
+            K::InvalidRequest,
+        ] {
+            assert!(is_permanent(&ProxyError::new(kind.clone())), "{kind:?}");
+        }
+        for kind in [
+            K::ProxyUnreachable,
+            K::Timeout(crate::error::Phase::Connect),
+            K::AuthFailed,
+            K::Disconnected,
+            K::Hook,
+            K::Tls,
+            K::WebSocket,
+        ] {
+            assert!(!is_permanent(&ProxyError::new(kind.clone())), "{kind:?}");
+        }
+        let refused = |status: u16| {
+            let response = http::Response::builder().status(status).body(None).unwrap();
+            ProxyError::new(K::WebSocket).source(tungstenite::Error::Http(Box::new(response)))
+        };
+        assert!(is_permanent(&refused(404)));
+        assert!(is_permanent(&refused(403)));
+        assert!(!is_permanent(&refused(429)));
+        assert!(!is_permanent(&refused(408)));
+        assert!(!is_permanent(&refused(503)));
+        let all = ProxyError::new(K::AllMembersFailed).members(vec![refused(404), refused(401)]);
+        assert!(is_permanent(&all));
+        let mixed = ProxyError::new(K::AllMembersFailed).members(vec![refused(404), refused(503)]);
+        assert!(!is_permanent(&mixed));
+        assert!(!is_permanent(&ProxyError::new(K::AllMembersFailed)));
+    }
+}

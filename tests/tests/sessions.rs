@@ -1,0 +1,602 @@
+//! Resilient WebSocket sessions against the real proxy servers and a local WSS feed that
+//! numbers its messages: failover when a proxy dies, reconnection when it comes back, a
+//! stalled tunnel and a silent origin detected, the connection budget under a storm, planned
+//! rotation without a lost message, and the ends: a failure no retry fixes, attempts that
+//! run out, a send with no connection, a dropped session.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use proxy_runtime::tungstenite::Message;
+use proxy_runtime::{
+    ProxyErrorKind as K, ProxyInjector, ProxySettings, SessionEvent, SessionSettings,
+    WebSocketSession,
+};
+use proxy_tests::GENEROUS;
+use proxy_tests::fake::FakeProxy;
+use proxy_tests::feed::{Feed, tick_number};
+use proxy_tests::origin::eventually;
+use proxy_tests::real::{Options, RealProxy};
+use proxy_tests::tls::TestCa;
+
+/// Events a session reported, in order.
+type Events = Arc<Mutex<Vec<SessionEvent>>>;
+
+/// An injector whose `binance` WebSocket route is `urls` (a pool, failover, when more than
+/// one; direct when empty) with a timeout of 2 s.
+fn injector(urls: &[String], ca: &TestCa) -> ProxyInjector {
+    injector_with(urls, ca, &[])
+}
+
+/// [`injector`] with more variables.
+fn injector_with(urls: &[String], ca: &TestCa, more: &[(&str, &str)]) -> ProxyInjector {
+    let mut vars = vec![("CRYPTOFEED_PROXY_ENABLED".to_owned(), "true".to_owned())];
+    vars.extend(more.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    if !urls.is_empty() {
+        vars.push((
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URLS".to_owned(),
+            serde_json::to_string(urls).unwrap(),
+        ));
+        vars.push((
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__TIMEOUT_SECONDS".to_owned(),
+            "2".to_owned(),
+        ));
+    }
+    let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
+    ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .build()
+}
+
+/// Quick reconnection, for tests.
+fn quick() -> SessionSettings {
+    SessionSettings::new().with_backoff(Duration::from_millis(50), Duration::from_millis(500))
+}
+
+/// Opens a session on `path` of `feed` that subscribes on every connection and records its
+/// events.
+async fn open(
+    injector: &ProxyInjector,
+    feed: &Feed,
+    path: &str,
+    settings: SessionSettings,
+) -> (WebSocketSession, Events) {
+    let events = Events::default();
+    let seen = events.clone();
+    let session = injector
+        .websocket_session("binance", feed.url(path))
+        .settings(settings)
+        .on_connect(|subscriber| async move { subscriber.send(Message::text("subscribe")).await })
+        .on_event(move |event| seen.lock().unwrap().push(event.clone()))
+        .open()
+        .await
+        .expect("the session opens");
+    (session, events)
+}
+
+/// The next tick (connection, number), skipping the subscription's answer; panics on an
+/// error (the reader must see none) or after [`GENEROUS`].
+async fn next_tick(session: &mut WebSocketSession) -> (u64, u64) {
+    loop {
+        let item = tokio::time::timeout(GENEROUS, session.next())
+            .await
+            .expect("a message within the bound")
+            .expect("the session goes on")
+            .expect("no error reaches the reader");
+        if let Some(n) = tick_number(&item.message) {
+            return (item.connection, n);
+        }
+    }
+}
+
+/// Reads `session` in a task of its own (reading drives it), keeping every item.
+fn drive(mut session: WebSocketSession) -> (Items, tokio::task::JoinHandle<()>) {
+    let items = Items::default();
+    let kept = items.clone();
+    let task = tokio::spawn(async move {
+        while let Some(item) = session.next().await {
+            kept.lock().unwrap().push(item);
+        }
+    });
+    (items, task)
+}
+
+/// What a driven session read.
+type Items = Arc<Mutex<Vec<Result<proxy_runtime::SessionMessage, proxy_runtime::ProxyError>>>>;
+
+/// Reads until a tick arrives from a connection other than `connection`; the time it took.
+async fn until_moved(session: &mut WebSocketSession, connection: u64) -> (u64, Duration) {
+    let start = Instant::now();
+    loop {
+        let (from, _) = next_tick(session).await;
+        if from != connection {
+            return (from, start.elapsed());
+        }
+    }
+}
+
+fn via(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 160 + n))
+}
+
+fn with_outbound(n: u8) -> Options {
+    Options {
+        outbound: Some(Ipv4Addr::new(127, 0, 0, 160 + n)),
+        ..Options::default()
+    }
+}
+
+fn count(events: &Events, which: impl Fn(&SessionEvent) -> bool) -> usize {
+    events.lock().unwrap().iter().filter(|e| which(e)).count()
+}
+
+/// A pool of `first` (killed mid-stream) and dante: the stream goes on through dante, the
+/// subscription is sent again, the reader sees events and no error, and every connection
+/// the feed accepted came through a proxy.
+async fn failover_when_killed(mut first: RealProxy, scheme: &str) {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let dante = RealProxy::dante_with(with_outbound(2));
+    let urls = [first.url(scheme, None), dante.url("socks5h", None)];
+    let injector = injector(&urls, &ca);
+    let (mut session, events) = open(&injector, &feed, "feed", quick()).await;
+    let (connection, _) = next_tick(&mut session).await;
+    assert_eq!(connection, 1);
+    assert!(session.route().unwrap().contains(&first.port.to_string()));
+
+    first.kill();
+    let (moved_to, took) = until_moved(&mut session, 1).await;
+    assert!(
+        session.route().unwrap().contains(&dante.port.to_string()),
+        "{:?}",
+        session.route()
+    );
+    // The stated bound: the first backoff (at most 50 ms here) plus one connection through
+    // the next member, well within a second on loopback; generous for a loaded machine.
+    assert!(
+        took < Duration::from_secs(10),
+        "{} recovered in {took:?}",
+        first.name()
+    );
+    assert_eq!(
+        feed.subscriptions(),
+        2,
+        "subscribed again on the new connection"
+    );
+    assert!(
+        count(
+            &events,
+            |e| matches!(e, SessionEvent::Disconnected { connection: 1, error } if error.kind() == &K::Disconnected)
+        ) == 1
+    );
+    assert!(
+        count(
+            &events,
+            |e| matches!(e, SessionEvent::Connected { connection, .. } if *connection == moved_to)
+        ) == 1
+    );
+    let peers: Vec<IpAddr> = feed.accepts().into_iter().map(|(_, peer)| peer).collect();
+    assert!(
+        peers.iter().all(|p| *p == via(1) || *p == via(2)),
+        "nothing reaches the feed directly: {peers:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pool_goes_on_through_dante_when_microsocks_dies() {
+    failover_when_killed(RealProxy::microsocks_with(with_outbound(1)), "socks5h").await;
+}
+
+#[tokio::test]
+async fn a_pool_goes_on_through_dante_when_tinyproxy_dies() {
+    failover_when_killed(RealProxy::tinyproxy_with(with_outbound(1)), "http").await;
+}
+
+#[tokio::test]
+async fn a_pool_goes_on_through_dante_when_squid_dies() {
+    failover_when_killed(RealProxy::squid_with(with_outbound(1)), "http").await;
+}
+
+#[tokio::test]
+async fn one_member_reconnects_once_the_proxy_is_back() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let mut proxy = RealProxy::microsocks_with(with_outbound(3));
+    let injector = injector(&[proxy.url("socks5h", None)], &ca);
+    let (mut session, events) = open(&injector, &feed, "feed", quick()).await;
+    next_tick(&mut session).await;
+    proxy.kill();
+    let (items, reader) = drive(session);
+    // Down for a while: attempts fail, back off and keep going, with nothing direct.
+    assert!(
+        eventually(|| count(
+            &events,
+            |e| matches!(e, SessionEvent::Reconnecting { attempt, .. } if *attempt >= 3)
+        ) > 0)
+        .await,
+        "{:?}",
+        events.lock().unwrap()
+    );
+    proxy.restart();
+    let moved = || {
+        items.lock().unwrap().iter().any(|item| {
+            item.as_ref()
+                .is_ok_and(|m| m.connection > 2 && tick_number(&m.message).is_some())
+        })
+    };
+    assert!(
+        eventually(moved).await,
+        "ticks from a later connection (attempts that failed took numbers too)"
+    );
+    assert!(
+        items.lock().unwrap().iter().all(Result::is_ok),
+        "no error reaches the reader"
+    );
+    reader.abort();
+    assert_eq!(feed.subscriptions(), 2);
+    assert!(feed.accepts().iter().all(|(_, peer)| *peer == via(3)));
+}
+
+#[tokio::test]
+async fn a_tunnel_that_relays_nothing_is_declared_dead_and_replaced() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let freeze = Arc::new(tokio::sync::Notify::new());
+    let target = feed.url("feed");
+    let port: u16 = target
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let frozen = freeze.clone();
+    let proxy = FakeProxy::start(move |mut session| {
+        let freeze = frozen.clone();
+        async move {
+            session.read_head().await;
+            session
+                .write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await;
+            session
+                .pipe_until(([127, 0, 0, 1], port).into(), freeze)
+                .await;
+        }
+    })
+    .await;
+    let injector = injector(&[format!("http://{}", proxy.authority())], &ca);
+    let dead_after = Duration::from_millis(1500);
+    let settings = quick()
+        .with_ping_interval(Duration::from_millis(300))
+        .with_dead_after(dead_after);
+    let (mut session, events) = open(&injector, &feed, "feed", settings).await;
+    next_tick(&mut session).await;
+    let frozen_at = Instant::now();
+    freeze.notify_waiters();
+    let (_, took) = until_moved(&mut session, 1).await;
+    let dead = events.lock().unwrap().iter().find_map(|e| match e {
+        SessionEvent::Disconnected {
+            connection: 1,
+            error,
+        } => Some(error.to_string()),
+        _ => None,
+    });
+    let dead = dead.expect("the stalled connection was declared lost");
+    assert!(dead.contains("declared dead"), "{dead}");
+    // Not before `dead_after` (ticks stopped at the freeze, less what was in flight).
+    assert!(
+        frozen_at.elapsed() >= dead_after - Duration::from_millis(100),
+        "{took:?}"
+    );
+    assert!(took < dead_after + Duration::from_secs(10), "{took:?}");
+    assert_eq!(proxy.accepted(), 2);
+}
+
+#[tokio::test]
+async fn an_origin_that_sends_nothing_after_the_subscription_is_left_for_another_connection() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let proxy = RealProxy::microsocks_with(with_outbound(4));
+    let injector = injector(&[proxy.url("socks5h", None)], &ca);
+    let settings = quick()
+        .with_ping_interval(Duration::from_millis(100))
+        .with_dead_after(Duration::from_secs(5))
+        .with_idle_after(Duration::from_millis(700));
+    let (mut session, events) = open(&injector, &feed, "silent", settings).await;
+    // The subscription's answer is data: idleness counts from it.
+    let first = tokio::time::timeout(GENEROUS, session.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.message, Message::text("subscribed"));
+    let (items, reader) = drive(session);
+    assert!(
+        eventually(|| feed.subscriptions() >= 2).await,
+        "idle_after reconnects: {:?}",
+        events.lock().unwrap()
+    );
+    let reasons: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Disconnected { error, .. } => Some(error.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(reasons[0].contains("declared idle"), "{reasons:?}");
+    // Pongs kept it alive: never declared dead.
+    assert!(
+        reasons.iter().all(|r| !r.contains("declared dead")),
+        "{reasons:?}"
+    );
+    // The next connection's answer arrived, with no error.
+    let items = items.lock().unwrap();
+    assert!(items.iter().all(Result::is_ok));
+    assert!(
+        items
+            .iter()
+            .any(|item| item.as_ref().is_ok_and(|m| m.connection > 1))
+    );
+    reader.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_streams_losing_their_proxy_recover_within_the_connection_budget() {
+    const STREAMS: usize = 200;
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(100)).await;
+    let mut proxy = RealProxy::microsocks_with(with_outbound(5));
+    // The budget is the route's (every stream of the exchange shares it): in the settings.
+    let budget = [
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+            "50",
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+            "10000",
+        ),
+    ];
+    let injector = Arc::new(injector_with(&[proxy.url("socks5h", None)], &ca, &budget));
+    let window = Duration::from_secs(10);
+    let settings = quick();
+    // Every stream records the connection of each tick it reads.
+    let latest: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; STREAMS]));
+    let mut tasks = Vec::new();
+    for i in 0..STREAMS {
+        let (injector, feed, latest) = (injector.clone(), feed.clone(), latest.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut session, _) = open(&injector, &feed, "feed", settings).await;
+            // No bound per message: a stream waits its turn in the budget.
+            while let Some(item) = session.next().await {
+                let item = item.expect("no error reaches the reader");
+                if tick_number(&item.message).is_some() {
+                    latest.lock().unwrap()[i] = item.connection;
+                }
+            }
+        }));
+    }
+    let all = |pred: &dyn Fn(u64) -> bool| latest.lock().unwrap().iter().all(|c| pred(*c));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !all(&|c| c == 1) {
+        assert!(Instant::now() < deadline, "the streams opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proxy.restart();
+    while !all(&|c| c > 1) {
+        assert!(Instant::now() < deadline, "every stream recovered");
+        for task in &tasks {
+            assert!(!task.is_finished(), "no stream failed");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let most = feed.most_within(window);
+    assert!(
+        most <= 50,
+        "the feed saw {most} connections within {window:?}"
+    );
+    assert!(most >= 40, "the budget was used: {most}");
+    assert_eq!(feed.subscriptions(), 2 * STREAMS);
+    for task in tasks {
+        task.abort();
+    }
+}
+
+/// Reads ticks across `rotations` rotations; asserts none is lost or repeated.
+async fn rotations_lose_nothing(session: &mut WebSocketSession, events: &Events, rotations: usize) {
+    let (mut connection, mut last) = next_tick(session).await;
+    let mut switched = 0;
+    while switched < rotations {
+        let (from, n) = next_tick(session).await;
+        assert_eq!(n, last + 1, "tick {n} after {last} (connection {from})");
+        last = n;
+        if from != connection {
+            connection = from;
+            switched += 1;
+        }
+    }
+    let rotated: Vec<bool> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Rotated { overlap, .. } => Some(*overlap),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        rotated.len() >= rotations && rotated.iter().all(|o| *o),
+        "{rotated:?}"
+    );
+    assert_eq!(
+        count(events, |e| matches!(e, SessionEvent::Disconnected { .. })),
+        0
+    );
+}
+
+#[tokio::test]
+async fn rotation_through_tinyproxy_switches_on_a_message_seen_on_both_and_loses_none() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(3)).await;
+    let proxy = RealProxy::tinyproxy_with(with_outbound(6));
+    let injector = injector(&[proxy.url("http", None)], &ca);
+    let settings = quick().with_max_lifetime(Duration::from_millis(800), Duration::from_secs(10));
+    let (mut session, events) = open(&injector, &feed, "feed", settings).await;
+    rotations_lose_nothing(&mut session, &events, 3).await;
+    assert!(feed.accepts().iter().all(|(_, peer)| *peer == via(6)));
+}
+
+#[tokio::test]
+async fn rotation_with_a_sequence_hook_switches_where_the_numbers_meet() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(3)).await;
+    let injector = injector(&[], &ca);
+    let settings = quick().with_max_lifetime(Duration::from_millis(800), Duration::from_secs(10));
+    let events = Events::default();
+    let seen = events.clone();
+    let mut session = injector
+        .websocket_session("binance", feed.url("feed"))
+        .settings(settings)
+        .sequence(tick_number)
+        .on_connect(|subscriber| async move { subscriber.send(Message::text("subscribe")).await })
+        .on_event(move |event| seen.lock().unwrap().push(event.clone()))
+        .open()
+        .await
+        .unwrap();
+    rotations_lose_nothing(&mut session, &events, 3).await;
+}
+
+#[tokio::test]
+async fn a_failure_no_retry_fixes_ends_the_open_at_once() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(50)).await;
+    // A feed whose certificate this injector does not trust.
+    let settings = ProxySettings::new(true);
+    let untrusting = ProxyInjector::builder(settings)
+        .tls_roots(TestCa::new().roots())
+        .build();
+    let err = untrusting
+        .websocket_session("binance", feed.url("feed"))
+        .settings(quick())
+        .open()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &K::Tls, "{err}");
+    assert_eq!(feed.accepts().len(), 1, "no second attempt");
+}
+
+#[tokio::test]
+async fn attempts_that_run_out_end_the_stream_with_one_error_and_sends_fail_typed() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let mut proxy = RealProxy::microsocks_with(with_outbound(7));
+    let injector = injector(&[proxy.url("socks5h", None)], &ca);
+    let settings = quick().with_max_attempts(3, Duration::from_secs(60));
+    let (mut session, events) = open(&injector, &feed, "feed", settings).await;
+    next_tick(&mut session).await;
+    proxy.kill();
+    // Reads until the end: the ticks in flight, then one error, then nothing.
+    let mut errors = Vec::new();
+    while let Some(item) = tokio::time::timeout(GENEROUS, session.next())
+        .await
+        .unwrap()
+    {
+        if let Err(e) = item {
+            errors.push(e);
+        }
+    }
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].to_string().contains("gave up after 3 attempts"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        count(&events, |e| matches!(e, SessionEvent::Reconnecting { .. })),
+        3
+    );
+    assert_eq!(
+        count(&events, |e| matches!(e, SessionEvent::Ended { .. })),
+        1
+    );
+    let err = session.send(Message::text("order")).await.unwrap_err();
+    assert_eq!(err.kind(), &K::NotConnected);
+}
+
+#[tokio::test]
+async fn a_send_while_reconnecting_waits_for_the_route_timeout_then_fails_unsent() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let mut proxy = RealProxy::microsocks_with(with_outbound(8));
+    let injector = injector(&[proxy.url("socks5h", None)], &ca);
+    let (session, _) = open(&injector, &feed, "feed", quick()).await;
+    let (mut sink, mut stream) = session.split();
+    proxy.kill();
+    // The reader drives the session: it finds the loss and reconnects (in vain).
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    let err = sink.send(Message::text("order")).await.unwrap_err();
+    assert_eq!(err.kind(), &K::NotConnected, "{err}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        start.elapsed()
+    );
+    // Back: the next send goes out on the new connection.
+    proxy.restart();
+    tokio::time::timeout(GENEROUS, sink.send(Message::text("subscribe")))
+        .await
+        .unwrap()
+        .unwrap();
+    reader.abort();
+}
+
+/// Open descriptors of this process.
+fn descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+#[tokio::test]
+async fn dropping_sessions_closes_their_connections_and_leaves_no_task() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(20)).await;
+    let injector = injector(&[], &ca);
+    let metrics = tokio::runtime::Handle::current().metrics();
+    // Warm: the dialer and its caches exist before the baseline.
+    let (first, _) = open(&injector, &feed, "feed", quick()).await;
+    drop(first);
+    assert!(eventually(|| feed.open() == 0).await);
+    let (tasks, fds) = (metrics.num_alive_tasks(), descriptors());
+    let mut sessions = Vec::new();
+    for _ in 0..20 {
+        let settings =
+            quick().with_max_lifetime(Duration::from_millis(300), Duration::from_secs(5));
+        let (mut session, _) = open(&injector, &feed, "feed", settings).await;
+        next_tick(&mut session).await;
+        sessions.push(session);
+    }
+    // Some rotate meanwhile, closing their old connections in the background.
+    for session in &mut sessions {
+        next_tick(session).await;
+    }
+    assert!(feed.open() >= 20);
+    drop(sessions);
+    assert!(
+        eventually(|| feed.open() == 0).await,
+        "{} still open",
+        feed.open()
+    );
+    assert!(
+        eventually(|| metrics.num_alive_tasks() <= tasks && descriptors() <= fds).await,
+        "tasks {} (was {tasks}), descriptors {} (was {fds})",
+        metrics.num_alive_tasks(),
+        descriptors()
+    );
+}
