@@ -208,8 +208,12 @@ fn vars_lists_every_name_from_the_schema() {
         .collect();
     assert_eq!(
         names.len(),
-        26,
-        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes and HOSTS: {names:?}"
+        50,
+        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes, session knobs and HOSTS: {names:?}"
+    );
+    assert!(
+        names.contains(&"X_EXCHANGES__<ID>__WEBSOCKET_SESSION__PING_INTERVAL_MS"),
+        "{names:?}"
     );
     assert!(names.contains(&"X_EXCHANGES__<ID>__HOSTS"), "{names:?}");
     assert!(names.iter().all(|n| n.starts_with("X_")));

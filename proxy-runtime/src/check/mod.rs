@@ -11,6 +11,7 @@ pub mod probe;
 pub mod render;
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -19,6 +20,7 @@ use crate::model::key::{ConnectionKind, RouteField, RouteKey};
 use crate::model::proxy_settings::ProxySettings;
 use crate::model::proxy_url::{ProxyEndpoint, ProxyUrl};
 use crate::model::route::ProxyConfig;
+use crate::model::session::SessionSettings;
 use crate::model::system::{SystemProxies, SystemProxy};
 use crate::settings::load::{Origin, Origins};
 
@@ -161,6 +163,56 @@ pub struct ExchangeRoutes {
     /// default, which takes every host no exchange claims).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
+    /// The knobs of its resilient WebSocket sessions, resolved.
+    pub websocket_session: SessionReport,
+}
+
+/// The resolved knobs of an exchange's resilient WebSocket sessions, as `proxy-check`
+/// shows them: milliseconds and counts, `0` for a feature turned off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SessionReport {
+    /// Pings every this many ms.
+    pub ping_interval_ms: u128,
+    /// Dead after this many ms without a frame.
+    pub dead_after_ms: u128,
+    /// Idle after this many ms without a data message.
+    pub idle_after_ms: u128,
+    /// The first backoff ceiling.
+    pub backoff_initial_ms: u128,
+    /// The largest backoff ceiling.
+    pub backoff_max_ms: u128,
+    /// Attempts in a row before the session ends.
+    pub max_attempts: u32,
+    /// How long a connection must last to reset the attempts.
+    pub stable_after_ms: u128,
+    /// New connections per exit per window.
+    pub connects: u32,
+    /// The budget's window.
+    pub window_ms: u128,
+    /// A connection's planned lifetime.
+    pub max_lifetime_ms: u128,
+    /// The longest wait for a rotation's overlap.
+    pub overlap_wait_ms: u128,
+}
+
+impl SessionReport {
+    fn new(s: &SessionSettings) -> Self {
+        let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis());
+        let (connects, window) = s.connect_budget().unwrap_or((0, Duration::ZERO));
+        Self {
+            ping_interval_ms: ms(s.ping_interval()),
+            dead_after_ms: ms(s.dead_after()),
+            idle_after_ms: ms(s.idle_after()),
+            backoff_initial_ms: s.backoff_initial().as_millis(),
+            backoff_max_ms: s.backoff_max().as_millis(),
+            max_attempts: s.max_attempts().unwrap_or(0),
+            stable_after_ms: s.stable_after().as_millis(),
+            connects,
+            window_ms: window.as_millis(),
+            max_lifetime_ms: ms(s.max_lifetime()),
+            overlap_wait_ms: s.overlap_wait().as_millis(),
+        }
+    }
 }
 
 impl ExchangeRoutes {
@@ -262,11 +314,13 @@ impl Report {
                 .and_then(|id| settings.exchanges().get(id))
                 .map(|proxies| proxies.hosts().iter().map(ToString::to_string).collect())
                 .unwrap_or_default();
+            let websocket_session = SessionReport::new(&settings.session_for(&key));
             routes.push(ExchangeRoutes {
                 exchange: key,
                 http,
                 websocket,
                 hosts,
+                websocket_session,
             });
         }
 

@@ -98,6 +98,32 @@ hosts routed by host (the default route takes every other):
         );
         out.push_str(&columns(None, &claims));
     }
+    out.push_str("\nwebsocket sessions (ms; 0: off):\n");
+    let sessions: Vec<[String; 3]> = report
+        .routes
+        .iter()
+        .map(|r| {
+            let s = &r.websocket_session;
+            [
+                format!("  {}", shown_exchange(&r.exchange)),
+                format!(
+                    "ping {} dead {} idle {} backoff {}..{} attempts {} stable {}",
+                    s.ping_interval_ms,
+                    s.dead_after_ms,
+                    s.idle_after_ms,
+                    s.backoff_initial_ms,
+                    s.backoff_max_ms,
+                    s.max_attempts,
+                    s.stable_after_ms
+                ),
+                format!(
+                    "budget {} per {} lifetime {} overlap {}",
+                    s.connects, s.window_ms, s.max_lifetime_ms, s.overlap_wait_ms
+                ),
+            ]
+        })
+        .collect();
+    out.push_str(&columns(None, &sessions));
     if !report.sources.is_empty() {
         out.push_str("\nwhere each route is set:\n");
         let rows: Vec<[String; 3]> = report

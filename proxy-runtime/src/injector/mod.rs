@@ -27,6 +27,7 @@ use crate::route::dialer::Dialer;
 use crate::settings::load::LoadError;
 use crate::transport::target::{Resolve, SystemResolver};
 use crate::transport::tls::{TlsBase, TlsRoots};
+use crate::ws::session::WebSocketSessionBuilder;
 use crate::ws::{WebSocket, WebSocketResponse};
 
 /// Opens every connection of every exchange according to one set of settings.
@@ -394,7 +395,7 @@ impl ProxyInjector {
         &self,
         exchange: &str,
         request: impl IntoClientRequest,
-    ) -> crate::WebSocketSessionBuilder {
+    ) -> WebSocketSessionBuilder {
         self.dialer(exchange, ConnectionKind::Websocket)
             .websocket_session(request)
     }
