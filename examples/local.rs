@@ -27,6 +27,8 @@ pub struct LocalExchange {
     pub rest: String,
     /// `wss://127.0.0.1:PORT/ws/trades`.
     pub stream: String,
+    /// `wss://127.0.0.1:PORT/ws/live`: a trade every 100 ms after a subscription.
+    pub live: String,
     /// The CA certificate (DER) that signed the exchange's certificate.
     pub ca_der: Vec<u8>,
 }
@@ -42,6 +44,7 @@ impl LocalExchange {
         Ok(Self {
             rest: format!("https://127.0.0.1:{}", rest.port()),
             stream: format!("wss://127.0.0.1:{stream_port}/ws/trades"),
+            live: format!("wss://127.0.0.1:{stream_port}/ws/live"),
             ca_der: ca.ca_der().to_vec(),
         })
     }
@@ -65,7 +68,8 @@ fn ticker(request: &Received) -> Response<origin::Body> {
     response
 }
 
-/// Sends a few trades to every WebSocket client, then closes.
+/// Sends a few trades to every WebSocket client, then closes; on `/ws/live`, once the
+/// client sends its subscription, a trade every 100 ms until the client goes.
 async fn serve_trades(listener: TcpListener, acceptor: TlsAcceptor) {
     while let Ok((tcp, _)) = listener.accept().await {
         let acceptor = acceptor.clone();
@@ -73,9 +77,31 @@ async fn serve_trades(listener: TcpListener, acceptor: TlsAcceptor) {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+            let mut path = String::new();
+            #[allow(clippy::result_large_err)] // tungstenite's callback type
+            let record = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                          response| {
+                path = request.uri().path().to_owned();
+                Ok(response)
+            };
+            let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tls, record).await else {
                 return;
             };
+            if path == "/ws/live" {
+                // The subscription first.
+                if !matches!(ws.next().await, Some(Ok(Message::Text(_)))) {
+                    return;
+                }
+                for t in 2000.. {
+                    let trade = format!(
+                        r#"{{"e":"trade","s":"BTCUSDT","t":{t},"p":"97012.70","q":"0.010"}}"#
+                    );
+                    if ws.send(Message::text(trade)).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
             for (i, price) in ["97012.70", "97013.00", "97011.90"].iter().enumerate() {
                 let trade = format!(
                     r#"{{"e":"trade","s":"BTCUSDT","t":{},"p":"{price}","q":"0.010"}}"#,

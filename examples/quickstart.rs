@@ -15,9 +15,10 @@ use futures_util::StreamExt;
 use proxy_examples::local::{API_KEY_HEADER, LocalExchange};
 use proxy_runtime::check::{Report, render};
 use proxy_runtime::http::Version;
+use proxy_runtime::tungstenite::Message;
 use proxy_runtime::{
     ConnectionKind, ExchangeId, Host, ProxyError, ProxyInjector, ProxyScheme, ProxySettings,
-    Settings, TlsRoots, init_proxy_system_with, proxied,
+    SessionEvent, Settings, TlsRoots, WebSocketSession, init_proxy_system_with, proxied,
 };
 use proxy_tests::socks5::Socks5Server;
 
@@ -60,6 +61,30 @@ impl LocalEx {
         Ok((response.text().await?, version, weight))
     }
 
+    /// A trade stream that keeps itself alive: it subscribes again after every
+    /// reconnection, and says what happens to it.
+    pub async fn live_trades(&self, url: &str) -> Result<WebSocketSession, ProxyError> {
+        self.websocket_session(url)
+            .on_connect(|subscriber| async move {
+                let subscribe = r#"{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}"#;
+                subscriber.send(Message::text(subscribe)).await
+            })
+            .on_event(|event| match event {
+                SessionEvent::Connected { connection, route } => {
+                    println!("  session: connection {connection} up ({route})")
+                }
+                SessionEvent::Disconnected { connection, error } => {
+                    println!("  session: connection {connection} lost: {error}")
+                }
+                SessionEvent::Reconnecting { attempt, delay } => {
+                    println!("  session: reconnecting, attempt {attempt} in {delay:?}")
+                }
+                other => println!("  session: {other:?}"),
+            })
+            .open()
+            .await
+    }
+
     /// The next `count` trades of the stream.
     pub async fn trades(&self, count: usize) -> Result<Vec<String>, ProxyError> {
         let (mut ws, _response) = self.websocket(&self.stream).await?;
@@ -100,6 +125,15 @@ fn local_proxies(settings: &ProxySettings) -> Vec<SocketAddr> {
         }
     }
     addrs
+}
+
+/// Which of the local proxies the session's connection goes through, by its route.
+fn settings_stream_proxy(proxies: &[Socks5Server], route: Option<&str>) -> Option<usize> {
+    let route = route?;
+    proxies.iter().position(|p| {
+        route.contains(&format!("socks5h://{}", p.addr))
+            || route.contains(&format!("socks5://{}", p.addr))
+    })
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -194,7 +228,58 @@ async fn main() -> Result<ExitCode, Box<dyn Error + Send + Sync>> {
             return Ok(ExitCode::from(1));
         }
     }
-    let carried: usize = proxies.iter().map(Socks5Server::carried).sum();
+
+    // A resilient stream: the local proxy is restarted under it.
+    println!("\nresilient trade stream ({}):", exchange.live);
+    let mut live = match client.live_trades(&exchange.live).await {
+        Ok(session) => session,
+        Err(e) => {
+            eprintln!("stream failed: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let stream_proxy = settings_stream_proxy(&proxies, live.route());
+    let mut carried_before_restart = 0;
+    for round in 0..2 {
+        for _ in 0..3 {
+            match live.next().await {
+                Some(Ok(trade)) => println!(
+                    "  trade (connection {}): {}",
+                    trade.connection,
+                    trade.message.to_text().unwrap_or("")
+                ),
+                Some(Err(e)) => {
+                    eprintln!("stream ended: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+                None => return Ok(ExitCode::from(1)),
+            }
+        }
+        if round == 0 {
+            match stream_proxy {
+                Some(i) => {
+                    let addr = proxies[i].addr;
+                    println!("  restarting the local SOCKS5 proxy on {addr}");
+                    carried_before_restart = proxies[i].carried();
+                    proxies[i].stop();
+                    // The stopped proxy's task releases the port when it next runs.
+                    let mut restarted = Socks5Server::start(addr).await;
+                    for _ in 0..100 {
+                        if restarted.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        restarted = Socks5Server::start(addr).await;
+                    }
+                    proxies[i] = restarted?;
+                }
+                None => println!("  (the stream goes direct: no local proxy to restart)"),
+            }
+        }
+    }
+
+    let carried: usize =
+        carried_before_restart + proxies.iter().map(Socks5Server::carried).sum::<usize>();
     println!("\nconnections carried by the local SOCKS5 proxy: {carried}");
     Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,7 @@ pub struct Socks5Server {
     /// Where it listens.
     pub addr: SocketAddr,
     carried: Arc<AtomicUsize>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Socks5Server {
@@ -26,19 +27,40 @@ impl Socks5Server {
         let addr = listener.local_addr()?;
         let carried = Arc::new(AtomicUsize::new(0));
         let count = carried.clone();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut listening = stopped.clone();
         tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
+            loop {
+                let client = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((client, _)) => client,
+                        Err(_) => return,
+                    },
+                    _ = listening.changed() => return,
+                };
                 let count = count.clone();
+                let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     if let Ok(mut upstream) = handshake(client).await {
                         count.fetch_add(1, Ordering::SeqCst);
-                        let _ =
-                            tokio::io::copy_bidirectional(&mut upstream.0, &mut upstream.1).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut upstream.0, &mut upstream.1) => {}
+                            _ = stopped.changed() => {}
+                        }
                     }
                 });
             }
         });
-        Ok(Self { addr, carried })
+        Ok(Self {
+            addr,
+            carried,
+            stop,
+        })
+    }
+
+    /// Stops it as a crash would: the port is released and every tunnel it carries is cut.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
     }
 
     /// Connections carried so far.

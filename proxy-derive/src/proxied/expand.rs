@@ -130,6 +130,16 @@ pub(crate) fn client(
             > + ::core::marker::Send + 'static {
                 <Self as ::proxy_runtime::Proxied>::websocket_with_config(self, request, config)
             }
+
+            /// A resilient WebSocket session on this exchange's WebSocket route: it keeps
+            /// itself alive, reconnects through the route and runs `on_connect` after every
+            /// connection.
+            pub fn websocket_session(
+                &self,
+                request: impl ::proxy_runtime::tungstenite::client::IntoClientRequest,
+            ) -> ::proxy_runtime::WebSocketSessionBuilder {
+                <Self as ::proxy_runtime::Proxied>::websocket_session(self, request)
+            }
         }
     }
 }
