@@ -249,24 +249,60 @@ fn websocket(
             .expect("the proxy's port")
     });
     let mut cost = Cost::default();
+    let injector = || {
+        let settings = match proxy {
+            None => proxy_runtime::ProxySettings::new(false),
+            Some(proxy) => proxy_runtime::ProxySettings::loader()
+                .env_vars([
+                    ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                    ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", proxy),
+                ])
+                .load()
+                .expect("settings"),
+        };
+        let roots = proxy_runtime::TlsRoots::empty()
+            .add_pem(pem)
+            .expect("the CA");
+        proxy_runtime::ProxyInjector::builder(settings)
+            .tls_roots(roots)
+            .build()
+    };
     let counted = match side {
+        // A resilient session with the built-in knobs (pings every 10 s, liveness checks).
+        "session" => {
+            async fn pushed_session(session: &mut proxy_runtime::WebSocketSession, n: usize) {
+                session
+                    .send(Message::text(format!("count {n}")))
+                    .await
+                    .expect("send");
+                let mut got = 0;
+                loop {
+                    let item = session.next().await.expect("a message").expect("a message");
+                    match item.message {
+                        Message::Text(t) if t.as_str() == "done" => break,
+                        Message::Text(_) => got += 1,
+                        _ => {}
+                    }
+                }
+                assert_eq!(got, n);
+            }
+            let injector = injector();
+            let mut session = runtime.block_on(async {
+                let mut session = injector
+                    .websocket_session("binance", url)
+                    .open()
+                    .await
+                    .expect("WSS session");
+                session.next().await.expect("greeting").expect("greeting");
+                pushed_session(&mut session, warm).await;
+                session
+            });
+            measured(&mut cost, || {
+                runtime.block_on(pushed_session(&mut session, n))
+            })
+        }
         "ours" => {
-            let settings = match proxy {
-                None => proxy_runtime::ProxySettings::new(false),
-                Some(proxy) => proxy_runtime::ProxySettings::loader()
-                    .env_vars([
-                        ("CRYPTOFEED_PROXY_ENABLED", "true"),
-                        ("CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL", proxy),
-                    ])
-                    .load()
-                    .expect("settings"),
-            };
-            let roots = proxy_runtime::TlsRoots::empty()
-                .add_pem(pem)
-                .expect("the CA");
-            let injector = proxy_runtime::ProxyInjector::builder(settings)
-                .tls_roots(roots)
-                .build();
+            let injector = injector();
             let mut ws = runtime.block_on(async {
                 let (mut ws, _) = injector
                     .connect_websocket("binance", url)
@@ -336,6 +372,9 @@ enum Kind {
     Get(Version),
     /// Pushed WSS messages.
     Wss,
+    /// Pushed WSS messages through a resilient session, against a plain `websocket()`
+    /// stream of this project (its "bare" side).
+    Session,
 }
 
 /// One row: what it measures, and the route.
@@ -349,6 +388,7 @@ impl Row {
     fn name(&self) -> String {
         let what = match self.kind {
             Kind::Wss => "WSS message",
+            Kind::Session => "WSS message, resilient session against plain websocket()",
             Kind::Get(Version::Http1) => "HTTP/1.1 GET",
             Kind::Get(Version::Http2) => "HTTP/2 GET",
         };
@@ -357,7 +397,10 @@ impl Row {
 
     /// The words the filters of the command line match.
     fn words(&self) -> String {
-        format!("{} {}", self.version_or_wss(), self.route)
+        match self.kind {
+            Kind::Session => format!("session {}", self.route),
+            _ => format!("{} {}", self.version_or_wss(), self.route),
+        }
     }
 
     /// `h1`, `h2`, or `wss`: the row's kind as the filters and the client processes'
@@ -365,7 +408,7 @@ impl Row {
     fn version_or_wss(&self) -> &'static str {
         match self.kind {
             Kind::Get(version) => version.name(),
-            Kind::Wss => "wss",
+            Kind::Wss | Kind::Session => "wss",
         }
     }
 
@@ -374,6 +417,8 @@ impl Row {
         match self.kind {
             Kind::Get(_) => side.to_owned(),
             Kind::Wss => format!("ws-{side}"),
+            Kind::Session if side == "ours" => "ws-session".to_owned(),
+            Kind::Session => "ws-ours".to_owned(),
         }
     }
 
@@ -381,7 +426,7 @@ impl Row {
     fn sizes(&self) -> (usize, usize) {
         match self.kind {
             Kind::Get(_) => (200, 2000),
-            Kind::Wss => (2000, 20_000),
+            Kind::Wss | Kind::Session => (2000, 20_000),
         }
     }
 
@@ -389,7 +434,7 @@ impl Row {
     fn instruction_sizes(&self) -> (usize, usize, usize) {
         match self.kind {
             Kind::Get(_) => (50, 100, 600),
-            Kind::Wss => (500, 2000, 12_000),
+            Kind::Wss | Kind::Session => (500, 2000, 12_000),
         }
     }
 }
@@ -426,12 +471,14 @@ fn drive(args: &[String]) {
             });
         }
     }
-    for route in ["disabled", "via microsocks"] {
-        rows.push(Row {
-            kind: Kind::Wss,
-            route,
-            proxy: None,
-        });
+    for kind in [Kind::Wss, Kind::Session] {
+        for route in ["disabled", "via microsocks"] {
+            rows.push(Row {
+                kind,
+                route,
+                proxy: None,
+            });
+        }
     }
     rows.retain(|row| filters.iter().all(|f| row.words().contains(f)));
     // The proxies the rows kept need, started once.
@@ -467,7 +514,7 @@ fn drive(args: &[String]) {
     for row in &rows {
         let url = match row.kind {
             Kind::Get(_) => https,
-            Kind::Wss => wss,
+            Kind::Wss | Kind::Session => wss,
         };
         if let Some(dir) = &profile_dir {
             std::fs::create_dir_all(dir).expect("the profile directory");

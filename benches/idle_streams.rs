@@ -3,7 +3,8 @@
 //! and prints, per stream, the growth of resident memory (VmRSS) and of live heap bytes
 //! (counted by the allocator) from after one warm-up stream to after COUNT more.
 //!
-//! `idle-streams ours|peer ORIGIN_PORT PROXY_PORT CA_PEM_FILE COUNT` (the suite runs it).
+//! `idle-streams ours|session|peer ORIGIN_PORT PROXY_PORT CA_PEM_FILE COUNT` (the suite runs
+//! it): `session` holds resilient sessions (the built-in knobs) instead of plain streams.
 
 use std::alloc::System;
 use std::sync::Arc;
@@ -64,12 +65,19 @@ fn main() {
         .expect("a runtime");
     let (rss_per, heap_per) = runtime.block_on(async move {
         let url = format!("wss://127.0.0.1:{port}/ws");
-        let ours = (side == "ours").then(|| {
+        let ours = (side == "ours" || side == "session").then(|| {
             let vars = [
                 ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
                 (
                     "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URL",
                     format!("socks5h://127.0.0.1:{proxy}"),
+                ),
+                // A thousand streams at once, past the connection budget (300 per 5
+                // minutes by default), which would spread them over many minutes; its
+                // state is per exit, not per stream.
+                (
+                    "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET_SESSION__CONNECTS",
+                    "0".to_owned(),
                 ),
             ];
             let settings = proxy_runtime::ProxySettings::loader()
@@ -89,6 +97,7 @@ fn main() {
         let tls = Arc::new(proxy_benches::peer_tls_h1(der));
         let mut held_ours = Vec::new();
         let mut held_peer = Vec::new();
+        let mut held_sessions = Vec::new();
         let (mut rss_before, mut heap_before) = (0.0, 0.0);
         for i in 0..=count {
             if i == 1 {
@@ -96,6 +105,23 @@ fn main() {
                 (rss_before, heap_before) = (rss(), ALLOCATOR.allocated() as f64);
             }
             match &ours {
+                Some(inj) if side == "session" => {
+                    use futures_util::SinkExt;
+                    use tokio_tungstenite::tungstenite::Message;
+                    let mut session = inj
+                        .websocket_session("binance", url.as_str())
+                        .open()
+                        .await
+                        .expect("WSS session");
+                    session.next().await.expect("greeting").expect("greeting");
+                    session
+                        .send(Message::text("subscribe"))
+                        .await
+                        .expect("send");
+                    let answer = session.next().await.expect("answer").expect("answer");
+                    assert_eq!(answer.message, Message::text("echo: subscribe"));
+                    held_sessions.push(session);
+                }
                 Some(inj) => {
                     let (mut ws, _) = inj
                         .connect_websocket("binance", url.as_str())
@@ -113,7 +139,10 @@ fn main() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (rss_after, heap_after) = (rss(), ALLOCATOR.allocated() as f64);
-        assert_eq!(held_ours.len() + held_peer.len(), count + 1);
+        assert_eq!(
+            held_ours.len() + held_peer.len() + held_sessions.len(),
+            count + 1
+        );
         let n = count as f64;
         ((rss_after - rss_before) / n, (heap_after - heap_before) / n)
     });

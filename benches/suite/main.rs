@@ -371,6 +371,52 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
         );
     }
 
+    // WSS through a resilient session against a plain stream of this project.
+    for (label, route) in [
+        ("disabled", None),
+        ("via microsocks (socks5h)", Some(proxies.list[0].1.clone())),
+    ] {
+        let name = format!(
+            "WSS, {} pushed messages, resilient session, {label}",
+            sizes.messages
+        );
+        if !wanted(filters, &name) {
+            continue;
+        }
+        let inj = injector(&ca, route.as_deref(), false);
+        let (inj, wss) = (&inj, &wss);
+        rows.push(
+            compare(
+                &name,
+                r,
+                side(|| async move {
+                    let mut session = inj
+                        .websocket_session("binance", wss.as_str())
+                        .open()
+                        .await
+                        .expect("WSS session");
+                    ws::pushed_session(&mut session, sizes.messages).await
+                }),
+                "plain websocket() of this project",
+                side(|| async move {
+                    let (mut s, _) = inj
+                        .connect_websocket("binance", wss.as_str())
+                        .await
+                        .expect("WSS");
+                    ws::pushed(&mut s, sizes.messages).await
+                }),
+            )
+            .await,
+        );
+    }
+
+    // Failover: a pool member killed under a session, to the first message through the
+    // next member.
+    let name = "WSS session: proxy killed, to the first message through the next member";
+    if wanted(filters, name) {
+        rows.push(ws::failover(name, r.max(10), &ca).await);
+    }
+
     // Memory: idle WSS streams through microsocks, each side in a process of its own.
     let name = format!(
         "resident memory per idle WSS stream via microsocks ({} streams)",
@@ -411,6 +457,51 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
             "live heap {}, peer {}",
             Figure::Bytes(median(mine)).show(),
             Figure::Bytes(median(theirs)).show()
+        ));
+        rows.push(row);
+        let _ = std::fs::remove_file(ca_file);
+    }
+    let name = format!(
+        "resident memory per idle WSS stream via microsocks ({} streams), resilient session",
+        sizes.idle_streams
+    );
+    if wanted(filters, &name) {
+        let ca_file =
+            std::env::temp_dir().join(format!("proxy-benches-ca-s-{}.pem", std::process::id()));
+        std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
+        let microsocks = proxies.list[0].0.port;
+        let heaps = RefCell::new((Vec::new(), Vec::new()));
+        let count = sizes.idle_streams;
+        let (ca_file, heaps_ref) = (&ca_file, &heaps);
+        let mut row = compare(
+            &name,
+            r.min(3),
+            side(|| async move {
+                let (rss, heap) =
+                    memory::per_stream("session", wss_port, microsocks, ca_file, count).await;
+                heaps_ref.borrow_mut().0.push(heap);
+                rss
+            }),
+            "plain websocket() of this project",
+            side(|| async move {
+                let (rss, heap) =
+                    memory::per_stream("ours", wss_port, microsocks, ca_file, count).await;
+                heaps_ref.borrow_mut().1.push(heap);
+                rss
+            }),
+        )
+        .await;
+        let (mine, theirs) = heaps.into_inner();
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (mine, theirs) = (median(mine), median(theirs));
+        row.notes.push(format!(
+            "live heap {}, plain {}: {} more per stream (goal: at most 2 KiB)",
+            Figure::Bytes(mine).show(),
+            Figure::Bytes(theirs).show(),
+            Figure::Bytes(mine - theirs).show()
         ));
         rows.push(row);
         let _ = std::fs::remove_file(ca_file);

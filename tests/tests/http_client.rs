@@ -688,7 +688,8 @@ async fn debug_output_names_route_and_target_and_never_a_secret() {
         injector,
         format!(
             "ProxyInjector {{ settings: Ok(ProxySettings {{ enabled: true, default: \
-             Some(ConnectionProxies {{ http: {route}, websocket: {route} }}), exchanges: {{}}, \
+             Some(ConnectionProxies {{ http: {route}, websocket: {route}, \
+             websocket_session: None }}), exchanges: {{}}, \
              system: true, system_proxies: None }}), resolver: SystemResolver, \
              http: HttpOptions {{ timeout: None, max_body_bytes: 67108864, http2: true }}, .. }}"
         )

@@ -116,7 +116,9 @@ impl tower_service::Service<http::Uri> for ProxyConnector {
                     &mut deadline,
                     trace.as_deref(),
                 )
-                .await?;
+                .await?
+                // An HTTP route has no connection budget; a place would end with the dial.
+                .without_place();
             if let Some(trace) = &trace {
                 trace.enter(Phase::ResponseHead);
             }

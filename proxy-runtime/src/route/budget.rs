@@ -151,6 +151,17 @@ impl Drop for Turn<'_> {
     }
 }
 
+impl Place {
+    /// Gives the place back unused: the attempt never dialed, so nothing saw it.
+    pub(crate) fn unused(self) {
+        let mut state = self.budget.state();
+        state.places.retain(|(id, _)| *id != self.id);
+        drop(state);
+        self.budget.ended.notify_waiters();
+        // Its drop finds no place to end.
+    }
+}
+
 impl Drop for Place {
     fn drop(&mut self) {
         let now = Instant::now();
@@ -213,11 +224,32 @@ mod tests {
         let start = Instant::now();
         drop(first);
         for task in tasks {
-            task.await.unwrap();
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the cancelled waiter gave its turn up")
+                .unwrap();
         }
         assert_eq!(*order.lock().unwrap(), [0, 2]);
         // Each a window after the one before ended: 1 s, then 2 s.
         assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_place_given_back_unused_frees_at_once() {
+        let budget = ConnectBudget::new(1, Duration::from_secs(60));
+        let (place, _) = budget.take().await;
+        let next = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.take().await.1 }
+        });
+        tokio::task::yield_now().await;
+        place.unused();
+        let waited = tokio::time::timeout(Duration::from_secs(1), next)
+            .await
+            .expect("admitted at once")
+            .unwrap();
+        assert_eq!(waited, Duration::ZERO);
+        assert_eq!(budget.taken(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -90,6 +90,8 @@ struct Proxied {
 /// A connection made for the route: how, and through which member.
 struct Joined {
     established: Established,
+    /// Its place in the exit's connection budget, while the attempt is not over.
+    place: Option<Place>,
     /// The member's proxy as shown (redacted); `None` for a direct connection.
     via: Option<String>,
     member: Option<Through>,
@@ -238,7 +240,7 @@ impl Dialer {
     /// A place in the connection budget of the exit `shown` (a member as shown, or
     /// `direct`), waiting for one; `None` without a budget. The deadline moves by the
     /// wait: the route's timeout bounds the connection, not its turn.
-    async fn budget_place(&self, shown: &str, deadline: &mut Instant) -> Option<Place> {
+    async fn budget_place(&self, shown: &str, deadline: &mut Instant) -> Option<(Place, bool)> {
         let budgets = self.shared.budgets.as_ref()?;
         let (connects, window) = self.shared.session.connect_budget()?;
         let budget = budgets
@@ -248,13 +250,14 @@ impl Dialer {
             .or_insert_with(|| ConnectBudget::new(connects, window))
             .clone();
         let (place, waited) = budget.take().await;
-        if !waited.is_zero() {
+        let was_kept_waiting = !waited.is_zero();
+        if was_kept_waiting {
             *deadline += waited;
             tracing::debug!(exchange = ?self.shared.exchange, exit = shown, waited_ms = waited.as_millis() as u64, "waited for the connection budget");
             metrics::histogram!("proxy_connect_budget_wait_seconds", "exit" => shown.to_owned())
                 .record(waited.as_secs_f64());
         }
-        Some(place)
+        Some((place, was_kept_waiting))
     }
 
     /// The exchange this dialer serves.
@@ -341,8 +344,10 @@ impl Dialer {
     pub async fn connect(&self, target: &Target, tls: bool) -> Result<ProxyStream, ProxyError> {
         let mut deadline = Instant::now() + self.timeout();
         let alpn = tls.then_some(Alpn::Http1);
+        // What the caller does over the stream is not ours to see: the attempt ends here.
         self.connect_routed(target, alpn, true, &mut deadline, None)
             .await
+            .map(ProxyStream::without_place)
     }
 
     /// The routed stream to `url`'s host and port (`http`, `https`, `ws` or `wss`; the
@@ -376,6 +381,7 @@ impl Dialer {
         let mut deadline = Instant::now() + self.timeout();
         self.connect_routed(&target, None, scheme.tls(), &mut deadline, None)
             .await
+            .map(ProxyStream::without_place)
     }
 
     /// Like [`connect`](Self::connect), with TLS to the target when `tls` is given, a
@@ -407,8 +413,10 @@ impl Dialer {
         let result = match &self.shared.state {
             State::Failing(error) => Err(error.clone()),
             State::Direct(resolver, exit) => {
-                let _place = self.budget_place("direct", deadline).await;
-                direct(&**resolver, exit, target, tls, *deadline, trace).await
+                let place = self.budget_place("direct", deadline).await;
+                direct(&**resolver, exit, target, tls, *deadline, trace)
+                    .await
+                    .map(|joined| joined.in_place(place))
             }
             State::Proxied(proxied) => {
                 self.through_pool(proxied, target, tls, deadline, trace)
@@ -426,7 +434,7 @@ impl Dialer {
                             .await
                     }
                     None => {
-                        let _place = self.budget_place("direct", deadline).await;
+                        let place = self.budget_place("direct", deadline).await;
                         direct(
                             &*system.resolver,
                             &system.direct,
@@ -436,6 +444,7 @@ impl Dialer {
                             trace,
                         )
                         .await
+                        .map(|joined| joined.in_place(place))
                         .map_err(|e| e.at(self.exchange(), Via::Direct, None))
                     }
                 }
@@ -449,7 +458,9 @@ impl Dialer {
                 };
                 let Established { io, h2 } = joined.established;
                 tracing::debug!(exchange = ?self.shared.exchange, route = %description, h2, "connected");
-                Ok(ProxyStream::new(io, description, h2).with_member(joined.member))
+                Ok(ProxyStream::new(io, description, h2)
+                    .with_member(joined.member)
+                    .with_place(joined.place))
             }
             Err(e) => {
                 let e = self.attach(e, Some(&shown_target));
@@ -497,8 +508,17 @@ impl Dialer {
                 break;
             }
             let member = &pool.members()[i];
-            // Held until the dial ends: the exit's budget counts the attempt.
-            let _place = self.budget_place(&member.shown, deadline).await;
+            // Held until the attempt ends (for a WebSocket, its upgrade): the exit's budget
+            // counts it.
+            let (place, waited) = self.budget_place(&member.shown, deadline).await.unzip();
+            // The member was benched while this attempt waited its turn: the next one is
+            // tried instead, and the place it never used goes back.
+            if waited == Some(true) && pool.is_benched(i) && n + 1 < candidates.len() {
+                if let Some(place) = place {
+                    place.unused();
+                }
+                continue;
+            }
             let timing = |phase, took| pool.record_phase(i, phase, took);
             let steps = Steps {
                 deadline: member_deadline(*deadline, candidates.len() - n),
@@ -514,6 +534,7 @@ impl Dialer {
                     pool.succeeded(i);
                     return Ok(Joined {
                         established,
+                        place,
                         via: member.url.endpoint().map(|_| member.shown.clone()),
                         // The tag rides on every response of the connection (an entry in
                         // its extensions: allocations per request), for a member to cool or
@@ -551,6 +572,16 @@ impl Dialer {
     }
 }
 
+impl Joined {
+    /// The same holding `place` (and whether it waited for it).
+    fn in_place(self, place: Option<(Place, bool)>) -> Self {
+        Self {
+            place: place.map(|(place, _)| place),
+            ..self
+        }
+    }
+}
+
 /// A connection straight to `target`.
 async fn direct(
     resolver: &dyn Resolve,
@@ -573,6 +604,7 @@ async fn direct(
         .await
         .map(|established| Joined {
             established,
+            place: None,
             via: None,
             member: None,
         })

@@ -139,6 +139,12 @@ impl Pool {
         self.members.len() == 1
     }
 
+    /// Whether member `i` is benched now.
+    pub(crate) fn is_benched(&self, i: usize) -> bool {
+        let now = Instant::now();
+        self.health()[i].benched_until.is_some_and(|t| t > now)
+    }
+
     fn health(&self) -> MutexGuard<'_, Vec<Health>> {
         self.health.lock().unwrap_or_else(PoisonError::into_inner)
     }

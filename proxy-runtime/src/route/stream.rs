@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::budget::Place;
 use super::pool::{MemberTag, Through};
 use crate::transport::io::{Conn, write_through};
 
@@ -20,6 +21,9 @@ pub struct ProxyStream {
     /// The pool member it went through, for a pool of several members (`None` for a
     /// route of one, whose member has nothing to learn from responses).
     member: Option<Through>,
+    /// Its place in the exit's connection budget, until the attempt is over (a
+    /// WebSocket's upgrade done).
+    place: Option<Place>,
 }
 
 impl ProxyStream {
@@ -29,7 +33,24 @@ impl ProxyStream {
             description,
             h2,
             member: None,
+            place: None,
         }
+    }
+
+    pub(crate) fn with_place(mut self, place: Option<Place>) -> Self {
+        self.place = place;
+        self
+    }
+
+    /// The stream with its budget place released: the attempt is over.
+    pub(crate) fn without_place(mut self) -> Self {
+        self.place = None;
+        self
+    }
+
+    /// Its budget place, to release when the attempt is over.
+    pub(crate) fn take_place(&mut self) -> Option<Place> {
+        self.place.take()
     }
 
     pub(crate) fn with_member(mut self, member: Option<Through>) -> Self {

@@ -80,10 +80,13 @@ impl Dialer {
             shown = Some(target.to_string());
             let mut deadline = Instant::now() + self.timeout();
             let alpn = tls.then_some(Alpn::Http1);
-            let stream = self.connect_by(&target, alpn, &mut deadline, trace).await?;
+            let mut stream = self.connect_by(&target, alpn, &mut deadline, trace).await?;
             if let Some(trace) = trace {
                 trace.enter(Phase::WebSocketUpgrade);
             }
+            // The attempt holds its budget place until the upgrade, what the exchange
+            // counts, is over.
+            let _place = stream.take_place();
             let upgrade = tokio_tungstenite::client_async_with_config(request, stream, config);
             match tokio::time::timeout_at(deadline, upgrade).await {
                 Err(_) => Err(ProxyError::new(K::Timeout(Phase::WebSocketUpgrade))),

@@ -39,7 +39,7 @@ const CHECK_EVERY: u8 = 64;
 /// The old connection's data messages kept during a rotation, to find the overlap.
 const RECENT_OLD: usize = 4096;
 /// The new connection's messages held during a rotation; past it the switch is made.
-const HELD_NEW: usize = 65_536;
+const HELD_NEW: usize = 8192;
 
 type Hook = Arc<dyn Fn(Subscriber) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 type EventFn = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
@@ -261,9 +261,10 @@ impl WebSocketSessionBuilder {
         self
     }
 
-    /// Connects (with the session's backoff and attempts: the first connection is made
-    /// like every other) and runs `on_connect`. Fails with the error that ended the
-    /// attempts: one no retry can fix, or the last of `max_attempts`.
+    /// Makes the first connection (through every member of a pool, within the route's
+    /// timeout) and runs `on_connect` on it. Fails with that attempt's error: a proxy
+    /// down or a host mistyped at start-up is the caller's to see. From then on the
+    /// session reconnects by itself.
     pub async fn open(self) -> Result<WebSocketSession, ProxyError> {
         let problems = self.ctx.settings.problems();
         if !problems.is_empty() {
@@ -287,9 +288,13 @@ impl WebSocketSessionBuilder {
 
             sender: None,
             send_deadline: None,
+            unflushed: false,
+            rotation_failures: 0,
+            opening: true,
             finished: None,
         };
         std::future::poll_fn(|cx| session.poll_connecting(cx)).await;
+        session.opening = false;
         match &session.state {
             State::Live(_) => Ok(session),
             State::Connecting(_) | State::Ended => Err(session
@@ -328,6 +333,12 @@ pub struct WebSocketSession {
     catchup: Option<Catchup>,
     sender: Option<Waker>,
     send_deadline: Option<Pin<Box<Sleep>>>,
+    /// Whether a message was written to the connection and not yet flushed.
+    unflushed: bool,
+    /// Rotations that failed in a row (their retries back off).
+    rotation_failures: u32,
+    /// While `open` runs: the first attempt's failure is returned, not retried.
+    opening: bool,
     /// The error that ended the session, yielded once.
     finished: Option<ProxyError>,
 }
@@ -349,6 +360,8 @@ struct Live {
     next_ping: Option<Instant>,
     /// When the rotation starts (none once it started, or without `max_lifetime`).
     rotate_at: Option<Instant>,
+    /// When it has been up for `stable_after` (none once it has).
+    stable_at: Option<Instant>,
     /// The one timer: the soonest of the next ping, the dead and idle limits, and the
     /// rotation.
     wake: Pin<Box<Sleep>>,
@@ -366,17 +379,27 @@ struct Overlap {
     new: Box<Live>,
     /// The new connection's messages, not yet delivered.
     held: VecDeque<Message>,
+    /// The digests of the held data messages, to look a message up without a scan.
+    held_seen: Digests,
     /// The old connection's recent data messages.
     recent: VecDeque<Message>,
+    /// Their digests.
+    recent_seen: Digests,
     last_old_seq: Option<u64>,
     until: Pin<Box<Sleep>>,
 }
 
 /// What the timers say.
-enum Due {
-    Nothing,
-    Lost(ProxyError),
-    Rotate,
+#[derive(Default)]
+struct Due {
+    /// The connection is dead or idle.
+    lost: Option<ProxyError>,
+    /// Its lifetime ended: rotate.
+    rotate: bool,
+    /// It has been up for `stable_after`: the attempt count starts again.
+    stable: bool,
+    /// A ping was written (with the reader's context: the writer's wake-up may be taken).
+    pinged: bool,
 }
 
 impl fmt::Debug for WebSocketSession {
@@ -482,7 +505,9 @@ pub(crate) fn is_permanent(error: &ProxyError) -> bool {
                     e.downcast_ref::<tungstenite::Error>()
                 {
                     let status = response.status();
-                    return status.is_client_error() && status != 408 && status != 429;
+                    // 403 (a block by address), 408, 418 (a ban that ends) and 429 pass.
+                    return status.is_client_error()
+                        && ![403, 408, 418, 429].contains(&status.as_u16());
                 }
                 cause = e.source();
             }
@@ -508,6 +533,7 @@ impl Live {
             last_data: now,
             next_ping: settings.ping_interval().map(|every| now + every),
             rotate_at: settings.max_lifetime().map(|lifetime| now + lifetime),
+            stable_at: Some(now + settings.stable_after()),
             wake: Box::pin(tokio::time::sleep_until(now)),
             since_check: 0,
             close: None,
@@ -524,6 +550,7 @@ impl Live {
             settings.dead_after().map(|d| self.last_frame + d),
             settings.idle_after().map(|d| self.last_data + d),
             self.rotate_at,
+            self.stable_at,
         ]
         .into_iter()
         .flatten()
@@ -532,28 +559,31 @@ impl Live {
         self.wake.as_mut().reset(at);
     }
 
-    /// What is due now; sends a ping when one is.
-    fn due(&mut self, settings: &SessionSettings, cx: &mut Context<'_>) -> Due {
+    /// What is due now, into `due`; sends a ping when one is.
+    fn due(&mut self, settings: &SessionSettings, cx: &mut Context<'_>, due: &mut Due) {
         let now = Instant::now();
         if let Some(dead) = settings.dead_after()
             && now >= self.last_frame + dead
         {
-            return Due::Lost(ProxyError::new(K::Disconnected).detail(format!(
+            due.lost = Some(ProxyError::new(K::Disconnected).detail(format!(
                 "declared dead: no frame for {} ms (dead_after_ms)",
                 dead.as_millis()
             )));
+            return;
         }
         if let Some(idle) = settings.idle_after()
             && now >= self.last_data + idle
         {
-            return Due::Lost(ProxyError::new(K::Disconnected).detail(format!(
+            due.lost = Some(ProxyError::new(K::Disconnected).detail(format!(
                 "declared idle: no data message for {} ms (idle_after_ms)",
                 idle.as_millis()
             )));
+            return;
         }
         if let (Some(at), Some(every)) = (self.next_ping, settings.ping_interval())
             && now >= at
         {
+            due.pinged = true;
             self.next_ping = Some(match self.ws.poll_ready_unpin(cx) {
                 Poll::Ready(Ok(())) => {
                     // An error here shows on the next read.
@@ -567,30 +597,34 @@ impl Live {
         }
         if self.rotate_at.is_some_and(|at| now >= at) {
             self.rotate_at = None;
-            return Due::Rotate;
+            due.rotate = true;
         }
-        Due::Nothing
+        if self.stable_at.is_some_and(|at| now >= at) {
+            self.stable_at = None;
+            due.stable = true;
+        }
     }
 
-    /// Looks at the timers if the timer fired (or `force`), until it is armed for later.
+    /// Looks at the timers if the timer fired (or `force`), until the timer is armed for
+    /// later and registered to wake the reader (but for a lost connection, which is
+    /// dropped).
     fn poll_timers(
         &mut self,
         settings: &SessionSettings,
         cx: &mut Context<'_>,
         force: bool,
     ) -> Due {
+        let mut due = Due::default();
         let mut fired = force;
         loop {
             if !fired && self.wake.as_mut().poll(cx).is_pending() {
-                return Due::Nothing;
+                return due;
             }
             fired = false;
-            match self.due(settings, cx) {
-                Due::Nothing => self.rearm(settings),
-                other => {
-                    self.rearm(settings);
-                    return other;
-                }
+            self.due(settings, cx, &mut due);
+            self.rearm(settings);
+            if due.lost.is_some() {
+                return due;
             }
         }
     }
@@ -638,6 +672,42 @@ impl Live {
             });
         }
     }
+}
+
+/// A multiset of message digests: whether a message may be among some kept ones, without
+/// comparing it with each (a rotation compares every message of both connections).
+#[derive(Default)]
+struct Digests(std::collections::HashMap<u64, u32>);
+
+impl Digests {
+    fn add(&mut self, digest: u64) {
+        *self.0.entry(digest).or_default() += 1;
+    }
+
+    fn remove(&mut self, digest: u64) {
+        if let std::collections::hash_map::Entry::Occupied(mut entry) = self.0.entry(digest) {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
+        }
+    }
+
+    fn contains(&self, digest: u64) -> bool {
+        self.0.contains_key(&digest)
+    }
+}
+
+/// The digest of a data message's kind and bytes.
+fn digest(message: &Message) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match message {
+        Message::Text(text) => (0u8, text.as_str().as_bytes()).hash(&mut hasher),
+        Message::Binary(bytes) => (1u8, bytes.as_ref()).hash(&mut hasher),
+        other => (2u8, other.len()).hash(&mut hasher),
+    }
+    hasher.finish()
 }
 
 /// Whether `message` carries data (what overlap and idleness look at).
@@ -712,6 +782,9 @@ fn overlap_from_new(sequence: Option<&SequenceFn>, overlap: &Overlap) -> Option<
         return None;
     }
     // The old connection delivered it: what it delivered after it, the new one owes.
+    if !overlap.recent_seen.contains(digest(last)) {
+        return None;
+    }
     let j = overlap.recent.iter().rposition(|m| m == last)?;
     let owed: VecDeque<Message> = overlap.recent.iter().skip(j + 1).cloned().collect();
     Some(Switch {
@@ -762,7 +835,9 @@ impl WebSocketSession {
                         connection: 0,
                         error: error.clone(),
                     });
-                    if is_permanent(&error) {
+                    // The first attempt already tried every member of the route: its
+                    // failure is the caller's to see, not to wait out.
+                    if self.opening || is_permanent(&error) {
                         self.end(error);
                         return Poll::Ready(());
                     }
@@ -838,6 +913,10 @@ impl WebSocketSession {
         });
         self.disconnected_at.get_or_insert_with(Instant::now);
         self.catchup = None;
+        // A writer waiting on the lost connection looks again (and finds it gone).
+        if let Some(sender) = self.sender.take() {
+            sender.wake();
+        }
         if live.opened.elapsed() >= self.ctx.settings.stable_after() {
             self.attempts = 0;
         }
@@ -885,7 +964,9 @@ impl WebSocketSession {
                     **rotation = Rotation::Overlap(Box::new(Overlap {
                         new: Box::new(new),
                         held: VecDeque::new(),
+                        held_seen: Digests::default(),
                         recent: VecDeque::new(),
+                        recent_seen: Digests::default(),
                         last_old_seq: None,
                         until,
                     }));
@@ -895,7 +976,7 @@ impl WebSocketSession {
                 Poll::Ready(Err(error)) => {
                     tracing::warn!(exchange = %self.ctx.exchange, error = %error, "websocket session rotation could not connect: trying again later");
                     self.rotation = None;
-                    self.retry_rotation_later();
+                    self.retry_rotation_later(Some(&error));
                     None
                 }
             },
@@ -906,6 +987,9 @@ impl WebSocketSession {
                         Poll::Ready(Some(Ok(message))) => {
                             if !overlap.new.seen(&message) {
                                 continue;
+                            }
+                            if sequence.is_none() && is_data(&message) {
+                                overlap.held_seen.add(digest(&message));
                             }
                             overlap.held.push_back(message);
                             if let Some(switch) = overlap_from_new(sequence, overlap) {
@@ -924,7 +1008,7 @@ impl WebSocketSession {
                         Poll::Ready(Some(Err(_)) | None) => {
                             tracing::warn!(exchange = %self.ctx.exchange, "websocket session rotation lost its new connection: trying again later");
                             self.rotation = None;
-                            self.retry_rotation_later();
+                            self.retry_rotation_later(None);
                             return None;
                         }
                         Poll::Pending => break,
@@ -944,10 +1028,19 @@ impl WebSocketSession {
         }
     }
 
-    fn retry_rotation_later(&mut self) {
+    /// A rotation failed: the next is tried after a backoff (at least `overlap_wait`),
+    /// or never after a failure no retry fixes (the connection then lives until it ends,
+    /// and the reconnection reports it).
+    fn retry_rotation_later(&mut self, error: Option<&ProxyError>) {
+        self.rotation_failures = self.rotation_failures.saturating_add(1);
+        let settings = &self.ctx.settings;
+        let delay = backoff(settings, self.rotation_failures).max(settings.overlap_wait());
         if let State::Live(live) = &mut self.state {
-            live.rotate_at = Some(Instant::now() + self.ctx.settings.overlap_wait());
-            live.rearm(&self.ctx.settings);
+            live.rotate_at = match error {
+                Some(e) if is_permanent(e) => None,
+                _ => Some(Instant::now() + delay),
+            };
+            live.rearm(settings);
         }
     }
 
@@ -969,15 +1062,21 @@ impl WebSocketSession {
             }
             None => {
                 // The new connection has it already: it takes over after it.
-                if let Some(i) = overlap.held.iter().position(|m| m == message) {
+                let d = digest(message);
+                if overlap.held_seen.contains(d)
+                    && let Some(i) = overlap.held.iter().position(|m| m == message)
+                {
                     return Some(Switch {
                         from: i + 1,
                         catchup: None,
                     });
                 }
-                if overlap.recent.len() == RECENT_OLD {
-                    overlap.recent.pop_front();
+                if overlap.recent.len() == RECENT_OLD
+                    && let Some(old) = overlap.recent.pop_front()
+                {
+                    overlap.recent_seen.remove(digest(&old));
                 }
+                overlap.recent_seen.add(d);
                 overlap.recent.push_back(message.clone());
                 None
             }
@@ -1013,6 +1112,11 @@ impl WebSocketSession {
             .collect();
         self.pending.extend(deliver);
         self.catchup = catchup;
+        self.ctx.emit(SessionEvent::Connected {
+            connection: to,
+            route: new.route.clone(),
+        });
+        self.rotation_failures = 0;
         if let State::Live(old) = std::mem::replace(&mut self.state, State::Live(new)) {
             self.ctx.emit(SessionEvent::Rotated {
                 from: old.id,
@@ -1020,6 +1124,25 @@ impl WebSocketSession {
                 overlap: overlap_seen,
             });
             old.close();
+        }
+        if let Some(sender) = self.sender.take() {
+            sender.wake();
+        }
+    }
+
+    /// Acts on what the timers said (but a loss).
+    fn timers_said(&mut self, due: &Due) {
+        if due.stable {
+            self.attempts = 0;
+        }
+        if due.pinged {
+            // The ping took the writer's wake-up: let it look again.
+            if let Some(sender) = self.sender.take() {
+                sender.wake();
+            }
+        }
+        if due.rotate && self.rotation.is_none() {
+            self.start_rotation();
         }
     }
 
@@ -1064,16 +1187,19 @@ impl WebSocketSession {
                     if check {
                         live.since_check = 0;
                     }
+                    let due = if check {
+                        live.poll_timers(&self.ctx.settings, cx, true)
+                    } else {
+                        Due::default()
+                    };
+                    // The message is delivered; a loss is found again at the next pause.
+                    self.timers_said(&due);
                     if self.rotation.is_some() {
+                        // Driven here too: a stream that never pauses must still rotate.
                         if let Some(switch) = self.overlap_from_old(&message) {
                             self.switch(switch, true);
-                        }
-                    } else if check {
-                        match live.poll_timers(&self.ctx.settings, cx, true) {
-                            Due::Nothing => {}
-                            // The message is delivered; the loss is found again next time.
-                            Due::Lost(_) => {}
-                            Due::Rotate => self.start_rotation(),
+                        } else if let Some((switch, seen)) = self.poll_rotation(cx) {
+                            self.switch(switch, seen);
                         }
                     }
                     if let Some(at) = self.disconnected_at.take() {
@@ -1097,15 +1223,12 @@ impl WebSocketSession {
                     self.lost(error);
                 }
                 Poll::Pending => {
-                    let due = live.poll_timers(&self.ctx.settings, cx, false);
-                    match due {
-                        Due::Lost(error) => {
-                            self.lost(error);
-                            continue;
-                        }
-                        Due::Rotate => self.start_rotation(),
-                        Due::Nothing => {}
+                    let mut due = live.poll_timers(&self.ctx.settings, cx, false);
+                    if let Some(error) = due.lost.take() {
+                        self.lost(error);
+                        continue;
                     }
+                    self.timers_said(&due);
                     if self.rotation.is_some()
                         && let Some((switch, seen)) = self.poll_rotation(cx)
                     {
@@ -1138,16 +1261,47 @@ impl Stream for WebSocketSession {
     }
 }
 
+impl WebSocketSession {
+    /// Keeps the writer's waker, for the reader to wake when the connection changes (or a
+    /// ping took the write wake-up); a new waker (another send) gets a deadline of its own.
+    fn keep_sender(&mut self, cx: &Context<'_>) {
+        match &self.sender {
+            Some(kept) if kept.will_wake(cx.waker()) => {}
+            _ => {
+                self.sender = Some(cx.waker().clone());
+                self.send_deadline = None;
+            }
+        }
+    }
+
+    /// A write the connection had not flushed when it was lost.
+    fn lost_write() -> ProxyError {
+        ProxyError::new(K::NotConnected).detail(
+            "the connection was lost before the message was flushed: it may not have been sent",
+        )
+    }
+}
+
 impl Sink<Message> for WebSocketSession {
     type Error = ProxyError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         let this = self.get_mut();
+        this.keep_sender(cx);
         match &mut this.state {
-            State::Live(live) => live.ws.poll_ready_unpin(cx).map_err(broke),
-            State::Ended => Poll::Ready(Err(
-                ProxyError::new(K::NotConnected).detail("the session ended")
-            )),
+            State::Live(live) => {
+                let ready = live.ws.poll_ready_unpin(cx).map_err(broke);
+                if ready.is_ready() {
+                    this.sender = None;
+                }
+                ready
+            }
+            State::Ended => {
+                this.sender = None;
+                Poll::Ready(Err(
+                    ProxyError::new(K::NotConnected).detail("the session ended")
+                ))
+            }
             State::Connecting(_) => {
                 let timeout = this.ctx.dialer.timeout();
                 let deadline = this
@@ -1155,6 +1309,7 @@ impl Sink<Message> for WebSocketSession {
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 if deadline.as_mut().poll(cx).is_ready() {
                     this.send_deadline = None;
+                    this.sender = None;
                     return Poll::Ready(Err(this.ctx.dialer.attach(
                         ProxyError::new(K::NotConnected).detail(format!(
                             "no connection within the route's timeout ({timeout:?}): the message was not sent"
@@ -1163,26 +1318,36 @@ impl Sink<Message> for WebSocketSession {
                     )));
                 }
                 // The reader's progress wakes it.
-                this.sender = Some(cx.waker().clone());
                 Poll::Pending
             }
         }
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), ProxyError> {
-        match &mut self.get_mut().state {
-            State::Live(live) => live.ws.start_send_unpin(message).map_err(broke),
+        let this = self.get_mut();
+        match &mut this.state {
+            State::Live(live) => {
+                live.ws.start_send_unpin(message).map_err(broke)?;
+                this.unflushed = true;
+                Ok(())
+            }
             State::Connecting(_) | State::Ended => Err(ProxyError::new(K::NotConnected)
                 .detail("the connection was lost before the message could be sent")),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
-        match &mut self.get_mut().state {
-            State::Live(live) => live.ws.poll_flush_unpin(cx).map_err(broke),
-            // What the lost connection held is gone with it; the next has nothing pending.
-            State::Connecting(_) | State::Ended => Poll::Ready(Ok(())),
-        }
+        let this = self.get_mut();
+        this.keep_sender(cx);
+        let flushed = match &mut this.state {
+            State::Live(live) => ready!(live.ws.poll_flush_unpin(cx)).map_err(broke),
+            // A message written to the lost connection and not flushed may not have left.
+            State::Connecting(_) | State::Ended if this.unflushed => Err(Self::lost_write()),
+            State::Connecting(_) | State::Ended => Ok(()),
+        };
+        this.unflushed = false;
+        this.sender = None;
+        Poll::Ready(flushed)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
@@ -1190,8 +1355,10 @@ impl Sink<Message> for WebSocketSession {
         this.rotation = None;
         let result = match &mut this.state {
             State::Live(live) => ready!(live.ws.poll_close_unpin(cx)).map_err(broke),
+            State::Connecting(_) | State::Ended if this.unflushed => Err(Self::lost_write()),
             State::Connecting(_) | State::Ended => Ok(()),
         };
+        this.unflushed = false;
         this.state = State::Ended;
         Poll::Ready(result)
     }
@@ -1254,7 +1421,10 @@ mod tests {
             ProxyError::new(K::WebSocket).source(tungstenite::Error::Http(Box::new(response)))
         };
         assert!(is_permanent(&refused(404)));
-        assert!(is_permanent(&refused(403)));
+        assert!(is_permanent(&refused(401)));
+        // Refusals of one address, which another exit or a later try may not meet.
+        assert!(!is_permanent(&refused(403)));
+        assert!(!is_permanent(&refused(418)));
         assert!(!is_permanent(&refused(429)));
         assert!(!is_permanent(&refused(408)));
         assert!(!is_permanent(&refused(503)));
