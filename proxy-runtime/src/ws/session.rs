@@ -355,8 +355,15 @@ struct Live {
     id: u64,
     route: String,
     opened: Instant,
+    /// When a frame (a data message) was last known to have arrived: set at each look at
+    /// the timers that finds one came since the look before (a clock read per message
+    /// would cost more than the rest of the session's read path), so it is late by at most
+    /// the time between two looks, which [`Live::rearm`] bounds by a quarter of the limit.
     last_frame: Instant,
     last_data: Instant,
+    /// Whether a frame (a data message) came since the last look at the timers.
+    fresh_frame: bool,
+    fresh_data: bool,
     next_ping: Option<Instant>,
     /// When the rotation starts (none once it started, or without `max_lifetime`).
     rotate_at: Option<Instant>,
@@ -531,6 +538,8 @@ impl Live {
             opened: now,
             last_frame: now,
             last_data: now,
+            fresh_frame: false,
+            fresh_data: false,
             next_ping: settings.ping_interval().map(|every| now + every),
             rotate_at: settings.max_lifetime().map(|lifetime| now + lifetime),
             stable_at: Some(now + settings.stable_after()),
@@ -544,13 +553,23 @@ impl Live {
 
     /// Sets the timer to the soonest thing due (a day away when nothing is).
     fn rearm(&mut self, settings: &SessionSettings) {
-        let far = self.last_frame + Duration::from_secs(86_400);
+        let now = Instant::now();
+        let far = now + Duration::from_secs(86_400);
+        // A look at least every quarter of the liveness limits: a frame is known to have
+        // come at most that late, so a connection is declared dead (idle) between
+        // `dead_after` (`idle_after`) and a quarter more after its last frame (message).
+        let look = [settings.dead_after(), settings.idle_after()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|limit| now + limit / 4);
         let at = [
             self.next_ping,
             settings.dead_after().map(|d| self.last_frame + d),
             settings.idle_after().map(|d| self.last_data + d),
             self.rotate_at,
             self.stable_at,
+            look,
         ]
         .into_iter()
         .flatten()
@@ -562,6 +581,12 @@ impl Live {
     /// What is due now, into `due`; sends a ping when one is.
     fn due(&mut self, settings: &SessionSettings, cx: &mut Context<'_>, due: &mut Due) {
         let now = Instant::now();
+        if std::mem::take(&mut self.fresh_frame) {
+            self.last_frame = now;
+        }
+        if std::mem::take(&mut self.fresh_data) {
+            self.last_data = now;
+        }
         if let Some(dead) = settings.dead_after()
             && now >= self.last_frame + dead
         {
@@ -631,12 +656,12 @@ impl Live {
 
     /// Notes a frame read now; whether it is one to hand on (not the session's own pong, not
     /// the close frame).
+    #[inline]
     fn seen(&mut self, message: &Message) -> bool {
-        let now = Instant::now();
-        self.last_frame = now;
+        self.fresh_frame = true;
         match message {
             Message::Text(_) | Message::Binary(_) => {
-                self.last_data = now;
+                self.fresh_data = true;
                 true
             }
             Message::Pong(payload) => payload.as_ref() != PING_PAYLOAD,
