@@ -285,7 +285,7 @@ impl WebSocketSessionBuilder {
             rotation: None,
             pending: VecDeque::new(),
             catchup: None,
-
+            attention: false,
             sender: None,
             send_deadline: None,
             unflushed: false,
@@ -331,6 +331,10 @@ pub struct WebSocketSession {
     pending: VecDeque<SessionMessage>,
     /// After a rotation: what the new connection still sends that the reader had.
     catchup: Option<Catchup>,
+    /// Whether any of `pending`, `catchup`, `rotation` and `disconnected_at` may be set:
+    /// the read path looks at them only then. Set where they are set; recomputed by
+    /// [`attend`](Self::attend).
+    attention: bool,
     sender: Option<Waker>,
     send_deadline: Option<Pin<Box<Sleep>>>,
     /// Whether a message was written to the connection and not yet flushed.
@@ -633,6 +637,7 @@ impl Live {
     /// Looks at the timers if the timer fired (or `force`), until the timer is armed for
     /// later and registered to wake the reader (but for a lost connection, which is
     /// dropped).
+    #[inline(never)]
     fn poll_timers(
         &mut self,
         settings: &SessionSettings,
@@ -656,7 +661,7 @@ impl Live {
 
     /// Notes a frame read now; whether it is one to hand on (not the session's own pong, not
     /// the close frame).
-    #[inline]
+    #[inline(always)]
     fn seen(&mut self, message: &Message) -> bool {
         self.fresh_frame = true;
         match message {
@@ -666,17 +671,23 @@ impl Live {
             }
             Message::Pong(payload) => payload.as_ref() != PING_PAYLOAD,
             Message::Close(frame) => {
-                self.close = Some(match frame {
-                    Some(frame) => format!(
-                        "the server closed the connection ({} {})",
-                        frame.code, frame.reason
-                    ),
-                    None => "the server closed the connection".to_owned(),
-                });
+                self.closed(frame.as_ref());
                 false
             }
             Message::Ping(_) | Message::Frame(_) => true,
         }
+    }
+
+    /// Notes the server's close frame, for the disconnection's detail.
+    #[cold]
+    fn closed(&mut self, frame: Option<&tungstenite::protocol::CloseFrame>) {
+        self.close = Some(match frame {
+            Some(frame) => format!(
+                "the server closed the connection ({} {})",
+                frame.code, frame.reason
+            ),
+            None => "the server closed the connection".to_owned(),
+        });
     }
 
     /// Why the connection ended, when its stream did.
@@ -844,6 +855,7 @@ impl WebSocketSession {
 
     /// Drives a connection under way; `Ready` once the state changed (live, another
     /// attempt scheduled, or ended).
+    #[inline(never)]
     fn poll_connecting(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             let State::Connecting(attempt) = &mut self.state else {
@@ -927,6 +939,7 @@ impl WebSocketSession {
     }
 
     /// The live connection was lost with `error`.
+    #[inline(never)]
     fn lost(&mut self, error: ProxyError) {
         let State::Live(live) = std::mem::replace(&mut self.state, State::Ended) else {
             return;
@@ -938,6 +951,7 @@ impl WebSocketSession {
         });
         self.disconnected_at.get_or_insert_with(Instant::now);
         self.catchup = None;
+        self.attention = true;
         // A writer waiting on the lost connection looks again (and finds it gone).
         if let Some(sender) = self.sender.take() {
             sender.wake();
@@ -970,6 +984,7 @@ impl WebSocketSession {
     /// Starts a rotation: the next connection, made beside the live one.
     fn start_rotation(&mut self) {
         let id = self.take_id();
+        self.attention = true;
         self.rotation = Some(Box::new(Rotation::Connecting(connect(
             self.ctx.clone(),
             Duration::ZERO,
@@ -979,6 +994,7 @@ impl WebSocketSession {
 
     /// Drives the rotation beside `live`: the new connection's setup, then its messages,
     /// held until the overlap. Returns the switch to make, if it is time.
+    #[inline(never)]
     fn poll_rotation(&mut self, cx: &mut Context<'_>) -> Option<(Switch, bool)> {
         let rotation = self.rotation.as_mut()?;
         match &mut **rotation {
@@ -1110,6 +1126,7 @@ impl WebSocketSession {
 
     /// Switches the reader to the rotation's new connection: its held messages from `from`
     /// on are delivered first (with a sequence hook: those past the old connection's last).
+    #[inline(never)]
     fn switch(&mut self, switch: Switch, overlap_seen: bool) {
         let Switch { from, catchup } = switch;
         let Some(Rotation::Overlap(overlap)) = self.rotation.take().map(|r| *r) else {
@@ -1137,6 +1154,7 @@ impl WebSocketSession {
             .collect();
         self.pending.extend(deliver);
         self.catchup = catchup;
+        self.attention = true;
         self.ctx.emit(SessionEvent::Connected {
             connection: to,
             route: new.route.clone(),
@@ -1156,6 +1174,7 @@ impl WebSocketSession {
     }
 
     /// Acts on what the timers said (but a loss).
+    #[inline(never)]
     fn timers_said(&mut self, due: &Due) {
         if due.stable {
             self.attempts = 0;
@@ -1171,13 +1190,71 @@ impl WebSocketSession {
         }
     }
 
+    /// What a message read from the live connection needs beyond the common case: the
+    /// catch-up after a rotation, the timers every [`CHECK_EVERY`] messages, the rotation
+    /// under way, the recovery time after a loss. `None` when the message is dropped (the
+    /// reader had it). Recomputes [`attention`](Self::attention).
+    #[inline(never)]
+    fn attend(&mut self, message: Message, cx: &mut Context<'_>) -> Option<SessionMessage> {
+        if let Some(catchup) = &mut self.catchup {
+            let mut done = false;
+            let drop = catchup.drops(&message, self.ctx.sequence.as_ref(), &mut done);
+            if done {
+                self.catchup = None;
+            }
+            if drop {
+                self.refresh_attention();
+                return None;
+            }
+        }
+        let State::Live(live) = &mut self.state else {
+            return None;
+        };
+        let connection = live.id;
+        if live.since_check >= CHECK_EVERY {
+            live.since_check = 0;
+            let due = live.poll_timers(&self.ctx.settings, cx, true);
+            // The message is delivered; a loss is found again at the next pause.
+            self.timers_said(&due);
+        }
+        if self.rotation.is_some() {
+            // Driven here too: a stream that never pauses must still rotate.
+            if let Some(switch) = self.overlap_from_old(&message) {
+                self.switch(switch, true);
+            } else if let Some((switch, seen)) = self.poll_rotation(cx) {
+                self.switch(switch, seen);
+            }
+        }
+        if is_data(&message)
+            && let Some(at) = self.disconnected_at.take()
+        {
+            metrics::histogram!("websocket_session_recovery_seconds", "exchange" => self.ctx.exchange.clone())
+                .record(at.elapsed().as_secs_f64());
+        }
+        self.refresh_attention();
+        Some(SessionMessage {
+            connection,
+            message,
+        })
+    }
+
+    /// Whether the read path must look beyond the common case.
+    fn refresh_attention(&mut self) {
+        self.attention = self.catchup.is_some()
+            || self.rotation.is_some()
+            || self.disconnected_at.is_some()
+            || !self.pending.is_empty();
+    }
+
     /// The next message, driving everything.
     fn poll_message(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<SessionMessage, ProxyError>>> {
         loop {
-            if let Some(message) = self.pending.pop_front() {
+            if self.attention
+                && let Some(message) = self.pending.pop_front()
+            {
                 return Poll::Ready(Some(Ok(message)));
             }
             let live = match &mut self.state {
@@ -1196,47 +1273,15 @@ impl WebSocketSession {
                     if !live.seen(&message) {
                         continue;
                     }
-                    if let Some(catchup) = &mut self.catchup {
-                        let mut done = false;
-                        let drop = catchup.drops(&message, self.ctx.sequence.as_ref(), &mut done);
-                        if done {
-                            self.catchup = None;
-                        }
-                        if drop {
-                            continue;
-                        }
-                    }
-                    let connection = live.id;
-                    live.since_check += 1;
-                    let check = live.since_check >= CHECK_EVERY;
-                    if check {
-                        live.since_check = 0;
-                    }
-                    let due = if check {
-                        live.poll_timers(&self.ctx.settings, cx, true)
-                    } else {
-                        Due::default()
-                    };
-                    // The message is delivered; a loss is found again at the next pause.
-                    self.timers_said(&due);
-                    if self.rotation.is_some() {
-                        // Driven here too: a stream that never pauses must still rotate.
-                        if let Some(switch) = self.overlap_from_old(&message) {
-                            self.switch(switch, true);
-                        } else if let Some((switch, seen)) = self.poll_rotation(cx) {
-                            self.switch(switch, seen);
-                        }
-                    }
-                    if let Some(at) = self.disconnected_at.take() {
-                        if is_data(&message) {
-                            metrics::histogram!("websocket_session_recovery_seconds", "exchange" => self.ctx.exchange.clone())
-                                .record(at.elapsed().as_secs_f64());
-                        } else {
-                            self.disconnected_at = Some(at);
+                    live.since_check = live.since_check.saturating_add(1);
+                    if self.attention || live.since_check >= CHECK_EVERY {
+                        match self.attend(message, cx) {
+                            Some(message) => return Poll::Ready(Some(Ok(message))),
+                            None => continue,
                         }
                     }
                     return Poll::Ready(Some(Ok(SessionMessage {
-                        connection,
+                        connection: live.id,
                         message,
                     })));
                 }
