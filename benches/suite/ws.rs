@@ -69,8 +69,10 @@ pub(crate) async fn pushed_session(
 }
 
 /// Time from a pool member's death to the first message through the next member, over
-/// `rounds` kills (each round kills the member the session is on, then restarts it): the
-/// median, with the p90 in a note. Two microsocks, a feed ticking every millisecond.
+/// `rounds` kills: each round opens a session through a new injector (so that no member
+/// is benched from an earlier round) over a pool of two microsocks, kills the member the
+/// session is on, times the first message through the other, and restarts the killed
+/// one. The median, with the p90 in a note. The feed ticks every millisecond.
 pub(crate) async fn failover(
     name: &str,
     rounds: usize,
@@ -81,39 +83,41 @@ pub(crate) async fn failover(
     use std::time::Duration;
 
     let feed = Feed::start(ca, Duration::from_millis(1)).await;
-    let mut members = [RealProxy::microsocks(false), RealProxy::microsocks(false)];
-    let urls: Vec<String> = members.iter().map(|m| m.url("socks5h", None)).collect();
-    let settings = proxy_runtime::ProxySettings::loader()
-        .env_vars([
-            ("CRYPTOFEED_PROXY_ENABLED".to_owned(), "true".to_owned()),
-            (
-                "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URLS".to_owned(),
-                serde_json::to_string(&urls).expect("JSON"),
-            ),
-        ])
-        .load()
-        .expect("settings");
-    let injector = proxy_runtime::ProxyInjector::builder(settings)
-        .tls_roots(ca.roots())
-        .build();
-    let session = injector
-        .websocket_session("binance", feed.url("feed"))
-        .on_connect(|s| async move { s.send(Message::text("subscribe")).await })
-        .open()
+    let members =
+        tokio::sync::Mutex::new([RealProxy::microsocks(false), RealProxy::microsocks(false)]);
+    let urls: Vec<String> = members
+        .lock()
         .await
-        .expect("the session");
-    // Each round holds both across its awaits (rounds run one at a time).
-    let session = tokio::sync::Mutex::new(session);
-    let members = tokio::sync::Mutex::new(&mut members);
+        .iter()
+        .map(|m| m.url("socks5h", None))
+        .collect();
     let times = std::cell::RefCell::new(Vec::new());
     let backoff = proxy_runtime::SessionSettings::new().backoff_initial();
-    let (session_ref, members_ref, times_ref) = (&session, &members, &times);
+    let (members_ref, times_ref, urls, feed) = (&members, &times, &urls, &feed);
     let mut row = crate::harness::against(
         name,
         rounds,
         Box::new(move || {
             Box::pin(async move {
-                let mut session = session_ref.lock().await;
+                let settings = proxy_runtime::ProxySettings::loader()
+                    .env_vars([
+                        ("CRYPTOFEED_PROXY_ENABLED".to_owned(), "true".to_owned()),
+                        (
+                            "CRYPTOFEED_PROXY_DEFAULT__WEBSOCKET__URLS".to_owned(),
+                            serde_json::to_string(urls).expect("JSON"),
+                        ),
+                    ])
+                    .load()
+                    .expect("settings");
+                let injector = proxy_runtime::ProxyInjector::builder(settings)
+                    .tls_roots(ca.roots())
+                    .build();
+                let mut session = injector
+                    .websocket_session("binance", feed.url("feed"))
+                    .on_connect(|s| async move { s.send(Message::text("subscribe")).await })
+                    .open()
+                    .await
+                    .expect("the session");
                 // A tick, to know the connection and its member.
                 let connection = loop {
                     let item = session.next().await.expect("open").expect("no error");

@@ -1,4 +1,5 @@
-//! The allocation budget of a keep-alive request, kept by the test command: this
+//! The allocation budget of a keep-alive request, kept by the test command (and of a
+//! message read through a resilient WebSocket session: none more than a plain stream's): this
 //! project's `get(url).send().await?.bytes().await?` allocates at most 4 times more per
 //! request than bare hyper-util + hyper-rustls doing the same work (see `keepalive.rs`),
 //! over HTTP/1.1 and HTTP/2, direct and through real proxies; and a route of one proxy
@@ -118,4 +119,67 @@ fn proxied_requests_allocate_within_four_of_bare_hyper_util_and_no_more_than_dir
             );
         }
     }
+}
+
+/// Allocations per pushed WSS message read through `read` (which asks the origin for `n`
+/// messages and reads them), after a first batch that warms the buffers.
+fn per_message<S>(
+    runtime: &tokio::runtime::Runtime,
+    stream: &mut S,
+    read: impl Fn(&mut S, usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>,
+) -> f64 {
+    runtime.block_on(read(stream, 500));
+    const N: usize = 5000;
+    let counted = allocation_counter::measure(|| runtime.block_on(read(stream, N)));
+    counted.count_total as f64 / N as f64
+}
+
+#[test]
+fn a_session_message_allocates_no_more_than_a_plain_stream_message() {
+    use futures_util::{SinkExt, StreamExt};
+    use proxy_runtime::tungstenite::Message;
+
+    let f = fixture();
+    let wss = format!("wss://127.0.0.1:{}/ws", f._origin.wss.port());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the client's runtime");
+    let injector = proxy_runtime::ProxyInjector::builder(proxy_runtime::ProxySettings::new(false))
+        .tls_roots(f.ca.roots())
+        .build();
+    let (mut plain, _) = runtime
+        .block_on(injector.connect_websocket("binance", wss.as_str()))
+        .expect("WSS");
+    let mut session = runtime
+        .block_on(injector.websocket_session("binance", wss.as_str()).open())
+        .expect("WSS session");
+    runtime.block_on(async {
+        plain.next().await.expect("greeting").expect("greeting");
+        session.next().await.expect("greeting").expect("greeting");
+    });
+    let plain_per = per_message(&runtime, &mut plain, |ws, n| {
+        Box::pin(async move {
+            ws.send(Message::text(format!("count {n}")))
+                .await
+                .expect("send");
+            while ws.next().await.expect("open").expect("a message") != Message::text("done") {}
+        })
+    });
+    let session_per = per_message(&runtime, &mut session, |s, n| {
+        Box::pin(async move {
+            s.send(Message::text(format!("count {n}")))
+                .await
+                .expect("send");
+            while s.next().await.expect("open").expect("a message").message != Message::text("done")
+            {
+            }
+        })
+    });
+    eprintln!("allocations per pushed message: session {session_per:.3}, plain {plain_per:.3}");
+    // An averaged count moves by a few hundredths when something allocates once in a while.
+    assert!(
+        session_per <= plain_per + 0.05,
+        "a session allocates {session_per:.3} per message, a plain stream {plain_per:.3}"
+    );
 }
