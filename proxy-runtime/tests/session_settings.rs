@@ -163,3 +163,24 @@ fn settings_built_in_code_take_session_knobs_and_the_report_shows_them() {
     assert!(table.contains("ping 3000 dead 30000"), "{table}");
     assert!(table.contains("budget 20 per 60000"), "{table}");
 }
+
+#[test]
+fn an_entry_s_own_knobs_are_read_back_unresolved() {
+    let knobs = SessionSettings::new().with_idle_after(Duration::from_secs(9));
+    let routes = ConnectionProxies::new().with_websocket_session(knobs);
+    assert_eq!(routes.websocket_session(), Some(&knobs));
+    assert_eq!(ConnectionProxies::new().websocket_session(), None);
+    let exchange = proxy_runtime::ExchangeProxies::new().with_websocket_session(knobs);
+    assert_eq!(exchange.websocket_session(), Some(&knobs));
+    assert_eq!(
+        proxy_runtime::ExchangeProxies::new().websocket_session(),
+        None
+    );
+    let settings =
+        ProxySettings::new(false).with_exchange(ExchangeId::new("kraken").unwrap(), exchange);
+    assert_eq!(
+        settings.websocket_session("kraken").idle_after(),
+        Some(Duration::from_secs(9))
+    );
+    assert_eq!(settings.websocket_session("binance").idle_after(), None);
+}

@@ -447,6 +447,35 @@ mod tests {
     }
 
     #[test]
+    fn every_setter_sets_its_knobs_and_the_display_shows_them_resolved() {
+        let s = SessionSettings::new()
+            .with_idle_after(Duration::from_secs(60))
+            .with_max_attempts(5, Duration::from_secs(20))
+            .with_max_lifetime(Duration::from_secs(85_800), Duration::from_secs(3));
+        assert_eq!(s.idle_after(), Some(Duration::from_secs(60)));
+        assert_eq!(s.max_attempts(), Some(5));
+        assert_eq!(s.stable_after(), Duration::from_secs(20));
+        assert_eq!(s.max_lifetime(), Some(Duration::from_secs(85_800)));
+        assert_eq!(s.overlap_wait(), Duration::from_secs(3));
+        assert_eq!(
+            s.to_string(),
+            "ping_interval 10000ms, dead_after 30000ms, idle_after 60000ms, backoff 250ms..30000ms, \
+             max_attempts 5, stable_after 20000ms, budget 300 per 300000ms, max_lifetime 85800000ms \
+             (overlap_wait 3000ms)"
+        );
+        let off = SessionSettings::new()
+            .with_ping_interval(Duration::ZERO)
+            .with_connect_budget(0, Duration::ZERO);
+        assert_eq!(off.connect_budget(), None, "0 connects: no budget");
+        assert!(off.problems().is_empty(), "no budget needs no window");
+        assert!(off.to_string().starts_with("ping_interval off, "));
+        assert!(off.to_string().contains("max_attempts unlimited"));
+        assert!(off.to_string().contains("budget off"));
+        assert_eq!(Millis::new(1500).unwrap().to_string(), "1500ms");
+        assert_eq!(Millis::MAX, 2_592_000_000);
+    }
+
+    #[test]
     fn durations_are_bounded_and_read_from_text_or_integers() {
         assert_eq!(
             Millis::from_scalar(&Scalar::Text("1500".into())),
