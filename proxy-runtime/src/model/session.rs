@@ -467,6 +467,12 @@ mod tests {
             .with_ping_interval(Duration::ZERO)
             .with_connect_budget(0, Duration::ZERO);
         assert_eq!(off.connect_budget(), None, "0 connects: no budget");
+        let no_connects = SessionSettings::new().with_connect_budget(0, Duration::from_secs(10));
+        assert_eq!(
+            no_connects.connect_budget(),
+            None,
+            "0 connects, whatever the window"
+        );
         assert!(off.problems().is_empty(), "no budget needs no window");
         assert!(off.to_string().starts_with("ping_interval off, "));
         assert!(off.to_string().contains("max_attempts unlimited"));
