@@ -184,3 +184,26 @@ fn an_entry_s_own_knobs_are_read_back_unresolved() {
     );
     assert_eq!(settings.websocket_session("binance").idle_after(), None);
 }
+
+#[test]
+fn a_websocket_dialer_carries_its_exchange_s_knobs_and_an_http_one_the_built_in_ones() {
+    use proxy_runtime::{ConnectionKind, ProxyInjector};
+    let settings = ProxySettings::loader()
+        .env_vars([(
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__PING_INTERVAL_MS",
+            "1234",
+        )])
+        .load()
+        .unwrap();
+    let injector = ProxyInjector::new(settings);
+    let ws = injector.dialer("binance", ConnectionKind::Websocket);
+    assert_eq!(
+        ws.session_settings().ping_interval(),
+        Some(Duration::from_millis(1234))
+    );
+    let http = injector.dialer("binance", ConnectionKind::Http);
+    assert_eq!(
+        http.session_settings().ping_interval(),
+        Some(Duration::from_secs(10))
+    );
+}

@@ -661,3 +661,72 @@ async fn dropping_sessions_closes_their_connections_and_leaves_no_task() {
         descriptors()
     );
 }
+
+#[tokio::test]
+async fn a_wait_for_the_budget_does_not_eat_the_route_s_timeout() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(50)).await;
+    // Direct, with a timeout of 1 s and a budget of one connection per 1.5 s.
+    let injector = injector_with(
+        &[],
+        &ca,
+        &[
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
+                "direct://",
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__TIMEOUT_SECONDS",
+                "1",
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+                "1",
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+                "1500",
+            ),
+        ],
+    );
+    let (_first, _) = injector
+        .connect_websocket("binance", feed.url("feed"))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    // Past the route's timeout in the queue, then connected: the timeout starts at admission.
+    let (_second, _) = injector
+        .connect_websocket("binance", feed.url("feed"))
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(1400),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(feed.accepts().len(), 2);
+}
+
+#[tokio::test]
+async fn the_hook_knows_the_connection_it_sets_up() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let injector = injector(&[], &ca);
+    let hooked = Arc::new(Mutex::new(Vec::new()));
+    let seen = hooked.clone();
+    let settings = quick().with_max_lifetime(Duration::from_millis(300), Duration::from_secs(10));
+    let mut session = injector
+        .websocket_session("binance", feed.url("feed"))
+        .settings(settings)
+        .on_connect(move |subscriber| {
+            seen.lock().unwrap().push(subscriber.connection());
+            async move { subscriber.send(Message::text("subscribe")).await }
+        })
+        .open()
+        .await
+        .unwrap();
+    let (first, _) = next_tick(&mut session).await;
+    let (moved_to, _) = until_moved(&mut session, first).await;
+    assert_eq!(*hooked.lock().unwrap(), [first, moved_to]);
+    assert_eq!((first, moved_to), (1, 2));
+}
