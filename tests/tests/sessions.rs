@@ -730,3 +730,25 @@ async fn the_hook_knows_the_connection_it_sets_up() {
     assert_eq!(*hooked.lock().unwrap(), [first, moved_to]);
     assert_eq!((first, moved_to), (1, 2));
 }
+
+#[tokio::test]
+async fn debug_output_names_the_route_and_state_and_never_the_password() {
+    use proxy_tests::real::{PASSWORD, USER};
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(20)).await;
+    let proxy = RealProxy::microsocks(true);
+    let injector = injector(&[proxy.url("socks5h", Some((USER, PASSWORD)))], &ca);
+    let builder = injector.websocket_session("binance", feed.url("feed"));
+    let shown = format!("{builder:?}");
+    assert!(shown.starts_with("WebSocketSessionBuilder {"), "{shown}");
+    assert!(
+        shown.contains(&format!("{USER}:***@127.0.0.1:{}", proxy.port)),
+        "{shown}"
+    );
+    assert!(shown.contains("ping_interval 10000ms"), "{shown}");
+    let session = builder.open().await.unwrap();
+    let shown = format!("{session:?}");
+    assert!(shown.contains("exchange: \"binance\""), "{shown}");
+    assert!(shown.contains("connected (1, via socks5h://"), "{shown}");
+    assert!(!shown.contains(PASSWORD), "{shown}");
+}

@@ -192,7 +192,7 @@ impl fmt::Debug for WebSocketSessionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocketSessionBuilder")
             .field("route", &self.ctx.dialer.route())
-            .field("settings", &self.ctx.settings)
+            .field("settings", &format_args!("{}", self.ctx.settings))
             .finish_non_exhaustive()
     }
 }
