@@ -364,6 +364,12 @@ impl ProxyError {
         self.edit(|i| i.source = Some(Arc::new(source)))
     }
 
+    /// Keeps an underlying cause given boxed (a caller's own error), as the direct source:
+    /// its `Display` in this error's, and itself to downcast.
+    pub(crate) fn source_boxed(self, source: Box<dyn StdError + Send + Sync + 'static>) -> Self {
+        self.edit(|i| i.source = Some(Arc::from(source)))
+    }
+
     /// Names where the failure happened: the exchange, the way (direct or the redacted
     /// proxy) and the target. Set once per connection (by the dialer) and once per request
     /// or stream (by the HTTP client and WebSockets), which name the same route.

@@ -474,25 +474,9 @@ async fn run_hook(hook: &Hook, ws: &mut WebSocket, id: u64) -> Result<(), ProxyE
                 }
             }
             result = &mut run => {
-                return result.map_err(|e| ProxyError::new(K::Hook).source(HookError(e)));
+                return result.map_err(|e| ProxyError::new(K::Hook).source_boxed(e));
             }
         }
-    }
-}
-
-/// The hook's error, as a source.
-#[derive(Debug)]
-struct HookError(BoxError);
-
-impl fmt::Display for HookError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl StdError for HookError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source()
     }
 }
 
@@ -1498,6 +1482,12 @@ mod tests {
         assert!(!is_permanent(&refused(429)));
         assert!(!is_permanent(&refused(408)));
         assert!(!is_permanent(&refused(503)));
+        // The target's certificate refused: every exit would see the same.
+        let certificate = ProxyError::new(K::Tls).source(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert!(is_permanent(&certificate));
         let all = ProxyError::new(K::AllMembersFailed).members(vec![refused(404), refused(401)]);
         assert!(is_permanent(&all));
         let mixed = ProxyError::new(K::AllMembersFailed).members(vec![refused(404), refused(503)]);
