@@ -4,8 +4,9 @@
 //!
 //! Paths: `/feed` waits for a text `subscribe` (answering `subscribed`), then forwards every
 //! tick; `/silent` accepts the subscription and then sends nothing (it still answers
-//! pings). Every accepted connection is recorded with its time and peer, and every
-//! subscription counted.
+//! pings); `/close` forwards three ticks, then closes with code 1001 and the reason
+//! `maintenance`. Every accepted connection is recorded with its time and peer, every
+//! subscription counted, and every connection the client closed with a close frame.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +27,7 @@ pub struct Feed {
     accepts: Arc<Mutex<Vec<(Instant, IpAddr)>>>,
     subscriptions: Arc<AtomicUsize>,
     open: Arc<AtomicUsize>,
+    closed_by_client: Arc<AtomicUsize>,
 }
 
 /// The number a tick message carries (`tick N`), if it is one.
@@ -45,6 +47,7 @@ impl Feed {
             accepts: Arc::default(),
             subscriptions: Arc::default(),
             open: Arc::default(),
+            closed_by_client: Arc::default(),
         };
         let (ticks, _) = broadcast::channel::<u64>(65_536);
         let ticker = ticks.clone();
@@ -113,19 +116,33 @@ impl Feed {
             return;
         }
         let silent = path == "/silent";
+        let mut left = (path == "/close").then_some(3);
         loop {
+            if left == Some(0) {
+                let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code: 1001.into(),
+                    reason: "maintenance".into(),
+                };
+                let _ = ws.close(Some(frame)).await;
+                return;
+            }
             tokio::select! {
                 tick = ticks.recv(), if !silent => match tick {
                     Ok(n) => {
                         if ws.send(Message::text(format!("tick {n}"))).await.is_err() {
                             return;
                         }
+                        left = left.map(|n| n - 1);
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 read = ws.next() => match read {
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                    Some(Ok(Message::Close(_))) => {
+                        self.closed_by_client.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    Some(Err(_)) | None => return,
                     Some(Ok(_)) => {}
                 },
             }
@@ -145,6 +162,11 @@ impl Feed {
     /// The subscriptions received.
     pub fn subscriptions(&self) -> usize {
         self.subscriptions.load(Ordering::SeqCst)
+    }
+
+    /// The connections the client closed with a close frame.
+    pub fn closed_by_client(&self) -> usize {
+        self.closed_by_client.load(Ordering::SeqCst)
     }
 
     /// The connections open now.

@@ -505,9 +505,22 @@ async fn rotation_through_tinyproxy_switches_on_a_message_seen_on_both_and_loses
     let proxy = RealProxy::tinyproxy_with(with_outbound(6));
     let injector = injector(&[proxy.url("http", None)], &ca);
     let settings = quick().with_max_lifetime(Duration::from_millis(800), Duration::from_secs(10));
+    let opened = Instant::now();
     let (mut session, events) = open(&injector, &feed, "feed", settings).await;
     rotations_lose_nothing(&mut session, &events, 3).await;
+    // Not before their time: three lifetimes at least.
+    assert!(
+        opened.elapsed() >= Duration::from_millis(2400),
+        "{:?}",
+        opened.elapsed()
+    );
     assert!(feed.accepts().iter().all(|(_, peer)| *peer == via(6)));
+    // Each old connection was closed with a close frame, not dropped.
+    assert!(
+        eventually(|| feed.closed_by_client() >= 3).await,
+        "{}",
+        feed.closed_by_client()
+    );
 }
 
 #[tokio::test]
@@ -836,4 +849,26 @@ async fn a_hook_s_error_fails_the_attempt_with_its_message_and_its_cause() {
         .downcast_ref::<std::io::Error>()
         .expect("the io::Error returned");
     assert!(io.get_ref().is_some_and(|e| e.is::<Rejected>()), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_server_s_close_frame_is_the_disconnection_s_reason() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let injector = injector(&[], &ca);
+    let (mut session, events) = open(&injector, &feed, "close", quick()).await;
+    let (first, _) = next_tick(&mut session).await;
+    until_moved(&mut session, first).await;
+    let reason = events.lock().unwrap().iter().find_map(|e| match e {
+        SessionEvent::Disconnected {
+            connection: 1,
+            error,
+        } => Some(error.to_string()),
+        _ => None,
+    });
+    let reason = reason.expect("a disconnection");
+    assert!(
+        reason.contains("the server closed the connection (1001 maintenance)"),
+        "{reason}"
+    );
 }

@@ -1270,7 +1270,14 @@ impl WebSocketSession {
                     })));
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    self.lost(broke(e));
+                    // After the server's close frame, what follows (often a connection
+                    // dropped without TLS's close_notify) is not the reason.
+                    let error = if live.close.is_some() {
+                        live.ended()
+                    } else {
+                        broke(e)
+                    };
+                    self.lost(error);
                 }
                 Poll::Ready(None) => {
                     let error = live.ended();
@@ -1447,6 +1454,30 @@ mod tests {
         assert!(draws.iter().any(|d| *d < Duration::from_millis(300)));
         assert!(draws.iter().any(|d| *d > Duration::from_millis(700)));
         assert!(backoff(&settings, u32::MAX) <= Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn digests_are_a_multiset() {
+        let a = digest(&Message::text("tick 1"));
+        let b = digest(&Message::text("tick 2"));
+        assert_ne!(a, b);
+        assert_ne!(
+            a,
+            digest(&Message::binary(&b"tick 1"[..])),
+            "the kind counts"
+        );
+        let mut seen = Digests::default();
+        assert!(!seen.contains(a));
+        seen.add(a);
+        seen.add(a);
+        seen.add(b);
+        assert!(seen.contains(a) && seen.contains(b));
+        seen.remove(a);
+        assert!(seen.contains(a), "added twice, removed once");
+        seen.remove(a);
+        assert!(!seen.contains(a));
+        seen.remove(a);
+        assert!(!seen.contains(a) && seen.contains(b));
     }
 
     #[test]
