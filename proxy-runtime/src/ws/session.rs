@@ -1478,6 +1478,11 @@ mod tests {
         assert!(!seen.contains(a));
         seen.remove(a);
         assert!(!seen.contains(a) && seen.contains(b));
+        // Only text and binary messages are data.
+        assert!(is_data(&Message::text("x")) && is_data(&Message::binary(&b"x"[..])));
+        assert!(!is_data(&Message::Ping(PING_PAYLOAD.into())));
+        assert!(!is_data(&Message::Pong(PING_PAYLOAD.into())));
+        assert!(!is_data(&Message::Close(None)));
     }
 
     #[test]
