@@ -872,3 +872,50 @@ async fn a_server_s_close_frame_is_the_disconnection_s_reason() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn a_member_benched_while_an_attempt_waited_for_its_budget_is_skipped() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(50)).await;
+    // The first member refuses every CONNECT (a member failure: it is benched).
+    let refusing = FakeProxy::start(|mut session| async move {
+        session.read_head().await;
+        session
+            .write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            .await;
+    })
+    .await;
+    let good = RealProxy::microsocks_with(with_outbound(9));
+    let urls = [
+        format!("http://{}", refusing.authority()),
+        good.url("socks5h", None),
+    ];
+    let injector = injector_with(
+        &urls,
+        &ca,
+        &[
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+                "1",
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+                "500",
+            ),
+        ],
+    );
+    // Both start with the first member healthy; the second waits for its budget, and by
+    // then the first attempt has benched it.
+    let (first, second) = tokio::join!(
+        injector.connect_websocket("binance", feed.url("feed")),
+        injector.connect_websocket("binance", feed.url("feed")),
+    );
+    first.unwrap();
+    second.unwrap();
+    assert_eq!(
+        refusing.accepted(),
+        1,
+        "the benched member was not dialed again"
+    );
+    assert_eq!(feed.accepts().len(), 2);
+}
