@@ -315,8 +315,9 @@ impl WebSocketSessionBuilder {
 ///   `Err`) only when no retry can help or `max_attempts` ran out.
 /// - A `send` while the session reconnects waits for the new connection up to the route's
 ///   timeout, then fails with [`NotConnected`](crate::ProxyErrorKind::NotConnected).
-///   A message the old connection did not deliver is lost: the library never sends an
-///   application message again.
+///   A message written to a connection that was lost before it was flushed fails its
+///   `send` with `NotConnected` too (it may or may not have left): the library never
+///   sends an application message again.
 /// - Dropping it closes its connections; it has no task to stop.
 pub struct WebSocketSession {
     ctx: Arc<Ctx>,
