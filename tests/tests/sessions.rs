@@ -919,3 +919,89 @@ async fn a_member_benched_while_an_attempt_waited_for_its_budget_is_skipped() {
     );
     assert_eq!(feed.accepts().len(), 2);
 }
+
+#[tokio::test]
+async fn a_session_with_every_timer_off_sleeps_too() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let injector = injector(&[], &ca);
+    let settings = quick()
+        .with_ping_interval(Duration::ZERO)
+        .with_dead_after(Duration::ZERO)
+        .with_max_attempts(0, Duration::from_millis(100));
+    let (session, events) = open(&injector, &feed, "silent", settings).await;
+    let (_items, reader) = drive(session);
+    // Past `stable_after`: nothing is due any more, and the timer is a day away.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = cpu_time();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_time() - before;
+    assert!(
+        used < Duration::from_millis(800),
+        "{used:?} of CPU in 2 s idle"
+    );
+    assert_eq!(
+        count(&events, |e| matches!(e, SessionEvent::Disconnected { .. })),
+        0
+    );
+    reader.abort();
+}
+
+#[tokio::test]
+async fn without_pings_a_silent_connection_is_declared_dead_within_a_quarter_more() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let injector = injector(&[], &ca);
+    let dead_after = Duration::from_secs(4);
+    let settings = quick()
+        .with_ping_interval(Duration::ZERO)
+        .with_dead_after(dead_after);
+    let opened = Instant::now();
+    let (session, events) = open(&injector, &feed, "silent", settings).await;
+    let (_items, reader) = drive(session);
+    let lost = || count(&events, |e| matches!(e, SessionEvent::Disconnected { .. })) > 0;
+    while !lost() {
+        assert!(opened.elapsed() < GENEROUS, "never declared dead");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = opened.elapsed();
+    // Its last frame (the subscription's answer) came at once; the session looks at its
+    // clock every quarter of the limit. 1.5 s to spare for a loaded machine.
+    assert!(took >= dead_after, "{took:?}");
+    assert!(
+        took < dead_after * 5 / 4 + Duration::from_millis(1500),
+        "{took:?}"
+    );
+    reader.abort();
+}
+
+#[tokio::test]
+async fn connections_that_keep_dropping_use_up_the_attempts_however_often_the_timers_look() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let injector = injector(&[], &ca);
+    // Each connection on /close lives for three ticks: never `stable_after`, while the
+    // timers look every 5 ms.
+    let settings = quick()
+        .with_ping_interval(Duration::from_millis(5))
+        .with_dead_after(Duration::from_secs(5))
+        .with_max_attempts(3, Duration::from_secs(60));
+    let (mut session, events) = open(&injector, &feed, "close", settings).await;
+    let ended = tokio::time::timeout(GENEROUS, async {
+        while let Some(item) = session.next().await {
+            if item.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the attempts never ran out: {:?}",
+        events.lock().unwrap()
+    );
+    assert_eq!(
+        count(&events, |e| matches!(e, SessionEvent::Ended { .. })),
+        1
+    );
+}
