@@ -765,6 +765,11 @@ async fn debug_output_names_the_route_and_state_and_never_the_password() {
     );
     assert!(shown.contains("ping_interval 10000ms"), "{shown}");
     let session = builder.open().await.unwrap();
+    assert_eq!(session.connection(), Some(1));
+    assert_eq!(
+        session.settings().ping_interval(),
+        Some(Duration::from_secs(10))
+    );
     let shown = format!("{session:?}");
     assert!(shown.contains("exchange: \"binance\""), "{shown}");
     assert!(shown.contains("connected (1, via socks5h://"), "{shown}");
@@ -930,6 +935,7 @@ async fn a_session_with_every_timer_off_sleeps_too() {
         .with_dead_after(Duration::ZERO)
         .with_max_attempts(0, Duration::from_millis(100));
     let (session, events) = open(&injector, &feed, "silent", settings).await;
+    assert_eq!(session.settings().ping_interval(), None);
     let (_items, reader) = drive(session);
     // Past `stable_after`: nothing is due any more, and the timer is a day away.
     tokio::time::sleep(Duration::from_millis(300)).await;
