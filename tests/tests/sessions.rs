@@ -1011,3 +1011,38 @@ async fn connections_that_keep_dropping_use_up_the_attempts_however_often_the_ti
         1
     );
 }
+
+#[tokio::test]
+async fn messages_sent_through_a_session_arrive_and_a_flush_reports_them_written() {
+    use proxy_tests::origin::{Origin, WELCOME};
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let injector = injector(&[], &ca);
+    let url = format!("wss://127.0.0.1:{}/ws", origin.wss.port());
+    let mut session = injector
+        .websocket_session("binance", url)
+        .open()
+        .await
+        .unwrap();
+    let greeting = session.next().await.unwrap().unwrap();
+    assert_eq!(greeting.message, Message::text(WELCOME));
+    // `feed` writes without flushing; `flush` sends; the origin echoes.
+    session.feed(Message::text("order 1")).await.unwrap();
+    session.feed(Message::text("order 2")).await.unwrap();
+    session.flush().await.unwrap();
+    for expected in ["echo: order 1", "echo: order 2"] {
+        let reply = tokio::time::timeout(GENEROUS, session.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.message, Message::text(expected));
+    }
+    session.close().await.unwrap();
+    assert!(
+        session.next().await.is_none(),
+        "closed by the caller: the stream ends"
+    );
+    let err = session.send(Message::text("order 3")).await.unwrap_err();
+    assert_eq!(err.kind(), &K::NotConnected);
+}
