@@ -153,6 +153,49 @@ where
     Box::new(move || Box::pin(f()))
 }
 
+/// The idle-memory row `name`: `idle-streams` run as side `ours` against side `peer`
+/// (shown as `peer_name`), `count` streams through the proxy on `proxy` to `wss_port`,
+/// at most 3 rounds; with the medians of each side's live heap per stream.
+async fn idle_memory(
+    (name, ours, peer, peer_name): (&str, &str, &str, &str),
+    ca: &TestCa,
+    wss_port: u16,
+    proxy: u16,
+    count: usize,
+    rounds: usize,
+) -> (harness::Row, f64, f64) {
+    let ca_file = std::env::temp_dir().join(format!(
+        "proxy-benches-ca-{ours}-{}.pem",
+        std::process::id()
+    ));
+    std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
+    let heaps = RefCell::new((Vec::new(), Vec::new()));
+    let (ca_file_ref, heaps_ref) = (&ca_file, &heaps);
+    let row = compare(
+        name,
+        rounds.min(3),
+        side(|| async move {
+            let (rss, heap) = memory::per_stream(ours, wss_port, proxy, ca_file_ref, count).await;
+            heaps_ref.borrow_mut().0.push(heap);
+            rss
+        }),
+        peer_name,
+        side(|| async move {
+            let (rss, heap) = memory::per_stream(peer, wss_port, proxy, ca_file_ref, count).await;
+            heaps_ref.borrow_mut().1.push(heap);
+            rss
+        }),
+    )
+    .await;
+    let _ = std::fs::remove_file(&ca_file);
+    let (mine, theirs) = heaps.into_inner();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (row, median(mine), median(theirs))
+}
+
 fn wanted(filters: &[String], scenario: &str) -> bool {
     filters.is_empty() || filters.iter().any(|f| scenario.contains(f.as_str()))
 }
@@ -418,85 +461,29 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
     }
 
     // Memory: idle WSS streams through microsocks, each side in a process of its own.
+    let microsocks = proxies.list[0].0.port;
+    let idle = |sides| idle_memory(sides, &ca, wss_port, microsocks, sizes.idle_streams, r);
     let name = format!(
         "resident memory per idle WSS stream via microsocks ({} streams)",
         sizes.idle_streams
     );
     if wanted(filters, &name) {
-        let ca_file =
-            std::env::temp_dir().join(format!("proxy-benches-ca-{}.pem", std::process::id()));
-        std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
-        let microsocks = proxies.list[0].0.port;
-        let heaps = RefCell::new((Vec::new(), Vec::new()));
-        let count = sizes.idle_streams;
-        let (ca_file, heaps_ref) = (&ca_file, &heaps);
-        let mut row = compare(
-            &name,
-            r.min(3),
-            side(|| async move {
-                let (rss, heap) =
-                    memory::per_stream("ours", wss_port, microsocks, ca_file, count).await;
-                heaps_ref.borrow_mut().0.push(heap);
-                rss
-            }),
-            "tokio-socks + tokio-tungstenite by hand",
-            side(|| async move {
-                let (rss, heap) =
-                    memory::per_stream("peer", wss_port, microsocks, ca_file, count).await;
-                heaps_ref.borrow_mut().1.push(heap);
-                rss
-            }),
-        )
-        .await;
-        let (mine, theirs) = heaps.into_inner();
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
+        let peer = "tokio-socks + tokio-tungstenite by hand";
+        let (mut row, mine, theirs) = idle((&name, "ours", "peer", peer)).await;
         row.notes.push(format!(
             "live heap {}, peer {}",
-            Figure::Bytes(median(mine)).show(),
-            Figure::Bytes(median(theirs)).show()
+            Figure::Bytes(mine).show(),
+            Figure::Bytes(theirs).show()
         ));
         rows.push(row);
-        let _ = std::fs::remove_file(ca_file);
     }
     let name = format!(
         "resident memory per idle WSS stream via microsocks ({} streams), resilient session",
         sizes.idle_streams
     );
     if wanted(filters, &name) {
-        let ca_file =
-            std::env::temp_dir().join(format!("proxy-benches-ca-s-{}.pem", std::process::id()));
-        std::fs::write(&ca_file, ca.ca_pem()).expect("the CA file");
-        let microsocks = proxies.list[0].0.port;
-        let heaps = RefCell::new((Vec::new(), Vec::new()));
-        let count = sizes.idle_streams;
-        let (ca_file, heaps_ref) = (&ca_file, &heaps);
-        let mut row = compare(
-            &name,
-            r.min(3),
-            side(|| async move {
-                let (rss, heap) =
-                    memory::per_stream("session", wss_port, microsocks, ca_file, count).await;
-                heaps_ref.borrow_mut().0.push(heap);
-                rss
-            }),
-            "plain websocket() of this project",
-            side(|| async move {
-                let (rss, heap) =
-                    memory::per_stream("ours", wss_port, microsocks, ca_file, count).await;
-                heaps_ref.borrow_mut().1.push(heap);
-                rss
-            }),
-        )
-        .await;
-        let (mine, theirs) = heaps.into_inner();
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (mine, theirs) = (median(mine), median(theirs));
+        let peer = "plain websocket() of this project";
+        let (mut row, mine, theirs) = idle((&name, "session", "ours", peer)).await;
         row.notes.push(format!(
             "live heap {}, plain {}: {} more per stream (goal: at most 2 KiB)",
             Figure::Bytes(mine).show(),
@@ -504,7 +491,6 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
             Figure::Bytes(mine - theirs).show()
         ));
         rows.push(row);
-        let _ = std::fs::remove_file(ca_file);
     }
 
     // Settings and clients, against the figures of the original Python implementation.

@@ -15,6 +15,19 @@ pub mod tls;
 
 use std::time::Duration;
 
+/// A recorded metric's name and labels, sorted (for tests that install a
+/// `metrics_util` debugging recorder).
+pub fn describe_metric(
+    key: &metrics_util::CompositeKey,
+) -> (String, std::collections::BTreeMap<String, String>) {
+    let labels = key
+        .key()
+        .labels()
+        .map(|l| (l.key().to_owned(), l.value().to_owned()))
+        .collect();
+    (key.key().name().to_owned(), labels)
+}
+
 /// A generous bound for operations that should finish at once; tests never depend on
 /// speed beyond this.
 pub const GENEROUS: Duration = Duration::from_secs(20);

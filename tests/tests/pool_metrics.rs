@@ -5,22 +5,14 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use metrics_util::{CompositeKey, MetricKind};
 use proxy_runtime::{ProxyInjector, ProxySettings};
 use proxy_tests::origin::Origin;
 use proxy_tests::real::{Options, RealProxy};
 use proxy_tests::tls::TestCa;
 
-/// A metric's name and labels, sorted.
-fn describe(key: &CompositeKey) -> (String, BTreeMap<String, String>) {
-    let labels = key
-        .key()
-        .labels()
-        .map(|l| (l.key().to_owned(), l.value().to_owned()))
-        .collect();
-    (key.key().name().to_owned(), labels)
-}
+use proxy_tests::describe_metric as describe;
 
 #[tokio::test]
 async fn connections_are_counted_by_member_and_outcome_and_timed_by_phase() {

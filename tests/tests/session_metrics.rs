@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use metrics_util::{CompositeKey, MetricKind};
 use proxy_runtime::tungstenite::Message;
 use proxy_runtime::{ProxyInjector, ProxySettings, SessionSettings};
 use proxy_tests::GENEROUS;
@@ -17,14 +17,7 @@ use proxy_tests::logs;
 use proxy_tests::real::{PASSWORD, RealProxy, USER};
 use proxy_tests::tls::TestCa;
 
-fn describe(key: &CompositeKey) -> (String, BTreeMap<String, String>) {
-    let labels = key
-        .key()
-        .labels()
-        .map(|l| (l.key().to_owned(), l.value().to_owned()))
-        .collect();
-    (key.key().name().to_owned(), labels)
-}
+use proxy_tests::describe_metric as describe;
 
 /// The next tick's connection.
 async fn tick(session: &mut proxy_runtime::WebSocketSession) -> u64 {
