@@ -389,16 +389,25 @@ enum Rotation {
 
 struct Overlap {
     new: Box<Live>,
+    /// What both connections delivered since the new one came up.
+    log: OverlapLog,
+    until: Pin<Box<Sleep>>,
+}
+
+/// What the two connections of a rotation delivered, to find where they overlap.
+#[derive(Default)]
+struct OverlapLog {
     /// The new connection's messages, not yet delivered.
     held: VecDeque<Message>,
-    /// The digests of the held data messages, to look a message up without a scan.
+    /// The digests of the held messages (without a sequence hook), to look a message up
+    /// without a scan.
     held_seen: Digests,
-    /// The old connection's recent data messages.
+    /// The old connection's recent data messages (without a sequence hook).
     recent: VecDeque<Message>,
     /// Their digests.
     recent_seen: Digests,
+    /// The old connection's last sequence number (with a sequence hook).
     last_old_seq: Option<u64>,
-    until: Pin<Box<Sleep>>,
 }
 
 /// What the timers say.
@@ -779,36 +788,85 @@ impl Catchup {
     }
 }
 
-/// With a sequence hook: the overlap is seen once the new connection's first numbered
-/// message is at most one past the old connection's last (no gap between them).
-fn sequence_overlap(sequence: &SequenceFn, overlap: &Overlap) -> Option<Switch> {
-    let old = overlap.last_old_seq?;
-    let first = overlap.held.iter().find_map(|m| sequence(m))?;
-    (first <= old.saturating_add(1)).then(|| Switch {
-        from: 0,
-        catchup: Some(Catchup::Through(old)),
-    })
-}
+impl OverlapLog {
+    /// With a sequence hook: the overlap is seen once the new connection's first numbered
+    /// message is at most one past the old connection's last (no gap between them).
+    fn sequence_overlap(&self, sequence: &SequenceFn) -> Option<Switch> {
+        let old = self.last_old_seq?;
+        let first = self.held.iter().find_map(|m| sequence(m))?;
+        (first <= old.saturating_add(1)).then(|| Switch {
+            from: 0,
+            catchup: Some(Catchup::Through(old)),
+        })
+    }
 
-/// Whether the new connection's last held message shows the overlap.
-fn overlap_from_new(sequence: Option<&SequenceFn>, overlap: &Overlap) -> Option<Switch> {
-    if let Some(sequence) = sequence {
-        return sequence_overlap(sequence, overlap);
+    /// Holds a message of the new connection; the switch, if it shows the overlap.
+    fn from_new(&mut self, sequence: Option<&SequenceFn>, message: Message) -> Option<Switch> {
+        if let Some(sequence) = sequence {
+            self.held.push_back(message);
+            return self.sequence_overlap(sequence);
+        }
+        let d = digest(&message);
+        self.held_seen.add(d);
+        let data = is_data(&message);
+        self.held.push_back(message);
+        // The old connection delivered it: what it delivered after it, the new one owes.
+        if !data || !self.recent_seen.contains(d) {
+            return None;
+        }
+        let last = self.held.back()?;
+        let j = self.recent.iter().rposition(|m| m == last)?;
+        let owed: VecDeque<Message> = self.recent.iter().skip(j + 1).cloned().collect();
+        Some(Switch {
+            from: self.held.len(),
+            catchup: (!owed.is_empty()).then_some(Catchup::Messages(owed)),
+        })
     }
-    let last = overlap.held.back()?;
-    if !is_data(last) {
-        return None;
+
+    /// Notes a message the old connection delivers; the switch, if it shows the overlap.
+    fn from_old(&mut self, sequence: Option<&SequenceFn>, message: &Message) -> Option<Switch> {
+        if !is_data(message) {
+            return None;
+        }
+        if let Some(sequence) = sequence {
+            if let Some(seq) = sequence(message) {
+                self.last_old_seq = Some(seq);
+            }
+            return self.sequence_overlap(sequence);
+        }
+        // The new connection has it already: it takes over after it.
+        let d = digest(message);
+        if self.held_seen.contains(d)
+            && let Some(i) = self.held.iter().position(|m| m == message)
+        {
+            return Some(Switch {
+                from: i + 1,
+                catchup: None,
+            });
+        }
+        if self.recent.len() == RECENT_OLD
+            && let Some(old) = self.recent.pop_front()
+        {
+            self.recent_seen.remove(digest(&old));
+        }
+        self.recent_seen.add(d);
+        self.recent.push_back(message.clone());
+        None
     }
-    // The old connection delivered it: what it delivered after it, the new one owes.
-    if !overlap.recent_seen.contains(digest(last)) {
-        return None;
+
+    /// The held messages the reader gets at the switch: from `from` on, and with a
+    /// sequence hook, only the data messages past the old connection's last.
+    fn delivered(
+        self,
+        from: usize,
+        sequence: Option<&SequenceFn>,
+    ) -> impl Iterator<Item = Message> {
+        let old = sequence.zip(self.last_old_seq);
+        self.held.into_iter().skip(from).filter(move |m| match old {
+            Some((sequence, old)) => !is_data(m) || sequence(m).is_none_or(|seq| seq > old),
+            None => true,
+        })
     }
-    let j = overlap.recent.iter().rposition(|m| m == last)?;
-    let owed: VecDeque<Message> = overlap.recent.iter().skip(j + 1).cloned().collect();
-    Some(Switch {
-        from: overlap.held.len(),
-        catchup: (!owed.is_empty()).then_some(Catchup::Messages(owed)),
-    })
 }
 
 impl WebSocketSession {
@@ -986,11 +1044,7 @@ impl WebSocketSession {
                     let until = Box::pin(tokio::time::sleep(self.ctx.settings.overlap_wait()));
                     **rotation = Rotation::Overlap(Box::new(Overlap {
                         new: Box::new(new),
-                        held: VecDeque::new(),
-                        held_seen: Digests::default(),
-                        recent: VecDeque::new(),
-                        recent_seen: Digests::default(),
-                        last_old_seq: None,
+                        log: OverlapLog::default(),
                         until,
                     }));
                     // Read what it has already.
@@ -1011,14 +1065,10 @@ impl WebSocketSession {
                             if !overlap.new.seen(&message) {
                                 continue;
                             }
-                            if sequence.is_none() && is_data(&message) {
-                                overlap.held_seen.add(digest(&message));
-                            }
-                            overlap.held.push_back(message);
-                            if let Some(switch) = overlap_from_new(sequence, overlap) {
+                            if let Some(switch) = overlap.log.from_new(sequence, message) {
                                 return Some((switch, true));
                             }
-                            if overlap.held.len() >= HELD_NEW {
+                            if overlap.log.held.len() >= HELD_NEW {
                                 return Some((
                                     Switch {
                                         from: 0,
@@ -1073,37 +1123,7 @@ impl WebSocketSession {
         let Some(Rotation::Overlap(overlap)) = self.rotation.as_deref_mut() else {
             return None;
         };
-        if !is_data(message) {
-            return None;
-        }
-        match &self.ctx.sequence {
-            Some(sequence) => {
-                if let Some(seq) = sequence(message) {
-                    overlap.last_old_seq = Some(seq);
-                }
-                sequence_overlap(sequence, overlap)
-            }
-            None => {
-                // The new connection has it already: it takes over after it.
-                let d = digest(message);
-                if overlap.held_seen.contains(d)
-                    && let Some(i) = overlap.held.iter().position(|m| m == message)
-                {
-                    return Some(Switch {
-                        from: i + 1,
-                        catchup: None,
-                    });
-                }
-                if overlap.recent.len() == RECENT_OLD
-                    && let Some(old) = overlap.recent.pop_front()
-                {
-                    overlap.recent_seen.remove(digest(&old));
-                }
-                overlap.recent_seen.add(d);
-                overlap.recent.push_back(message.clone());
-                None
-            }
-        }
+        overlap.log.from_old(self.ctx.sequence.as_ref(), message)
     }
 
     /// Switches the reader to the rotation's new connection: its held messages from `from`
@@ -1114,21 +1134,10 @@ impl WebSocketSession {
         let Some(Rotation::Overlap(overlap)) = self.rotation.take().map(|r| *r) else {
             return;
         };
-        let Overlap {
-            new,
-            held,
-            last_old_seq,
-            ..
-        } = *overlap;
+        let Overlap { new, log, .. } = *overlap;
         let to = new.id;
-        let skip = |m: &Message| match (&self.ctx.sequence, last_old_seq) {
-            (Some(sequence), Some(old)) => is_data(m) && sequence(m).is_some_and(|seq| seq <= old),
-            _ => false,
-        };
-        let deliver: Vec<SessionMessage> = held
-            .into_iter()
-            .skip(from)
-            .filter(|m| !skip(m))
+        let deliver: Vec<SessionMessage> = log
+            .delivered(from, self.ctx.sequence.as_ref())
             .map(|message| SessionMessage {
                 connection: to,
                 message,
@@ -1527,5 +1536,181 @@ mod tests {
         let mixed = ProxyError::new(K::AllMembersFailed).members(vec![refused(404), refused(503)]);
         assert!(!is_permanent(&mixed));
         assert!(!is_permanent(&ProxyError::new(K::AllMembersFailed)));
+    }
+
+    /// One connection's messages in a rotation's model: ticks numbered from `from` on,
+    /// a server ping after every fifth, and for the new connection, an acknowledgement
+    /// first (data without a number).
+    fn feed(from: u64, ack: bool) -> impl Iterator<Item = Message> {
+        let ack = ack.then(|| Message::text("subscribed"));
+        ack.into_iter().chain((from..).flat_map(|n| {
+            let tick = Message::text(format!("tick {n}"));
+            let ping = (n % 5 == 0).then(|| Message::Ping(Vec::new().into()));
+            std::iter::once(tick).chain(ping)
+        }))
+    }
+
+    fn tick(message: &Message) -> Option<u64> {
+        message.to_text().ok()?.strip_prefix("tick ")?.parse().ok()
+    }
+
+    /// Runs a rotation's overlap the way the session does: the reader has had the ticks
+    /// before `old_from`; the old and the new connection deliver in the order `order`
+    /// says (`true`: the old one) until the overlap shows, then the new connection goes on
+    /// alone through the catch-up. Returns the ticks the reader got, or `None` when
+    /// `order` ran out before the overlap showed.
+    fn rotate(old_from: u64, new_from: u64, order: &[bool], numbered: bool) -> Option<Vec<u64>> {
+        let sequence: Option<SequenceFn> = numbered.then(|| Arc::new(tick) as SequenceFn);
+        let sequence = sequence.as_ref();
+        let mut old = feed(old_from, false);
+        let mut new = feed(new_from, true);
+        let mut log = OverlapLog::default();
+        let mut reader: Vec<Message> = Vec::new();
+        let mut switch = None;
+        for &from_old in order {
+            if from_old {
+                let message = old.next()?;
+                reader.push(message.clone());
+                switch = log.from_old(sequence, &message);
+            } else {
+                switch = log.from_new(sequence, new.next()?);
+            }
+            if switch.is_some() {
+                break;
+            }
+        }
+        let Switch { from, mut catchup } = switch?;
+        reader.extend(log.delivered(from, sequence));
+        for message in new.take(100) {
+            if let Some(owed) = &mut catchup {
+                let mut done = false;
+                let drop = owed.drops(&message, sequence, &mut done);
+                if done {
+                    catchup = None;
+                }
+                if drop {
+                    continue;
+                }
+            }
+            reader.push(message);
+        }
+        Some(reader.iter().filter_map(tick).collect())
+    }
+
+    proptest::proptest! {
+        /// Whatever the two connections' lag, in either direction, and whether the overlap
+        /// is found by bytes or by sequence numbers: once it shows, the reader gets every
+        /// tick once, in order.
+        #[test]
+        fn once_the_overlap_shows_no_tick_is_lost_or_repeated(
+            new_from in 0u64..40,
+            order in proptest::collection::vec(proptest::bool::ANY, 0..120),
+            numbered: bool,
+        ) {
+            if let Some(ticks) = rotate(10, new_from, &order, numbered) {
+                let want: Vec<u64> = (10..10 + ticks.len() as u64).collect();
+                proptest::prop_assert_eq!(ticks, want);
+            }
+        }
+    }
+
+    #[test]
+    fn the_overlap_shows_when_the_new_connection_is_behind_or_ahead() {
+        for numbered in [false, true] {
+            // Behind: the old connection delivers 10..=15 first (and two pings), then the
+            // new one starts again at 12 (it owes 13, 14 and 15, which are dropped).
+            let order = [[true; 8].as_slice(), &[false; 4]].concat();
+            let ticks = rotate(10, 12, &order, numbered).expect("the overlap shows");
+            assert_eq!(ticks, (10..10 + ticks.len() as u64).collect::<Vec<_>>());
+            assert!(ticks.len() > 20, "{ticks:?}");
+            // Ahead: the new connection delivers 13..=16 before the old one reaches 13
+            // (the old one's ping after 10 is a fifth message).
+            let order = [[false; 6].as_slice(), &[true; 5]].concat();
+            let ticks = rotate(10, 13, &order, numbered).expect("the overlap shows");
+            assert_eq!(ticks, (10..10 + ticks.len() as u64).collect::<Vec<_>>());
+            // Far apart: the old connection never reaches what the new one holds.
+            assert!(
+                rotate(
+                    10,
+                    30,
+                    &[[false; 3].as_slice(), &[true; 8]].concat(),
+                    numbered
+                )
+                .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn the_catch_up_lets_through_what_is_not_owed() {
+        let ping = Message::Ping(Vec::new().into());
+        let mut owed = Catchup::Messages(VecDeque::from([Message::text("a"), Message::text("b")]));
+        let mut done = false;
+        assert!(
+            !owed.drops(&ping, None, &mut done) && !done,
+            "control frames pass"
+        );
+        assert!(owed.drops(&Message::text("a"), None, &mut done) && !done);
+        assert!(
+            !owed.drops(&Message::text("c"), None, &mut done) && done,
+            "past what it owed"
+        );
+        let mut owed = Catchup::Messages(VecDeque::from([Message::text("a")]));
+        let mut done = false;
+        assert!(
+            owed.drops(&Message::text("a"), None, &mut done) && done,
+            "all it owed came"
+        );
+
+        let sequence: SequenceFn = Arc::new(tick);
+        let mut owed = Catchup::Through(12);
+        let mut done = false;
+        assert!(!owed.drops(&Message::text("subscribed"), Some(&sequence), &mut done) && !done);
+        assert!(owed.drops(&Message::text("tick 12"), Some(&sequence), &mut done) && !done);
+        assert!(!owed.drops(&Message::text("tick 13"), Some(&sequence), &mut done) && done);
+    }
+
+    #[test]
+    fn with_a_sequence_hook_held_control_frames_and_unnumbered_data_are_delivered() {
+        let sequence: SequenceFn =
+            Arc::new(|m: &Message| tick(m).or(Some(0)).filter(|_| m.is_text()));
+        let mut log = OverlapLog::default();
+        for message in [
+            Message::text("subscribed"),
+            Message::Ping(Vec::new().into()),
+            Message::text("tick 11"),
+            Message::text("tick 12"),
+        ] {
+            let _ = log.from_new(Some(&sequence), message);
+        }
+        assert!(
+            log.from_old(Some(&sequence), &Message::text("tick 11"))
+                .is_some()
+        );
+        let delivered: Vec<Message> = log.delivered(0, Some(&sequence)).collect();
+        assert_eq!(
+            delivered,
+            [Message::Ping(Vec::new().into()), Message::text("tick 12")],
+            "the acknowledgement numbered 0 is the old connection's past; the ping is not data"
+        );
+    }
+
+    #[test]
+    fn the_old_connections_recent_messages_are_bounded() {
+        let mut log = OverlapLog::default();
+        for n in 0..RECENT_OLD + 10 {
+            assert!(
+                log.from_old(None, &Message::text(format!("tick {n}")))
+                    .is_none()
+            );
+        }
+        assert_eq!(log.recent.len(), RECENT_OLD);
+        assert!(!log.recent_seen.contains(digest(&Message::text("tick 9"))));
+        // The oldest kept one is still found, so the overlap shows from it.
+        let switch = log.from_new(None, Message::text("tick 10")).expect("kept");
+        assert_eq!(switch.from, 1);
+        assert!(
+            matches!(switch.catchup, Some(Catchup::Messages(owed)) if owed.len() == RECENT_OLD - 1)
+        );
     }
 }
