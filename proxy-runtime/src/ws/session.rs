@@ -801,7 +801,7 @@ impl OverlapLog {
     }
 
     /// Holds a message of the new connection; the switch, if it shows the overlap.
-    fn from_new(&mut self, sequence: Option<&SequenceFn>, message: Message) -> Option<Switch> {
+    fn note_new(&mut self, sequence: Option<&SequenceFn>, message: Message) -> Option<Switch> {
         if let Some(sequence) = sequence {
             self.held.push_back(message);
             return self.sequence_overlap(sequence);
@@ -824,7 +824,7 @@ impl OverlapLog {
     }
 
     /// Notes a message the old connection delivers; the switch, if it shows the overlap.
-    fn from_old(&mut self, sequence: Option<&SequenceFn>, message: &Message) -> Option<Switch> {
+    fn note_old(&mut self, sequence: Option<&SequenceFn>, message: &Message) -> Option<Switch> {
         if !is_data(message) {
             return None;
         }
@@ -1065,7 +1065,7 @@ impl WebSocketSession {
                             if !overlap.new.seen(&message) {
                                 continue;
                             }
-                            if let Some(switch) = overlap.log.from_new(sequence, message) {
+                            if let Some(switch) = overlap.log.note_new(sequence, message) {
                                 return Some((switch, true));
                             }
                             if overlap.log.held.len() >= HELD_NEW {
@@ -1123,7 +1123,7 @@ impl WebSocketSession {
         let Some(Rotation::Overlap(overlap)) = self.rotation.as_deref_mut() else {
             return None;
         };
-        overlap.log.from_old(self.ctx.sequence.as_ref(), message)
+        overlap.log.note_old(self.ctx.sequence.as_ref(), message)
     }
 
     /// Switches the reader to the rotation's new connection: its held messages from `from`
@@ -1571,9 +1571,9 @@ mod tests {
             if from_old {
                 let message = old.next()?;
                 reader.push(message.clone());
-                switch = log.from_old(sequence, &message);
+                switch = log.note_old(sequence, &message);
             } else {
-                switch = log.from_new(sequence, new.next()?);
+                switch = log.note_new(sequence, new.next()?);
             }
             if switch.is_some() {
                 break;
@@ -1681,10 +1681,10 @@ mod tests {
             Message::text("tick 11"),
             Message::text("tick 12"),
         ] {
-            let _ = log.from_new(Some(&sequence), message);
+            let _ = log.note_new(Some(&sequence), message);
         }
         assert!(
-            log.from_old(Some(&sequence), &Message::text("tick 11"))
+            log.note_old(Some(&sequence), &Message::text("tick 11"))
                 .is_some()
         );
         let delivered: Vec<Message> = log.delivered(0, Some(&sequence)).collect();
@@ -1700,14 +1700,14 @@ mod tests {
         let mut log = OverlapLog::default();
         for n in 0..RECENT_OLD + 10 {
             assert!(
-                log.from_old(None, &Message::text(format!("tick {n}")))
+                log.note_old(None, &Message::text(format!("tick {n}")))
                     .is_none()
             );
         }
         assert_eq!(log.recent.len(), RECENT_OLD);
         assert!(!log.recent_seen.contains(digest(&Message::text("tick 9"))));
         // The oldest kept one is still found, so the overlap shows from it.
-        let switch = log.from_new(None, Message::text("tick 10")).expect("kept");
+        let switch = log.note_new(None, Message::text("tick 10")).expect("kept");
         assert_eq!(switch.from, 1);
         assert!(
             matches!(switch.catchup, Some(Catchup::Messages(owed)) if owed.len() == RECENT_OLD - 1)
