@@ -239,10 +239,9 @@ async fn one_member_reconnects_once_the_proxy_is_back() {
     assert!(feed.accepts().iter().all(|(_, peer)| *peer == via(3)));
 }
 
-#[tokio::test]
-async fn a_tunnel_that_relays_nothing_is_declared_dead_and_replaced() {
-    let ca = TestCa::new();
-    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+/// A scripted HTTP CONNECT proxy to `feed` whose tunnels relay until the returned
+/// `Notify` is notified, and then relay nothing and read nothing, staying open.
+async fn freezing_proxy(feed: &Feed) -> (FakeProxy, Arc<tokio::sync::Notify>) {
     let freeze = Arc::new(tokio::sync::Notify::new());
     let target = feed.url("feed");
     let port: u16 = target
@@ -268,6 +267,14 @@ async fn a_tunnel_that_relays_nothing_is_declared_dead_and_replaced() {
         }
     })
     .await;
+    (proxy, freeze)
+}
+
+#[tokio::test]
+async fn a_tunnel_that_relays_nothing_is_declared_dead_and_replaced() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let (proxy, freeze) = freezing_proxy(&feed).await;
     let injector = injector(&[format!("http://{}", proxy.authority())], &ca);
     let dead_after = Duration::from_secs(4);
     let settings = quick()
@@ -299,6 +306,55 @@ async fn a_tunnel_that_relays_nothing_is_declared_dead_and_replaced() {
         "{took:?}"
     );
     assert_eq!(proxy.accepted(), 2);
+}
+
+/// A message written into a tunnel that stalls cannot be flushed; the connection is then
+/// declared dead and replaced. The flush (or the close) that follows fails with
+/// `NotConnected`, though a new connection is up by then: the message may never have
+/// left, and the library does not send it again. The error is reported once.
+async fn a_write_the_lost_connection_never_flushed_fails(close: bool) {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let (proxy, freeze) = freezing_proxy(&feed).await;
+    let injector = injector(&[format!("http://{}", proxy.authority())], &ca);
+    let settings = quick()
+        .with_ping_interval(Duration::from_millis(300))
+        .with_dead_after(Duration::from_secs(2));
+    let (mut session, _events) = open(&injector, &feed, "feed", settings).await;
+    next_tick(&mut session).await;
+    freeze.notify_waiters();
+    // More than the loopback socket buffers hold: it stays in the session's buffer.
+    let big = Message::binary(vec![7u8; 32 << 20]);
+    session
+        .feed(big)
+        .await
+        .expect("written to the live connection");
+    until_moved(&mut session, 1).await;
+    assert_eq!(session.connection(), Some(2));
+    let err = if close {
+        session.close().await.unwrap_err()
+    } else {
+        session.flush().await.unwrap_err()
+    };
+    assert_eq!(*err.kind(), proxy_runtime::ProxyErrorKind::NotConnected);
+    assert!(err.to_string().contains("may not have been sent"), "{err}");
+    if close {
+        assert!(session.close().await.is_ok(), "reported once");
+    } else {
+        session.flush().await.expect("reported once");
+        // The new connection takes writes.
+        session.send(Message::text("ping me")).await.expect("sent");
+    }
+}
+
+#[tokio::test]
+async fn a_flush_after_the_connection_holding_the_write_was_lost_fails_not_connected() {
+    a_write_the_lost_connection_never_flushed_fails(false).await;
+}
+
+#[tokio::test]
+async fn a_close_after_the_connection_holding_the_write_was_lost_fails_not_connected() {
+    a_write_the_lost_connection_never_flushed_fails(true).await;
 }
 
 #[tokio::test]

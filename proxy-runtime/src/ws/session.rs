@@ -288,7 +288,7 @@ impl WebSocketSessionBuilder {
             attention: false,
             sender: None,
             send_deadline: None,
-            unflushed: false,
+            write: Write::Flushed,
             rotation_failures: 0,
             opening: true,
             finished: None,
@@ -316,8 +316,10 @@ impl WebSocketSessionBuilder {
 /// - A `send` while the session reconnects waits for the new connection up to the route's
 ///   timeout, then fails with [`NotConnected`](crate::ProxyErrorKind::NotConnected).
 ///   A message written to a connection that was lost before it was flushed fails its
-///   `send` with `NotConnected` too (it may or may not have left): the library never
-///   sends an application message again.
+///   `send` with `NotConnected` too (it may or may not have left), even when a new
+///   connection is up by the time of the flush: the library never sends an application
+///   message again. (A message written to the old connection of a rotation is flushed by
+///   that connection's close handshake.)
 /// - Dropping it closes its connections; it has no task to stop.
 pub struct WebSocketSession {
     ctx: Arc<Ctx>,
@@ -338,8 +340,8 @@ pub struct WebSocketSession {
     attention: bool,
     sender: Option<Waker>,
     send_deadline: Option<Pin<Box<Sleep>>>,
-    /// Whether a message was written to the connection and not yet flushed.
-    unflushed: bool,
+    /// Whether a message was written and not yet flushed, and to which connection.
+    write: Write,
     /// Rotations that failed in a row (their retries back off).
     rotation_failures: u32,
     /// While `open` runs: the first attempt's failure is returned, not retried.
@@ -992,6 +994,9 @@ impl WebSocketSession {
         self.disconnected_at.get_or_insert_with(Instant::now);
         self.catchup = None;
         self.attention = true;
+        if self.write == Write::Pending {
+            self.write = Write::Lost;
+        }
         // A writer waiting on the lost connection looks again (and finds it gone).
         if let Some(sender) = self.sender.take() {
             sender.wake();
@@ -1329,6 +1334,17 @@ impl Stream for WebSocketSession {
     }
 }
 
+/// Where the messages written since the last flush stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// None waits for a flush.
+    Flushed,
+    /// Written to the live connection.
+    Pending,
+    /// One was written to a connection lost before it was flushed.
+    Lost,
+}
+
 impl WebSocketSession {
     /// Keeps the writer's waker, for the reader to wake when the connection changes (or a
     /// ping took the write wake-up); a new waker (another send) gets a deadline of its own.
@@ -1342,11 +1358,16 @@ impl WebSocketSession {
         }
     }
 
-    /// A write the connection had not flushed when it was lost.
-    fn lost_write() -> ProxyError {
-        ProxyError::new(K::NotConnected).detail(
-            "the connection was lost before the message was flushed: it may not have been sent",
-        )
+    /// The result of a flush (or close) that `flushed` what the live connection had:
+    /// an error when a message went to a connection lost before it was flushed.
+    fn written(&mut self, flushed: Result<(), ProxyError>) -> Result<(), ProxyError> {
+        let write = std::mem::replace(&mut self.write, Write::Flushed);
+        if write == Write::Lost {
+            return Err(ProxyError::new(K::NotConnected).detail(
+                "the connection was lost before the message was flushed: it may not have been sent",
+            ));
+        }
+        flushed
     }
 }
 
@@ -1396,7 +1417,9 @@ impl Sink<Message> for WebSocketSession {
         match &mut this.state {
             State::Live(live) => {
                 live.ws.start_send_unpin(message).map_err(broke)?;
-                this.unflushed = true;
+                if this.write == Write::Flushed {
+                    this.write = Write::Pending;
+                }
                 Ok(())
             }
             State::Connecting(_) | State::Ended => Err(ProxyError::new(K::NotConnected)
@@ -1409,26 +1432,21 @@ impl Sink<Message> for WebSocketSession {
         this.keep_sender(cx);
         let flushed = match &mut this.state {
             State::Live(live) => ready!(live.ws.poll_flush_unpin(cx)).map_err(broke),
-            // A message written to the lost connection and not flushed may not have left.
-            State::Connecting(_) | State::Ended if this.unflushed => Err(Self::lost_write()),
             State::Connecting(_) | State::Ended => Ok(()),
         };
-        this.unflushed = false;
         this.sender = None;
-        Poll::Ready(flushed)
+        Poll::Ready(this.written(flushed))
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         let this = self.get_mut();
         this.rotation = None;
-        let result = match &mut this.state {
+        let closed = match &mut this.state {
             State::Live(live) => ready!(live.ws.poll_close_unpin(cx)).map_err(broke),
-            State::Connecting(_) | State::Ended if this.unflushed => Err(Self::lost_write()),
             State::Connecting(_) | State::Ended => Ok(()),
         };
-        this.unflushed = false;
         this.state = State::Ended;
-        Poll::Ready(result)
+        Poll::Ready(this.written(closed))
     }
 }
 
