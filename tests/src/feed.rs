@@ -5,9 +5,11 @@
 //! Paths: `/feed` waits for a text `subscribe` (answering `subscribed`), then forwards every
 //! tick; `/silent` accepts the subscription and then sends nothing (it still answers
 //! pings); `/close` forwards three ticks, then closes with code 1001 and the reason
-//! `maintenance`. Every accepted connection is recorded with its time and peer, every
+//! `maintenance`; `/once-then-NNN` serves its first upgrade as `/feed` and answers every
+//! later one with the HTTP status NNN. Every accepted connection is recorded with its time and peer, every
 //! subscription counted, and every connection the client closed with a close frame.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,8 @@ pub struct Feed {
     subscriptions: Arc<AtomicUsize>,
     open: Arc<AtomicUsize>,
     closed_by_client: Arc<AtomicUsize>,
+    /// Upgrades asked for, by path.
+    upgrades: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 /// The number a tick message carries (`tick N`), if it is one.
@@ -48,6 +52,7 @@ impl Feed {
             subscriptions: Arc::default(),
             open: Arc::default(),
             closed_by_client: Arc::default(),
+            upgrades: Arc::default(),
         };
         let (ticks, _) = broadcast::channel::<u64>(65_536);
         let ticker = ticks.clone();
@@ -98,6 +103,16 @@ impl Feed {
         let record = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
                       response| {
             path = request.uri().path().to_owned();
+            let mut upgrades = self.upgrades.lock().expect("lock");
+            let asked = upgrades.entry(path.clone()).or_default();
+            *asked += 1;
+            let refusal = path.strip_prefix("/once-then-").map(str::parse::<u16>);
+            if let (Some(Ok(status)), true) = (refusal, *asked > 1) {
+                let mut refused =
+                    tokio_tungstenite::tungstenite::handshake::server::ErrorResponse::new(None);
+                *refused.status_mut() = status.try_into().expect("an HTTP status");
+                return Err(refused);
+            }
             Ok(response)
         };
         let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record).await else {

@@ -599,6 +599,68 @@ async fn rotation_with_a_sequence_hook_switches_where_the_numbers_meet() {
     rotations_lose_nothing(&mut session, &events, 3).await;
 }
 
+/// Reads `session` until `until` passes: every tick from connection 1, in order.
+async fn read_on_connection_one(session: &mut WebSocketSession, until: Instant) {
+    let mut last = None;
+    while Instant::now() < until {
+        let (connection, n) = next_tick(session).await;
+        assert_eq!(connection, 1);
+        assert!(last.is_none_or(|last| n == last + 1), "{last:?} then {n}");
+        last = Some(n);
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_the_origin_refuses_is_tried_again_after_the_overlap_wait() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let injector = injector(&[], &ca);
+    let overlap_wait = Duration::from_millis(1500);
+    let settings = quick().with_max_lifetime(Duration::from_millis(300), overlap_wait);
+    let opened = Instant::now();
+    let (mut session, events) = open(&injector, &feed, "once-then-503", settings).await;
+    // Rotations at 300 ms and, refused, again no sooner than an overlap wait later: at most
+    // three upgrades within 300 ms + 1.5 s + 1.4 s.
+    read_on_connection_one(&mut session, opened + Duration::from_millis(3200)).await;
+    assert!(feed.accepts().len() <= 3, "{:?}", feed.accepts());
+    // And tried again (a 503 is worth retrying).
+    let retried = tokio::time::timeout(GENEROUS, async {
+        while feed.accepts().len() < 3 {
+            next_tick(&mut session).await;
+        }
+    });
+    assert!(retried.await.is_ok(), "{:?}", feed.accepts());
+    // The reader never noticed.
+    assert_eq!(session.connection(), Some(1));
+    assert_eq!(
+        count(&events, |e| !matches!(
+            e,
+            SessionEvent::Connected { connection: 1, .. }
+        )),
+        0,
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_refused_for_good_is_not_tried_again() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let injector = injector(&[], &ca);
+    let overlap_wait = Duration::from_millis(500);
+    let settings = quick().with_max_lifetime(Duration::from_millis(300), overlap_wait);
+    let (mut session, _events) = open(&injector, &feed, "once-then-404", settings).await;
+    let refused = tokio::time::timeout(GENEROUS, async {
+        while feed.accepts().len() < 2 {
+            next_tick(&mut session).await;
+        }
+    });
+    assert!(refused.await.is_ok(), "the rotation was tried");
+    // A 404 is no retry's to fix: well past several overlap waits, no third upgrade.
+    read_on_connection_one(&mut session, Instant::now() + Duration::from_secs(3)).await;
+    assert_eq!(feed.accepts().len(), 2, "{:?}", feed.accepts());
+}
+
 #[tokio::test]
 async fn a_failure_no_retry_fixes_ends_the_open_at_once() {
     let ca = TestCa::new();

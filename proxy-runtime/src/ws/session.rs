@@ -810,10 +810,10 @@ impl OverlapLog {
         }
         let d = digest(&message);
         self.held_seen.add(d);
-        let data = is_data(&message);
         self.held.push_back(message);
-        // The old connection delivered it: what it delivered after it, the new one owes.
-        if !data || !self.recent_seen.contains(d) {
+        // The old connection delivered it (it keeps data messages only, and a digest
+        // includes the kind): what it delivered after it, the new one owes.
+        if !self.recent_seen.contains(d) {
             return None;
         }
         let last = self.held.back()?;
