@@ -755,6 +755,67 @@ async fn a_send_while_reconnecting_waits_for_the_route_timeout_then_fails_unsent
     reader.abort();
 }
 
+/// A send abandoned while the session reconnects leaves nothing behind for the next one:
+/// a send from another task gets a deadline of its own and is woken when the connection
+/// is back, though the abandoned send's deadline passed meanwhile.
+#[tokio::test]
+async fn a_send_from_another_task_after_an_abandoned_one_waits_for_the_connection() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let mut proxy = RealProxy::microsocks_with(with_outbound(11));
+    let timeout = Duration::from_secs(5);
+    let settings = ProxySettings::loader()
+        .env_vars([
+            ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
+                proxy.url("socks5h", None),
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__TIMEOUT_SECONDS",
+                timeout.as_secs().to_string(),
+            ),
+        ])
+        .load()
+        .unwrap();
+    let injector = ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .build();
+    let (session, events) = open(&injector, &feed, "feed", quick()).await;
+    let (mut sink, mut stream) = session.split();
+    proxy.kill();
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    assert!(
+        eventually(|| count(&events, |e| matches!(e, SessionEvent::Disconnected { .. })) > 0)
+            .await
+    );
+    // Abandoned after 100 ms, in a task of its own.
+    let abandoned_at = Instant::now();
+    let mut sink = tokio::spawn(async move {
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(100),
+            sink.send(Message::text("abandoned")),
+        )
+        .await;
+        assert!(abandoned.is_err(), "still reconnecting");
+        sink
+    })
+    .await
+    .unwrap();
+    // Another task sends shortly before the abandoned send's deadline; the connection is
+    // back only after that deadline.
+    tokio::time::sleep_until((abandoned_at + timeout - Duration::from_millis(500)).into()).await;
+    let sent = tokio::spawn(async move { sink.send(Message::text("subscribe")).await });
+    tokio::time::sleep_until((abandoned_at + timeout + Duration::from_millis(500)).into()).await;
+    proxy.restart();
+    tokio::time::timeout(GENEROUS, sent)
+        .await
+        .expect("woken")
+        .unwrap()
+        .expect("sent on the new connection, within its own deadline");
+    reader.abort();
+}
+
 /// Open descriptors of this process.
 fn descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
