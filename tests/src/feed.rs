@@ -6,7 +6,9 @@
 //! tick; `/silent` accepts the subscription and then sends nothing (it still answers
 //! pings); `/close` forwards three ticks, then closes with code 1001 and the reason
 //! `maintenance`; `/once-then-NNN` serves its first upgrade as `/feed` and answers every
-//! later one with the HTTP status NNN. Every accepted connection is recorded with its time and peer, every
+//! later one with the HTTP status NNN; `/lagging` forwards the ticks of its Nth connection
+//! 50 ms × (N - 1) after they were made (each new connection behind the one before).
+//! Every accepted connection is recorded with its time and peer, every
 //! subscription counted, and every connection the client closed with a close frame.
 
 use std::collections::HashMap;
@@ -54,7 +56,7 @@ impl Feed {
             closed_by_client: Arc::default(),
             upgrades: Arc::default(),
         };
-        let (ticks, _) = broadcast::channel::<u64>(65_536);
+        let (ticks, _) = broadcast::channel::<(u64, Instant)>(65_536);
         let ticker = ticks.clone();
         // Ticks until the test's runtime ends.
         tokio::spawn(async move {
@@ -63,7 +65,7 @@ impl Feed {
             loop {
                 interval.tick().await;
                 n += 1;
-                let _ = ticker.send(n);
+                let _ = ticker.send((n, Instant::now()));
             }
         });
         let served = feed.clone();
@@ -95,17 +97,19 @@ impl Feed {
     }
 
     #[allow(clippy::result_large_err)] // the error type of tungstenite's header callback
-    async fn serve<S>(&self, stream: S, mut ticks: broadcast::Receiver<u64>)
+    async fn serve<S>(&self, stream: S, mut ticks: broadcast::Receiver<(u64, Instant)>)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         let mut path = String::new();
+        let mut nth = 0;
         let record = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
                       response| {
             path = request.uri().path().to_owned();
             let mut upgrades = self.upgrades.lock().expect("lock");
             let asked = upgrades.entry(path.clone()).or_default();
             *asked += 1;
+            nth = *asked;
             let refusal = path.strip_prefix("/once-then-").map(str::parse::<u16>);
             if let (Some(Ok(status)), true) = (refusal, *asked > 1) {
                 let mut refused =
@@ -131,6 +135,11 @@ impl Feed {
             return;
         }
         let silent = path == "/silent";
+        let lag = if path == "/lagging" {
+            Duration::from_millis(50) * (nth as u32 - 1)
+        } else {
+            Duration::ZERO
+        };
         let mut left = (path == "/close").then_some(3);
         loop {
             if left == Some(0) {
@@ -143,7 +152,8 @@ impl Feed {
             }
             tokio::select! {
                 tick = ticks.recv(), if !silent => match tick {
-                    Ok(n) => {
+                    Ok((n, made)) => {
+                        tokio::time::sleep_until((made + lag).into()).await;
                         if ws.send(Message::text(format!("tick {n}"))).await.is_err() {
                             return;
                         }

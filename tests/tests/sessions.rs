@@ -535,6 +535,12 @@ async fn rotations_lose_nothing(session: &mut WebSocketSession, events: &Events,
             switched += 1;
         }
     }
+    // What the last new connection still owed is dropped too.
+    for _ in 0..40 {
+        let (from, n) = next_tick(session).await;
+        assert_eq!(n, last + 1, "tick {n} after {last} (connection {from})");
+        last = n;
+    }
     let rotated: Vec<bool> = events
         .lock()
         .unwrap()
@@ -577,6 +583,18 @@ async fn rotation_through_tinyproxy_switches_on_a_message_seen_on_both_and_loses
         "{}",
         feed.closed_by_client()
     );
+}
+
+/// Each new connection 50 ms behind the one before: the overlap shows on the new
+/// connection, and what it still owes the reader is dropped as it comes.
+#[tokio::test]
+async fn rotation_onto_a_connection_that_lags_drops_what_it_owes_and_loses_none() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(5)).await;
+    let injector = injector(&[], &ca);
+    let settings = quick().with_max_lifetime(Duration::from_millis(800), Duration::from_secs(10));
+    let (mut session, events) = open(&injector, &feed, "lagging", settings).await;
+    rotations_lose_nothing(&mut session, &events, 3).await;
 }
 
 #[tokio::test]
@@ -786,8 +804,7 @@ async fn a_send_from_another_task_after_an_abandoned_one_waits_for_the_connectio
     proxy.kill();
     let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
     assert!(
-        eventually(|| count(&events, |e| matches!(e, SessionEvent::Disconnected { .. })) > 0)
-            .await
+        eventually(|| count(&events, |e| matches!(e, SessionEvent::Disconnected { .. })) > 0).await
     );
     // Abandoned after 100 ms, in a task of its own.
     let abandoned_at = Instant::now();
