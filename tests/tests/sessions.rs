@@ -1131,6 +1131,52 @@ async fn a_member_benched_while_an_attempt_waited_for_its_budget_is_skipped() {
     assert_eq!(feed.accepts().len(), 2);
 }
 
+/// The last member left is dialed though it was benched while the attempt waited for its
+/// budget: an attempt never fails without a try, and its error is that member's.
+#[tokio::test]
+async fn the_last_member_is_tried_though_benched_while_the_attempt_waited() {
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(50)).await;
+    let refusing = || {
+        FakeProxy::start(|mut session| async move {
+            session.read_head().await;
+            session
+                .write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        })
+    };
+    let (one, two) = tokio::join!(refusing(), refusing());
+    let urls = [
+        format!("http://{}", one.authority()),
+        format!("http://{}", two.authority()),
+    ];
+    let injector = injector_with(
+        &urls,
+        &ca,
+        &[
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+                "1",
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+                "300",
+            ),
+        ],
+    );
+    // The first attempt benches both; the second waits its turn at each, skips the
+    // first and dials the second anyway.
+    let (first, second) = tokio::join!(
+        injector.connect_websocket("binance", feed.url("feed")),
+        injector.connect_websocket("binance", feed.url("feed")),
+    );
+    assert!(first.is_err());
+    let err = second.unwrap_err();
+    assert!(err.to_string().contains("502"), "{err}");
+    assert_eq!((one.accepted(), two.accepted()), (1, 2));
+    assert!(feed.accepts().is_empty(), "nothing direct");
+}
+
 #[tokio::test]
 async fn a_session_with_every_timer_off_sleeps_too() {
     let settings = quick()
