@@ -8,13 +8,14 @@ pub use crate::proxied::Connectors;
 use crate::proxied::Proxied;
 pub use crate::settings::schema::{FieldKind, FieldSchema, Schema, SettingsField, SettingsOptions};
 
-/// A struct's schema, from its name, fields and `one_of` groups.
+/// A struct's schema, from its name, fields, `one_of` groups and `shorthand` field.
 pub fn schema(
     type_name: &'static str,
     fields: Vec<FieldSchema>,
     one_of: &'static [&'static [&'static str]],
+    shorthand: Option<&'static str>,
 ) -> Schema {
-    Schema::new(type_name, fields, one_of)
+    Schema::new(type_name, fields, one_of, shorthand)
 }
 
 pub use crate::proxied::ExchangeName;

@@ -26,7 +26,7 @@ impl PoolBench {
                 let url: ProxyUrl = format!("socks5h://user:pass@proxy-{i}.example:1080")
                     .parse()
                     .expect("a valid proxy URL");
-                url
+                url.into()
             })
             .collect();
         let key = RouteKey::Exchange(ExchangeId::new("binance").expect("an exchange id"));

@@ -149,6 +149,11 @@ pub enum ProxyErrorKind {
     /// The `on_connect` hook of a resilient WebSocket session failed (or did not finish
     /// within the route's timeout): the connection is dropped and another attempted.
     Hook,
+    /// A member's local source address or network interface cannot be used: the address
+    /// is not on this host, the interface does not exist, or every address of the proxy
+    /// (or target) is of the other family. The member failed (a pool benches it and tries
+    /// the next); the connection is never made from another address instead.
+    SourceUnavailable,
 }
 
 /// What a proxy answered when it refused.
@@ -199,8 +204,9 @@ pub(crate) fn socks5_reply_text(code: u8) -> &'static str {
 impl ProxyErrorKind {
     /// Every label [`metric_label`](Self::metric_label) gives, so that a member's counters
     /// are made before its first failure.
-    pub(crate) const METRIC_LABELS: [&'static str; 9] = [
+    pub(crate) const METRIC_LABELS: [&'static str; 10] = [
         "proxy_unreachable",
+        "source_unavailable",
         "timeout",
         "auth_required",
         "auth_failed",
@@ -216,6 +222,7 @@ impl ProxyErrorKind {
     pub(crate) fn metric_label(&self) -> &'static str {
         match self {
             ProxyErrorKind::ProxyUnreachable => "proxy_unreachable",
+            ProxyErrorKind::SourceUnavailable => "source_unavailable",
             ProxyErrorKind::Timeout(_) => "timeout",
             ProxyErrorKind::AuthRequired => "auth_required",
             ProxyErrorKind::AuthFailed => "auth_failed",
@@ -263,6 +270,9 @@ impl fmt::Display for ProxyErrorKind {
                 f.write_str("the WebSocket session has no connection to send on")
             }
             ProxyErrorKind::Hook => f.write_str("the session's on_connect hook failed"),
+            ProxyErrorKind::SourceUnavailable => {
+                f.write_str("the member's source address or interface cannot be used")
+            }
         }
     }
 }
@@ -395,8 +405,9 @@ impl ProxyError {
         self.inner.exchange.as_deref()
     }
 
-    /// The proxy, redacted; `None` for a direct connection, or when the route was unusable
-    /// before any proxy was chosen (see [`kind`](Self::kind)).
+    /// The proxy, redacted (or the pool member, as metrics label it: `direct://ADDRESS`
+    /// for a source address); `None` for a direct connection, or when the route was
+    /// unusable before any member was chosen (see [`kind`](Self::kind)).
     pub fn proxy(&self) -> Option<&str> {
         match &self.inner.via {
             Via::Proxy(p) => Some(p),
@@ -465,6 +476,7 @@ impl ProxyError {
         use ProxyErrorKind as K;
         match &self.inner.kind {
             K::ProxyUnreachable
+            | K::SourceUnavailable
             | K::AuthRequired
             | K::AuthFailed
             | K::Refused(_)
@@ -545,6 +557,7 @@ impl ProxyError {
                 .map_or(Io::ConnectionRefused, ProxyError::io_kind),
             K::Http | K::Disconnected => self.io_source_kind().unwrap_or(Io::ConnectionAborted),
             K::NotConnected => Io::NotConnected,
+            K::SourceUnavailable => Io::AddrNotAvailable,
             K::Status(_) | K::Hook => Io::Other,
         }
     }
@@ -704,6 +717,7 @@ mod tests {
     fn every_kind_is_counted_under_a_label_of_the_list() {
         let labels = [
             (K::ProxyUnreachable, "proxy_unreachable"),
+            (K::SourceUnavailable, "source_unavailable"),
             (K::Timeout(Phase::Connect), "timeout"),
             (K::AuthRequired, "auth_required"),
             (K::AuthFailed, "auth_failed"),

@@ -77,7 +77,7 @@ pub fn connect_reply(proxy: &ProxyUrl, reply: &[u8], piece: usize) -> Result<Vec
     let reply = reply.to_vec();
     runtime().block_on(async move {
         let io = scripted_peer(reply, piece);
-        let mut tunnel = http_connect::handshake(io, endpoint, &target)
+        let mut tunnel = http_connect::handshake(io, endpoint, &target, &[])
             .await
             .map_err(|e| e.to_string())?;
         let mut rest = Vec::new();

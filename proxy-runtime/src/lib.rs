@@ -73,6 +73,7 @@ pub use model::exchange::{ExchangeId, ExchangeIdError};
 pub use model::host::Host;
 pub use model::hosts::{HostPattern, HostPatternError};
 pub use model::key::{ConnectionKind, RouteEntry, RouteField, RouteKey};
+pub use model::member::{MemberError, PoolMember};
 pub use model::proxy_settings::{ConnectionProxies, ExchangeProxies, ProxySettings};
 pub use model::proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use model::route::{EmptyPool, ProxyConfig, Strategy};

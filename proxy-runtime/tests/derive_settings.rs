@@ -355,3 +355,61 @@ fn a_required_field_inside_a_list_item_is_missing_at_its_index() {
         .unwrap();
     assert_eq!(fleet.databases[1].pool, Some(3));
 }
+
+/// A list whose items are a mapping or, for short, the value of one field.
+#[derive(Debug, Deserialize, Settings)]
+#[settings(env_prefix = "FEEDS_")]
+struct Feeds {
+    #[serde(default)]
+    mirrors: Vec<Mirror>,
+}
+
+#[derive(Debug, PartialEq, Deserialize, Settings)]
+#[settings(shorthand = "url")]
+#[serde(deny_unknown_fields)]
+struct Mirror {
+    url: String,
+    #[serde(default)]
+    weight: Option<u32>,
+}
+
+#[test]
+fn a_shorthand_struct_takes_a_value_alone_or_a_mapping_from_every_source() {
+    let yaml = "mirrors:\n  - wss://a.example\n  - url: wss://b.example\n    weight: 3\n";
+    let feeds: Feeds = Loader::new().yaml_str("feeds.yaml", yaml).load().unwrap();
+    let want = [
+        Mirror {
+            url: "wss://a.example".into(),
+            weight: None,
+        },
+        Mirror {
+            url: "wss://b.example".into(),
+            weight: Some(3),
+        },
+    ];
+    assert_eq!(feeds.mirrors, want);
+    let feeds: Feeds = Loader::new()
+        .env_vars([(
+            "FEEDS_MIRRORS",
+            r#"["wss://a.example", {"url": "wss://b.example", "weight": 3}]"#,
+        )])
+        .load()
+        .unwrap();
+    assert_eq!(feeds.mirrors, want);
+    // A value of the wrong kind for the shorthand field is that field's error, at the item.
+    let err = Loader::<Feeds>::new()
+        .env_vars([("FEEDS_MIRRORS", r#"[["nested"]]"#)])
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expected a mapping (Mirror), found a list"),
+        "{err}"
+    );
+    let err = Loader::<Feeds>::new()
+        .yaml_str("feeds.yaml", "mirrors:\n  - url: wss://a\n    wieght: 1\n")
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did you mean `weight`"), "{err}");
+}

@@ -61,7 +61,7 @@ fn every_yaml_example_loads() {
                 binance
                     .members()
                     .iter()
-                    .all(|m| password(m).as_deref() == Some("p@ss"))
+                    .all(|m| password(m.url()).as_deref() == Some("p@ss"))
             );
             assert_eq!(binance.strategy(), proxy_runtime::Strategy::RoundRobin);
             assert_eq!(binance.timeout().get(), 10);

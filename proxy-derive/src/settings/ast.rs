@@ -16,6 +16,8 @@ pub(crate) struct Input<'a> {
     /// The function `complete = "path"` names, parsed.
     pub(crate) complete: Option<syn::ExprPath>,
     pub(crate) one_of: Vec<attr::OneOf>,
+    /// The field a single value given for the struct is read as.
+    pub(crate) shorthand: Option<LitStr>,
     pub(crate) container_default: Option<SerdeDefault>,
     pub(crate) fields: Vec<Field<'a>>,
 }
@@ -86,6 +88,7 @@ impl<'a> Input<'a> {
                     }
                 }),
             one_of: container.one_of,
+            shorthand: container.shorthand,
             container_default: container.serde_default,
             fields,
         }

@@ -12,8 +12,9 @@ pub(crate) const YAML_SECTION: &str = "yaml_section";
 pub(crate) const CONFIG_ENV: &str = "config_env";
 pub(crate) const ONE_OF: &str = "one_of";
 pub(crate) const COMPLETE: &str = "complete";
+pub(crate) const SHORTHAND: &str = "shorthand";
 const CONTAINER_OPTIONS: &str =
-    "`env_prefix`, `yaml_section`, `config_env`, `complete` and `one_of(...)`";
+    "`env_prefix`, `yaml_section`, `config_env`, `complete`, `shorthand` and `one_of(...)`";
 
 /// serde options that would make a name differ from the field's name, or change the shape
 /// the schema describes.
@@ -47,6 +48,8 @@ pub(crate) struct Container {
     pub(crate) config_env: Option<LitStr>,
     /// `complete = "path"`: a function that completes the settings after the load.
     pub(crate) complete: Option<LitStr>,
+    /// `shorthand = "field"`: a single value given for the struct is that field's.
+    pub(crate) shorthand: Option<LitStr>,
     /// `one_of("a", "b")` groups: exactly one of those fields must be given.
     pub(crate) one_of: Vec<OneOf>,
     pub(crate) serde_default: Option<SerdeDefault>,
@@ -89,6 +92,8 @@ pub(crate) fn container(cx: &mut Ctxt, attrs: &[Attribute]) -> Container {
                     &mut out.config_env
                 } else if meta.path.is_ident(COMPLETE) {
                     &mut out.complete
+                } else if meta.path.is_ident(SHORTHAND) {
+                    &mut out.shorthand
                 } else {
                     let name = path_name(&meta);
                     cx.push(meta.error(format!(

@@ -67,6 +67,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
         let names = &g.names;
         quote!(&[#(#names),*])
     });
+    let shorthand = option(&input.shorthand);
 
     quote! {
         #[automatically_derived]
@@ -84,6 +85,7 @@ pub(crate) fn expand(input: &Input<'_>) -> TokenStream {
                         #type_name,
                         ::proxy_runtime::__private::vec![#(#fields),*],
                         &[#(#groups),*],
+                        #shorthand,
                     )
                 })
             }

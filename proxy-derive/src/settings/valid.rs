@@ -31,6 +31,9 @@ pub(crate) fn check(cx: &mut Ctxt, input: &Input<'_>) {
     for group in &input.one_of {
         one_of(cx, input, group);
     }
+    if let Some(lit) = &input.shorthand {
+        shorthand(cx, input, lit);
+    }
     for field in &input.fields {
         if proxy_rules::check_words(&field.name).is_err() {
             let ident = field.original.ident.as_ref();
@@ -65,6 +68,38 @@ fn env_name(cx: &mut Ctxt, lit: Option<&LitStr>, option: &str) {
                 v.to_ascii_uppercase()
             ),
         );
+    }
+}
+
+/// `shorthand` names a field of the struct; the other fields may be left out (a value given
+/// alone sets only that one).
+fn shorthand(cx: &mut Ctxt, input: &Input<'_>, lit: &LitStr) {
+    let name = lit.value();
+    if !input.fields.iter().any(|f| f.name == name) {
+        let names: Vec<&str> = input.fields.iter().map(|f| f.name.as_str()).collect();
+        cx.error(
+            lit,
+            format!(
+                "`shorthand` names no field of this struct (its fields: {})",
+                names.join(", ")
+            ),
+        );
+        return;
+    }
+    for field in input.fields.iter().filter(|f| f.name != name) {
+        let optional = matches!(
+            &field.original.ty,
+            syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Option")
+        );
+        if !optional && field.default.is_none() && input.container_default.is_none() {
+            cx.error(
+                field.original.ident.as_ref(),
+                format!(
+                    "`{}` is required, but a value given alone sets only `{name}` (the `shorthand`): make it an `Option` or give it `#[serde(default)]`",
+                    field.name
+                ),
+            );
+        }
     }
 }
 

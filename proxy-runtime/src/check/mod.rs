@@ -17,8 +17,9 @@ use serde::Serialize;
 
 use crate::model::exchange::ExchangeId;
 use crate::model::key::{ConnectionKind, RouteField, RouteKey};
+use crate::model::member::PoolMember;
 use crate::model::proxy_settings::ProxySettings;
-use crate::model::proxy_url::{ProxyEndpoint, ProxyUrl};
+use crate::model::proxy_url::ProxyEndpoint;
 use crate::model::route::ProxyConfig;
 use crate::model::session::SessionSettings;
 use crate::model::system::{SystemProxies, SystemProxy};
@@ -67,10 +68,24 @@ pub struct Member {
     pub username: Option<String>,
     /// Where the member was set.
     pub source: String,
+    /// The local address its sockets leave from (`source`, or `direct://ADDRESS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_address: Option<String>,
+    /// The network interface its sockets are bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// The names of its CONNECT headers (their values are never shown).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connect_headers: Vec<String>,
+    /// The member as the table shows it: the URL, `from ADDRESS`, `on INTERFACE`, and its
+    /// CONNECT headers with their values as `***`.
+    #[serde(skip)]
+    pub shown: String,
 }
 
 impl Member {
-    fn new(url: &ProxyUrl, source: String) -> Self {
+    fn new(member: &PoolMember, source: String) -> Self {
+        let url = member.url();
         let endpoint = url.endpoint();
         Member {
             url: url.to_string(),
@@ -79,6 +94,14 @@ impl Member {
             port: endpoint.map(ProxyEndpoint::port),
             username: endpoint.and_then(|e| e.username().map(str::to_owned)),
             source,
+            local_address: member.source().map(|ip| ip.to_string()),
+            interface: member.interface().map(str::to_owned),
+            connect_headers: member
+                .connect_headers()
+                .iter()
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            shown: member.to_string(),
         }
     }
 }
@@ -126,7 +149,7 @@ impl Route {
         if config.is_direct() {
             return None;
         }
-        let first = Member::new(config.url(), source.clone());
+        let first = Member::new(&config.members()[0], source.clone());
         let members = config.is_pool().then(|| {
             config
                 .members()

@@ -41,7 +41,7 @@ pub fn report_table(report: &Report) -> String {
             timeout_seconds,
             ..
         }) => {
-            let urls: Vec<&str> = members.iter().map(|m| m.url.as_str()).collect();
+            let urls: Vec<&str> = members.iter().map(|m| m.shown.as_str()).collect();
             format!(
                 "[{}] {} (timeout {timeout_seconds}s)",
                 urls.join(", "),

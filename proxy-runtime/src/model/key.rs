@@ -56,7 +56,7 @@ pub enum RouteEntry {
 /// assert_eq!(binance.to_string(), "binance");
 /// assert_eq!(RouteKey::Default.to_string(), "*");
 /// let path = binance.path(ConnectionKind::Http, RouteField::Member(1));
-/// assert_eq!(path.dotted(), "exchanges.binance.http.urls.1");
+/// assert_eq!(path.dotted(), "exchanges.binance.http.urls.1.url");
 /// # Ok::<(), proxy_runtime::ExchangeIdError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -107,7 +107,9 @@ impl RouteKey {
         keys.push(kind.as_str().to_owned());
         match field {
             RouteField::Url => keys.push("url".to_owned()),
-            RouteField::Member(i) => keys.extend(["urls".to_owned(), i.to_string()]),
+            RouteField::Member(i) => {
+                keys.extend(["urls".to_owned(), i.to_string(), "url".to_owned()]);
+            }
             RouteField::Strategy => keys.push("strategy".to_owned()),
             RouteField::Timeout => keys.push("timeout_seconds".to_owned()),
         }
@@ -134,7 +136,8 @@ impl fmt::Display for RouteKey {
 pub enum RouteField {
     /// `url`: the one proxy of a route that is not a pool.
     Url,
-    /// `urls.<i>`: member `i` of a pool, from 0.
+    /// `urls.<i>.url`: the URL of member `i` of a pool, from 0 (given alone as `urls.<i>`,
+    /// or in the member's mapping).
     Member(usize),
     /// `strategy`: how a pool chooses a member.
     Strategy,
@@ -176,11 +179,11 @@ mod tests {
             ),
             (
                 RouteKey::Default.path(ws, RouteField::Member(0)),
-                "default.websocket.urls.0",
+                "default.websocket.urls.0.url",
             ),
             (
                 okx.path(ws, RouteField::Member(12)),
-                "exchanges.okx.websocket.urls.12",
+                "exchanges.okx.websocket.urls.12.url",
             ),
             (
                 okx.path(http, RouteField::Strategy),
@@ -197,7 +200,7 @@ mod tests {
         // Each key its own segment (what `Origins` looks up), never a dotted one.
         assert_eq!(
             okx.path(ws, RouteField::Member(1)).keys(),
-            ["exchanges", "okx", "websocket", "urls", "1"]
+            ["exchanges", "okx", "websocket", "urls", "1", "url"]
         );
     }
 }

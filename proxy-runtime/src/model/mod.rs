@@ -9,6 +9,7 @@ pub(crate) mod exchange;
 pub(crate) mod host;
 pub(crate) mod hosts;
 pub(crate) mod key;
+pub(crate) mod member;
 pub(crate) mod proxy_settings;
 pub(crate) mod proxy_url;
 pub(crate) mod route;

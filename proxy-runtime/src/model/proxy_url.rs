@@ -129,7 +129,8 @@ impl fmt::Debug for ProxyEndpoint {
     }
 }
 
-/// A validated proxy URL, or `direct://`, the explicit "no proxy here".
+/// A validated proxy URL, or `direct://`, the explicit "no proxy here" (`direct://ADDRESS`:
+/// no proxy, from that local address).
 ///
 /// Parse it with [`ProxyUrl::parse`] or [`str::parse`]; settings loaders do that for you.
 /// `Display` and `Debug` show the password as `***`.
@@ -143,12 +144,19 @@ impl fmt::Debug for ProxyEndpoint {
 /// assert_eq!(proxy.password().map(|p| p.expose()), Some("p@ss"));
 /// assert_eq!(url.to_string(), "socks5h://trader:***@proxy.example.com:1080");
 /// assert!("direct://".parse::<ProxyUrl>()?.is_direct());
+/// let source: ProxyUrl = "direct://[2001:db8::10]".parse()?;
+/// assert_eq!(source.to_string(), "direct://[2001:db8::10]");
 /// # Ok::<(), proxy_runtime::UrlError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProxyUrl {
     /// `direct://`: connect without a proxy, and do not fall back to the default route.
     Direct,
+    /// `direct://192.0.2.10` or `direct://[2001:db8::10]`: connect without a proxy, from
+    /// this local address (a socket that cannot be bound to it fails; it never connects
+    /// from another address).
+    DirectFrom(IpAddr),
     /// A proxy server.
     Proxy(ProxyEndpoint),
 }
@@ -199,10 +207,11 @@ impl ProxyUrl {
             )));
         };
         if scheme.eq_ignore_ascii_case("direct") {
-            return if rest.is_empty() || rest == "/" {
+            let rest = rest.strip_suffix('/').unwrap_or(rest);
+            return if rest.is_empty() {
                 Ok(ProxyUrl::Direct)
             } else {
-                Err(UrlError::new("direct:// takes nothing after the scheme"))
+                parse_source(rest).map(ProxyUrl::DirectFrom)
             };
         }
         if scheme.is_empty() {
@@ -268,15 +277,15 @@ impl ProxyUrl {
         }))
     }
 
-    /// Whether this is `direct://`.
+    /// Whether this is `direct://` (from the default address: not `direct://ADDRESS`).
     pub fn is_direct(&self) -> bool {
         matches!(self, ProxyUrl::Direct)
     }
 
-    /// The proxy server, or `None` for `direct://`.
+    /// The proxy server, or `None` for `direct://` and `direct://ADDRESS`.
     pub fn endpoint(&self) -> Option<&ProxyEndpoint> {
         match self {
-            ProxyUrl::Direct => None,
+            ProxyUrl::Direct | ProxyUrl::DirectFrom(_) => None,
             ProxyUrl::Proxy(p) => Some(p),
         }
     }
@@ -285,7 +294,7 @@ impl ProxyUrl {
     /// loader only: never print it.
     pub(crate) fn to_unredacted_string(&self) -> String {
         match self {
-            ProxyUrl::Direct => "direct://".to_owned(),
+            ProxyUrl::Direct | ProxyUrl::DirectFrom(_) => self.to_string(),
             ProxyUrl::Proxy(p) => {
                 let mut s = format!("{}://", p.scheme);
                 if let Some(user) = &p.username {
@@ -315,6 +324,8 @@ impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProxyUrl::Direct => f.write_str("direct://"),
+            ProxyUrl::DirectFrom(IpAddr::V4(ip)) => write!(f, "direct://{ip}"),
+            ProxyUrl::DirectFrom(IpAddr::V6(ip)) => write!(f, "direct://[{ip}]"),
             ProxyUrl::Proxy(p) => fmt::Display::fmt(p, f),
         }
     }
@@ -328,7 +339,7 @@ impl fmt::Debug for ProxyUrl {
 
 /// Read from text, as settings give it.
 impl SettingsLeaf for ProxyUrl {
-    const EXPECTED: &'static str = "a proxy URL (SCHEME://[USER:PASSWORD@]HOST:PORT with scheme http, https, socks4, socks4a, socks5 or socks5h) or direct://";
+    const EXPECTED: &'static str = "a proxy URL (SCHEME://[USER:PASSWORD@]HOST:PORT with scheme http, https, socks4, socks4a, socks5 or socks5h), direct://, or direct://ADDRESS";
     fn from_scalar(value: &Scalar) -> Result<Self, String> {
         match value {
             Scalar::Text(t) => ProxyUrl::parse(t).map_err(|e| e.to_string()),
@@ -344,6 +355,38 @@ impl<'de> serde::Deserialize<'de> for ProxyUrl {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         deserialize_leaf(d)
     }
+}
+
+/// The local address of `direct://ADDRESS`: an IPv4 address, or an IPv6 one in brackets;
+/// no name (it would be resolved at each connection) and no port (the system picks it).
+fn parse_source(rest: &str) -> Result<IpAddr, UrlError> {
+    const FORM: &str = "after direct:// comes nothing, or a local address: direct://192.0.2.10 or direct://[2001:db8::10]";
+    if let Some(inside) = rest.strip_prefix('[') {
+        return match inside.strip_suffix(']').map(Ipv6Addr::from_str) {
+            Some(Ok(ip)) => Ok(IpAddr::V6(ip)),
+            _ => Err(UrlError::new(format!(
+                "invalid IPv6 source address; {FORM}"
+            ))),
+        };
+    }
+    if rest.contains(['@', '?', '#', '/']) {
+        return Err(UrlError::new(format!(
+            "direct:// has no user, path, query or fragment; {FORM}"
+        )));
+    }
+    if rest.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Ipv4Addr::from_str(rest)
+            .map(IpAddr::V4)
+            .map_err(|_| UrlError::new(format!("invalid IPv4 source address; {FORM}")));
+    }
+    if rest.contains(':') {
+        return Err(UrlError::new(format!(
+            "a source address takes no port (the system picks it), and an IPv6 one goes in brackets; {FORM}"
+        )));
+    }
+    Err(UrlError::new(format!(
+        "a source is an address, not a name; {FORM}"
+    )))
 }
 
 fn describe_char(c: char) -> String {
@@ -599,6 +642,8 @@ mod tests {
             "http://[::1]:3128",
             "socks4a://uid@10.0.0.1:1080/",
             "direct://",
+            "direct://192.0.2.10",
+            "direct://[2001:db8::10]/",
         ] {
             let url = ProxyUrl::parse(s).unwrap();
             let again = ProxyUrl::parse(&url.to_unredacted_string()).unwrap();
@@ -629,7 +674,15 @@ mod tests {
         assert!(err("http://p:1/x").contains("path"));
         assert!(err("http://p:1?x").contains("query"));
         assert!(err("http://p:1#x").contains("fragment"));
-        assert!(err("direct://x").contains("nothing after"));
+        assert!(err("direct://x").contains("not a name"));
+        assert!(err("direct://1.2.3.4:80").contains("no port"));
+        assert!(err("direct://::1").contains("brackets"));
+        assert!(err("direct://[::1]:80").contains("IPv6"));
+        assert!(err("direct://[zz]").contains("IPv6"));
+        assert!(err("direct://1.2.3").contains("IPv4"));
+        assert!(err("direct://u@1.2.3.4").contains("no user"));
+        assert!(err("direct://1.2.3.4/x").contains("no user, path"));
+        assert!(err("direct://1.2.3.4?x").contains("query"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::member::PoolMember;
 use super::proxy_url::ProxyUrl;
 use super::timeout::TimeoutSeconds;
 use crate::settings::schema::{
@@ -65,6 +66,7 @@ mod fields {
     use serde::Deserialize;
 
     use super::Strategy;
+    use crate::model::member::PoolMember;
     use crate::model::proxy_url::ProxyUrl;
     use crate::model::timeout::TimeoutSeconds;
     use proxy_derive::Settings;
@@ -76,9 +78,9 @@ mod fields {
         /// Proxy URL, like `socks5h://user:password@proxy.example.com:1080`, or `direct://`.
         #[serde(default)]
         pub(super) url: Option<ProxyUrl>,
-        /// A pool of proxy URLs (`direct://` allowed as a member), instead of `url`.
+        /// A pool, instead of `url`: each member a URL (`direct://` and `direct://ADDRESS` allowed), or a mapping with `url`, `source`, `interface` and `connect_headers`.
         #[serde(default)]
-        pub(super) urls: Option<Vec<ProxyUrl>>,
+        pub(super) urls: Option<Vec<PoolMember>>,
         /// How a pool chooses a member for a new connection: failover or round_robin.
         #[serde(default)]
         pub(super) strategy: Strategy,
@@ -95,7 +97,7 @@ mod fields {
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
     /// Never empty.
-    members: Vec<ProxyUrl>,
+    members: Vec<PoolMember>,
     pool: bool,
     strategy: Strategy,
     timeout_seconds: TimeoutSeconds,
@@ -109,8 +111,14 @@ pub struct EmptyPool;
 impl ProxyConfig {
     /// A route through `url` with the default timeout of 30 seconds.
     pub fn new(url: ProxyUrl) -> Self {
+        Self::single(PoolMember::new(url))
+    }
+
+    /// A route through `member` (with its source address or CONNECT headers), with the
+    /// default timeout of 30 seconds.
+    pub fn single(member: PoolMember) -> Self {
         Self {
-            members: vec![url],
+            members: vec![member],
             pool: false,
             strategy: Strategy::Failover,
             timeout_seconds: TimeoutSeconds::DEFAULT,
@@ -120,11 +128,17 @@ impl ProxyConfig {
     /// A route through a pool of proxies (`direct://` allowed as a member), with the
     /// default timeout of 30 seconds.
     pub fn pool(urls: Vec<ProxyUrl>, strategy: Strategy) -> Result<Self, EmptyPool> {
-        if urls.is_empty() {
+        Self::pool_of(urls.into_iter().map(PoolMember::new).collect(), strategy)
+    }
+
+    /// A route through a pool of members (with their source addresses or CONNECT
+    /// headers), with the default timeout of 30 seconds.
+    pub fn pool_of(members: Vec<PoolMember>, strategy: Strategy) -> Result<Self, EmptyPool> {
+        if members.is_empty() {
             return Err(EmptyPool);
         }
         Ok(Self {
-            members: urls,
+            members,
             pool: true,
             strategy,
             timeout_seconds: TimeoutSeconds::DEFAULT,
@@ -139,13 +153,13 @@ impl ProxyConfig {
         }
     }
 
-    /// The proxy URL (possibly `direct://`); for a pool, its first member.
+    /// The proxy URL (possibly `direct://`); for a pool, its first member's.
     pub fn url(&self) -> &ProxyUrl {
-        &self.members[0]
+        self.members[0].url()
     }
 
-    /// Every member, in order: the one URL of a route that is not a pool.
-    pub fn members(&self) -> &[ProxyUrl] {
+    /// Every member, in order: the one member of a route that is not a pool.
+    pub fn members(&self) -> &[PoolMember] {
         &self.members
     }
 
@@ -164,7 +178,8 @@ impl ProxyConfig {
         self.timeout_seconds
     }
 
-    /// Whether the route is `direct://` alone (a pool with a `direct://` member is not).
+    /// Whether the route is `direct://` alone, from the default address (a pool with a
+    /// `direct://` member is not, nor is `direct://ADDRESS`).
     pub fn is_direct(&self) -> bool {
         !self.pool && self.members[0].is_direct()
     }
@@ -197,7 +212,7 @@ impl<'de> Deserialize<'de> for ProxyConfig {
         let config = match (fields.url, fields.urls) {
             (Some(url), None) => ProxyConfig::new(url),
             (None, Some(urls)) => {
-                ProxyConfig::pool(urls, fields.strategy).map_err(D::Error::custom)?
+                ProxyConfig::pool_of(urls, fields.strategy).map_err(D::Error::custom)?
             }
             (Some(_), Some(_)) => return Err(D::Error::custom("give only one of `url`, `urls`")),
             (None, None) => return Err(D::Error::custom("missing `url` (or `urls`)")),
@@ -266,7 +281,7 @@ mod tests {
         assert_eq!(one.to_string(), "socks5h://u:***@a:1080 (timeout 5s)");
         assert_eq!(
             format!("{one:?}"),
-            "ProxyConfig { url: ProxyUrl(socks5h://u:***@a:1080), timeout_seconds: 5 }"
+            "ProxyConfig { url: PoolMember(socks5h://u:***@a:1080), timeout_seconds: 5 }"
         );
         let pool = ProxyConfig::pool(
             vec![url("socks5h://a:1080"), url("direct://")],
@@ -279,7 +294,7 @@ mod tests {
         );
         assert_eq!(
             format!("{pool:?}"),
-            "ProxyConfig { urls: [ProxyUrl(socks5h://a:1080), ProxyUrl(direct://)], \
+            "ProxyConfig { urls: [PoolMember(socks5h://a:1080), PoolMember(direct://)], \
              strategy: RoundRobin, timeout_seconds: 30 }"
         );
     }

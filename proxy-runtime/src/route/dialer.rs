@@ -17,6 +17,7 @@ use super::pool::{Pool, Through, cannot_carry, is_member_failure, member_deadlin
 use super::stream::ProxyStream;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
 use crate::model::key::{ConnectionKind, RouteKey};
+use crate::model::member::PoolMember;
 use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::{ProxyConfig, Strategy};
 use crate::model::session::SessionSettings;
@@ -155,7 +156,7 @@ impl Dialer {
         let through = |proxy: Option<&SystemProxy>| {
             proxy.map(|proxy| {
                 let pool = Pool::new(
-                    vec![proxy.url().clone()],
+                    vec![proxy.url().clone().into()],
                     Strategy::Failover,
                     key.clone(),
                     kind,
@@ -295,7 +296,8 @@ impl Dialer {
         pool.members()
             .iter()
             .map(|member| {
-                let config = ProxyConfig::new(member.url.clone()).with_timeout(self.shared.timeout);
+                let config =
+                    ProxyConfig::single(member.config.clone()).with_timeout(self.shared.timeout);
                 Dialer::new(
                     pool.key().clone(),
                     pool.kind(),
@@ -529,13 +531,13 @@ impl Dialer {
                 resolver: &*proxied.resolver,
                 tls: &member.tls,
             };
-            match dial(link, &member.url, target, tls, steps).await {
+            match dial(link, &member.config, target, tls, steps).await {
                 Ok(established) => {
                     pool.succeeded(i);
                     return Ok(Joined {
                         established,
                         place,
-                        via: member.url.endpoint().map(|_| member.shown.clone()),
+                        via: (!member.config.is_direct()).then(|| member.shown.clone()),
                         // The tag rides on every response of the connection (an entry in
                         // its extensions: allocations per request), for a member to cool or
                         // a connection to retire: only a pool of several has either to do.
@@ -548,9 +550,10 @@ impl Dialer {
                     } else {
                         pool.failed(i, &e);
                     }
-                    let via = match member.url {
-                        ProxyUrl::Direct => Via::Direct,
-                        ProxyUrl::Proxy(_) => Via::Proxy(member.shown.clone()),
+                    let via = if member.config.is_direct() {
+                        Via::Direct
+                    } else {
+                        Via::Proxy(member.shown.clone())
                     };
                     failures.push(e.at(self.exchange(), via, Some(&target.to_string())));
                 }
@@ -600,7 +603,7 @@ async fn direct(
         resolver,
         tls: exit,
     };
-    dial(link, &ProxyUrl::Direct, target, tls, steps)
+    dial(link, &PoolMember::new(ProxyUrl::Direct), target, tls, steps)
         .await
         .map(|established| Joined {
             established,
@@ -620,7 +623,7 @@ mod tests {
     async fn a_deadline_past_before_the_first_member_tries_none_and_benches_none() {
         let tls = TlsBase::new(TlsRoots::empty().client_config().unwrap(), true);
         let members = ["socks5h://127.0.0.1:1", "socks5h://127.0.0.1:2"]
-            .map(|url| url.parse().unwrap())
+            .map(|url| url.parse::<ProxyUrl>().unwrap())
             .to_vec();
         let config = ProxyConfig::pool(members, Strategy::Failover).unwrap();
         let dialer = Dialer::new(

@@ -1,5 +1,6 @@
-//! One member of a route (a proxy, or `direct://`) and its metric handles, made once per
-//! member at its first connection attempt, with the recorder in force then.
+//! One member of a route (a proxy, or `direct://`, from a source address or not) and its
+//! metric handles, made once per member at its first connection attempt, with the
+//! recorder in force then.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -8,14 +9,18 @@ use metrics::{Counter, Histogram, Label};
 
 use crate::error::{Phase, ProxyErrorKind};
 use crate::model::key::{ConnectionKind, RouteKey};
+use crate::model::member::PoolMember;
 use crate::model::proxy_url::ProxyUrl;
 use crate::transport::tls::ExitTls;
 
 /// One member of a route.
 pub(crate) struct Member {
-    /// Where it connects through: a proxy, or `direct://` (straight to the target).
-    pub(crate) url: ProxyUrl,
-    /// The member as errors, logs and metrics show it: the redacted URL, or `direct`.
+    /// Where it connects through (a proxy, or `direct://`: straight to the target), and
+    /// how its sockets leave this host.
+    pub(crate) config: PoolMember,
+    /// The member as errors, logs and metrics show it: the redacted URL (`direct` for
+    /// `direct://`), its source address or interface, and `#N` (its place) when another
+    /// member of the route shows the same (they differ by their CONNECT headers).
     pub(crate) shown: String,
     /// Its TLS, with a session cache of its own: a ticket issued through one exit is
     /// never presented through another, where it would link the two.
@@ -35,17 +40,19 @@ struct Meters {
 }
 
 impl Member {
-    /// The member `url` of `key`'s route for `kind` (the labels of its metrics), with its
-    /// TLS.
-    pub(crate) fn new(url: ProxyUrl, key: &RouteKey, kind: ConnectionKind, tls: ExitTls) -> Self {
-        let shown = match &url {
-            ProxyUrl::Direct => "direct".to_owned(),
-            ProxyUrl::Proxy(endpoint) => endpoint.to_string(),
-        };
+    /// The member `config` of `key`'s route for `kind`, shown as `shown` (see
+    /// [`shown`]), with its TLS.
+    pub(crate) fn new(
+        config: PoolMember,
+        shown: String,
+        key: &RouteKey,
+        kind: ConnectionKind,
+        tls: ExitTls,
+    ) -> Self {
         let mut labels = route_labels(key, kind);
         labels.push(Label::new("member", shown.clone()));
         Self {
-            url,
+            config,
             shown,
             tls,
             labels,
@@ -110,6 +117,38 @@ impl Member {
             histogram.record(took.as_secs_f64());
         }
     }
+}
+
+/// How each of `members` is shown: its redacted URL (`direct` for `direct://`) with
+/// ` from ADDRESS` or ` on INTERFACE`, and ` #N` (its place, from 1) when another member
+/// shows the same, so that every member has a label of its own.
+pub(crate) fn shown(members: &[PoolMember]) -> Vec<String> {
+    let plain: Vec<String> = members
+        .iter()
+        .map(|member| {
+            let mut shown = match (member.url().endpoint(), member.source()) {
+                (None, None) => "direct".to_owned(),
+                (None, Some(source)) => ProxyUrl::DirectFrom(source).to_string(),
+                (Some(endpoint), None) => endpoint.to_string(),
+                (Some(endpoint), Some(source)) => format!("{endpoint} from {source}"),
+            };
+            if let Some(interface) = member.interface() {
+                shown.push_str(&format!(" on {interface}"));
+            }
+            shown
+        })
+        .collect();
+    plain
+        .iter()
+        .enumerate()
+        .map(|(i, shown)| {
+            if plain.iter().filter(|other| *other == shown).count() > 1 {
+                format!("{shown} #{}", i + 1)
+            } else {
+                shown.clone()
+            }
+        })
+        .collect()
 }
 
 /// The labels every metric of `key`'s route for `kind` carries: `exchange` (`*` for the

@@ -20,7 +20,7 @@ use super::cooling;
 use super::member::{Member, route_labels};
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::model::key::{ConnectionKind, RouteKey};
-use crate::model::proxy_url::ProxyUrl;
+use crate::model::member::PoolMember;
 use crate::model::route::Strategy;
 use crate::transport::tls::{self, TlsBase};
 
@@ -75,15 +75,17 @@ impl Pool {
     /// The route of `members` (never empty) of `key`'s traffic of `kind`, each member's
     /// TLS made from `tls`.
     pub(crate) fn new(
-        members: Vec<ProxyUrl>,
+        members: Vec<PoolMember>,
         strategy: Strategy,
         key: RouteKey,
         kind: ConnectionKind,
         tls: &TlsBase,
     ) -> Arc<Self> {
+        let shown = super::member::shown(&members);
         let members: Vec<Member> = members
             .into_iter()
-            .map(|url| Member::new(url, &key, kind, tls.exit()))
+            .zip(shown)
+            .map(|(config, shown)| Member::new(config, shown, &key, kind, tls.exit()))
             .collect();
         let health = Mutex::new(members.iter().map(|_| Health::default()).collect());
         Arc::new_cyclic(|me| Self {
@@ -422,6 +424,7 @@ pub(crate) fn cannot_carry(error: &ProxyError) -> bool {
 pub(crate) fn is_member_failure(error: &ProxyError) -> bool {
     match error.kind() {
         K::ProxyUnreachable
+        | K::SourceUnavailable
         | K::AuthRequired
         | K::AuthFailed
         | K::Refused(_)
@@ -450,8 +453,10 @@ mod tests {
     use crate::error::Refusal;
     use crate::model::exchange::ExchangeId;
 
-    fn url(url: &str) -> ProxyUrl {
-        ProxyUrl::parse(url).unwrap()
+    fn url(url: &str) -> PoolMember {
+        crate::model::proxy_url::ProxyUrl::parse(url)
+            .unwrap()
+            .into()
     }
 
     fn binance() -> RouteKey {

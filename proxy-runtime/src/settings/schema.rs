@@ -91,6 +91,7 @@ pub struct Schema {
     type_name: &'static str,
     fields: Vec<FieldSchema>,
     one_of: &'static [&'static [&'static str]],
+    shorthand: Option<&'static str>,
 }
 
 impl Schema {
@@ -99,12 +100,20 @@ impl Schema {
         type_name: &'static str,
         fields: Vec<FieldSchema>,
         one_of: &'static [&'static [&'static str]],
+        shorthand: Option<&'static str>,
     ) -> Self {
         Self {
             type_name,
             fields,
             one_of,
+            shorthand,
         }
+    }
+
+    /// The field a single value given for the whole struct sets (`#[settings(shorthand =
+    /// "url")]`: `- socks5h://proxy:1080` in a list is `- url: socks5h://proxy:1080`).
+    pub fn shorthand(&self) -> Option<&'static str> {
+        self.shorthand
     }
 
     /// The `one_of` groups: of each, exactly one field must be given (a list, not empty).
@@ -243,6 +252,7 @@ impl fmt::Debug for FieldKind {
 #[derive(Clone, Copy)]
 pub struct LeafSchema {
     expected: &'static str,
+    sensitive: bool,
     parse: fn(&Scalar) -> Result<Box<dyn LeafValue>, String>,
 }
 
@@ -250,6 +260,12 @@ impl LeafSchema {
     /// What a value must look like, for messages and `proxy-check --vars`.
     pub fn expected(&self) -> &'static str {
         self.expected
+    }
+
+    /// Whether a value is a secret, never repeated in a message
+    /// ([`SettingsLeaf::SENSITIVE`]).
+    pub fn sensitive(&self) -> bool {
+        self.sensitive
     }
 
     /// Reads a value once, keeping the typed result for serde.
@@ -441,6 +457,11 @@ pub trait SettingsLeaf: Sized + Send + 'static {
     /// What a value must look like, for messages.
     const EXPECTED: &'static str;
 
+    /// Whether a value is a secret as a whole (a header that carries a session or a
+    /// token): a message about a rejected value then never shows it, not even redacted.
+    /// Values that only contain a secret (a URL's password) are redacted instead.
+    const SENSITIVE: bool = false;
+
     /// Reads a value. The error says what is wrong without repeating the value.
     fn from_scalar(value: &Scalar) -> Result<Self, String>;
 
@@ -453,6 +474,7 @@ impl<T: SettingsLeaf> SettingsField for T {
     fn kind() -> FieldKind {
         FieldKind::Leaf(LeafSchema {
             expected: T::EXPECTED,
+            sensitive: T::SENSITIVE,
             parse: |value| T::from_scalar(value).map(|v| Box::new(v) as Box<dyn LeafValue>),
         })
     }
@@ -666,5 +688,25 @@ impl SettingsLeaf for PathBuf {
     }
     fn to_scalar(&self) -> Scalar {
         Scalar::Text(self.to_string_lossy().into_owned())
+    }
+}
+
+/// An IPv4 or IPv6 address, IPv6 without brackets (`192.0.2.10`, `2001:db8::10`).
+impl SettingsLeaf for std::net::IpAddr {
+    const EXPECTED: &'static str = "an IP address, like 192.0.2.10 or 2001:db8::10";
+    fn from_scalar(value: &Scalar) -> Result<Self, String> {
+        match value {
+            Scalar::Text(t) => t
+                .parse()
+                .map_err(|_| format!("expected {}", Self::EXPECTED)),
+            other => Err(format!(
+                "expected {}, found {}",
+                Self::EXPECTED,
+                other.kind_name()
+            )),
+        }
+    }
+    fn to_scalar(&self) -> Scalar {
+        Scalar::Text(self.to_string())
     }
 }

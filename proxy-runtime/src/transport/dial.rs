@@ -8,7 +8,7 @@
 //! name locally for `socks4a`/`socks5h`/HTTP proxies, and never put a password in a log
 //! line.
 
-use super::happy_eyeballs::{Resolution, connect_any, connect_failure, resolve};
+use super::happy_eyeballs::{Bind, Resolution, connect_any, connect_failure, resolve};
 use super::io::{Conn, Io};
 use super::proxy::{self, Handshake};
 use super::socket::AckNow;
@@ -16,6 +16,7 @@ use super::target::{Resolve, Target};
 use super::tls::{self, ExitTls};
 use super::trace::Steps;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
+use crate::model::member::PoolMember;
 use crate::model::proxy_url::{ProxyEndpoint, ProxyUrl};
 
 /// What a connection by one way needs: how names are resolved, and the TLS of that exit.
@@ -42,23 +43,41 @@ pub(crate) struct Established {
     pub(crate) h2: bool,
 }
 
-/// Connects to `target` by `way`: straight for `direct://`, else through that proxy; with
-/// TLS to the target when `tls` says which protocols to offer.
+/// Connects to `target` by `way`: straight for `direct://`, else through that proxy, from
+/// the member's source; with TLS to the target when `tls` says which protocols to offer.
 pub(crate) async fn dial(
     link: Link<'_>,
-    way: &ProxyUrl,
+    way: &PoolMember,
     target: &Target,
     tls: Option<Alpn>,
     steps: Steps<'_>,
 ) -> Result<Established, ProxyError> {
-    match way {
-        ProxyUrl::Direct => direct(link, target, tls, steps).await,
-        ProxyUrl::Proxy(endpoint) => proxied(link, endpoint, target, tls, steps).await,
+    let bind = Bind::of(way);
+    match way.url() {
+        ProxyUrl::Direct | ProxyUrl::DirectFrom(_) => direct(link, bind, target, tls, steps).await,
+        ProxyUrl::Proxy(endpoint) => {
+            let through = Through {
+                endpoint,
+                bind,
+                headers: way.connect_headers(),
+            };
+            proxied(link, through, target, tls, steps).await
+        }
     }
+}
+
+/// A proxy, and how to reach it and talk to it.
+#[derive(Clone, Copy)]
+struct Through<'a> {
+    endpoint: &'a ProxyEndpoint,
+    bind: Bind<'a>,
+    /// Headers of the CONNECT request (HTTP proxies).
+    headers: &'a [(http::HeaderName, http::HeaderValue)],
 }
 
 async fn direct(
     link: Link<'_>,
+    bind: Bind<'_>,
     target: &Target,
     tls: Option<Alpn>,
     steps: Steps<'_>,
@@ -66,7 +85,7 @@ async fn direct(
     let addrs = resolve(link.resolver, target.host(), target.port(), steps)
         .await
         .map_err(Resolution::of_target)?;
-    let tcp = connect_any(&addrs, steps)
+    let tcp = connect_any(&addrs, bind, steps)
         .await
         .map_err(|e| connect_failure(K::TargetUnreachable(None), e))?;
     // Concrete types all the way down: nothing dispatched dynamically per read or write.
@@ -79,11 +98,12 @@ async fn direct(
 
 async fn proxied(
     link: Link<'_>,
-    endpoint: &ProxyEndpoint,
+    through: Through<'_>,
     target: &Target,
     tls: Option<Alpn>,
     steps: Steps<'_>,
 ) -> Result<Established, ProxyError> {
+    let endpoint = through.endpoint;
     // The DNS rule: the target's name is looked up here only for the schemes that say so
     // (socks4://, socks5://), and before the proxy sees anything (a failure is the
     // target's, not the proxy's). Every other scheme hands the name to the proxy.
@@ -96,7 +116,7 @@ async fn proxied(
         None
     };
     // What the protocol cannot carry is refused before any connection is opened.
-    let handshake = Handshake::prepare(endpoint, target, resolved.as_deref())
+    let handshake = Handshake::prepare(endpoint, target, resolved.as_deref(), through.headers)
         .map_err(|e| e.in_phase(Phase::ProxyHandshake))?;
     let addrs = resolve(link.resolver, endpoint.host(), endpoint.port(), steps)
         .await
@@ -106,7 +126,7 @@ async fn proxied(
     // on a new one, within the same deadline.
     let mut attempt = 0;
     let tunnel = loop {
-        let io = to_proxy(link, endpoint, &addrs, steps).await?;
+        let io = to_proxy(link, through, &addrs, steps).await?;
         let tunnel = steps
             .run(
                 Phase::ProxyHandshake,
@@ -132,11 +152,12 @@ async fn proxied(
 /// `https://` proxy.
 async fn to_proxy(
     link: Link<'_>,
-    endpoint: &ProxyEndpoint,
+    through: Through<'_>,
     addrs: &[std::net::SocketAddr],
     steps: Steps<'_>,
 ) -> Result<Box<dyn Io>, ProxyError> {
-    let tcp = connect_any(addrs, steps)
+    let endpoint = through.endpoint;
+    let tcp = connect_any(addrs, through.bind, steps)
         .await
         .map_err(|e| connect_failure(K::ProxyUnreachable, e))?;
     // Proxies that keep Nagle on wait for our acknowledgements: see `AckNow`.

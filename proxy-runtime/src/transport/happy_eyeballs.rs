@@ -2,16 +2,98 @@
 //! [`Resolve`] hook (only where the scheme says names are resolved here), and Happy
 //! Eyeballs (RFC 8305) over every address a name has.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use super::socket::no_delay;
 use super::target::Resolve;
 use super::trace::Steps;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::model::host::Host;
+use crate::model::member::PoolMember;
+
+/// Where a member's sockets leave this host: a local address, a network interface, or
+/// (the default) wherever the system routes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Bind<'a> {
+    pub(crate) address: Option<IpAddr>,
+    pub(crate) interface: Option<&'a str>,
+}
+
+impl<'a> Bind<'a> {
+    /// The binding of `member`'s sockets.
+    pub(crate) fn of(member: &'a PoolMember) -> Self {
+        Self {
+            address: member.source(),
+            interface: member.interface(),
+        }
+    }
+
+    /// Whether a socket bound so can connect to `addr` (a bound address admits only its
+    /// own family).
+    fn admits(&self, addr: &SocketAddr) -> bool {
+        self.address.is_none_or(|ip| ip.is_ipv4() == addr.is_ipv4())
+    }
+
+    /// Connects to `addr` from a socket bound as said: a failure to bind is told apart
+    /// from a failure to connect.
+    async fn connect(self, addr: SocketAddr) -> Result<TcpStream, Failed> {
+        if self == Bind::default() {
+            return TcpStream::connect(addr).await.map_err(Failed::Connect);
+        }
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(Failed::Connect)?;
+        if let Some(interface) = self.interface {
+            bind_device(&socket, interface).map_err(Failed::Bind)?;
+        }
+        if let Some(address) = self.address {
+            socket
+                .bind(SocketAddr::new(address, 0))
+                .map_err(Failed::Bind)?;
+        }
+        socket.connect(addr).await.map_err(Failed::Connect)
+    }
+
+    /// The member's binding, for messages.
+    fn describe(&self) -> String {
+        match (self.address, self.interface) {
+            (Some(address), Some(interface)) => {
+                format!("the source address {address} on {interface}")
+            }
+            (Some(address), None) => format!("the source address {address}"),
+            (None, Some(interface)) => format!("the interface {interface}"),
+            (None, None) => "the default source".to_owned(),
+        }
+    }
+}
+
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+fn bind_device(socket: &TcpSocket, interface: &str) -> std::io::Result<()> {
+    socket.bind_device(Some(interface.as_bytes()))
+}
+
+/// Members bound to an interface are refused when settings are loaded on other systems.
+#[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
+fn bind_device(_: &TcpSocket, _: &str) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "binding to an interface needs Linux",
+    ))
+}
+
+/// How one connection attempt failed.
+enum Failed {
+    /// The socket could not be bound to the member's source.
+    Bind(std::io::Error),
+    /// The connection failed.
+    Connect(std::io::Error),
+}
 
 /// Why a host has no addresses to connect to.
 pub(crate) enum Resolution {
@@ -81,14 +163,31 @@ const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 /// answers (a dropped SYN) so costs 250 ms, not the deadline. The whole race runs under
 /// the connect phase of the shared deadline; the error is that of the last attempt to
 /// fail, or a timeout naming the connect phase.
+///
+/// With a source address, only the addresses of its family are tried (none: a
+/// [`ConnectError::Source`]); a socket that cannot be bound fails as
+/// [`ConnectError::Source`] too, and the race goes on with the other addresses.
 pub(crate) async fn connect_any(
     addrs: &[SocketAddr],
+    bind: Bind<'_>,
     steps: Steps<'_>,
 ) -> Result<TcpStream, ConnectError> {
-    let attempts = race(interleaved(addrs));
+    let admitted: Vec<SocketAddr> = addrs.iter().copied().filter(|a| bind.admits(a)).collect();
+    if admitted.is_empty() && !addrs.is_empty() {
+        let family = if addrs[0].is_ipv4() { "IPv4" } else { "IPv6" };
+        return Err(ConnectError::Source(
+            format!("{} cannot reach {family} addresses only", bind.describe()),
+            None,
+        ));
+    }
+    let attempts = race(interleaved(&admitted), bind);
     match steps.phase(Phase::Connect, attempts).await {
         Err(_) => Err(ConnectError::Timeout),
-        Ok(Err(e)) => Err(ConnectError::Io(e)),
+        Ok(Err(Failed::Connect(e))) => Err(ConnectError::Io(e)),
+        Ok(Err(Failed::Bind(e))) => Err(ConnectError::Source(
+            format!("cannot bind to {}", bind.describe()),
+            Some(e),
+        )),
         Ok(Ok(tcp)) => Ok(tcp),
     }
 }
@@ -114,7 +213,7 @@ fn interleaved(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
 }
 
 /// The race of [`connect_any`], without its deadline.
-async fn race(addrs: Vec<SocketAddr>) -> std::io::Result<TcpStream> {
+async fn race(addrs: Vec<SocketAddr>, bind: Bind<'_>) -> Result<TcpStream, Failed> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
 
     let mut queue = addrs.into_iter();
@@ -124,10 +223,13 @@ async fn race(addrs: Vec<SocketAddr>) -> std::io::Result<TcpStream> {
     // failed or when the stagger since the last start ran out, whichever came first.
     loop {
         match queue.next() {
-            Some(addr) => running.push(TcpStream::connect(addr)),
+            Some(addr) => running.push(bind.connect(addr)),
             None if running.is_empty() => {
                 return Err(last.unwrap_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to")
+                    Failed::Connect(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no address to connect to",
+                    ))
                 }));
             }
             None => {}
@@ -150,13 +252,24 @@ async fn race(addrs: Vec<SocketAddr>) -> std::io::Result<TcpStream> {
 pub(crate) enum ConnectError {
     Io(std::io::Error),
     Timeout,
+    /// The member's source cannot be used: why, and the system's error if there was one.
+    Source(String, Option<std::io::Error>),
 }
 
-/// A failed connect as an error of `kind`, or as a timeout of the connect phase.
+/// A failed connect as an error of `kind`, as a timeout of the connect phase, or as the
+/// member's source being unusable.
 pub(crate) fn connect_failure(kind: K, e: ConnectError) -> ProxyError {
     match e {
         ConnectError::Timeout => ProxyError::new(K::Timeout(Phase::Connect)),
         ConnectError::Io(io) => ProxyError::new(kind).source(io).in_phase(Phase::Connect),
+        ConnectError::Source(why, io) => {
+            let error = ProxyError::new(K::SourceUnavailable).detail(why);
+            match io {
+                Some(io) => error.source(io),
+                None => error,
+            }
+            .in_phase(Phase::Connect)
+        }
     }
 }
 
@@ -188,7 +301,9 @@ mod tests {
         // A listener on loopback: the one socket a test of this file opens.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let tcp = race(vec![addr]).await.unwrap();
+        let Ok(tcp) = race(vec![addr], super::Bind::default()).await else {
+            panic!("connects");
+        };
         assert!(tcp.nodelay().unwrap(), "TCP_NODELAY is set");
     }
 }

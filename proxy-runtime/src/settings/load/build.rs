@@ -94,6 +94,13 @@ fn checked(walk: &mut Walk<'_, '_>, kind: &FieldKind, raw: Raw) -> Option<Node> 
         }
         (FieldKind::Leaf(leaf), Raw::Scalar(s)) => match leaf.parse(&s) {
             Ok(v) => Some(Node::Leaf(v, walk.here())),
+            Err(why) if leaf.sensitive() => {
+                walk.error(
+                    ErrorKind::Invalid,
+                    format!("{why} (the value is secret: not shown)"),
+                );
+                None
+            }
             Err(why) => {
                 walk.error(
                     ErrorKind::Invalid,
@@ -123,6 +130,17 @@ fn checked(walk: &mut Walk<'_, '_>, kind: &FieldKind, raw: Raw) -> Option<Node> 
                 walk.path.pop();
             }
             Some(Node::List(out, here))
+        }
+        (FieldKind::Struct(schema), Raw::Scalar(s)) if shorthand(schema()).is_some() => {
+            // A value given alone is the shorthand field's, read (and named in errors) at
+            // the struct's own place.
+            let here = walk.here();
+            let field = shorthand(schema())?;
+            let node = value(walk, field.kind(), Raw::Scalar(s))?;
+            Some(Node::Map(
+                BTreeMap::from([(field.name().to_owned(), node)]),
+                here,
+            ))
         }
         (FieldKind::Struct(schema), Raw::Map(entries)) => {
             let schema = schema();
@@ -218,6 +236,11 @@ fn mapping<'k>(
     }
     walk.line = line;
     Node::Map(out, here)
+}
+
+/// The field a value given alone for a struct of `schema` sets, if it has one.
+fn shorthand(schema: &Schema) -> Option<&crate::settings::schema::FieldSchema> {
+    schema.field(schema.shorthand()?)
 }
 
 fn unknown_key_message(schema: &Schema, suggestion: Option<&str>) -> String {

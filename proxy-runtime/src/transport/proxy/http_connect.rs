@@ -1,7 +1,7 @@
 //! HTTP CONNECT: asks the proxy for a tunnel to `host:port` and reads its reply.
 //!
-//! Credentials, if any, go in `Proxy-Authorization`; nothing of the exchange's own requests
-//! is ever sent to the proxy. The reply head is read with a bound (16 KiB, 64 headers), and
+//! Credentials, if any, go in `Proxy-Authorization`, and the member's CONNECT headers after
+//! them; nothing of the exchange's own requests is ever sent to the proxy. The reply head is read with a bound (16 KiB, 64 headers), and
 //! bytes that arrive after it belong to the tunnel and are kept.
 
 use base64::Engine as _;
@@ -23,13 +23,14 @@ pub(crate) async fn handshake(
     mut io: Box<dyn Io>,
     proxy: &ProxyEndpoint,
     target: &Target,
+    headers: &[(http::HeaderName, http::HeaderValue)],
 ) -> Result<Box<dyn Io>, ProxyError> {
     // The request holds the Basic token while it is written. It is not wiped afterwards:
     // the password it encodes stays in the settings for the life of the process, so wiping
     // this one copy would not change what a memory dump shows.
-    let request = request(proxy, target);
+    let request = request(proxy, target, headers);
     let written = async {
-        io.write_all(request.as_bytes()).await?;
+        io.write_all(&request).await?;
         io.flush().await
     }
     .await;
@@ -41,18 +42,30 @@ pub(crate) async fn handshake(
     read_reply(io, proxy.username().is_some()).await
 }
 
-/// `CONNECT host:port HTTP/1.1` with `Host:` and, with credentials, `Proxy-Authorization`.
-fn request(proxy: &ProxyEndpoint, target: &Target) -> String {
+/// `CONNECT host:port HTTP/1.1` with `Host:`, with credentials `Proxy-Authorization`, and
+/// `headers` (checked when the member was made: names and values that cannot break the
+/// request's framing).
+fn request(
+    proxy: &ProxyEndpoint,
+    target: &Target,
+    headers: &[(http::HeaderName, http::HeaderValue)],
+) -> Vec<u8> {
     let authority = target.to_string();
-    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
     if let Some(user) = proxy.username() {
         let password = proxy.password().map(|p| p.expose()).unwrap_or_default();
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        request.push_str("Proxy-Authorization: Basic ");
-        request.push_str(&token);
-        request.push_str("\r\n");
+        request.extend_from_slice(b"Proxy-Authorization: Basic ");
+        request.extend_from_slice(token.as_bytes());
+        request.extend_from_slice(b"\r\n");
     }
-    request.push_str("\r\n");
+    for (name, value) in headers {
+        request.extend_from_slice(name.as_str().as_bytes());
+        request.extend_from_slice(b": ");
+        request.extend_from_slice(value.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
     request
 }
 

@@ -22,15 +22,16 @@ use crate::model::proxy_url::{ProxyEndpoint, ProxyScheme};
 /// cannot carry (a name too long for SOCKS, IPv6 over SOCKS4) is refused here, before any
 /// connection is opened.
 #[derive(Debug)]
-pub(crate) enum Handshake {
-    /// HTTP CONNECT: the target's name and port go to the proxy as written.
-    Connect,
+pub(crate) enum Handshake<'a> {
+    /// HTTP CONNECT: the target's name and port go to the proxy as written, with these
+    /// headers.
+    Connect(&'a [(http::HeaderName, http::HeaderValue)]),
     /// SOCKS: a request carries one of these addresses, tried in order (several when the
     /// target's name was resolved here).
     Socks(Vec<socks::Address>),
 }
 
-impl Handshake {
+impl<'a> Handshake<'a> {
     /// The handshake through `proxy` to `target`. `resolved` holds the target's addresses
     /// for the schemes that resolve names here ([`ProxyScheme::resolves_locally`]), and is
     /// `None` for the others.
@@ -38,9 +39,10 @@ impl Handshake {
         proxy: &ProxyEndpoint,
         target: &Target,
         resolved: Option<&[SocketAddr]>,
+        headers: &'a [(http::HeaderName, http::HeaderValue)],
     ) -> Result<Self, ProxyError> {
         match proxy.scheme() {
-            ProxyScheme::Http | ProxyScheme::Https => Ok(Handshake::Connect),
+            ProxyScheme::Http | ProxyScheme::Https => Ok(Handshake::Connect(headers)),
             ProxyScheme::Socks4
             | ProxyScheme::Socks4a
             | ProxyScheme::Socks5
@@ -54,7 +56,7 @@ impl Handshake {
     /// of the target.
     pub(crate) fn attempts(&self) -> usize {
         match self {
-            Handshake::Connect => 1,
+            Handshake::Connect(_) => 1,
             Handshake::Socks(addresses) => addresses.len(),
         }
     }
@@ -69,7 +71,9 @@ impl Handshake {
         target: &Target,
     ) -> Result<Box<dyn Io>, ProxyError> {
         match self {
-            Handshake::Connect => http_connect::handshake(io, proxy, target).await,
+            Handshake::Connect(headers) => {
+                http_connect::handshake(io, proxy, target, headers).await
+            }
             Handshake::Socks(addresses) => {
                 let last = addresses.len().saturating_sub(1);
                 socks::handshake(io, proxy, &addresses[attempt.min(last)]).await
@@ -80,7 +84,7 @@ impl Handshake {
     /// Whether, after `error`, the next attempt may succeed where this one failed.
     pub(crate) fn worth_another_attempt(&self, error: &ProxyError) -> bool {
         match self {
-            Handshake::Connect => false,
+            Handshake::Connect(_) => false,
             Handshake::Socks(_) => socks::another_address_may_do(error),
         }
     }
