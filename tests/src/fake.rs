@@ -16,6 +16,7 @@ pub struct FakeProxy {
     pub addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
     received: Arc<Mutex<Vec<u8>>>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 /// What a script gets: the client connection, and a log of the bytes it read.
@@ -163,13 +164,15 @@ impl FakeProxy {
         let addr = listener.local_addr().expect("fake proxy address");
         let accepted = Arc::new(AtomicUsize::new(0));
         let received = Arc::new(Mutex::new(Vec::new()));
-        let (count, log) = (accepted.clone(), received.clone());
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let (count, log, seen) = (accepted.clone(), received.clone(), peers.clone());
         let script = Arc::new(script);
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     return;
                 };
+                seen.lock().expect("lock").push(peer);
                 count.fetch_add(1, Ordering::SeqCst);
                 let session = Session {
                     stream,
@@ -182,7 +185,13 @@ impl FakeProxy {
             addr,
             accepted,
             received,
+            peers,
         }
+    }
+
+    /// Where each connection came from, in order.
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.peers.lock().expect("lock").clone()
     }
 
     /// Connections accepted so far.

@@ -66,6 +66,9 @@ pub struct Options {
     /// The loopback address its outgoing connections come from (127.0.0.N), so that a
     /// target can tell which proxy a connection came through.
     pub outbound: Option<std::net::Ipv4Addr>,
+    /// squid: a request header whose value each access log line ends with (in quotes,
+    /// after the client's address, the method and the URL).
+    pub log_header: Option<&'static str>,
 }
 
 /// The user and password the servers with authentication accept.
@@ -178,12 +181,23 @@ impl RealProxy {
         let (dir, port) = workspace(Server::Squid);
         let log = dir.join("access.log");
         let conf = dir.join("squid.conf");
+        let format = match options.log_header {
+            Some(header) => {
+                format!("logformat with_header %ts %>a %rm %ru \"%{{{header}}}>h\"\n")
+            }
+            None => String::new(),
+        };
+        let with_format = if options.log_header.is_some() {
+            " with_header"
+        } else {
+            ""
+        };
         let mut text = format!(
             "http_port 127.0.0.1:{port}\npid_filename {d}/squid.pid\ncache_log {d}/cache.log\n\
-             access_log stdio:{log}\ncache_store_log none\nnetdb_filename none\ncoredump_dir {d}\n\
+             {format}access_log stdio:{log}{with_format}\ncache_store_log none\nnetdb_filename none\ncoredump_dir {d}\n\
              logfile_rotate 0\ncache deny all\ncache_mem 8 MB\nshutdown_lifetime 0 seconds\npinger_enable off\n\
              max_filedescriptors 8192\n\
-             acl SSL_ports port 1-65535\nacl Safe_ports port 1-65535\n\
+             acl SSL_ports port 1-65535\nacl Safe_ports port 1-65535\nacl loopback src 127.0.0.0/8\n\
              http_access deny !Safe_ports\nhttp_access deny CONNECT !SSL_ports\n",
             d = dir.display(),
             log = log.display()
@@ -201,11 +215,12 @@ impl RealProxy {
                 "auth_param basic program /usr/lib/squid/basic_ncsa_auth {}\n\
                  auth_param basic children 2 startup=1 idle=1\nauth_param basic realm proxy-test\n\
                  auth_param basic credentialsttl 1 second\nacl authed proxy_auth REQUIRED\n\
-                 http_access allow localhost authed\n",
+                 http_access allow loopback authed\n",
                 htpasswd.display()
             ));
         } else {
-            text.push_str("http_access allow localhost\n");
+            // Clients may come from any loopback address (a member's source address).
+            text.push_str("http_access allow loopback\n");
         }
         text.push_str("http_access deny all\n");
         if let Some(ip) = options.outbound {

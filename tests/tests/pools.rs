@@ -413,6 +413,7 @@ async fn refused_credentials_bench_a_member_and_are_logged_once_at_error() {
     let guarded = RealProxy::microsocks_with(Options {
         auth: true,
         outbound: Some(Ipv4Addr::new(127, 0, 0, 141)),
+        ..Options::default()
     });
     let open = microsocks(42);
     let wrong = guarded.url("socks5h", Some((proxy_tests::real::USER, "wrong-pass")));
