@@ -1,5 +1,6 @@
 //! Loading settings from a YAML file: never a panic, never unbounded work (libFuzzer's
-//! timeout and memory limit catch those), and no password in an error.
+//! timeout and memory limit catch those), no password in an error, and no CONNECT header
+//! value (`Canary-Hdr-0`) in an error or in the loaded settings' output.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,11 +12,14 @@ fuzz_target!(|data: &[u8]| {
     };
     match ProxySettings::loader().yaml_str("fuzz.yaml", text).load_with_origins() {
         Ok((settings, origins)) => {
-            let _ = format!("{settings} {settings:?} {origins:?}");
+            let shown = format!("{settings} {settings:?}");
+            assert!(!shown.contains("Canary-Hdr-0"), "{shown}");
+            let _ = format!("{origins:?}");
         }
         Err(e) => {
             let shown = format!("{e} {e:?}");
             assert!(!shown.contains("Canary-Pw-0"), "{shown}");
+            assert!(!shown.contains("Canary-Hdr-0"), "{shown}");
         }
     }
 });

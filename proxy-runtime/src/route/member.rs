@@ -159,3 +159,46 @@ pub(crate) fn route_labels(key: &RouteKey, kind: ConnectionKind) -> Vec<Label> {
         Label::new("kind", kind.as_str()),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(url: &str) -> PoolMember {
+        PoolMember::new(url.parse().unwrap())
+    }
+
+    #[test]
+    fn each_member_is_shown_by_its_exit_and_told_apart_by_its_place_when_alike() {
+        let with_header = |value: &str| {
+            member("http://u:pw@gw.example:8000")
+                .with_connect_header("x-session", value)
+                .unwrap()
+        };
+        let members = [
+            member("direct://"),
+            member("direct://127.0.0.2"),
+            member("direct://")
+                .with_source("::1".parse().unwrap())
+                .unwrap(),
+            member("socks5h://p:1080")
+                .with_source("10.0.0.1".parse().unwrap())
+                .unwrap(),
+            member("socks5h://p:1080").with_interface("eth1").unwrap(),
+            with_header("one"),
+            with_header("two"),
+        ];
+        assert_eq!(
+            shown(&members),
+            [
+                "direct",
+                "direct://127.0.0.2",
+                "direct://[::1]",
+                "socks5h://p:1080 from 10.0.0.1",
+                "socks5h://p:1080 on eth1",
+                "http://u:***@gw.example:8000 #6",
+                "http://u:***@gw.example:8000 #7",
+            ]
+        );
+    }
+}
