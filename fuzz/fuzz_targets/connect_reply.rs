@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     let proxy: ProxyUrl = "http://user:Canary-Pw-0@proxy.test:3128".parse().unwrap();
     match proxy_runtime::fuzz::connect_reply(&proxy, reply, usize::from(piece)) {
         Ok(rest) => {
-            assert!(reply.starts_with(b"HTTP/1."), "a tunnel without a status line");
+            assert!(
+                reply.starts_with(b"HTTP/1."),
+                "a tunnel without a status line"
+            );
             assert!(reply.ends_with(&rest), "the tunnel lost bytes");
         }
         Err(e) => assert!(!e.contains("Canary-Pw-0"), "{e}"),

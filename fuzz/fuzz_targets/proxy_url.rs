@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(url, again);
     if url.endpoint().and_then(|e| e.password()).is_some() {
         let shown = ProxyUrl::parse(&url.to_string()).expect("the printed form parses");
-        let masked = shown.endpoint().and_then(|e| e.password()).map(|p| p.expose().to_owned());
+        let masked = shown
+            .endpoint()
+            .and_then(|e| e.password())
+            .map(|p| p.expose().to_owned());
         assert_eq!(masked.as_deref(), Some("***"), "{url}");
         assert_eq!(format!("{url:?}"), format!("ProxyUrl({url})"));
     }

@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
     let [which, piece, host_len, reply @ ..] = data else {
         return;
     };
-    let proxy: ProxyUrl = PROXIES[usize::from(*which) % PROXIES.len()].parse().unwrap();
+    let proxy: ProxyUrl = PROXIES[usize::from(*which) % PROXIES.len()]
+        .parse()
+        .unwrap();
     let name = "h".repeat(usize::from(*host_len) + 1);
     let target = match which % 3 {
         0 => Target::new(&name, 443).unwrap(),
@@ -26,7 +28,9 @@ fuzz_target!(|data: &[u8]| {
         _ => Target::new("::1", 443).unwrap(),
     };
     let resolved = ["127.0.0.1:443".parse().unwrap()];
-    let local = proxy.endpoint().is_some_and(|e| e.scheme().resolves_locally());
+    let local = proxy
+        .endpoint()
+        .is_some_and(|e| e.scheme().resolves_locally());
     let resolved = local.then_some(&resolved[..]);
     if let Err(e) =
         proxy_runtime::fuzz::socks_reply(&proxy, &target, resolved, reply, usize::from(*piece))

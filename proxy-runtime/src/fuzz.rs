@@ -108,3 +108,40 @@ pub fn socks_reply(
             .map_err(|e| e.to_string())
     })
 }
+
+/// Whether every pool member of `settings` shows the same (`Display` and `Debug`) with its
+/// CONNECT header values replaced: what is shown does not depend on a secret.
+pub fn blind_to_header_values(settings: &crate::ProxySettings) -> bool {
+    use crate::model::key::ConnectionKind;
+    use crate::model::member::PoolMember;
+    let kinds = [ConnectionKind::Http, ConnectionKind::Websocket];
+    let default = settings
+        .default_routes()
+        .into_iter()
+        .flat_map(|c| kinds.iter().filter_map(|k| c.get(*k)));
+    let exchanges = settings
+        .exchanges()
+        .values()
+        .flat_map(|e| kinds.iter().filter_map(|k| e.get(*k)));
+    default
+        .chain(exchanges)
+        .flat_map(|route| route.members())
+        .all(|member| {
+            let mut blind = PoolMember::new(member.url().clone());
+            if let Some(source) = member
+                .source()
+                .filter(|_| !matches!(member.url(), ProxyUrl::DirectFrom(_)))
+            {
+                blind = blind.with_source(source).expect("valid as loaded");
+            }
+            if let Some(interface) = member.interface() {
+                blind = blind.with_interface(interface).expect("valid as loaded");
+            }
+            for (name, _) in member.connect_headers() {
+                blind = blind
+                    .with_connect_header(name.as_str(), "x")
+                    .expect("valid as loaded");
+            }
+            format!("{member} {member:?}") == format!("{blind} {blind:?}")
+        })
+}
