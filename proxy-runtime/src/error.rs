@@ -420,7 +420,9 @@ impl ProxyError {
         &self.inner.via
     }
 
-    /// Whether the failed connection was a direct one (no proxy configured for it).
+    /// Whether the failed connection was a direct one (no proxy configured for it, or a
+    /// `direct://` member): false for a `direct://ADDRESS` member, which
+    /// [`proxy`](Self::proxy) names.
     pub fn is_direct(&self) -> bool {
         self.inner.via == Via::Direct
     }
@@ -777,6 +779,10 @@ mod tests {
     fn every_kind_has_its_message() {
         let messages = [
             (K::ProxyUnreachable, "proxy unreachable"),
+            (
+                K::SourceUnavailable,
+                "the member's source address or interface cannot be used",
+            ),
             (K::Timeout(Phase::Connect), "timed out during TCP connect"),
             (K::AuthRequired, "proxy requires authentication"),
             (K::AuthFailed, "proxy rejected the credentials"),

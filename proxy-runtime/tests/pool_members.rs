@@ -313,3 +313,79 @@ fn proxy_check_shows_sources_interfaces_and_header_names_never_values() {
     );
     assert!(table.contains("direct://127.0.0.2"), "{table}");
 }
+
+#[test]
+fn a_source_that_would_let_the_system_pick_the_address_is_refused() {
+    for (url, want) in [
+        ("direct://0.0.0.0", "unspecified"),
+        ("direct://[::]", "unspecified"),
+        ("direct://255.255.255.255", "broadcast"),
+        ("direct://224.0.0.1", "multicast"),
+        ("direct://[fe80::1]", "link-local"),
+    ] {
+        let err = url.parse::<ProxyUrl>().unwrap_err().to_string();
+        assert!(err.contains(want), "{url}: {err}");
+    }
+    let http: ProxyUrl = "http://proxy.example:8080".parse().unwrap();
+    for source in ["0.0.0.0", "::", "ff02::1", "fe80::2"] {
+        assert!(
+            PoolMember::new(http.clone())
+                .with_source(ip(source))
+                .is_err(),
+            "{source}"
+        );
+    }
+    // An IPv4 address written as IPv6 is the IPv4 address (its family decides the rest).
+    let mapped = PoolMember::new(http)
+        .with_source(ip("::ffff:127.0.0.2"))
+        .unwrap();
+    assert_eq!(mapped.source(), Some(ip("127.0.0.2")));
+    assert_eq!(
+        "direct://[::ffff:127.0.0.2]".parse::<ProxyUrl>().unwrap(),
+        ProxyUrl::DirectFrom(ip("127.0.0.2"))
+    );
+    let err = yaml_err(
+        "proxy:\n  default:\n    http:\n      urls:\n        - url: http://a:3128\n          source: 0.0.0.0\n",
+    );
+    assert!(err.contains("unspecified"), "{err}");
+}
+
+#[test]
+fn a_header_value_yaml_would_read_as_a_number_must_be_quoted() {
+    let member = |value: &str| {
+        format!(
+            "proxy:\n  default:\n    http:\n      urls:\n        - url: http://a:3128\n          connect_headers:\n            x-session: {value}\n"
+        )
+    };
+    for value in ["0123", "true", "1e3"] {
+        let err = yaml_err(&member(value));
+        assert!(err.contains("quote it"), "{value}: {err}");
+    }
+    assert!(yaml(&member("\"0123\"")).is_ok());
+    for (value, want) in [("\"caf\u{e9}\"", "visible ASCII"), ("\"x\"", "")] {
+        let loaded = yaml(&member(value));
+        if want.is_empty() {
+            assert!(loaded.is_ok());
+        } else {
+            assert!(loaded.unwrap_err().contains(want));
+        }
+    }
+    let err = yaml_err(
+        "proxy:\n  default:\n    http:\n      urls:\n        - url: http://a:3128\n          connect_headers:\n            expect: 100-continue\n",
+    );
+    assert!(err.contains("sets `expect` itself"), "{err}");
+}
+
+#[test]
+fn members_read_from_any_serde_input_take_a_url_alone_or_a_mapping() {
+    let route: proxy_runtime::ProxyConfig = serde_json::from_str(
+        r#"{"urls": ["socks5h://a:1080", {"url": "http://b:3128", "source": "127.0.0.3"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(route.members().len(), 2);
+    assert_eq!(route.members()[1].source(), Some(ip("127.0.0.3")));
+    let err = serde_json::from_str::<proxy_runtime::ProxyConfig>(r#"{"urls": [42]}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a proxy URL, or a mapping"), "{err}");
+}

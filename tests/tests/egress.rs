@@ -1,8 +1,8 @@
 //! Exits of this host as pool members: local source addresses (Linux routes all of
 //! 127.0.0.0/8 to `lo`, so every loopback address can be bound), a network interface, the
 //! source of the socket to a proxy, and headers on the CONNECT request; against an origin
-//! that logs every peer, scripted proxies and squid. Nothing ever leaves from the default
-//! address when a member's source cannot be used.
+//! that logs every peer, scripted proxies and squid. No connection ever leaves from the
+//! default address when a member's source cannot be used.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -127,6 +127,28 @@ async fn an_ipv6_source_cannot_reach_an_ipv4_only_target_and_says_so() {
         .await
         .unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
+}
+
+#[tokio::test]
+async fn a_source_of_the_wrong_family_is_passed_over_for_the_next_member() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let origin6 = Origin::start_on(&ca, "::1").await;
+    let urls = serde_json::json!(["direct://[::1]", "direct://127.0.0.78"]);
+    let inj = injector(urls, "failover", &ca);
+    // The IPv4 target: the IPv6 source cannot carry it, the next member does.
+    assert_eq!(connect(&inj, &origin).await.unwrap(), loopback(78));
+    // And still used for what it can carry (passed over, not benched: `cannot_carry`).
+    let url = format!("ws://[::1]:{}/ws", origin6.ws.port());
+    let (mut ws, _) = inj
+        .connect_websocket("binance", url.as_str())
+        .await
+        .unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
+    assert_eq!(
+        origin6.ws.received()[0].peer.ip(),
+        "::1".parse::<IpAddr>().unwrap()
+    );
 }
 
 #[cfg(target_os = "linux")]

@@ -207,6 +207,7 @@ async fn an_invalid_variable_fails_the_load_naming_it() {
         ("HTTPS_PROXY", "ftp://p:21"),
         ("http_proxy", "http://p"),
         ("ALL_PROXY", "socks5://u:s3cret@p:99999"),
+        ("HTTPS_PROXY", "direct://127.0.0.2"),
     ] {
         let err = ProxySettings::loader()
             .env_vars([(name, value)])

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use super::proxy_url::{ProxyScheme, ProxyUrl};
+use super::proxy_url::{ProxyScheme, ProxyUrl, check_source};
 use crate::redact::MASK;
 use crate::settings::schema::{
     FieldKind, Scalar, Schema, Settings, SettingsField, SettingsKey, SettingsLeaf, SettingsOptions,
@@ -25,13 +25,18 @@ use crate::settings::schema::{
 const INTERFACE_MAX: usize = 15;
 
 /// Headers a CONNECT request sets itself, or that would change how it is framed.
-const RESERVED_HEADERS: [&str; 6] = [
+const RESERVED_HEADERS: [&str; 11] = [
     "host",
     "proxy-authorization",
     "content-length",
     "transfer-encoding",
     "connection",
     "upgrade",
+    "expect",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
 ];
 
 /// Why a pool member cannot be made. The message never contains a header's value.
@@ -100,6 +105,7 @@ impl PoolMember {
     /// connect. An error when the URL already names one (`direct://ADDRESS`), or when the
     /// proxy is written as an address of the other family.
     pub fn with_source(mut self, source: IpAddr) -> Result<Self, MemberError> {
+        let source = check_source(source).map_err(MemberError::new)?;
         if let ProxyUrl::DirectFrom(given) = &self.url {
             return Err(MemberError::new(format!(
                 "the source address is given twice: in the URL ({given}) and as `source`; keep one"
@@ -121,7 +127,11 @@ impl PoolMember {
     /// `SO_BINDTODEVICE`). An error for a name Linux cannot hold, or on another system.
     pub fn with_interface(mut self, name: &str) -> Result<Self, MemberError> {
         check_interface(name)?;
-        if !cfg!(target_os = "linux") {
+        if !cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "fuchsia"
+        )) {
             return Err(MemberError::new(
                 "binding a member to a network interface needs Linux; give its `source` address instead",
             ));
@@ -201,7 +211,7 @@ impl PoolMember {
 }
 
 /// The URL, then `from ADDRESS`, `on INTERFACE` and the CONNECT headers' names (values
-/// `***`), as given.
+/// `***`), in the order they are sent (by name, when read from settings).
 impl fmt::Display for PoolMember {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.url)?;
@@ -275,9 +285,9 @@ fn header_value(value: &str) -> Result<HeaderValue, MemberError> {
         ));
     }
     match HeaderValue::from_str(value) {
-        Ok(v) => Ok(v),
-        Err(_) => Err(MemberError::new(
-            "a CONNECT header's value holds visible ASCII, spaces and tabs only",
+        Ok(v) if value.is_ascii() => Ok(v),
+        _ => Err(MemberError::new(
+            "a CONNECT header's value holds visible ASCII and spaces only",
         )),
     }
 }
@@ -366,9 +376,16 @@ impl SettingsLeaf for ConnectHeaderValue {
     const EXPECTED: &'static str = "a header value (visible ASCII)";
     const SENSITIVE: bool = true;
     fn from_scalar(value: &Scalar) -> Result<Self, String> {
-        let text = value.to_text();
-        header_value(&text).map_err(|e| e.to_string())?;
-        Ok(Self(text))
+        // A number or a boolean would be sent as YAML reads it (`0123` as `123`): the
+        // value must be written as text, quoted if need be.
+        let Scalar::Text(text) = value else {
+            return Err(format!(
+                "a CONNECT header's value is text: quote it; found {}",
+                value.kind_name()
+            ));
+        };
+        header_value(text).map_err(|e| e.to_string())?;
+        Ok(Self(text.clone()))
     }
     fn to_scalar(&self) -> Scalar {
         Scalar::Text(self.0.clone())
@@ -400,12 +417,36 @@ impl SettingsField for PoolMember {
     }
 }
 
-/// Reads the settings shape, with the checks of the `with_*` methods (an error keeps the
-/// member's origin).
+/// Reads the settings shape (from the settings loader, or any serde input: a URL alone, or
+/// a mapping), with the checks of the `with_*` methods (an error keeps the member's
+/// origin).
 impl<'de> Deserialize<'de> for PoolMember {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
-        let fields = fields::PoolMember::deserialize(d)?;
+
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = fields::PoolMember;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a proxy URL, or a mapping with `url`, `source`, `interface` and `connect_headers`")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(fields::PoolMember {
+                    url: ProxyUrl::parse(text).map_err(E::custom)?,
+                    source: None,
+                    interface: None,
+                    connect_headers: BTreeMap::new(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                fields::PoolMember::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        let fields = d.deserialize_any(Shape)?;
         let mut member = PoolMember::new(fields.url);
         if let Some(source) = fields.source {
             member = member.with_source(source).map_err(D::Error::custom)?;

@@ -363,7 +363,7 @@ fn parse_source(rest: &str) -> Result<IpAddr, UrlError> {
     const FORM: &str = "after direct:// comes nothing, or a local address: direct://192.0.2.10 or direct://[2001:db8::10]";
     if let Some(inside) = rest.strip_prefix('[') {
         return match inside.strip_suffix(']').map(Ipv6Addr::from_str) {
-            Some(Ok(ip)) => Ok(IpAddr::V6(ip)),
+            Some(Ok(ip)) => check_source(IpAddr::V6(ip)).map_err(UrlError::new),
             _ => Err(UrlError::new(format!(
                 "invalid IPv6 source address; {FORM}"
             ))),
@@ -375,9 +375,9 @@ fn parse_source(rest: &str) -> Result<IpAddr, UrlError> {
         )));
     }
     if rest.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Ipv4Addr::from_str(rest)
-            .map(IpAddr::V4)
-            .map_err(|_| UrlError::new(format!("invalid IPv4 source address; {FORM}")));
+        let ip = Ipv4Addr::from_str(rest)
+            .map_err(|_| UrlError::new(format!("invalid IPv4 source address; {FORM}")))?;
+        return check_source(IpAddr::V4(ip)).map_err(UrlError::new);
     }
     if rest.contains(':') {
         return Err(UrlError::new(format!(
@@ -387,6 +387,35 @@ fn parse_source(rest: &str) -> Result<IpAddr, UrlError> {
     Err(UrlError::new(format!(
         "a source is an address, not a name; {FORM}"
     )))
+}
+
+/// A local address a socket can be bound to so that it leaves from it, and only from
+/// it: not the unspecified address (binding to it lets the system pick any), not a
+/// multicast or broadcast address, not a link-local IPv6 address (it needs a scope: bind
+/// the member to its `interface` instead). An IPv4 address written as IPv6
+/// (`::ffff:192.0.2.10`) is taken as the IPv4 address.
+pub(crate) fn check_source(ip: IpAddr) -> Result<IpAddr, String> {
+    let ip = ip.to_canonical();
+    let refused = match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => {
+            Some("the unspecified address lets the system pick any address")
+        }
+        IpAddr::V6(v6) if v6.is_unspecified() => {
+            Some("the unspecified address lets the system pick any address")
+        }
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("a broadcast address"),
+        ip if ip.is_multicast() => Some("a multicast address"),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => {
+            Some("a link-local address needs a scope: bind the member to its `interface` instead")
+        }
+        _ => None,
+    };
+    match refused {
+        Some(why) => Err(format!(
+            "{ip} cannot be a source address ({why}): give an address of this host"
+        )),
+        None => Ok(ip),
+    }
 }
 
 fn describe_char(c: char) -> String {

@@ -93,6 +93,15 @@ impl SystemProxies {
                 format!("http://{value}")
             };
             match ProxyUrl::parse(&text) {
+                // Other tools read these variables too, and none knows a source address.
+                Ok(ProxyUrl::DirectFrom(_)) => {
+                    errors.push(SettingError::new(
+                        Origin::env(&var),
+                        ErrorKind::Invalid,
+                        "a system proxy variable names a proxy: a source address (direct://ADDRESS) belongs in the proxy settings",
+                    ));
+                    None
+                }
                 Ok(url) => {
                     origins.insert(
                         KeyPath::from_keys(["system", var.as_str()]),

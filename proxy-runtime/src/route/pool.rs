@@ -408,11 +408,17 @@ pub(crate) fn member_deadline(route: Instant, members_left: usize) -> Instant {
     now + share.max(left.min(MEMBER_FLOOR))
 }
 
-/// Whether `error` says the member's protocol cannot carry this target (SOCKS4 and an
-/// IPv6 address, a name too long for SOCKS): another member may carry it, and the member
-/// is no worse for other targets, so it is passed over, not benched.
+/// Whether `error` says the member cannot carry this target (SOCKS4 and an IPv6 address, a
+/// name too long for SOCKS, a source address of a family the target has no address of):
+/// another member may carry it, and the member is no worse for other targets, so it is
+/// passed over, not benched.
 pub(crate) fn cannot_carry(error: &ProxyError) -> bool {
-    error.kind() == &K::InvalidTarget && error.phase() == Some(Phase::ProxyHandshake)
+    match error.kind() {
+        K::InvalidTarget => error.phase() == Some(Phase::ProxyHandshake),
+        // Without a phase: no address fitted the source's family, nothing was tried.
+        K::SourceUnavailable => error.phase().is_none(),
+        _ => false,
+    }
 }
 
 /// Whether `error` is the member's (another member may do better), rather than the
@@ -923,6 +929,7 @@ mod tests {
     fn member_failures_are_the_proxy_s_not_the_target_s_or_the_request_s() {
         let member = [
             K::ProxyUnreachable,
+            K::SourceUnavailable,
             K::AuthRequired,
             K::AuthFailed,
             K::Refused(Refusal::Socks5(2)),
@@ -970,6 +977,14 @@ mod tests {
             !is_member_failure(&refused.in_phase(Phase::ProxyHandshake)),
             "never benched"
         );
+        // A source address of a family the target has no address of: nothing was tried.
+        let family =
+            ProxyError::new(K::SourceUnavailable).detail("cannot reach IPv4 addresses only");
+        assert!(cannot_carry(&family));
+        // A source the system refused is the member's failure.
+        let refused_source = family.in_phase(Phase::Connect);
+        assert!(!cannot_carry(&refused_source));
+        assert!(is_member_failure(&refused_source));
     }
 
     #[test]

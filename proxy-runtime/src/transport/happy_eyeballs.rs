@@ -57,7 +57,15 @@ impl<'a> Bind<'a> {
                 .bind(SocketAddr::new(address, 0))
                 .map_err(Failed::Bind)?;
         }
-        socket.connect(addr).await.map_err(Failed::Connect)
+        socket.connect(addr).await.map_err(|e| match e.kind() {
+            // The system refused the bound address for this destination (a loopback
+            // source to an outside address, a source that left the host): the member's
+            // fault, not the target's.
+            std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::InvalidInput => {
+                Failed::Bind(e)
+            }
+            _ => Failed::Connect(e),
+        })
     }
 
     /// The member's binding, for messages.
@@ -175,10 +183,10 @@ pub(crate) async fn connect_any(
     let admitted: Vec<SocketAddr> = addrs.iter().copied().filter(|a| bind.admits(a)).collect();
     if admitted.is_empty() && !addrs.is_empty() {
         let family = if addrs[0].is_ipv4() { "IPv4" } else { "IPv6" };
-        return Err(ConnectError::Source(
-            format!("{} cannot reach {family} addresses only", bind.describe()),
-            None,
-        ));
+        return Err(ConnectError::Family(format!(
+            "{} cannot reach {family} addresses only",
+            bind.describe()
+        )));
     }
     let attempts = race(interleaved(&admitted), bind);
     match steps.phase(Phase::Connect, attempts).await {
@@ -186,7 +194,7 @@ pub(crate) async fn connect_any(
         Ok(Err(Failed::Connect(e))) => Err(ConnectError::Io(e)),
         Ok(Err(Failed::Bind(e))) => Err(ConnectError::Source(
             format!("cannot bind to {}", bind.describe()),
-            Some(e),
+            e,
         )),
         Ok(Ok(tcp)) => Ok(tcp),
     }
@@ -252,24 +260,25 @@ async fn race(addrs: Vec<SocketAddr>, bind: Bind<'_>) -> Result<TcpStream, Faile
 pub(crate) enum ConnectError {
     Io(std::io::Error),
     Timeout,
-    /// The member's source cannot be used: why, and the system's error if there was one.
-    Source(String, Option<std::io::Error>),
+    /// The member's source cannot be used: why, and the system's error.
+    Source(String, std::io::Error),
+    /// The member's source address is of another family than every address to reach.
+    Family(String),
 }
 
 /// A failed connect as an error of `kind`, as a timeout of the connect phase, or as the
-/// member's source being unusable.
+/// member's source being unusable: in the connect phase when the system refused it, and
+/// in no phase when no address fits its family (nothing was tried: the member cannot
+/// carry this connection, see `route::pool::cannot_carry`).
 pub(crate) fn connect_failure(kind: K, e: ConnectError) -> ProxyError {
     match e {
         ConnectError::Timeout => ProxyError::new(K::Timeout(Phase::Connect)),
         ConnectError::Io(io) => ProxyError::new(kind).source(io).in_phase(Phase::Connect),
-        ConnectError::Source(why, io) => {
-            let error = ProxyError::new(K::SourceUnavailable).detail(why);
-            match io {
-                Some(io) => error.source(io),
-                None => error,
-            }
-            .in_phase(Phase::Connect)
-        }
+        ConnectError::Source(why, io) => ProxyError::new(K::SourceUnavailable)
+            .detail(why)
+            .source(io)
+            .in_phase(Phase::Connect),
+        ConnectError::Family(why) => ProxyError::new(K::SourceUnavailable).detail(why),
     }
 }
 

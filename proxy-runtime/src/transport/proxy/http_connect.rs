@@ -149,3 +149,38 @@ fn short_reason(reason: &str) -> String {
         .trim()
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::proxy_url::ProxyUrl;
+
+    fn request_through(url: &str, headers: &[(http::HeaderName, http::HeaderValue)]) -> String {
+        let url: ProxyUrl = url.parse().unwrap();
+        let target = Target::new("example.com", 443).unwrap();
+        String::from_utf8(request(url.endpoint().unwrap(), &target, headers)).unwrap()
+    }
+
+    #[test]
+    fn connect_headers_follow_the_credentials_each_on_its_line() {
+        let headers = [
+            (
+                http::HeaderName::from_static("x-session"),
+                http::HeaderValue::from_static("s1"),
+            ),
+            (
+                http::HeaderName::from_static("x-country"),
+                http::HeaderValue::from_static("de"),
+            ),
+        ];
+        assert_eq!(
+            request_through("http://u:p@proxy:3128", &headers),
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\
+             Proxy-Authorization: Basic dTpw\r\nx-session: s1\r\nx-country: de\r\n\r\n"
+        );
+        assert_eq!(
+            request_through("http://proxy:3128", &[]),
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+        );
+    }
+}
