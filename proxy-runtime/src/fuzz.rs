@@ -111,7 +111,7 @@ pub fn socks_reply(
 
 /// Whether every pool member of `settings` shows the same (`Display` and `Debug`) with its
 /// CONNECT header values replaced: what is shown does not depend on a secret.
-pub fn blind_to_header_values(settings: &crate::ProxySettings) -> bool {
+pub fn blind_to_header_values(settings: &crate::model::proxy_settings::ProxySettings) -> bool {
     use crate::model::key::ConnectionKind;
     use crate::model::member::PoolMember;
     let kinds = [ConnectionKind::Http, ConnectionKind::Websocket];

@@ -235,8 +235,13 @@ impl fmt::Display for PoolMember {
     }
 }
 
+/// `PoolMember(...)` as `Display` shows it; a member that is a URL alone shows as that
+/// URL does (`ProxyUrl(...)`), as routes showed their members before members had more.
 impl fmt::Debug for PoolMember {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.source.is_none() && self.interface.is_none() && self.connect_headers.is_empty() {
+            return fmt::Debug::fmt(&self.url, f);
+        }
         write!(f, "PoolMember({self})")
     }
 }

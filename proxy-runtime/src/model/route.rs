@@ -281,7 +281,7 @@ mod tests {
         assert_eq!(one.to_string(), "socks5h://u:***@a:1080 (timeout 5s)");
         assert_eq!(
             format!("{one:?}"),
-            "ProxyConfig { url: PoolMember(socks5h://u:***@a:1080), timeout_seconds: 5 }"
+            "ProxyConfig { url: ProxyUrl(socks5h://u:***@a:1080), timeout_seconds: 5 }"
         );
         let pool = ProxyConfig::pool(
             vec![url("socks5h://a:1080"), url("direct://")],
@@ -294,7 +294,7 @@ mod tests {
         );
         assert_eq!(
             format!("{pool:?}"),
-            "ProxyConfig { urls: [PoolMember(socks5h://a:1080), PoolMember(direct://)], \
+            "ProxyConfig { urls: [ProxyUrl(socks5h://a:1080), ProxyUrl(direct://)], \
              strategy: RoundRobin, timeout_seconds: 30 }"
         );
     }
