@@ -468,3 +468,109 @@ impl<'de> Deserialize<'de> for PoolMember {
         Ok(member)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(url: &str) -> PoolMember {
+        PoolMember::new(url.parse().unwrap())
+    }
+
+    #[test]
+    fn interface_names_hold_one_to_fifteen_bytes_of_what_linux_accepts() {
+        assert!(check_interface(&"e".repeat(15)).is_ok());
+        assert!(check_interface(&"e".repeat(16)).is_err());
+        assert!(check_interface("").is_err());
+        for bad in [".", "..", "eth/0", "eth:0", "eth 0", "eth\u{7}"] {
+            assert!(check_interface(bad).is_err(), "{bad:?}");
+        }
+        for good in ["lo", "eth0", "wg-exit.2", "...", ".eth"] {
+            assert!(check_interface(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn header_values_are_trimmed_ascii_text() {
+        for bad in [
+            "",
+            " x",
+            "x ",
+            "\tx",
+            "x\t",
+            "a\r\nb",
+            "caf\u{e9}",
+            "a\u{7f}",
+        ] {
+            assert!(header_value(bad).is_err(), "{bad:?}");
+        }
+        for good in ["x", "a b", "Bearer t0k3n==", "~!@#"] {
+            assert!(header_value(good).is_ok(), "{good:?}");
+        }
+        assert!(header_name("x-session").is_ok());
+        for reserved in RESERVED_HEADERS {
+            assert!(header_name(reserved).is_err(), "{reserved}");
+            assert!(
+                header_name(&reserved.to_ascii_uppercase()).is_err(),
+                "{reserved}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_member_without_a_source_or_interface_is_direct() {
+        assert!(member("direct://").is_direct());
+        assert!(!member("direct://127.0.0.2").is_direct());
+        assert!(!member("socks5h://p:1").is_direct());
+        let from = member("direct://").with_source("10.0.0.1".parse().unwrap());
+        assert!(!from.unwrap().is_direct());
+        assert!(
+            !member("direct://")
+                .with_interface("lo")
+                .unwrap()
+                .is_direct()
+        );
+    }
+
+    #[test]
+    fn display_names_the_source_the_interface_and_the_header_names() {
+        let shown = member("socks5h://u:pw@p:1080")
+            .with_source("10.0.0.1".parse().unwrap())
+            .unwrap()
+            .with_interface("eth1")
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "socks5h://u:***@p:1080 from 10.0.0.1 on eth1");
+        let headers = member("http://p:1")
+            .with_connect_header("x-a", "1")
+            .unwrap()
+            .with_connect_header("x-b", "2")
+            .unwrap();
+        assert_eq!(
+            headers.to_string(),
+            "http://p:1 (connect headers: x-a: ***, x-b: ***)"
+        );
+        assert_eq!(format!("{headers:?}"), format!("PoolMember({headers})"));
+        assert_eq!(
+            format!("{:?}", member("http://p:1")),
+            "ProxyUrl(http://p:1)"
+        );
+    }
+
+    #[test]
+    fn a_source_must_share_the_family_of_a_proxy_written_as_an_address() {
+        let v4 = || member("http://192.0.2.1:3128");
+        assert!(v4().with_source("192.0.2.9".parse().unwrap()).is_ok());
+        assert!(v4().with_source("2001:db8::9".parse().unwrap()).is_err());
+        // A proxy named by host name may resolve to either family.
+        let named = member("http://proxy.example:3128");
+        assert!(named.with_source("2001:db8::9".parse().unwrap()).is_ok());
+        assert!(
+            member("direct://192.0.2.2")
+                .with_source("192.0.2.2".parse().unwrap())
+                .unwrap_err()
+                .to_string()
+                .contains("given twice")
+        );
+    }
+}
