@@ -921,6 +921,58 @@ async fn a_wait_for_the_budget_does_not_eat_the_route_s_timeout() {
     assert_eq!(feed.accepts().len(), 2);
 }
 
+/// A place in the budget is held through the WebSocket upgrade, not only the TCP connect:
+/// against a server that takes 600 ms to answer the upgrade, with one connection per
+/// 300 ms, the second connection starts a window after the first upgrade ended.
+#[tokio::test]
+async fn a_direct_connection_holds_its_place_in_the_budget_until_its_upgrade_ends() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let times = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            times.lock().unwrap().push(Instant::now());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                if let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await {
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            });
+        }
+    });
+    let ca = TestCa::new();
+    let injector = injector_with(
+        &[],
+        &ca,
+        &[
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
+                "direct://",
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+                "1",
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+                "300",
+            ),
+        ],
+    );
+    let url = format!("ws://127.0.0.1:{port}/");
+    let (first, second) = tokio::join!(
+        injector.connect_websocket("binance", url.as_str()),
+        injector.connect_websocket("binance", url.as_str()),
+    );
+    first.unwrap();
+    second.unwrap();
+    let accepted = accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 2);
+    let gap = accepted[1] - accepted[0];
+    assert!(gap >= Duration::from_millis(850), "{gap:?}");
+}
+
 #[tokio::test]
 async fn the_hook_knows_the_connection_it_sets_up() {
     let ca = TestCa::new();
