@@ -110,6 +110,21 @@ async fn an_address_not_on_this_host_benches_its_member_and_nothing_leaves_from_
     assert_eq!(origin.ws.accepted(), 2);
 }
 
+/// A loopback source cannot reach an outside address: the system refuses at connect
+/// (EINVAL, before any packet), and that is the member's failure, not the target's.
+#[tokio::test]
+async fn a_source_the_system_refuses_for_the_destination_is_the_member_s_failure() {
+    let ca = TestCa::new();
+    let inj = injector(serde_json::json!(["direct://127.0.0.79"]), "failover", &ca);
+    // 192.0.2.0/24 is for documentation: no packet is sent to it.
+    let err = inj
+        .connect_websocket("binance", "ws://192.0.2.1:80/ws")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &K::SourceUnavailable, "{err}");
+    assert!(err.to_string().contains("127.0.0.79"), "{err}");
+}
+
 #[tokio::test]
 async fn an_ipv6_source_cannot_reach_an_ipv4_only_target_and_says_so() {
     let ca = TestCa::new();

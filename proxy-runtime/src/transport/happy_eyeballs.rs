@@ -81,18 +81,20 @@ impl<'a> Bind<'a> {
     }
 }
 
-#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+/// Binds `socket` to the network interface `interface` (`SO_BINDTODEVICE`). Members bound
+/// to an interface are refused when settings are loaded on other systems; were one made
+/// there anyway, its connections fail.
 fn bind_device(socket: &TcpSocket, interface: &str) -> std::io::Result<()> {
-    socket.bind_device(Some(interface.as_bytes()))
-}
-
-/// Members bound to an interface are refused when settings are loaded on other systems.
-#[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
-fn bind_device(_: &TcpSocket, _: &str) -> std::io::Result<()> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "binding to an interface needs Linux",
-    ))
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    return socket.bind_device(Some(interface.as_bytes()));
+    #[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
+    {
+        let _ = (socket, interface);
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "binding to an interface needs Linux",
+        ))
+    }
 }
 
 /// How one connection attempt failed.
