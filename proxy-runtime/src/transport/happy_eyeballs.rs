@@ -43,6 +43,23 @@ impl<'a> Bind<'a> {
         if self == Bind::default() {
             return TcpStream::connect(addr).await.map_err(Failed::Connect);
         }
+        let socket = self.socket(addr)?;
+        socket.connect(addr).await.map_err(|e| match e.kind() {
+            // The system refused the bound address for this destination (a loopback
+            // source to an outside address, a source that left the host): the member's
+            // fault, not the target's.
+            std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::InvalidInput => {
+                Failed::Bind(e)
+            }
+            _ => Failed::Connect(e),
+        })
+    }
+
+    /// A socket for a connection to `addr`, bound as said. A socket bound to an address
+    /// gets its port at connect, for that destination (`IP_BIND_ADDRESS_NO_PORT`, on
+    /// Linux): a source address is then not limited to one ephemeral range for all its
+    /// destinations together.
+    fn socket(self, addr: SocketAddr) -> Result<TcpSocket, Failed> {
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
@@ -53,19 +70,18 @@ impl<'a> Bind<'a> {
             bind_device(&socket, interface).map_err(Failed::Bind)?;
         }
         if let Some(address) = self.address {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            nix::sys::socket::setsockopt(
+                &socket,
+                nix::sys::socket::sockopt::IpBindAddressNoPort,
+                &true,
+            )
+            .map_err(|e| Failed::Bind(e.into()))?;
             socket
                 .bind(SocketAddr::new(address, 0))
                 .map_err(Failed::Bind)?;
         }
-        socket.connect(addr).await.map_err(|e| match e.kind() {
-            // The system refused the bound address for this destination (a loopback
-            // source to an outside address, a source that left the host): the member's
-            // fault, not the target's.
-            std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::InvalidInput => {
-                Failed::Bind(e)
-            }
-            _ => Failed::Connect(e),
-        })
+        Ok(socket)
     }
 
     /// The member's binding, for messages.
@@ -305,6 +321,25 @@ mod tests {
         let one_family = addrs(&["10.0.0.2:1", "10.0.0.1:1"]);
         assert_eq!(interleaved(&one_family), one_family);
         assert!(interleaved(&[]).is_empty());
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn a_socket_bound_to_a_source_takes_its_port_at_connect() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bind = super::Bind {
+            address: Some("127.0.0.1".parse().unwrap()),
+            interface: None,
+        };
+        let Ok(socket) = bind.socket(addr) else {
+            panic!("bound");
+        };
+        // Bound to the address, with no port reserved yet.
+        assert_eq!(socket.local_addr().unwrap().port(), 0);
+        assert_eq!(socket.local_addr().unwrap().ip(), bind.address.unwrap());
+        let tcp = socket.connect(addr).await.unwrap();
+        assert_ne!(tcp.local_addr().unwrap().port(), 0);
     }
 
     #[tokio::test]
