@@ -227,6 +227,57 @@ async fn every_member_of_a_pool_is_probed_on_its_own() {
     std::fs::remove_file(&ca_file).unwrap();
 }
 
+/// Members that differ only by their CONNECT headers are probed each on its own, under
+/// the label the pool gives it (`#1`, `#2`); their header values are never shown.
+#[tokio::test]
+async fn members_alike_but_for_their_connect_headers_are_probed_under_their_labels() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let ca_file = std::env::temp_dir().join(format!("probe-alike-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca.ca_pem()).unwrap();
+    let proxy = RealProxy::tinyproxy(false);
+    let url = proxy.url("http", None);
+    let urls = format!(
+        r#"[{{"url": "{url}", "connect_headers": {{"x-session": "sess-one-0c1"}}}}, {{"url": "{url}", "connect_headers": {{"x-session": "sess-two-0c2"}}}}]"#
+    );
+    let https = format!("https://127.0.0.1:{}/ping", origin.https.port());
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
+        .args([
+            "--probe",
+            &https,
+            "--ca",
+            ca_file.to_str().unwrap(),
+            "--json",
+            "binance",
+        ])
+        .env_clear()
+        .env("CRYPTOFEED_PROXY_ENABLED", "true")
+        .env("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS", &urls)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        !stdout.contains("sess-one") && !stdout.contains("sess-two"),
+        "{stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let routes: Vec<&str> = json["probe"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["exchange"] == "binance")
+        .map(|r| r["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        routes,
+        [format!("{url} #1"), format!("{url} #2")],
+        "{stdout}"
+    );
+    std::fs::remove_file(&ca_file).unwrap();
+}
+
 #[tokio::test]
 async fn a_probe_from_the_library_uses_the_injector_s_options() {
     use proxy_runtime::check::Report;

@@ -229,10 +229,7 @@ pub async fn probe(
     for routes in &report.routes {
         let route_dialer: Dialer = injector.dialer_for(&routes.exchange, kind);
         // A pool's members are probed one by one: each must work on its own.
-        for dialer in route_dialer.members_alone() {
-            let route = dialer
-                .proxy()
-                .map_or_else(|| "direct".to_owned(), str::to_owned);
+        for (route, dialer) in route_dialer.members_alone() {
             let trace = Arc::new(Trace::default());
             let started = Instant::now();
             let outcome = match kind {

@@ -284,27 +284,33 @@ impl Dialer {
     }
 
     /// A dialer for each member of a pool alone (for `proxy-check --probe`, which tries
-    /// every member): this dialer itself when the route is not a pool.
-    pub(crate) fn members_alone(&self) -> Vec<Dialer> {
+    /// every member), with the member's label in the pool (`... #2` where two members
+    /// show alike); this dialer itself, with its route, when the route is not a pool.
+    pub(crate) fn members_alone(&self) -> Vec<(String, Dialer)> {
+        let alone = || {
+            let shown = self.proxy().unwrap_or("direct").to_owned();
+            vec![(shown, self.clone())]
+        };
         let State::Proxied(proxied) = &self.shared.state else {
-            return vec![self.clone()];
+            return alone();
         };
         let pool = &proxied.pool;
         if pool.is_single() {
-            return vec![self.clone()];
+            return alone();
         }
         pool.members()
             .iter()
             .map(|member| {
                 let config =
                     ProxyConfig::single(member.config.clone()).with_timeout(self.shared.timeout);
-                Dialer::new(
+                let dialer = Dialer::new(
                     pool.key().clone(),
                     pool.kind(),
                     Some(&config),
                     proxied.resolver.clone(),
                     &proxied.tls,
-                )
+                );
+                (member.shown.clone(), dialer)
             })
             .collect()
     }
