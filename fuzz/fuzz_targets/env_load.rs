@@ -32,19 +32,9 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             let shown = format!("{e} {e:?}");
-            if only_as_password(text) {
-                assert!(!shown.contains(CANARY), "{shown}");
+            if proxy_runtime::fuzz::canary_only_as_password(text) {
+                assert!(!shown.contains(proxy_runtime::fuzz::CANARY), "{shown}");
             }
         }
     }
 });
-
-/// The password the seeds give in URLs.
-const CANARY: &str = "Canary-Pw-0";
-
-/// Whether the canary stands only in a password's place (`:Canary-Pw-0@`): elsewhere (a
-/// user name, a strategy) it is no secret and may be shown.
-fn only_as_password(text: &str) -> bool {
-    text.match_indices(CANARY)
-        .all(|(i, _)| text[..i].ends_with(':') && text[i + CANARY.len()..].starts_with('@'))
-}

@@ -109,6 +109,16 @@ pub fn socks_reply(
     })
 }
 
+/// The password the fuzz seeds give in URLs.
+pub const CANARY: &str = "Canary-Pw-0";
+
+/// Whether the canary stands only in a password's place in `text` (`:Canary-Pw-0@`):
+/// elsewhere (a user name, a strategy) it is no secret and may be shown.
+pub fn canary_only_as_password(text: &str) -> bool {
+    text.match_indices(CANARY)
+        .all(|(i, _)| text[..i].ends_with(':') && text[i + CANARY.len()..].starts_with('@'))
+}
+
 /// Whether every pool member of `settings` shows the same (`Display` and `Debug`) with its
 /// CONNECT header values replaced: what is shown does not depend on a secret.
 pub fn blind_to_header_values(settings: &crate::model::proxy_settings::ProxySettings) -> bool {

@@ -33,6 +33,32 @@ async fn probe(url: &str, proxy: &str, ca_file: &std::path::Path, json: bool) ->
     }
 }
 
+/// `proxy-check --probe URL --ca CA --json binance`, proxies enabled, with the pool
+/// variable `var` set to `urls`: the exit code and the JSON printed.
+async fn probe_pool(
+    url: &str,
+    ca_file: &std::path::Path,
+    var: &str,
+    urls: &str,
+) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
+        .args([
+            "--probe",
+            url,
+            "--ca",
+            ca_file.to_str().unwrap(),
+            "--json",
+            "binance",
+        ])
+        .env_clear()
+        .env("CRYPTOFEED_PROXY_ENABLED", "true")
+        .env(var, urls)
+        .output()
+        .await
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
 /// The probe lines of the table: `exchange kind route verdict...`.
 /// The result lines of a probe: after its header and the line of the route by host.
 fn probe_lines(stdout: &str) -> Vec<&str> {
@@ -171,24 +197,15 @@ async fn every_member_of_a_pool_is_probed_on_its_own() {
     );
     let urls = format!(r#"["{}", "{dead}"]"#, live.url("socks5h", None));
     let https = format!("https://127.0.0.1:{}/ping", origin.https.port());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
-        .args([
-            "--probe",
-            &https,
-            "--ca",
-            ca_file.to_str().unwrap(),
-            "--json",
-            "binance",
-        ])
-        .env_clear()
-        .env("CRYPTOFEED_PROXY_ENABLED", "true")
-        .env("CRYPTOFEED_PROXY_DEFAULT__HTTP__URLS", &urls)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (code, stdout) = probe_pool(
+        &https,
+        &ca_file,
+        "CRYPTOFEED_PROXY_DEFAULT__HTTP__URLS",
+        &urls,
+    )
+    .await;
     // One member fails: the probe fails, though the pool as a whole would work.
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(code, Some(1), "{stdout}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let results = json["probe"]["results"].as_array().unwrap();
     let routes: Vec<(&str, &str, bool)> = results
@@ -241,23 +258,9 @@ async fn members_alike_but_for_their_connect_headers_are_probed_under_their_labe
         r#"[{{"url": "{url}", "connect_headers": {{"x-session": "sess-one-0c1"}}}}, {{"url": "{url}", "connect_headers": {{"x-session": "sess-two-0c2"}}}}]"#
     );
     let https = format!("https://127.0.0.1:{}/ping", origin.https.port());
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
-        .args([
-            "--probe",
-            &https,
-            "--ca",
-            ca_file.to_str().unwrap(),
-            "--json",
-            "binance",
-        ])
-        .env_clear()
-        .env("CRYPTOFEED_PROXY_ENABLED", "true")
-        .env("CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS", &urls)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let var = "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS";
+    let (code, stdout) = probe_pool(&https, &ca_file, var, &urls).await;
+    assert_eq!(code, Some(0), "{stdout}");
     assert!(
         !stdout.contains("sess-one") && !stdout.contains("sess-two"),
         "{stdout}"

@@ -47,7 +47,16 @@ fn injector(urls: serde_json::Value, strategy: &str, ca: &TestCa) -> ProxyInject
 
 /// Opens a WebSocket (a new connection); the address the origin saw it from.
 async fn connect(inj: &ProxyInjector, origin: &Origin) -> Result<IpAddr, ProxyError> {
-    let url = format!("ws://127.0.0.1:{}/ws", origin.ws.port());
+    connect_at(inj, origin, "127.0.0.1").await
+}
+
+/// [`connect`] to an origin listening on `host` (`[::1]` for IPv6).
+async fn connect_at(
+    inj: &ProxyInjector,
+    origin: &Origin,
+    host: &str,
+) -> Result<IpAddr, ProxyError> {
+    let url = format!("ws://{host}:{}/ws", origin.ws.port());
     let (mut ws, _) = inj.connect_websocket("binance", url.as_str()).await?;
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
     Ok(origin.ws.received().pop().unwrap().peer.ip())
@@ -136,12 +145,8 @@ async fn an_ipv6_source_cannot_reach_an_ipv4_only_target_and_says_so() {
     assert_eq!(origin.ws.accepted(), 0);
     // A source of the target's family connects.
     let origin6 = Origin::start_on(&ca, "::1").await;
-    let url = format!("ws://[::1]:{}/ws", origin6.ws.port());
-    let (mut ws, _) = inj
-        .connect_websocket("binance", url.as_str())
-        .await
-        .unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
+    let peer = connect_at(&inj, &origin6, "[::1]").await.unwrap();
+    assert_eq!(peer, "::1".parse::<IpAddr>().unwrap());
 }
 
 #[tokio::test]
@@ -154,16 +159,8 @@ async fn a_source_of_the_wrong_family_is_passed_over_for_the_next_member() {
     // The IPv4 target: the IPv6 source cannot carry it, the next member does.
     assert_eq!(connect(&inj, &origin).await.unwrap(), loopback(78));
     // And still used for what it can carry (passed over, not benched: `cannot_carry`).
-    let url = format!("ws://[::1]:{}/ws", origin6.ws.port());
-    let (mut ws, _) = inj
-        .connect_websocket("binance", url.as_str())
-        .await
-        .unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(WELCOME));
-    assert_eq!(
-        origin6.ws.received()[0].peer.ip(),
-        "::1".parse::<IpAddr>().unwrap()
-    );
+    let peer = connect_at(&inj, &origin6, "[::1]").await.unwrap();
+    assert_eq!(peer, "::1".parse::<IpAddr>().unwrap());
 }
 
 #[cfg(target_os = "linux")]

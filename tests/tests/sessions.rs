@@ -50,6 +50,37 @@ fn injector_with(urls: &[String], ca: &TestCa, more: &[(&str, &str)]) -> ProxyIn
         .build()
 }
 
+/// The binance WebSocket route as `direct://` (a route of its own, with a timeout).
+const DIRECT: (&str, &str) = (
+    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
+    "direct://",
+);
+
+/// The variables of a connection budget of `connects` per `window_ms` for binance.
+fn budget(connects: &'static str, window_ms: &'static str) -> [(&'static str, &'static str); 2] {
+    [
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+            connects,
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+            window_ms,
+        ),
+    ]
+}
+
+/// A scripted HTTP proxy that refuses every CONNECT with 502 (a member failure).
+async fn refusing_proxy() -> FakeProxy {
+    FakeProxy::start(|mut session| async move {
+        session.read_head().await;
+        session
+            .write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            .await;
+    })
+    .await
+}
+
 /// Quick reconnection, for tests.
 fn quick() -> SessionSettings {
     SessionSettings::new().with_backoff(Duration::from_millis(50), Duration::from_millis(500))
@@ -467,17 +498,11 @@ async fn two_hundred_streams_losing_their_proxy_recover_within_the_connection_bu
     let feed = Feed::start(&ca, Duration::from_millis(100)).await;
     let mut proxy = RealProxy::microsocks_with(with_outbound(5));
     // The budget is the route's (every stream of the exchange shares it): in the settings.
-    let budget = [
-        (
-            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
-            "50",
-        ),
-        (
-            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
-            "10000",
-        ),
-    ];
-    let injector = Arc::new(injector_with(&[proxy.url("socks5h", None)], &ca, &budget));
+    let injector = Arc::new(injector_with(
+        &[proxy.url("socks5h", None)],
+        &ca,
+        &budget("50", "10000"),
+    ));
     let window = Duration::from_secs(10);
     let settings = quick();
     // Every stream records the connection of each tick it reads.
@@ -885,23 +910,17 @@ async fn a_wait_for_the_budget_does_not_eat_the_route_s_timeout() {
         &[],
         &ca,
         &[
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
-                "direct://",
-            ),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__TIMEOUT_SECONDS",
-                "1",
-            ),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
-                "1",
-            ),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
-                "1500",
-            ),
-        ],
+            [
+                DIRECT,
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__TIMEOUT_SECONDS",
+                    "1",
+                ),
+            ]
+            .as_slice(),
+            &budget("1", "1500"),
+        ]
+        .concat(),
     );
     let (_first, _) = injector
         .connect_websocket("binance", feed.url("feed"))
@@ -945,20 +964,7 @@ async fn a_direct_connection_holds_its_place_in_the_budget_until_its_upgrade_end
     let injector = injector_with(
         &[],
         &ca,
-        &[
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
-                "direct://",
-            ),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
-                "1",
-            ),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
-                "300",
-            ),
-        ],
+        &[[DIRECT].as_slice(), &budget("1", "300")].concat(),
     );
     let url = format!("ws://127.0.0.1:{port}/");
     let (first, second) = tokio::join!(
@@ -1141,32 +1147,13 @@ async fn a_member_benched_while_an_attempt_waited_for_its_budget_is_skipped() {
     let ca = TestCa::new();
     let feed = Feed::start(&ca, Duration::from_millis(50)).await;
     // The first member refuses every CONNECT (a member failure: it is benched).
-    let refusing = FakeProxy::start(|mut session| async move {
-        session.read_head().await;
-        session
-            .write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-            .await;
-    })
-    .await;
+    let refusing = refusing_proxy().await;
     let good = RealProxy::microsocks_with(with_outbound(9));
     let urls = [
         format!("http://{}", refusing.authority()),
         good.url("socks5h", None),
     ];
-    let injector = injector_with(
-        &urls,
-        &ca,
-        &[
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
-                "1",
-            ),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
-                "500",
-            ),
-        ],
-    );
+    let injector = injector_with(&urls, &ca, &budget("1", "500"));
     // Both start with the first member healthy; the second waits for its budget, and by
     // then the first attempt has benched it.
     let (first, second) = tokio::join!(
@@ -1189,33 +1176,12 @@ async fn a_member_benched_while_an_attempt_waited_for_its_budget_is_skipped() {
 async fn the_last_member_is_tried_though_benched_while_the_attempt_waited() {
     let ca = TestCa::new();
     let feed = Feed::start(&ca, Duration::from_millis(50)).await;
-    let refusing = || {
-        FakeProxy::start(|mut session| async move {
-            session.read_head().await;
-            session
-                .write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-                .await;
-        })
-    };
-    let (one, two) = tokio::join!(refusing(), refusing());
+    let (one, two) = tokio::join!(refusing_proxy(), refusing_proxy());
     let urls = [
         format!("http://{}", one.authority()),
         format!("http://{}", two.authority()),
     ];
-    let injector = injector_with(
-        &urls,
-        &ca,
-        &[
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
-                "1",
-            ),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
-                "300",
-            ),
-        ],
-    );
+    let injector = injector_with(&urls, &ca, &budget("1", "300"));
     // The first attempt benches both; the second waits its turn at each, skips the
     // first and dials the second anyway.
     let (first, second) = tokio::join!(

@@ -198,15 +198,19 @@ pub(crate) async fn connect_any(
     bind: Bind<'_>,
     steps: Steps<'_>,
 ) -> Result<TcpStream, ConnectError> {
-    let admitted: Vec<SocketAddr> = addrs.iter().copied().filter(|a| bind.admits(a)).collect();
-    if admitted.is_empty() && !addrs.is_empty() {
+    let order: Vec<SocketAddr> = match bind.address {
+        // One family: the resolver's order of its addresses, nothing to interleave.
+        Some(_) => addrs.iter().copied().filter(|a| bind.admits(a)).collect(),
+        None => interleaved(addrs),
+    };
+    if order.is_empty() && !addrs.is_empty() {
         let family = if addrs[0].is_ipv4() { "IPv4" } else { "IPv6" };
         return Err(ConnectError::Family(format!(
             "{} cannot reach {family} addresses only",
             bind.describe()
         )));
     }
-    let attempts = race(interleaved(&admitted), bind);
+    let attempts = race(order, bind);
     match steps.phase(Phase::Connect, attempts).await {
         Err(_) => Err(ConnectError::Timeout),
         Ok(Err(Failed::Connect(e))) => Err(ConnectError::Io(e)),
