@@ -154,6 +154,16 @@ pub enum ProxyErrorKind {
     /// (or target) is of the other family. The member failed (a pool benches it and tries
     /// the next); the connection is never made from another address instead.
     SourceUnavailable,
+    /// The request's weight would cross the weight budget of every exit of its route (see
+    /// [`HttpBudget`](crate::HttpBudget)), and the earliest exit to free enough would do so
+    /// only after the request's deadline. Nothing was sent.
+    RateLimited {
+        /// The exit that frees enough first, as shown (redacted): a pool member, or the
+        /// route.
+        exit: String,
+        /// How long until it does, from when the request was refused.
+        wait: std::time::Duration,
+    },
 }
 
 /// What a proxy answered when it refused.
@@ -273,6 +283,11 @@ impl fmt::Display for ProxyErrorKind {
             ProxyErrorKind::SourceUnavailable => {
                 f.write_str("the member's source address or interface cannot be used")
             }
+            ProxyErrorKind::RateLimited { exit, wait } => write!(
+                f,
+                "the weight budget of every exit is spent: {exit} frees enough in {} ms, after the request's deadline",
+                wait.as_millis()
+            ),
         }
     }
 }
@@ -560,6 +575,7 @@ impl ProxyError {
             K::Http | K::Disconnected => self.io_source_kind().unwrap_or(Io::ConnectionAborted),
             K::NotConnected => Io::NotConnected,
             K::SourceUnavailable => Io::AddrNotAvailable,
+            K::RateLimited { .. } => Io::QuotaExceeded,
             K::Status(_) | K::Hook => Io::Other,
         }
     }

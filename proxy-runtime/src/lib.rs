@@ -72,6 +72,7 @@ pub use injector::{ProxyInjector, ProxyInjectorBuilder};
 pub use model::exchange::{ExchangeId, ExchangeIdError};
 pub use model::host::Host;
 pub use model::hosts::{HostPattern, HostPatternError};
+pub use model::http_budget::{HttpBudget, WeightHeader};
 pub use model::key::{ConnectionKind, RouteEntry, RouteField, RouteKey};
 pub use model::member::{MemberError, PoolMember};
 pub use model::proxy_settings::{ConnectionProxies, ExchangeProxies, ProxySettings};

@@ -252,6 +252,27 @@ impl RequestBuilder {
         })
     }
 
+    /// The weight of the request in its exit's budget ([`HttpBudget`](crate::HttpBudget)):
+    /// what the exchange documents for the endpoint, 1 unless set. A request heavier than
+    /// the whole budget of an exit is refused ([`InvalidRequest`](crate::ProxyErrorKind::InvalidRequest)).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), proxy_runtime::ProxyError> {
+    /// let client = proxy_runtime::proxy_injector().http_client("binance");
+    /// let depth = client
+    ///     .get("https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=5000")
+    ///     .weight(250)
+    ///     .send()
+    ///     .await?;
+    /// # let _ = depth; Ok(()) }
+    /// ```
+    pub fn weight(self, weight: u32) -> Self {
+        self.with(|p| {
+            *p.weight_mut() = weight;
+            Ok(())
+        })
+    }
+
     /// The HTTP version of the request. `HTTP_2` asks for HTTP/2 (by ALPN over `https://`,
     /// by prior knowledge over `http://`); to keep a client on HTTP/1.1, build it with
     /// HTTP/2 off ([`ProxyInjectorBuilder::http1_only`](crate::ProxyInjectorBuilder::http1_only)).

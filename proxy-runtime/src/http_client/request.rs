@@ -26,11 +26,12 @@ pub struct Request {
     body: Option<Body>,
     timeout: Option<Duration>,
     version: Version,
+    weight: u32,
 }
 
 impl Request {
     /// A request with no header, no body, no deadline of its own, HTTP/1.1 (HTTP/2 where
-    /// ALPN chooses it).
+    /// ALPN chooses it), of weight 1.
     pub fn new(method: Method, url: Url) -> Self {
         Self {
             method,
@@ -39,6 +40,7 @@ impl Request {
             body: None,
             timeout: None,
             version: Version::default(),
+            weight: 1,
         }
     }
 
@@ -102,6 +104,18 @@ impl Request {
         &mut self.version
     }
 
+    /// The weight the request takes from its exit's budget ([`HttpBudget`](crate::HttpBudget)),
+    /// 1 unless set: what the exchange documents for the endpoint (Binance's depth with
+    /// `limit=5000` weighs 250). Nothing is taken on a route without a budget.
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    /// The weight, to change.
+    pub fn weight_mut(&mut self) -> &mut u32 {
+        &mut self.weight
+    }
+
     /// Method, URL, headers, body and version, for sending.
     pub(crate) fn into_sendable(self) -> (Method, Url, HeaderMap, Option<Body>, Version) {
         (self.method, self.url, self.headers, self.body, self.version)
@@ -117,6 +131,7 @@ impl Request {
             body: self.body.clone(),
             timeout: self.timeout,
             version: self.version,
+            weight: self.weight,
         })
     }
 }
@@ -303,6 +318,8 @@ mod tests {
         assert!(r.headers().is_empty());
         assert!(r.body().is_none());
         assert!(r.timeout().is_none());
+        assert_eq!(r.weight(), 1);
+        *r.weight_mut() = 250;
         *r.method_mut() = Method::PUT;
         *r.version_mut() = Version::HTTP_2;
         r.headers_mut()
@@ -316,7 +333,9 @@ mod tests {
         assert_eq!(r.body().and_then(Body::as_bytes), Some(&b"side=BUY"[..]));
         assert_eq!(r.timeout(), Some(&Duration::from_secs(3)));
         assert_eq!(r.url().path(), "/v3/test");
+        assert_eq!(r.weight(), 250);
         let copy = r.try_clone().unwrap();
+        assert_eq!(copy.weight(), 250);
         assert_eq!(
             (copy.method(), copy.version(), copy.url(), copy.body()),
             (r.method(), r.version(), r.url(), r.body())

@@ -8,6 +8,7 @@
 pub(crate) mod exchange;
 pub(crate) mod host;
 pub(crate) mod hosts;
+pub(crate) mod http_budget;
 pub(crate) mod key;
 pub(crate) mod member;
 pub(crate) mod proxy_settings;

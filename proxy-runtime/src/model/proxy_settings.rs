@@ -15,6 +15,7 @@ use super::exchange::{self, ExchangeId};
 use super::hosts::{Claimed, HostIndex, HostPattern, url_form};
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
 use super::route::ProxyConfig;
+use super::http_budget::HttpBudget;
 use super::session::SessionSettings;
 use super::system::SystemProxies;
 use crate::settings::load::{
@@ -36,6 +37,9 @@ pub struct ConnectionProxies {
     /// How resilient WebSocket sessions keep alive and reconnect (each knob falls back).
     #[serde(default)]
     websocket_session: Option<SessionSettings>,
+    /// The weight budget of each HTTP exit (each knob falls back).
+    #[serde(default)]
+    http_budget: Option<HttpBudget>,
 }
 
 impl ConnectionProxies {
@@ -74,6 +78,20 @@ impl ConnectionProxies {
         self.websocket_session.as_ref()
     }
 
+    /// The same with budget knobs (see [`HttpBudget`]).
+    pub fn with_http_budget(self, budget: HttpBudget) -> Self {
+        Self {
+            http_budget: Some(budget),
+            ..self
+        }
+    }
+
+    /// The budget knobs given here, if any (unresolved: see
+    /// [`ProxySettings::http_budget`]).
+    pub fn http_budget(&self) -> Option<&HttpBudget> {
+        self.http_budget.as_ref()
+    }
+
     /// The route given for `kind`, if any.
     pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
         route_of_kind(&self.http, &self.websocket, kind)
@@ -95,6 +113,9 @@ pub struct ExchangeProxies {
     /// How resilient WebSocket sessions keep alive and reconnect (each knob falls back).
     #[serde(default)]
     websocket_session: Option<SessionSettings>,
+    /// The weight budget of each HTTP exit (each knob falls back).
+    #[serde(default)]
+    http_budget: Option<HttpBudget>,
     /// Target hosts routed as this exchange by host: names, IPs, or `*.suffix` patterns.
     #[serde(default)]
     hosts: Vec<HostPattern>,
@@ -142,6 +163,20 @@ impl ExchangeProxies {
         self.websocket_session.as_ref()
     }
 
+    /// The same with budget knobs (see [`HttpBudget`]).
+    pub fn with_http_budget(self, budget: HttpBudget) -> Self {
+        Self {
+            http_budget: Some(budget),
+            ..self
+        }
+    }
+
+    /// The budget knobs given here, if any (unresolved: see
+    /// [`ProxySettings::http_budget`]).
+    pub fn http_budget(&self) -> Option<&HttpBudget> {
+        self.http_budget.as_ref()
+    }
+
     /// The route given for `kind`, if any.
     pub fn get(&self, kind: ConnectionKind) -> Option<&ProxyConfig> {
         route_of_kind(&self.http, &self.websocket, kind)
@@ -166,6 +201,7 @@ impl From<ConnectionProxies> for ExchangeProxies {
             http: routes.http,
             websocket: routes.websocket,
             websocket_session: routes.websocket_session,
+            http_budget: routes.http_budget,
             hosts: Vec::new(),
         }
     }
@@ -436,24 +472,60 @@ impl ProxySettings {
             .map_or(default, |own| own.or(&default))
     }
 
-    /// Every entry's session knobs that contradict each other once resolved, reported at
-    /// the entry (the default's, or an exchange's whose own knobs take part).
+    /// The weight budget of `exchange`'s HTTP exits, resolved knob by knob: the
+    /// exchange's own entry, else the default's. It applies whether or not proxies are
+    /// enabled (a direct route has one exit, this host). An id that is not an exchange's
+    /// gets the default's.
+    pub fn http_budget(&self, exchange: &str) -> HttpBudget {
+        let own = self.exchanges.get(exchange::lookup_form(exchange).as_ref());
+        self.budget_of(own)
+    }
+
+    /// [`http_budget`](Self::http_budget) of a route key.
+    pub(crate) fn budget_for(&self, key: &RouteKey) -> HttpBudget {
+        self.budget_of(key.exchange().and_then(|id| self.exchanges.get(id)))
+    }
+
+    fn budget_of(&self, own: Option<&ExchangeProxies>) -> HttpBudget {
+        let default = self
+            .default
+            .as_ref()
+            .and_then(|d| d.http_budget.clone())
+            .unwrap_or_default();
+        own.and_then(|c| c.http_budget.clone())
+            .map_or_else(|| default.clone(), |own| own.or(&default))
+    }
+
+    /// Every entry's session and budget knobs that contradict each other once resolved,
+    /// reported at the entry (the default's, or an exchange's whose own knobs take part).
     fn session_problems(&self, origins: &Origins) -> Vec<SettingError> {
-        let mut entries = vec![(
-            KeyPath::from_keys(["default", "websocket_session"]),
-            self.session_of(None),
-        )];
+        let mut entries = vec![
+            (
+                KeyPath::from_keys(["default", "websocket_session"]),
+                self.session_of(None).problems(),
+            ),
+            (
+                KeyPath::from_keys(["default", "http_budget"]),
+                self.budget_of(None).problems(),
+            ),
+        ];
         for (id, proxies) in &self.exchanges {
             if proxies.websocket_session.is_some() {
                 entries.push((
                     KeyPath::from_keys(["exchanges", id.as_str(), "websocket_session"]),
-                    self.session_of(Some(proxies)),
+                    self.session_of(Some(proxies)).problems(),
+                ));
+            }
+            if proxies.http_budget.is_some() {
+                entries.push((
+                    KeyPath::from_keys(["exchanges", id.as_str(), "http_budget"]),
+                    self.budget_of(Some(proxies)).problems(),
                 ));
             }
         }
         let mut errors = Vec::new();
-        for (path, session) in entries {
-            for problem in session.problems() {
+        for (path, problems) in entries {
+            for problem in problems {
                 // Where the knob the message starts with was given; else any knob of the
                 // entry; else the entry itself.
                 let mut knob = path.clone();
