@@ -1,5 +1,5 @@
 //! Which exit a connection takes: a route's members (proxies, `direct://`), their health
-//! and cooling ([`pool`]), their connection budgets ([`budget`]), with the rule of rate limits in [`cooling`] and each member's
+//! and cooling ([`pool`]), their connection budgets ([`budget`]) and weight budgets ([`weight`]), with the rule of rate limits in [`cooling`] and each member's
 //! metrics in [`member`]), and the [`Dialer`](dialer::Dialer) every new connection asks,
 //! which hands out a [`ProxyStream`](stream::ProxyStream).
 //!
@@ -13,3 +13,4 @@ pub(crate) mod dialer;
 pub(crate) mod member;
 pub(crate) mod pool;
 pub(crate) mod stream;
+pub(crate) mod weight;

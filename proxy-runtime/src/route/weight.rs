@@ -1,0 +1,632 @@
+//! The weight budget of a route's exits ([`HttpBudget`]): how much request weight each
+//! exit has spent in the sliding window, which exit a request may take before it is sent,
+//! and how long it must wait when none has enough left.
+//!
+//! The count of an exit is the weight of the requests answered in the last window, plus
+//! the weight of those sent and not yet answered (they count until their answer, however
+//! long it takes), plus what the exchange's header reports beyond that (another process
+//! on the same IP). An answered request counts from the time of its answer: the exchange
+//! counted it at some instant between the sending and the answer, so counting it from the
+//! answer for a whole window never frees it before the exchange does. The header corrects
+//! the count: the exchange's figure is the truth, ours fills in between answers.
+//!
+//! Only the monotonic clock is read, and the header is a count, not a time: the wall
+//! clocks of this host and of the exchange play no part.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName};
+use metrics::{Counter, Gauge, Histogram, Label};
+use tokio::time::Instant;
+
+use crate::error::{ProxyError, ProxyErrorKind as K};
+use crate::model::http_budget::HttpBudget;
+
+/// The slots a window is cut into: weight is counted per slot, and frees a slot at a time.
+const SLOTS: u32 = 64;
+/// The ring holds one slot more than the window, so that weight counted at any instant of
+/// a slot is held for a whole window at least (at most one slot more).
+const RING: usize = SLOTS as usize + 1;
+
+/// What an exit spent in the window: the pure bookkeeping, told the time by its caller.
+#[derive(Debug)]
+pub(crate) struct ExitWindow {
+    budget: u64,
+    /// The length of a slot: the window over [`SLOTS`].
+    slot: Duration,
+    /// Slot 0 starts here.
+    origin: Instant,
+    /// The weight answered in each of the last [`RING`] slots, by slot number modulo it.
+    ring: [u64; RING],
+    /// The newest slot the ring holds.
+    head: u64,
+    /// The sum of the ring.
+    answered: u64,
+    /// The weight sent and not answered.
+    in_flight: u64,
+    /// The newest request (by the order they were let through) whose answer carried the
+    /// exchange's count: an older answer's count is stale and is not applied.
+    counted: Option<u64>,
+}
+
+/// Why a request cannot be let through an exit now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Blocked {
+    /// The earliest instant enough could be free: exact when the weight counted in the
+    /// window is what holds it back; a look again one slot later when it is the weight
+    /// in flight (its answers will tell).
+    pub(crate) at: Instant,
+}
+
+impl ExitWindow {
+    /// An exit that may spend `budget` per `window` (not zero), nothing spent, its slots
+    /// counted from `now`.
+    pub(crate) fn new(budget: u32, window: Duration, now: Instant) -> Self {
+        Self {
+            budget: u64::from(budget),
+            slot: (window / SLOTS).max(Duration::from_micros(1)),
+            origin: now,
+            ring: [0; RING],
+            head: 0,
+            answered: 0,
+            in_flight: 0,
+            counted: None,
+        }
+    }
+
+    fn slot_of(&self, t: Instant) -> u64 {
+        let since = t.saturating_duration_since(self.origin);
+        u64::try_from(since.as_nanos() / self.slot.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn start_of(&self, slot: u64) -> Instant {
+        let nanos = u64::try_from(self.slot.as_nanos()).unwrap_or(u64::MAX);
+        self.origin + Duration::from_nanos(nanos.saturating_mul(slot))
+    }
+
+    /// Moves the ring to `now`: slots older than the window are emptied.
+    fn advance(&mut self, now: Instant) {
+        let now = self.slot_of(now);
+        if now <= self.head {
+            return;
+        }
+        let gone = (now - self.head).min(RING as u64);
+        for k in 1..=gone {
+            let i = ((self.head + k) % RING as u64) as usize;
+            self.answered -= self.ring[i];
+            self.ring[i] = 0;
+        }
+        self.head = now;
+    }
+
+    /// The weight counted now: answered in the window, in flight, and reported by the
+    /// exchange beyond those.
+    pub(crate) fn used(&mut self, now: Instant) -> u64 {
+        self.advance(now);
+        self.answered + self.in_flight
+    }
+
+    /// The budget.
+    pub(crate) fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// Lets `weight` through now if the budget has room for it (it counts as in flight
+    /// until [`answered`](Self::answered) or [`give_back`](Self::give_back)); else when
+    /// enough could be free.
+    pub(crate) fn take(&mut self, weight: u32, now: Instant) -> Result<(), Blocked> {
+        let weight = u64::from(weight);
+        let used = self.used(now);
+        if used + weight <= self.budget {
+            self.in_flight += weight;
+            return Ok(());
+        }
+        let need = used + weight - self.budget;
+        if need > self.answered {
+            // The weight in flight holds it back: its answers will tell.
+            return Err(Blocked {
+                at: self.start_of(self.head + 1),
+            });
+        }
+        // The oldest slots free first: the one whose expiry frees enough.
+        let mut freed = 0;
+        let oldest = self.head.saturating_sub(RING as u64 - 1);
+        for slot in oldest..=self.head {
+            freed += self.ring[(slot % RING as u64) as usize];
+            if freed >= need {
+                return Err(Blocked {
+                    at: self.start_of(slot + RING as u64),
+                });
+            }
+        }
+        // Not reached: the ring holds all the weight answered. A whole window is the most
+        // any weight waits.
+        Err(Blocked {
+            at: self.start_of(self.head + RING as u64),
+        })
+    }
+
+    /// `weight` let through was never sent: it is no longer counted.
+    pub(crate) fn give_back(&mut self, weight: u32) {
+        self.in_flight -= u64::from(weight).min(self.in_flight);
+    }
+
+    /// `weight` let through as request number `seq` was answered at `now`, with the
+    /// exchange's count `reported` when the answer carried one: it counts from now for
+    /// a window. A count from the newest answer so far replaces ours: raised to it (the
+    /// difference held for a window), or lowered to it (the oldest weight dropped first).
+    pub(crate) fn answered(&mut self, weight: u32, seq: u64, reported: Option<u64>, now: Instant) {
+        self.give_back(weight);
+        self.advance(now);
+        self.add_now(u64::from(weight));
+        let Some(reported) = reported else {
+            return;
+        };
+        if self.counted.is_some_and(|newest| seq < newest) {
+            return;
+        }
+        self.counted = Some(seq);
+        if reported > self.answered {
+            self.add_now(reported - self.answered);
+        } else {
+            self.drain_oldest(self.answered - reported);
+        }
+    }
+
+    fn add_now(&mut self, weight: u64) {
+        let i = (self.head % RING as u64) as usize;
+        self.ring[i] += weight;
+        self.answered += weight;
+    }
+
+    fn drain_oldest(&mut self, mut excess: u64) {
+        let oldest = self.head.saturating_sub(RING as u64 - 1);
+        for slot in oldest..=self.head {
+            if excess == 0 {
+                break;
+            }
+            let i = (slot % RING as u64) as usize;
+            let drained = self.ring[i].min(excess);
+            self.ring[i] -= drained;
+            self.answered -= drained;
+            excess -= drained;
+        }
+    }
+}
+
+/// The weight budgets of one route's exits, and how a request gets its turn.
+pub(crate) struct Weights {
+    budget: u32,
+    window: Duration,
+    header: Option<HeaderName>,
+    exits: Vec<Exit>,
+    /// The next request's number, in the order requests are let through.
+    seq: AtomicU64,
+    /// Whether an unreadable header value was logged (once per route).
+    warned: AtomicBool,
+    /// The route's labels.
+    labels: Vec<Label>,
+    refusals: OnceLock<Counter>,
+}
+
+/// One exit of a route.
+struct Exit {
+    shown: String,
+    window: Mutex<ExitWindow>,
+    meters: OnceLock<ExitMeters>,
+}
+
+struct ExitMeters {
+    used: Gauge,
+    left: Gauge,
+    waits: Histogram,
+}
+
+impl std::fmt::Debug for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Weights")
+            .field("budget", &self.budget)
+            .field("window", &self.window)
+            .field("exits", &self.exits.iter().map(|e| &e.shown).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Weights {
+    /// The budgets `budget` sets for the exits `exits` (as shown) of a route labelled
+    /// `labels`; `None` when it sets no weight.
+    pub(crate) fn new(budget: &HttpBudget, exits: Vec<String>, labels: Vec<Label>) -> Option<Arc<Self>> {
+        let (weight, window) = budget.weight_budget()?;
+        let now = Instant::now();
+        let exits = exits
+            .into_iter()
+            .map(|shown| Exit {
+                shown,
+                window: Mutex::new(ExitWindow::new(weight, window, now)),
+                meters: OnceLock::new(),
+            })
+            .collect();
+        Some(Arc::new(Self {
+            budget: weight,
+            window,
+            header: budget.used_weight_header().map(|h| h.name().clone()),
+            exits,
+            seq: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
+            labels,
+            refusals: OnceLock::new(),
+        }))
+    }
+
+    /// The number of exits.
+    pub(crate) fn len(&self) -> usize {
+        self.exits.len()
+    }
+
+    /// The budget per exit and its window.
+    pub(crate) fn budget(&self) -> (u32, Duration) {
+        (self.budget, self.window)
+    }
+
+    /// The exit `i` as shown.
+    pub(crate) fn shown(&self, i: usize) -> &str {
+        &self.exits[i].shown
+    }
+
+    /// The weight exit `i` has used now (as counted here, corrected by the exchange).
+    pub(crate) fn used(&self, i: usize) -> u64 {
+        self.exits[i].lock().used(Instant::now())
+    }
+
+    /// A turn for a request of `weight` through the first exit of `order` (a list of
+    /// exits, best first) whose budget has room for it now. When none has, the request
+    /// waits for the exit that frees enough first and takes it then, unless that would
+    /// be after `deadline`: then it is refused at once with `RateLimited`, naming the exit
+    /// and the wait. `order` is asked again after each wait (the route's health changes).
+    pub(crate) async fn admit(
+        self: &Arc<Self>,
+        weight: u32,
+        deadline: Option<Instant>,
+        mut order: impl FnMut() -> Vec<usize>,
+    ) -> Result<Ticket, ProxyError> {
+        if weight > self.budget {
+            return Err(ProxyError::new(K::InvalidRequest).detail(format!(
+                "the request's weight ({weight}) is more than an exit's whole budget ({} per {} ms)",
+                self.budget,
+                self.window.as_millis()
+            )));
+        }
+        let started = Instant::now();
+        loop {
+            let now = Instant::now();
+            let mut earliest: Option<(Instant, usize)> = None;
+            for i in order() {
+                let exit = &self.exits[i];
+                let taken = {
+                    let mut window = exit.lock();
+                    let taken = window.take(weight, now);
+                    exit.meters(self).show(&mut window, now);
+                    taken
+                };
+                match taken {
+                    Ok(()) => {
+                        if now > started {
+                            exit.meters(self)
+                                .waits
+                                .record((now - started).as_secs_f64());
+                        }
+                        return Ok(Ticket {
+                            weights: self.clone(),
+                            exit: i,
+                            weight,
+                            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                            open: true,
+                        });
+                    }
+                    Err(Blocked { at }) => {
+                        if earliest.is_none_or(|(t, _)| at < t) {
+                            earliest = Some((at, i));
+                        }
+                    }
+                }
+            }
+            let Some((at, i)) = earliest else {
+                return Err(ProxyError::new(K::InvalidRequest).detail("the route has no exit"));
+            };
+            if deadline.is_some_and(|deadline| at > deadline) {
+                self.refusals().increment(1);
+                return Err(ProxyError::new(K::RateLimited {
+                    exit: self.exits[i].shown.clone(),
+                    wait: at - now,
+                }));
+            }
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    fn refusals(&self) -> &Counter {
+        self.refusals.get_or_init(|| {
+            metrics::counter!("proxy_weight_refusals_total", self.labels.clone())
+        })
+    }
+
+    /// The exchange's count in `headers`, if it sends one; a value that is not a count is
+    /// logged once per route (never the value) and taken as missing.
+    fn reported(&self, headers: &HeaderMap) -> Option<u64> {
+        let value = headers.get(self.header.as_ref()?)?;
+        let count = value
+            .to_str()
+            .ok()
+            .filter(|s| (1..=12).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok());
+        if count.is_none() && !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                header = %self.header.as_ref().map_or("", HeaderName::as_str),
+                "the used-weight header is not a count: ignored (logged once per route)"
+            );
+        }
+        count
+    }
+}
+
+impl Exit {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ExitWindow> {
+        self.window.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn meters(&self, weights: &Weights) -> &ExitMeters {
+        self.meters.get_or_init(|| {
+            let mut labels = weights.labels.clone();
+            labels.push(Label::new("member", self.shown.clone()));
+            ExitMeters {
+                used: metrics::gauge!("proxy_weight_used", labels.clone()),
+                left: metrics::gauge!("proxy_weight_left", labels.clone()),
+                waits: metrics::histogram!("proxy_weight_wait_seconds", labels),
+            }
+        })
+    }
+}
+
+impl ExitMeters {
+    /// Sets the gauges from `window` at `now`.
+    fn show(&self, window: &mut ExitWindow, now: Instant) {
+        let used = window.used(now);
+        self.used.set(used as f64);
+        self.left.set(window.budget().saturating_sub(used) as f64);
+    }
+}
+
+/// A request's turn through one exit: its weight counts as in flight until the answer.
+
+/// Dropped unanswered (the request failed or was abandoned after it may have been sent),
+/// the weight counts as spent from then: the exchange may have counted it.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    weights: Arc<Weights>,
+    exit: usize,
+    weight: u32,
+    seq: u64,
+    open: bool,
+}
+
+impl Ticket {
+    /// The exit it goes through.
+    pub(crate) fn exit(&self) -> usize {
+        self.exit
+    }
+
+    /// The request was answered with `headers`: the weight counts from now, and the
+    /// exchange's count corrects ours.
+    pub(crate) fn answered(mut self, headers: &HeaderMap) {
+        let reported = self.weights.reported(headers);
+        self.close(reported);
+    }
+
+    /// The request was never sent (its connection could not be made): the weight is
+    /// free again.
+    pub(crate) fn give_back(mut self) {
+        self.open = false;
+        let exit = &self.weights.exits[self.exit];
+        let mut window = exit.lock();
+        window.give_back(self.weight);
+        exit.meters(&self.weights).show(&mut window, Instant::now());
+    }
+
+    fn close(&mut self, reported: Option<u64>) {
+        self.open = false;
+        let exit = &self.weights.exits[self.exit];
+        let now = Instant::now();
+        let mut window = exit.lock();
+        window.answered(self.weight, self.seq, reported, now);
+        exit.meters(&self.weights).show(&mut window, now);
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.open {
+            self.close(None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Duration = Duration::from_secs(64);
+
+    fn window(budget: u32) -> (ExitWindow, Instant) {
+        let now = Instant::now();
+        (ExitWindow::new(budget, W, now), now)
+    }
+
+    #[test]
+    fn weight_in_flight_counts_until_answered_then_for_a_window_from_the_answer() {
+        let (mut w, t0) = window(10);
+        assert_eq!(w.take(6, t0), Ok(()));
+        assert_eq!(w.used(t0), 6);
+        // In flight for longer than a window: still counted.
+        let t1 = t0 + W * 2;
+        assert_eq!(w.used(t1), 6);
+        assert!(w.take(5, t1).is_err());
+        w.answered(6, 0, None, t1);
+        assert_eq!(w.used(t1), 6);
+        assert_eq!(w.used(t1 + W - Duration::from_millis(1)), 6, "held a whole window");
+        assert_eq!(w.used(t1 + W + Duration::from_secs(1)), 0, "free one slot after");
+    }
+
+    #[test]
+    fn a_blocked_request_is_told_when_the_oldest_weight_frees_enough() {
+        let (mut w, t0) = window(10);
+        w.take(4, t0).unwrap();
+        w.answered(4, 0, None, t0);
+        let t1 = t0 + Duration::from_secs(10);
+        w.take(6, t1).unwrap();
+        w.answered(6, 1, None, t1);
+        // Needs 3: the 4 answered at t0 free first, one slot past a window from t0.
+        let Err(Blocked { at }) = w.take(3, t1) else {
+            panic!("no room");
+        };
+        assert_eq!(at, t0 + W + Duration::from_secs(1));
+        assert!(w.take(3, at - Duration::from_millis(1)).is_err());
+        assert_eq!(w.take(3, at), Ok(()));
+        // Needs more than the 4: the 6 answered at t1 must go too.
+        let (mut w, t0) = window(10);
+        let t1 = t0 + Duration::from_secs(10);
+        w.take(4, t0).unwrap();
+        w.answered(4, 0, None, t0);
+        w.take(6, t1).unwrap();
+        w.answered(6, 1, None, t1);
+        let Err(Blocked { at }) = w.take(5, t1) else {
+            panic!("no room");
+        };
+        assert_eq!(at, t1 + W + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn weight_in_flight_that_holds_a_request_back_is_looked_at_again_a_slot_later() {
+        let (mut w, t0) = window(10);
+        w.take(8, t0).unwrap();
+        let Err(Blocked { at }) = w.take(3, t0 + Duration::from_millis(1500)) else {
+            panic!("no room");
+        };
+        assert_eq!(at, t0 + Duration::from_secs(2), "the next slot's start");
+        w.give_back(8);
+        assert_eq!(w.used(t0), 0);
+        assert_eq!(w.take(10, t0), Ok(()), "the whole budget at once");
+        assert!(w.take(1, t0).is_err());
+        assert_eq!(w.take(0, t0), Ok(()), "a request of no weight always passes");
+    }
+
+    #[test]
+    fn the_exchange_s_count_raises_ours_or_lowers_it_oldest_first() {
+        let (mut w, t0) = window(100);
+        w.take(1, t0).unwrap();
+        // Another process spent 59 on this IP: the exchange says 60.
+        w.answered(1, 0, Some(60), t0);
+        assert_eq!(w.used(t0), 60);
+        assert_eq!(w.take(40, t0), Ok(()));
+        assert!(w.take(1, t0).is_err(), "60 + 40 is the budget");
+        let t1 = t0 + Duration::from_secs(30);
+        w.answered(40, 1, Some(45), t1);
+        // Ours was 100; the exchange counts 45 (its window moved on): the 55 dropped are
+        // taken from the oldest, the 60 of t0.
+        assert_eq!(w.used(t1), 45);
+        assert_eq!(w.used(t0 + W + Duration::from_secs(1)), 40, "t0's slot is empty");
+        assert_eq!(w.used(t1 + W + Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn an_older_answer_s_count_is_stale_and_a_missing_one_keeps_ours() {
+        let (mut w, t0) = window(100);
+        for _ in 0..3 {
+            w.take(10, t0).unwrap();
+        }
+        w.answered(10, 2, Some(30), t0);
+        w.answered(10, 0, Some(5), t0); // answered late: its count is older
+        assert_eq!(w.used(t0), 50, "30 counted + 10 answered + 10 in flight, the stale 5 ignored");
+        w.answered(10, 1, None, t0);
+        assert_eq!(w.used(t0), 50, "no count: ours stands");
+        w.take(1, t0).unwrap();
+        w.answered(1, 3, Some(30), t0);
+        assert_eq!(w.used(t0), 30, "the newest count lowers ours");
+    }
+
+    #[test]
+    fn a_quiet_exit_frees_after_a_window_however_long_the_silence() {
+        let (mut w, t0) = window(5);
+        w.take(5, t0).unwrap();
+        w.answered(5, 0, None, t0);
+        let later = t0 + W * 1000;
+        assert_eq!(w.used(later), 0);
+        assert_eq!(w.take(5, later), Ok(()));
+    }
+
+    fn weights(exits: usize, budget: u32, header: bool) -> Arc<Weights> {
+        let mut b = HttpBudget::new().with_weight(budget, Duration::from_secs(1));
+        if header {
+            b = b.with_used_weight_header(crate::WeightHeader::new("x-used").unwrap());
+        }
+        let exits = (0..exits).map(|i| format!("exit{i}")).collect();
+        Weights::new(&b, exits, Vec::new()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_takes_the_first_exit_in_order_with_room_else_waits_for_the_soonest() {
+        let w = weights(2, 3, false);
+        let order = || vec![1, 0];
+        let a = w.admit(3, None, order).await.unwrap();
+        assert_eq!(a.exit(), 1);
+        let b = w.admit(2, None, order).await.unwrap();
+        assert_eq!(b.exit(), 0, "exit 1 is full: the next in order");
+        a.answered(&HeaderMap::new());
+        tokio::time::advance(Duration::from_millis(100)).await;
+        b.answered(&HeaderMap::new());
+        let started = Instant::now();
+        let c = w.admit(2, None, order).await.unwrap();
+        assert_eq!(c.exit(), 1, "exit 1 frees first");
+        let waited = Instant::now() - started;
+        assert!(waited >= Duration::from_millis(900), "{waited:?}");
+        assert!(waited <= Duration::from_millis(1020), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_the_deadline_is_refused_at_once_naming_the_exit() {
+        let w = weights(1, 2, false);
+        w.admit(2, None, || vec![0]).await.unwrap().answered(&HeaderMap::new());
+        let started = Instant::now();
+        let deadline = Some(started + Duration::from_millis(100));
+        let err = w.admit(1, deadline, || vec![0]).await.unwrap_err();
+        assert_eq!(Instant::now(), started, "no wait");
+        let K::RateLimited { exit, wait } = err.kind() else {
+            panic!("{err}");
+        };
+        assert_eq!(exit, "exit0");
+        assert!(*wait > Duration::from_millis(900), "{wait:?}");
+        let heavy = w.admit(3, None, || vec![0]).await.unwrap_err();
+        assert_eq!(heavy.kind(), &K::InvalidRequest, "{heavy}");
+        assert!(heavy.to_string().contains("more than an exit's whole budget"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ticket_dropped_counts_its_weight_and_one_given_back_does_not() {
+        let w = weights(1, 2, true);
+        w.admit(1, None, || vec![0]).await.unwrap().give_back();
+        assert_eq!(w.used(0), 0);
+        drop(w.admit(1, None, || vec![0]).await.unwrap());
+        assert_eq!(w.used(0), 1, "may have been sent: counted");
+        let t = w.admit(1, None, || vec![0]).await.unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-used", "not a number".parse().unwrap());
+        t.answered(&headers);
+        assert_eq!(w.used(0), 2, "an unreadable count is no count");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let t = w.admit(1, None, || vec![0]).await.unwrap();
+        headers.insert("x-used", "2".parse().unwrap());
+        t.answered(&headers);
+        assert_eq!(w.used(0), 2, "the exchange's count");
+    }
+}
