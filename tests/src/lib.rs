@@ -12,6 +12,7 @@ pub mod real;
 pub mod resolver;
 pub mod socks5;
 pub mod tls;
+pub mod weighing;
 
 use std::time::Duration;
 

@@ -33,6 +33,7 @@ use crate::model::hosts::{HostIndex, url_form};
 use crate::model::key::ConnectionKind;
 use crate::route::dialer::Dialer;
 use crate::route::pool::MemberTag;
+use crate::route::weight::Ticket;
 use crate::transport::target::Target;
 use crate::transport::trace::Trace;
 
@@ -90,9 +91,15 @@ pub struct HttpClient {
 
 struct Inner {
     client: Client<ProxyConnector, Full<Bytes>>,
+    /// On a pool of several members with weight budgets, a client (and connection pool)
+    /// per member: a request takes its member's budget before it takes a connection, so
+    /// it must take that member's connection (hyper-util pools by host, not by member).
+    members: Option<Box<[Client<ProxyConnector, Full<Bytes>>]>>,
     dialer: Dialer,
     options: HttpOptions,
 }
+
+type HyperClient = Client<ProxyConnector, Full<Bytes>>;
 
 /// The exchanges' routes of a client routed by host.
 struct ByHost {
@@ -122,14 +129,25 @@ impl HttpClient {
     }
 
     pub(crate) fn with_options(dialer: Dialer, options: HttpOptions) -> Self {
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .build(ProxyConnector::new(dialer.clone(), options.http2));
+        let hyper = |dialer: Dialer| {
+            Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .build(ProxyConnector::new(dialer, options.http2))
+        };
+        let members = dialer
+            .weights()
+            .filter(|_| dialer.is_pool())
+            .map(|weights| {
+                (0..weights.len())
+                    .map(|i| hyper(dialer.pinned(i)))
+                    .collect()
+            });
         Self {
             inner: Arc::new(Inner {
-                client,
+                client: hyper(dialer.clone()),
+                members,
                 dialer,
                 options,
             }),
@@ -215,7 +233,14 @@ impl HttpClient {
         let sent_to = Sent::new(inner.dialer.clone(), target);
         let sent = async {
             checked?;
-            inner.client.request(request).await.map_err(hyper_error)
+            let mut turn = Turn::new(inner, 1, None, request);
+            loop {
+                let (client, request) = turn.next().await?;
+                let sent = client.request(request).await.map_err(hyper_error);
+                if let Some(done) = turn.finish(sent) {
+                    return done;
+                }
+            }
         };
         sent_to.attach(sent.await)
     }
@@ -243,18 +268,48 @@ impl HttpClient {
         trace: Option<Arc<Trace>>,
     ) -> Result<Response, ProxyError> {
         let inner = self.route_of(request.url().host_str());
-        let (mut request, url, target) = match self.hyper_request(request) {
+        let weight = request.weight();
+        let (request, url, target) = match self.hyper_request(request) {
             Ok(made) => made,
             Err(e) => return Err(inner.dialer.attach(e, None)),
         };
         let sent_to = Sent::new(inner.dialer.clone(), Some(target));
+        let mut turn = Turn::new(inner, weight, deadline, request);
+        let response = loop {
+            let (client, request) = match turn.next().await {
+                Ok(next) => next,
+                Err(e) => break Err(e),
+            };
+            let sent = Self::exchange(inner, client, request, deadline, trace.clone()).await;
+            if let Some(done) = turn.finish(sent) {
+                break done;
+            }
+        };
+        let (head, body) = sent_to.attach(response)?.into_parts();
+        let body = BoundedBody::new(body, inner.options.max_body_bytes);
+        Ok(Response::new(head, url, body, deadline, sent_to))
+    }
+
+    /// The request sent by `client` and its response head, the body decoded per the
+    /// crate's features, within `deadline`, the connection's phases traced in `trace`.
+    async fn exchange(
+        inner: &Inner,
+        client: &HyperClient,
+        mut request: http::Request<Full<Bytes>>,
+        deadline: Option<Instant>,
+        trace: Option<Arc<Trace>>,
+    ) -> Result<http::Response<body::ResponseBody>, ProxyError> {
         // Which connection answers, for a pool to retire when its member cools (a route of
         // one member has nowhere else to go, and saves the cost).
         let capture = inner
             .dialer
             .is_pool()
             .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
-        let exchange = Self::exchange(inner, request);
+        let head = request.method() == http::Method::HEAD;
+        let exchange = async {
+            let response = client.request(request).await.map_err(hyper_error)?;
+            body::decoded(response, head)
+        };
         // Each case awaits its own future, so that the common one (no deadline, nothing
         // traced) carries nothing of the others.
         let response = match (deadline, &trace) {
@@ -265,25 +320,104 @@ impl HttpClient {
                 let traced = REQUEST_TRACE.scope(trace.clone(), exchange);
                 within_deadline(deadline, Some(trace), traced).await
             }
-        };
-        let (head, body) = sent_to.attach(response)?.into_parts();
+        }?;
         // The route's member learns how the exchange answered (a 429 or 418 cools it).
-        if let Some(tag) = head.extensions.get::<MemberTag>() {
-            tag.answered(&head, capture);
+        if let Some(tag) = response.extensions().get::<MemberTag>() {
+            tag.answered(response.status(), response.headers(), capture);
         }
-        let body = BoundedBody::new(body, inner.options.max_body_bytes);
-        Ok(Response::new(head, url, body, deadline, sent_to))
+        Ok(response)
+    }
+}
+
+/// One request's way through its route's budgets ([`Weights::admit`]), when the route
+/// has them: the client to send it with (the admitted member's), then what the answer
+/// says. A request whose member could not connect (nothing was sent) gives its weight
+/// back and is admitted again, through another member, while the pool has one it has not
+/// tried. Without budgets, the route's client and the answer as it came.
+struct Turn<'a> {
+    inner: &'a Inner,
+    weight: u32,
+    deadline: Option<Instant>,
+    /// The request, until it is sent; after, a copy when another member may be tried.
+    request: Option<http::Request<Full<Bytes>>>,
+    ticket: Option<Ticket>,
+    tried: usize,
+}
+
+impl<'a> Turn<'a> {
+    fn new(
+        inner: &'a Inner,
+        weight: u32,
+        deadline: Option<Instant>,
+        request: http::Request<Full<Bytes>>,
+    ) -> Self {
+        Self {
+            inner,
+            weight,
+            deadline,
+            request: Some(request),
+            ticket: None,
+            tried: 0,
+        }
     }
 
-    /// The request and its response head, the body decoded per the crate's features.
-    async fn exchange(
-        inner: &Inner,
-        request: http::Request<Full<Bytes>>,
-    ) -> Result<http::Response<body::ResponseBody>, ProxyError> {
-        let head = request.method() == http::Method::HEAD;
-        let response = inner.client.request(request).await.map_err(hyper_error)?;
-        body::decoded(response, head)
+    /// The client to send the request with, and the request; an error when no exit has
+    /// room in time (`RateLimited`).
+    async fn next(&mut self) -> Result<(&'a HyperClient, http::Request<Full<Bytes>>), ProxyError> {
+        let inner = self.inner;
+        let request = self.request.take().ok_or_else(|| {
+            ProxyError::new(K::InvalidRequest).detail("the request was sent already")
+        })?;
+        let Some(weights) = inner.dialer.weights() else {
+            return Ok((&inner.client, request));
+        };
+        let ticket = weights
+            .admit(self.weight, self.deadline, || inner.dialer.exit_order())
+            .await?;
+        let client = inner
+            .members
+            .as_ref()
+            .map_or(&inner.client, |m| &m[ticket.exit()]);
+        self.tried += 1;
+        if inner.members.is_some() && self.tried < weights.len() {
+            self.request = Some(copy_request(&request));
+        }
+        self.ticket = Some(ticket);
+        Ok((client, request))
     }
+
+    /// What the request's exit learns from `sent`; `None` when it is to be sent again
+    /// (its member failed to connect and another may be tried).
+    fn finish<T>(
+        &mut self,
+        sent: Result<http::Response<T>, ProxyError>,
+    ) -> Option<Result<http::Response<T>, ProxyError>> {
+        let Some(ticket) = self.ticket.take() else {
+            return Some(sent);
+        };
+        match &sent {
+            Ok(response) => ticket.answered(response.headers()),
+            Err(e) if e.is_connect() => {
+                ticket.give_back();
+                if self.request.is_some() {
+                    return None;
+                }
+            }
+            // Sent, perhaps: the ticket dropped counts its weight.
+            Err(_) => drop(ticket),
+        }
+        Some(sent)
+    }
+}
+
+/// A copy of a request not yet sent (its extensions are empty).
+fn copy_request(request: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    copy
 }
 
 /// `exchange` within `deadline`; when it runs out, a timeout naming the phase `trace`

@@ -269,6 +269,8 @@ impl ProxyInjector {
             Err(e) => return Dialer::failing(exchange, e.clone()),
         };
         let session = settings.session_for(&key);
+        let budget = settings.budget_for(&key);
+        let budget_key = key.clone();
         let dialer = match (settings.route_for(&key, kind), settings.system_proxies()) {
             (Some((_, route)), _) => {
                 Dialer::new(key, kind, Some(route), self.resolver.clone(), tls)
@@ -279,7 +281,7 @@ impl ProxyInjector {
         };
         match kind {
             ConnectionKind::Websocket => dialer.with_session(session),
-            ConnectionKind::Http => dialer,
+            ConnectionKind::Http => dialer.with_http_budget(&budget, &budget_key),
         }
     }
 

@@ -176,7 +176,10 @@ mod tests {
             ..HttpBudget::new()
         };
         let resolved = own.or(&default);
-        assert_eq!(resolved.weight_budget(), Some((50, Duration::from_secs(10))));
+        assert_eq!(
+            resolved.weight_budget(),
+            Some((50, Duration::from_secs(10)))
+        );
         assert_eq!(resolved.used_weight_header(), Some(&header));
         assert_eq!(header.to_string(), "x-used");
         let off = HttpBudget {
@@ -198,8 +201,18 @@ mod tests {
         assert_eq!(zero.weight_budget(), None);
         assert_eq!(zero.problems().len(), 1);
         assert!(zero.problems()[0].starts_with("window_ms"));
-        assert!(HttpBudget::new().with_weight(0, Duration::ZERO).problems().is_empty());
-        assert!(HttpBudget::new().with_weight(5, Duration::from_millis(1)).problems().is_empty());
+        assert!(
+            HttpBudget::new()
+                .with_weight(0, Duration::ZERO)
+                .problems()
+                .is_empty()
+        );
+        assert!(
+            HttpBudget::new()
+                .with_weight(5, Duration::from_millis(1))
+                .problems()
+                .is_empty()
+        );
         assert!(WeightHeader::new("bad header").is_err());
         assert!(WeightHeader::from_scalar(&Scalar::Int(3)).is_err());
     }

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use super::exchange::{self, ExchangeId};
 use super::hosts::{Claimed, HostIndex, HostPattern, url_form};
+use super::http_budget::HttpBudget;
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
 use super::route::ProxyConfig;
-use super::http_budget::HttpBudget;
 use super::session::SessionSettings;
 use super::system::SystemProxies;
 use crate::settings::load::{

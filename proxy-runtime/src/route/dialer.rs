@@ -13,9 +13,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::budget::{ConnectBudget, Place};
+use super::member::route_labels;
 use super::pool::{Pool, Through, cannot_carry, is_member_failure, member_deadline};
 use super::stream::ProxyStream;
+use super::weight::Weights;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
+use crate::model::http_budget::HttpBudget;
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::member::PoolMember;
 use crate::model::proxy_url::ProxyUrl;
@@ -48,6 +51,11 @@ struct Shared {
     /// The connection budget of each exit (member as shown, or `direct`), made at its
     /// first connection: only on a WebSocket route whose knobs set one.
     budgets: Option<Mutex<HashMap<String, Arc<ConnectBudget>>>>,
+    /// The weight budget of each exit: only on an HTTP route whose settings set one.
+    weights: Option<Arc<Weights>>,
+    /// The one member of the pool this dialer connects through, for the HTTP client that
+    /// keeps a connection pool per member of a route with weight budgets.
+    pinned: Option<usize>,
 }
 
 /// What a dialer does with every connection.
@@ -211,6 +219,8 @@ impl Dialer {
                 state,
                 session: SessionSettings::new(),
                 budgets: None,
+                weights: None,
+                pinned: None,
             }),
         }
     }
@@ -227,6 +237,74 @@ impl Dialer {
                 state: shared.state.clone(),
                 session,
                 budgets: session.connect_budget().map(|_| Mutex::new(HashMap::new())),
+                weights: shared.weights.clone(),
+                pinned: shared.pinned,
+            }),
+        }
+    }
+
+    /// The same route (`key`'s) spending `budget`'s weight per exit, when it sets one:
+    /// each member of a pool is an exit; any other route is one.
+    pub(crate) fn with_http_budget(self, budget: &HttpBudget, key: &RouteKey) -> Self {
+        let exits = match &self.shared.state {
+            State::Proxied(proxied) => proxied
+                .pool
+                .members()
+                .iter()
+                .map(|m| m.shown.clone())
+                .collect(),
+            State::Failing(_) | State::Direct(..) => vec!["direct".to_owned()],
+            State::System(system) => vec![system.shown.to_string()],
+        };
+        let Some(weights) = Weights::new(budget, exits, route_labels(key, ConnectionKind::Http))
+        else {
+            return self;
+        };
+        let shared = &self.shared;
+        Self {
+            shared: Arc::new(Shared {
+                exchange: shared.exchange.clone(),
+                timeout: shared.timeout,
+                state: shared.state.clone(),
+                session: shared.session,
+                budgets: None,
+                weights: Some(weights),
+                pinned: None,
+            }),
+        }
+    }
+
+    /// The weight budgets of the route's exits, if its settings set one.
+    pub(crate) fn weights(&self) -> Option<&Arc<Weights>> {
+        self.shared.weights.as_ref()
+    }
+
+    /// The route's exits with budget, best first: a pool's members in the order a new
+    /// connection would try them (none benched, cooling last); else the route's one exit.
+    pub(crate) fn exit_order(&self) -> Vec<usize> {
+        match &self.shared.state {
+            State::Proxied(proxied) if !proxied.pool.is_single() => proxied.pool.candidates(),
+            _ => vec![0],
+        }
+    }
+
+    /// A dialer connecting through member `i` of this route's pool alone, sharing the
+    /// pool's record of health and cooling; this dialer itself when the route is not a
+    /// pool of several.
+    pub(crate) fn pinned(&self, i: usize) -> Dialer {
+        if !self.is_pool() {
+            return self.clone();
+        }
+        let shared = &self.shared;
+        Self {
+            shared: Arc::new(Shared {
+                exchange: shared.exchange.clone(),
+                timeout: shared.timeout,
+                state: shared.state.clone(),
+                session: shared.session,
+                budgets: None,
+                weights: shared.weights.clone(),
+                pinned: Some(i),
             }),
         }
     }
@@ -505,7 +583,10 @@ impl Dialer {
     ) -> Result<Joined, ProxyError> {
         let pool = &proxied.pool;
         pool.meter();
-        let candidates = pool.candidates();
+        let candidates = match self.shared.pinned {
+            Some(i) => vec![i],
+            None => pool.candidates(),
+        };
         let mut failures = Vec::new();
         let mut untried = 0;
         for (n, &i) in candidates.iter().enumerate() {
@@ -572,7 +653,8 @@ impl Dialer {
         match failures.len() {
             0 => Err(ProxyError::new(K::Timeout(Phase::Connect))
                 .detail("the deadline passed before any member was tried")),
-            1 if pool.is_single() => Err(failures.remove(0)),
+            // The member's own error: the caller of a pinned dialer tries another member.
+            1 if pool.is_single() || self.shared.pinned.is_some() => Err(failures.remove(0)),
             _ if untried > 0 => Err(ProxyError::new(K::AllMembersFailed)
                 .detail(format!("{untried} more not tried: the deadline passed"))
                 .members(failures)),

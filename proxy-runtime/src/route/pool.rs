@@ -341,7 +341,8 @@ impl MemberTag {
     /// member cools when the status says so ([`cooling`]).
     pub(crate) fn answered(
         &self,
-        head: &http::response::Parts,
+        status: http::StatusCode,
+        headers: &http::HeaderMap,
         capture: Option<CaptureConnection>,
     ) {
         let Some(pool) = self.pool.upgrade() else {
@@ -352,9 +353,9 @@ impl MemberTag {
         {
             pool.track(self.index, &self.alive, capture);
         }
-        if let Some(wait) = cooling::cooling(head.status, &head.headers) {
+        if let Some(wait) = cooling::cooling(status, headers) {
             let member = &pool.members()[self.index].shown;
-            let status = head.status.as_u16();
+            let status = status.as_u16();
             if pool.is_single() {
                 // Nowhere else to go: the answer is the caller's to act on. (The dialer
                 // tags no connection of a route of one, so this guards the rule alone.)
@@ -766,9 +767,13 @@ mod tests {
     async fn a_429_or_418_cools_a_pool_s_member_for_its_retry_after() {
         let (pool, _) = new_pool(2, Strategy::Failover);
         let through = Through::new(&pool, 1);
-        through.tag().answered(&head(200), None);
+        through
+            .tag()
+            .answered(head(200).status, &head(200).headers, None);
         assert_eq!(pool.health()[1].cooling_until, None);
-        through.tag().answered(&head(429), None);
+        through
+            .tag()
+            .answered(head(429).status, &head(429).headers, None);
         let until = pool.health()[1].cooling_until.expect("cooling");
         assert_eq!(until, Instant::now() + Duration::from_secs(30));
         assert_eq!(pool.candidates(), [0, 1], "the cooling member last");
@@ -783,7 +788,9 @@ mod tests {
     async fn the_one_member_of_a_route_is_neither_benched_nor_cooled() {
         let (pool, metrics) = new_pool(1, Strategy::Failover);
         pool.failed(0, &error(K::ProxyUnreachable));
-        Through::new(&pool, 0).tag().answered(&head(429), None);
+        Through::new(&pool, 0)
+            .tag()
+            .answered(head(429).status, &head(429).headers, None);
         let health = pool.health();
         assert_eq!(health[0].benched_until, None);
         assert_eq!(health[0].cooling_until, None);

@@ -155,8 +155,14 @@ impl ExitWindow {
 
     /// `weight` let through as request number `seq` was answered at `now`, with the
     /// exchange's count `reported` when the answer carried one: it counts from now for
-    /// a window. A count from the newest answer so far replaces ours: raised to it (the
-    /// difference held for a window), or lowered to it (the oldest weight dropped first).
+    /// a window. A count from the newest answer so far corrects ours:
+    /// - higher than ours (another process spends on the same IP): ours is raised to it,
+    ///   the difference held for a window;
+    /// - lower (the exchange's window moved on, as Binance's does at each minute): ours is
+    ///   lowered to it, the oldest weight dropped first, but only when nothing else is in
+    ///   flight through the exit. A request sent before this one may have reached the
+    ///   exchange after it and be missing from its count; lowering under traffic could let
+    ///   that weight through twice, so under traffic ours, the higher, stands.
     pub(crate) fn answered(&mut self, weight: u32, seq: u64, reported: Option<u64>, now: Instant) {
         self.give_back(weight);
         self.advance(now);
@@ -170,7 +176,7 @@ impl ExitWindow {
         self.counted = Some(seq);
         if reported > self.answered {
             self.add_now(reported - self.answered);
-        } else {
+        } else if self.in_flight == 0 {
             self.drain_oldest(self.answered - reported);
         }
     }
@@ -229,7 +235,10 @@ impl std::fmt::Debug for Weights {
         f.debug_struct("Weights")
             .field("budget", &self.budget)
             .field("window", &self.window)
-            .field("exits", &self.exits.iter().map(|e| &e.shown).collect::<Vec<_>>())
+            .field(
+                "exits",
+                &self.exits.iter().map(|e| &e.shown).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -237,7 +246,11 @@ impl std::fmt::Debug for Weights {
 impl Weights {
     /// The budgets `budget` sets for the exits `exits` (as shown) of a route labelled
     /// `labels`; `None` when it sets no weight.
-    pub(crate) fn new(budget: &HttpBudget, exits: Vec<String>, labels: Vec<Label>) -> Option<Arc<Self>> {
+    pub(crate) fn new(
+        budget: &HttpBudget,
+        exits: Vec<String>,
+        labels: Vec<Label>,
+    ) -> Option<Arc<Self>> {
         let (weight, window) = budget.weight_budget()?;
         let now = Instant::now();
         let exits = exits
@@ -347,9 +360,8 @@ impl Weights {
     }
 
     fn refusals(&self) -> &Counter {
-        self.refusals.get_or_init(|| {
-            metrics::counter!("proxy_weight_refusals_total", self.labels.clone())
-        })
+        self.refusals
+            .get_or_init(|| metrics::counter!("proxy_weight_refusals_total", self.labels.clone()))
     }
 
     /// The exchange's count in `headers`, if it sends one; a value that is not a count is
@@ -474,8 +486,16 @@ mod tests {
         assert!(w.take(5, t1).is_err());
         w.answered(6, 0, None, t1);
         assert_eq!(w.used(t1), 6);
-        assert_eq!(w.used(t1 + W - Duration::from_millis(1)), 6, "held a whole window");
-        assert_eq!(w.used(t1 + W + Duration::from_secs(1)), 0, "free one slot after");
+        assert_eq!(
+            w.used(t1 + W - Duration::from_millis(1)),
+            6,
+            "held a whole window"
+        );
+        assert_eq!(
+            w.used(t1 + W + Duration::from_secs(1)),
+            0,
+            "free one slot after"
+        );
     }
 
     #[test]
@@ -518,7 +538,11 @@ mod tests {
         assert_eq!(w.used(t0), 0);
         assert_eq!(w.take(10, t0), Ok(()), "the whole budget at once");
         assert!(w.take(1, t0).is_err());
-        assert_eq!(w.take(0, t0), Ok(()), "a request of no weight always passes");
+        assert_eq!(
+            w.take(0, t0),
+            Ok(()),
+            "a request of no weight always passes"
+        );
     }
 
     #[test]
@@ -535,7 +559,11 @@ mod tests {
         // Ours was 100; the exchange counts 45 (its window moved on): the 55 dropped are
         // taken from the oldest, the 60 of t0.
         assert_eq!(w.used(t1), 45);
-        assert_eq!(w.used(t0 + W + Duration::from_secs(1)), 40, "t0's slot is empty");
+        assert_eq!(
+            w.used(t0 + W + Duration::from_secs(1)),
+            40,
+            "t0's slot is empty"
+        );
         assert_eq!(w.used(t1 + W + Duration::from_secs(1)), 0);
     }
 
@@ -547,12 +575,23 @@ mod tests {
         }
         w.answered(10, 2, Some(30), t0);
         w.answered(10, 0, Some(5), t0); // answered late: its count is older
-        assert_eq!(w.used(t0), 50, "30 counted + 10 answered + 10 in flight, the stale 5 ignored");
+        assert_eq!(
+            w.used(t0),
+            50,
+            "30 counted + 10 answered + 10 in flight, the stale 5 ignored"
+        );
         w.answered(10, 1, None, t0);
         assert_eq!(w.used(t0), 50, "no count: ours stands");
         w.take(1, t0).unwrap();
+        w.take(1, t0).unwrap();
         w.answered(1, 3, Some(30), t0);
-        assert_eq!(w.used(t0), 30, "the newest count lowers ours");
+        assert_eq!(w.used(t0), 52, "not lowered while a request is in flight");
+        w.answered(1, 4, Some(30), t0);
+        assert_eq!(
+            w.used(t0),
+            30,
+            "the newest count lowers ours once nothing is in flight"
+        );
     }
 
     #[test]
@@ -596,7 +635,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_wait_past_the_deadline_is_refused_at_once_naming_the_exit() {
         let w = weights(1, 2, false);
-        w.admit(2, None, || vec![0]).await.unwrap().answered(&HeaderMap::new());
+        w.admit(2, None, || vec![0])
+            .await
+            .unwrap()
+            .answered(&HeaderMap::new());
         let started = Instant::now();
         let deadline = Some(started + Duration::from_millis(100));
         let err = w.admit(1, deadline, || vec![0]).await.unwrap_err();
@@ -608,7 +650,11 @@ mod tests {
         assert!(*wait > Duration::from_millis(900), "{wait:?}");
         let heavy = w.admit(3, None, || vec![0]).await.unwrap_err();
         assert_eq!(heavy.kind(), &K::InvalidRequest, "{heavy}");
-        assert!(heavy.to_string().contains("more than an exit's whole budget"));
+        assert!(
+            heavy
+                .to_string()
+                .contains("more than an exit's whole budget")
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,0 +1,252 @@
+//! Weight budgets per exit, against a local exchange that counts weight per client IP in
+//! a sliding window, reports it in `x-mbx-used-weight-1m` and answers 429 past its limit
+//! (`proxy_tests::weighing`). Exits are loopback source addresses (`direct://127.0.0.N`),
+//! which the exchange tells apart by peer address.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proxy_runtime::{HttpClient, ProxyErrorKind as K, ProxyInjector, ProxySettings};
+use proxy_tests::origin::{Endpoint, serve_https_with};
+use proxy_tests::tls::TestCa;
+use proxy_tests::weighing::{Limiter, USED};
+
+fn loopback(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+}
+
+/// The exchange, limiting each IP to `limit` per `window`, and its address.
+async fn exchange(ca: &TestCa, limit: u32, window: Duration) -> (Arc<Limiter>, Endpoint) {
+    let limiter = Limiter::new(limit, window);
+    let endpoint = serve_https_with(ca, limiter.handler()).await;
+    (limiter, endpoint)
+}
+
+/// The `binance` HTTP client over the route `urls` (a JSON array), with a budget of
+/// `weight` per `window_ms` per exit read from the exchange's header, and `more` settings.
+fn client(
+    ca: &TestCa,
+    urls: &str,
+    weight: u32,
+    window_ms: u64,
+    more: &[(&str, &str)],
+) -> HttpClient {
+    let mut vars = vec![
+        ("CRYPTOFEED_PROXY_ENABLED".to_owned(), "true".to_owned()),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS".to_owned(),
+            urls.to_owned(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT".to_owned(),
+            weight.to_string(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WINDOW_MS".to_owned(),
+            window_ms.to_string(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__USED_WEIGHT_HEADER".to_owned(),
+            USED.to_owned(),
+        ),
+    ];
+    // A variable given in `more` replaces the one above.
+    vars.retain(|(k, _)| more.iter().all(|(m, _)| m != k));
+    vars.extend(more.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
+    ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .build()
+        .http_client("binance")
+}
+
+/// `GET /w` of weight `weight` (the exchange reads it from `x-weight`), within `timeout`.
+async fn get(
+    client: &HttpClient,
+    endpoint: &Endpoint,
+    weight: u32,
+    timeout: Duration,
+) -> Result<http::StatusCode, proxy_runtime::ProxyError> {
+    let response = client
+        .get(format!("https://127.0.0.1:{}/w", endpoint.port()))
+        .header("x-weight", weight.to_string())
+        .weight(weight)
+        .timeout(timeout)
+        .send()
+        .await?;
+    let status = response.status();
+    response.bytes().await?;
+    Ok(status)
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_request_that_would_cross_every_exit_s_budget_is_refused_before_it_is_sent() {
+    let ca = TestCa::new();
+    let (limiter, endpoint) = exchange(&ca, 1000, Duration::from_secs(60)).await;
+    let client = client(
+        &ca,
+        r#"["direct://127.0.0.2", "direct://127.0.0.3"]"#,
+        10,
+        60_000,
+        &[],
+    );
+    for _ in 0..10 {
+        assert_eq!(get(&client, &endpoint, 2, LONG).await.unwrap(), 200);
+    }
+    let peers: Vec<IpAddr> = endpoint.received().iter().map(|r| r.peer.ip()).collect();
+    assert_eq!(
+        peers.iter().filter(|&&p| p == loopback(2)).count(),
+        5,
+        "failover fills the first exit, then takes the next: {peers:?}"
+    );
+    assert_eq!(peers.iter().filter(|&&p| p == loopback(3)).count(), 5);
+    let started = Instant::now();
+    let err = get(&client, &endpoint, 1, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "refused at once, not at the deadline"
+    );
+    let K::RateLimited { exit, wait } = err.kind() else {
+        panic!("{err}");
+    };
+    assert!(exit.starts_with("direct://127.0.0."), "{exit}");
+    assert!(
+        *wait > Duration::from_secs(50),
+        "a whole window less the test's time: {wait:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("weight budget of every exit is spent"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("binance"),
+        "names the exchange: {err}"
+    );
+    let heavy = get(&client, &endpoint, 11, LONG).await.unwrap_err();
+    assert_eq!(heavy.kind(), &K::InvalidRequest, "{heavy}");
+    assert_eq!(
+        endpoint.received().len(),
+        10,
+        "nothing more reached the exchange"
+    );
+    assert_eq!(limiter.over(), 0);
+}
+
+#[tokio::test]
+async fn the_exchange_s_count_overrides_ours_when_another_client_spent_on_the_same_ip() {
+    let ca = TestCa::new();
+    let (limiter, endpoint) = exchange(&ca, 100, Duration::from_secs(60)).await;
+    // Another process spent 60 of this IP's 100.
+    limiter.preload(loopback(4), 60);
+    let client = client(&ca, r#"["direct://127.0.0.4"]"#, 100, 60_000, &[]);
+    let mut sent = 0;
+    let err = loop {
+        match get(&client, &endpoint, 1, Duration::from_millis(500)).await {
+            Ok(status) => {
+                assert_eq!(status, 200, "never past the exchange's limit");
+                sent += 1;
+            }
+            Err(e) => break e,
+        }
+        assert!(sent <= 100, "the budget never stopped the requests");
+    };
+    assert!(matches!(err.kind(), K::RateLimited { .. }), "{err}");
+    assert_eq!(sent, 40, "60 spent elsewhere, 40 left");
+    assert_eq!(limiter.over(), 0);
+}
+
+#[tokio::test]
+async fn without_the_header_our_count_alone_keeps_the_budget() {
+    let ca = TestCa::new();
+    let (limiter, endpoint) = exchange(&ca, 100, Duration::from_secs(60)).await;
+    limiter.preload(loopback(5), 60);
+    // The header the budget reads is not the one the exchange sends.
+    let client = client(
+        &ca,
+        r#"["direct://127.0.0.5"]"#,
+        100,
+        60_000,
+        &[(
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__USED_WEIGHT_HEADER",
+            "x-other",
+        )],
+    );
+    let mut ok = 0;
+    let mut limited = 0;
+    let err = loop {
+        match get(&client, &endpoint, 1, Duration::from_millis(500)).await {
+            Ok(status) if status == 200 => ok += 1,
+            Ok(_) => limited += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err.kind(), K::RateLimited { .. }), "{err}");
+    assert_eq!(
+        (ok, limited),
+        (40, 60),
+        "100 sent by our count, 60 of them past the limit"
+    );
+}
+
+#[tokio::test]
+async fn a_member_that_cannot_connect_gives_its_weight_back_and_the_next_takes_the_request() {
+    let ca = TestCa::new();
+    let (_, endpoint) = exchange(&ca, 1000, Duration::from_secs(60)).await;
+    // 192.0.2.10 is not on this host: the member fails, nothing is sent through it.
+    let client = client(
+        &ca,
+        r#"["direct://192.0.2.10", "direct://127.0.0.6"]"#,
+        1,
+        60_000,
+        &[],
+    );
+    assert_eq!(get(&client, &endpoint, 1, LONG).await.unwrap(), 200);
+    let peers: Vec<IpAddr> = endpoint.received().iter().map(|r| r.peer.ip()).collect();
+    assert_eq!(peers, [loopback(6)]);
+    // The failed member's weight came back; the one request through 127.0.0.6 spent its
+    // budget of 1.
+    let err = get(&client, &endpoint, 1, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    let K::RateLimited { exit, .. } = err.kind() else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        exit, "direct://127.0.0.6",
+        "the benched member is not waited for"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_route_is_one_exit_with_its_budget() {
+    let ca = TestCa::new();
+    let (_, endpoint) = exchange(&ca, 1000, Duration::from_secs(60)).await;
+    let settings = ProxySettings::loader()
+        .env_vars([
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP_BUDGET__WEIGHT", "3"),
+            ("CRYPTOFEED_PROXY_DEFAULT__HTTP_BUDGET__WINDOW_MS", "60000"),
+        ])
+        .load()
+        .unwrap();
+    let client = ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .build()
+        .http_client("kraken");
+    for _ in 0..3 {
+        assert_eq!(get(&client, &endpoint, 1, LONG).await.unwrap(), 200);
+    }
+    let err = get(&client, &endpoint, 1, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    let K::RateLimited { exit, .. } = err.kind() else {
+        panic!("{err}");
+    };
+    assert_eq!(exit, "direct");
+    assert_eq!(endpoint.received().len(), 3);
+}
