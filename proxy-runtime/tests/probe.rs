@@ -400,3 +400,92 @@ async fn a_probe_while_proxies_are_disabled_says_it_went_direct() {
     );
     std::fs::remove_file(&ca_file).unwrap();
 }
+
+/// An exchange's weight budget is in the report, and each member's probe shows the used
+/// weight the exchange reports through it (another client spent 30 on one member's IP).
+#[tokio::test]
+async fn the_budget_is_reported_and_each_member_s_probe_shows_the_used_weight() {
+    use proxy_tests::weighing::{Limiter, USED};
+    let ca = TestCa::new();
+    let limiter = Limiter::new(1000, std::time::Duration::from_secs(60));
+    limiter.preload("127.0.0.13".parse().unwrap(), 30);
+    let endpoint = proxy_tests::origin::serve_https_with(&ca, limiter.handler()).await;
+    let ca_file = std::env::temp_dir().join(format!("probe-weight-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca_file, ca.ca_pem()).unwrap();
+    let https = format!("https://127.0.0.1:{}/w", endpoint.port());
+    let run = |json: bool| {
+        let mut args = vec!["--probe", https.as_str(), "--ca", ca_file.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_proxy-check"))
+            .args(args)
+            .env_clear()
+            .env("CRYPTOFEED_PROXY_ENABLED", "true")
+            .env(
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
+                r#"["direct://127.0.0.13", "direct://127.0.0.14"]"#,
+            )
+            .env(
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT",
+                "5400",
+            )
+            .env(
+                "CRYPTOFEED_PROXY_DEFAULT__HTTP_BUDGET__USED_WEIGHT_HEADER",
+                USED,
+            )
+            .output()
+    };
+    let out = run(true).await.unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        json["routes"]["binance"]["http_budget"],
+        serde_json::json!({"weight": 5400, "window_ms": 60000, "used_weight_header": USED}),
+        "{stdout}"
+    );
+    assert_eq!(
+        json["routes"]["*"]["http_budget"],
+        serde_json::json!({"weight": 0, "window_ms": 0, "used_weight_header": USED}),
+        "the default reads the header, with no budget: {stdout}"
+    );
+    let used: Vec<(&str, &str, Option<u64>)> = json["probe"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["exchange"].as_str().unwrap(),
+                r["route"].as_str().unwrap(),
+                r["used_weight"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        used,
+        [
+            ("*", "direct", Some(1)),
+            ("binance", "direct://127.0.0.13", Some(31)),
+            ("binance", "direct://127.0.0.14", Some(1)),
+        ],
+        "30 spent elsewhere, then one probe from 127.0.0.1 and one through each member: {stdout}"
+    );
+    let out = run(false).await.unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("http weight budgets (weight 0: none):"),
+        "{stdout}"
+    );
+    let budget = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("binance") && l.contains("weight 5400"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(budget.contains("per 60000 ms per exit"), "{budget}");
+    assert!(budget.contains("header x-mbx-used-weight-1m"), "{budget}");
+    assert!(
+        stdout.contains("used weight 32"),
+        "the second run's probe: {stdout}"
+    );
+    std::fs::remove_file(&ca_file).unwrap();
+}

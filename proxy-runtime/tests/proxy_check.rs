@@ -208,8 +208,12 @@ fn vars_lists_every_name_from_the_schema() {
         .collect();
     assert_eq!(
         names.len(),
-        50,
-        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes, session knobs and HOSTS: {names:?}"
+        58,
+        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes, session and budget knobs and HOSTS: {names:?}"
+    );
+    assert!(
+        names.contains(&"X_EXCHANGES__<ID>__HTTP_BUDGET__USED_WEIGHT_HEADER"),
+        "{names:?}"
     );
     assert!(
         names.contains(&"X_EXCHANGES__<ID>__WEBSOCKET_SESSION__PING_INTERVAL_MS"),

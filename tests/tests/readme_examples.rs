@@ -68,6 +68,19 @@ fn every_yaml_example_loads() {
             assert!(!format!("{s:?}").contains("binance-1"));
             continue;
         }
+        if block.contains("http_budget") {
+            // Weight budgets: Binance's per exit, the header from the default.
+            let budget = s.http_budget("binance");
+            assert_eq!(
+                budget.weight_budget(),
+                Some((5400, std::time::Duration::from_secs(60)))
+            );
+            let header = budget.used_weight_header().map(ToString::to_string);
+            assert_eq!(header.as_deref(), Some("x-mbx-used-weight-1m"));
+            assert_eq!(s.http_budget("okx").weight_budget(), None);
+            assert_eq!(binance.members().len(), 3);
+            continue;
+        }
         assert_eq!(password(binance.url()).as_deref(), Some("p@ss"), "{block}");
         if binance.is_pool() {
             // The pool example: two exits for REST, by round robin, and for streams.

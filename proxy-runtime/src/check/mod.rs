@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::model::exchange::ExchangeId;
+use crate::model::http_budget::HttpBudget;
 use crate::model::key::{ConnectionKind, RouteField, RouteKey};
 use crate::model::member::PoolMember;
 use crate::model::proxy_settings::ProxySettings;
@@ -188,6 +189,30 @@ pub struct ExchangeRoutes {
     pub hosts: Vec<String>,
     /// The knobs of its resilient WebSocket sessions, resolved.
     pub websocket_session: SessionReport,
+    /// The weight budget of each of its HTTP exits, resolved.
+    pub http_budget: BudgetReport,
+}
+
+/// The resolved weight budget of an exchange's HTTP exits, as `proxy-check` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetReport {
+    /// The weight each exit may spend per window (0: no budget).
+    pub weight: u32,
+    /// The window, in ms (0 without a budget).
+    pub window_ms: u128,
+    /// The response header the exchange reports its count in, if one is read.
+    pub used_weight_header: Option<String>,
+}
+
+impl BudgetReport {
+    fn new(b: &HttpBudget) -> Self {
+        let (weight, window) = b.weight_budget().unwrap_or((0, Duration::ZERO));
+        Self {
+            weight,
+            window_ms: window.as_millis(),
+            used_weight_header: b.used_weight_header().map(ToString::to_string),
+        }
+    }
 }
 
 /// The resolved knobs of an exchange's resilient WebSocket sessions, as `proxy-check`
@@ -338,12 +363,14 @@ impl Report {
                 .map(|proxies| proxies.hosts().iter().map(ToString::to_string).collect())
                 .unwrap_or_default();
             let websocket_session = SessionReport::new(&settings.session_for(&key));
+            let http_budget = BudgetReport::new(&settings.budget_for(&key));
             routes.push(ExchangeRoutes {
                 exchange: key,
                 http,
                 websocket,
                 hosts,
                 websocket_session,
+                http_budget,
             });
         }
 

@@ -74,6 +74,9 @@ pub struct Answer {
     pub status: u16,
     /// Its reason phrase, when it has a standard one.
     pub reason: Option<&'static str>,
+    /// The weight the exchange reports used through this route (member), from the
+    /// header its `http_budget` names, when both are there.
+    pub used_weight: Option<u64>,
 }
 
 impl Answer {
@@ -121,6 +124,8 @@ impl Serialize for Probe {
             protocol: Option<&'static str>,
             status: Option<u16>,
             reason: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            used_weight: Option<u64>,
             connect_ms: Option<u64>,
             total_ms: u64,
             timings: Timings,
@@ -142,6 +147,7 @@ impl Serialize for Probe {
             protocol: answer.map(|a| a.protocol),
             status: answer.map(|a| a.status),
             reason: answer.and_then(|a| a.reason),
+            used_weight: answer.and_then(|a| a.used_weight),
             connect_ms,
             total_ms: millis(self.total),
             timings: self.timings,
@@ -233,7 +239,10 @@ pub async fn probe(
             let trace = Arc::new(Trace::default());
             let started = Instant::now();
             let outcome = match kind {
-                ConnectionKind::Http => get(injector, dialer, url, trace.clone()).await,
+                ConnectionKind::Http => {
+                    let header = routes.http_budget.used_weight_header.as_deref();
+                    get(injector, dialer, url, header, trace.clone()).await
+                }
                 ConnectionKind::Websocket => upgrade(&dialer, url, &trace).await,
             };
             let end = Instant::now();
@@ -280,6 +289,7 @@ async fn get(
     injector: &ProxyInjector,
     dialer: Dialer,
     url: &str,
+    used_weight_header: Option<&str>,
     trace: Arc<Trace>,
 ) -> Result<Answer, ProxyError> {
     let options = injector.http_options();
@@ -297,10 +307,16 @@ async fn get(
         .execute_traced(request.build()?, Some(deadline), Some(trace))
         .await?;
     let status = response.status();
+    let used_weight = used_weight_header
+        .and_then(|name| response.headers().get(name))
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=12).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok());
     Ok(Answer {
         protocol: protocol(response.version()),
         status: status.as_u16(),
         reason: status.canonical_reason(),
+        used_weight,
     })
 }
 
@@ -311,6 +327,7 @@ async fn upgrade(dialer: &Dialer, url: &str, trace: &Trace) -> Result<Answer, Pr
         protocol: protocol(response.version()),
         status: status.as_u16(),
         reason: status.canonical_reason(),
+        used_weight: None,
     })
 }
 

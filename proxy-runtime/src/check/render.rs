@@ -124,6 +124,25 @@ hosts routed by host (the default route takes every other):
         })
         .collect();
     out.push_str(&columns(None, &sessions));
+    let budgets: Vec<[String; 3]> = report
+        .routes
+        .iter()
+        .filter(|r| r.http_budget.weight > 0 || r.http_budget.used_weight_header.is_some())
+        .map(|r| {
+            let b = &r.http_budget;
+            [
+                format!("  {}", shown_exchange(&r.exchange)),
+                format!("weight {} per {} ms per exit", b.weight, b.window_ms),
+                b.used_weight_header
+                    .as_ref()
+                    .map_or_else(|| "no header".to_owned(), |h| format!("header {h}")),
+            ]
+        })
+        .collect();
+    if !budgets.is_empty() {
+        out.push_str("\nhttp weight budgets (weight 0: none):\n");
+        out.push_str(&columns(None, &budgets));
+    }
     if !report.sources.is_empty() {
         out.push_str("\nwhere each route is set:\n");
         let rows: Vec<[String; 3]> = report
@@ -173,8 +192,12 @@ pub fn probe_table(probe: &ProbeReport) -> String {
                     Some(r) if !answer.is_ok() => format!(" {r}"),
                     _ => String::new(),
                 };
+                let used = answer
+                    .used_weight
+                    .map(|w| format!(", used weight {w}"))
+                    .unwrap_or_default();
                 format!(
-                    "{verdict}  {} {}{reason} in {} ms ({})",
+                    "{verdict}  {} {}{reason} in {} ms ({}){used}",
                     answer.protocol,
                     answer.status,
                     p.total.as_millis(),

@@ -278,17 +278,8 @@ impl Weights {
         self.exits.len()
     }
 
-    /// The budget per exit and its window.
-    pub(crate) fn budget(&self) -> (u32, Duration) {
-        (self.budget, self.window)
-    }
-
-    /// The exit `i` as shown.
-    pub(crate) fn shown(&self, i: usize) -> &str {
-        &self.exits[i].shown
-    }
-
     /// The weight exit `i` has used now (as counted here, corrected by the exchange).
+    #[cfg(test)]
     pub(crate) fn used(&self, i: usize) -> u64 {
         self.exits[i].lock().used(Instant::now())
     }
@@ -607,7 +598,9 @@ mod tests {
     fn weights(exits: usize, budget: u32, header: bool) -> Arc<Weights> {
         let mut b = HttpBudget::new().with_weight(budget, Duration::from_secs(1));
         if header {
-            b = b.with_used_weight_header(crate::WeightHeader::new("x-used").unwrap());
+            b = b.with_used_weight_header(
+                crate::model::http_budget::WeightHeader::new("x-used").unwrap(),
+            );
         }
         let exits = (0..exits).map(|i| format!("exit{i}")).collect();
         Weights::new(&b, exits, Vec::new()).unwrap()
