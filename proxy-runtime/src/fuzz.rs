@@ -155,3 +155,70 @@ pub fn blind_to_header_values(settings: &crate::model::proxy_settings::ProxySett
             format!("{member} {member:?}") == format!("{blind} {blind:?}")
         })
 }
+
+/// Drives one exit's weight window with operations read from `data` (take, answer with or
+/// without the exchange's count, give back, let time pass) and checks what admission
+/// relies on: a request is let through only when the budget has room for it; the instant
+/// a refused request is told (when the weight counted in the window holds it back) lets it
+/// through when nothing else changed; the weight in flight is what was let through and not
+/// answered; the running total matches the slots. Also reads `data` as a used-weight
+/// header value: a count is digits alone, read back exactly.
+pub fn weight_window(data: &[u8]) {
+    use crate::route::weight::{Blocked, ExitWindow, parse_count};
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    if let Some(n) = parse_count(data) {
+        assert!(data.iter().all(u8::is_ascii_digit));
+        let read: Option<u64> = std::str::from_utf8(data).ok().and_then(|s| s.parse().ok());
+        assert_eq!(read, Some(n));
+    }
+    let [budget, window, ops @ ..] = data else {
+        return;
+    };
+    let budget = u32::from(*budget) + 1;
+    let window = Duration::from_millis(u64::from(*window) * 10 + 1);
+    let mut now = Instant::now();
+    let mut w = ExitWindow::new(budget, window, now);
+    // The weights let through and not answered, with their numbers.
+    let mut open: Vec<(u32, u64)> = Vec::new();
+    let mut seq = 0;
+    for op in ops.chunks_exact(3) {
+        let arg = u32::from(op[1]);
+        match op[0] % 5 {
+            0 => {
+                let before = w.used(now);
+                match w.take(arg, now) {
+                    Ok(()) => {
+                        assert!(before + u64::from(arg) <= u64::from(budget));
+                        open.push((arg, seq));
+                        seq += 1;
+                    }
+                    Err(Blocked { at }) => {
+                        assert!(before + u64::from(arg) > u64::from(budget));
+                        assert!(at > now, "a refusal points to the future");
+                        // Counted weight alone held it back: free at `at`, nothing else
+                        // changing. (Weight in flight is looked at again a slot later.)
+                        if w.in_flight() == 0 && arg <= budget {
+                            assert_eq!(w.clone().take(arg, at), Ok(()), "free at {at:?}");
+                        }
+                    }
+                }
+            }
+            1 | 2 if !open.is_empty() => {
+                let (weight, n) = open.remove(usize::from(op[2]) % open.len());
+                let reported = (op[0] % 5 == 1).then_some(u64::from(op[2]) * 2);
+                w.answered(weight, n, reported, now);
+            }
+            3 if !open.is_empty() => {
+                let (weight, _) = open.remove(0);
+                w.give_back(weight);
+            }
+            _ => now += Duration::from_millis(u64::from(arg) * u64::from(op[2]) / 16),
+        }
+        w.check();
+        let flying: u64 = open.iter().map(|(w, _)| u64::from(*w)).sum();
+        assert_eq!(w.in_flight(), flying, "weight in flight");
+        assert!(w.used(now) >= flying);
+    }
+}

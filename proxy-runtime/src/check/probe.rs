@@ -19,6 +19,7 @@ use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_settings::ProxySettings;
 use crate::redact;
 use crate::route::dialer::Dialer;
+use crate::route::weight::parse_count;
 use crate::transport::target::{Target, TargetScheme};
 use crate::transport::trace::Trace;
 
@@ -309,9 +310,7 @@ async fn get(
     let status = response.status();
     let used_weight = used_weight_header
         .and_then(|name| response.headers().get(name))
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| (1..=12).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|v| v.parse().ok());
+        .and_then(|v| parse_count(v.as_bytes()));
     Ok(Answer {
         protocol: protocol(response.version()),
         status: status.as_u16(),

@@ -31,7 +31,7 @@ const SLOTS: u32 = 64;
 const RING: usize = SLOTS as usize + 1;
 
 /// What an exit spent in the window: the pure bookkeeping, told the time by its caller.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ExitWindow {
     budget: u64,
     /// The length of a slot: the window over [`SLOTS`].
@@ -108,6 +108,12 @@ impl ExitWindow {
         self.answered + self.in_flight
     }
 
+    /// The weight sent and not answered.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight
+    }
+
     /// The budget.
     pub(crate) fn budget(&self) -> u64 {
         self.budget
@@ -179,6 +185,16 @@ impl ExitWindow {
         } else if self.in_flight == 0 {
             self.drain_oldest(self.answered - reported);
         }
+    }
+
+    /// Checks the running total against the ring (for tests and fuzzing).
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn check(&self) {
+        assert_eq!(
+            self.answered,
+            self.ring.iter().sum::<u64>(),
+            "the running total"
+        );
     }
 
     fn add_now(&mut self, weight: u64) {
@@ -359,11 +375,7 @@ impl Weights {
     /// logged once per route (never the value) and taken as missing.
     fn reported(&self, headers: &HeaderMap) -> Option<u64> {
         let value = headers.get(self.header.as_ref()?)?;
-        let count = value
-            .to_str()
-            .ok()
-            .filter(|s| (1..=12).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse().ok());
+        let count = parse_count(value.as_bytes());
         if count.is_none() && !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 header = %self.header.as_ref().map_or("", HeaderName::as_str),
@@ -372,6 +384,15 @@ impl Weights {
         }
         count
     }
+}
+
+/// A used-weight header's value as a count: 1 to 12 ASCII digits (a count of weight is
+/// far below 10^12; anything longer, signed, spaced or empty is not one).
+pub(crate) fn parse_count(value: &[u8]) -> Option<u64> {
+    if !(1..=12).contains(&value.len()) || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 impl Exit {
@@ -583,6 +604,25 @@ mod tests {
             30,
             "the newest count lowers ours once nothing is in flight"
         );
+    }
+
+    #[test]
+    fn a_count_is_one_to_twelve_digits() {
+        assert_eq!(parse_count(b"0"), Some(0));
+        assert_eq!(parse_count(b"5400"), Some(5400));
+        assert_eq!(parse_count(b"999999999999"), Some(999_999_999_999));
+        for bad in [
+            &b""[..],
+            b"1000000000000",
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1.5",
+            b"12a",
+            b"\xd9\xa1",
+        ] {
+            assert_eq!(parse_count(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
