@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use divan::Bencher;
 use proxy_runtime::Strategy;
-use proxy_runtime::bench::PoolBench;
+use proxy_runtime::bench::{PoolBench, WeightBench};
 
 fn main() {
     divan::main();
@@ -67,4 +67,20 @@ fn record_with_recorder(bencher: Bencher) {
     });
     let pool = PoolBench::new(3, Strategy::Failover);
     bencher.bench(|| pool.record_success(black_box(1)));
+}
+
+/// One request's weight accounting (the order of the exits, admission, the answer's count
+/// applied), for routes of 1, 3 and 10 exits where every exit but the last is spent: the
+/// worst case, each request passing over the others first. Goal: under 1 us at 10.
+#[divan::bench(args = [1, 3, 10])]
+fn weight_accounting(bencher: Bencher, members: usize) {
+    let weights = WeightBench::new(members, members - 1);
+    bencher.bench(|| weights.request());
+}
+
+/// The same where the first exit has room (the common case).
+#[divan::bench(args = [1, 10])]
+fn weight_accounting_first_has_room(bencher: Bencher, members: usize) {
+    let weights = WeightBench::new(members, 0);
+    bencher.bench(|| weights.request());
 }

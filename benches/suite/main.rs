@@ -280,6 +280,71 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
         );
     }
 
+    // Weight budgets: a pool of two loopback source addresses with a budget that never
+    // binds (every request is admitted, counted, and corrected from its answer), against
+    // the same pool without one.
+    let pool = |budget: bool| {
+        let mut vars = vec![
+            ("CRYPTOFEED_PROXY_ENABLED", "true"),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
+                r#"["direct://127.0.0.2", "direct://127.0.0.3"]"#,
+            ),
+        ];
+        if budget {
+            vars.extend([
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT",
+                    "4000000000",
+                ),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__USED_WEIGHT_HEADER",
+                    "x-mbx-used-weight-1m",
+                ),
+            ]);
+        }
+        let settings = ProxySettings::loader()
+            .env_vars(vars)
+            .load()
+            .expect("settings");
+        let inj = ProxyInjector::builder(settings)
+            .tls_roots(ca.roots())
+            .build();
+        Client::ours(inj.http_client("binance"))
+    };
+    let (budgeted, unbudgeted) = (pool(true), pool(false));
+    let name = "keep-alive GET, sequential, pool of 2, budget not binding";
+    if wanted(filters, name) {
+        rows.push(
+            compare(
+                name,
+                r,
+                side(|| http::sequential(&budgeted, &url, sizes.sequential)),
+                "this project, no budget",
+                side(|| http::sequential(&unbudgeted, &url, sizes.sequential)),
+            )
+            .await,
+        );
+    }
+    let name = format!(
+        "{} tasks x {} GETs, pool of 2, budget not binding",
+        sizes.tasks, sizes.each
+    );
+    if wanted(filters, &name) {
+        rows.push(
+            compare(
+                &name,
+                r,
+                side(|| http::concurrent(&budgeted, &url, sizes.tasks, sizes.each, sizes.batches)),
+                "this project, no budget",
+                side(|| {
+                    http::concurrent(&unbudgeted, &url, sizes.tasks, sizes.each, sizes.batches)
+                }),
+            )
+            .await,
+        );
+    }
+
     // Through each real proxy: this project against reqwest with the same proxy.
     for (proxy, proxy_url) in &proxies.list {
         let via = injector(&ca, Some(proxy_url), false);

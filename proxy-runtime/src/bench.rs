@@ -63,6 +63,70 @@ impl PoolBench {
     }
 }
 
+/// A route's weight budgets over `members` exits, the first `spent` of them with no room
+/// left: what each request of a budgeted route does before and after it is sent.
+#[derive(Debug)]
+pub struct WeightBench {
+    pool: PoolBench,
+    weights: Arc<crate::route::weight::Weights>,
+    answer: http::HeaderMap,
+    /// The turns that spend the first exits, held unanswered.
+    spent: Vec<crate::route::weight::Ticket>,
+}
+
+impl WeightBench {
+    /// `members` exits (at least one) with a budget of 4,000,000,000 per minute, the first
+    /// `spent` of them spent (requests pass over them to the first with room), and an
+    /// answer carrying the exchange's count.
+    pub fn new(members: usize, spent: usize) -> Self {
+        use crate::model::http_budget::{HttpBudget, WeightHeader};
+        let pool = PoolBench::new(members, Strategy::Failover);
+        let budget = HttpBudget::new()
+            .with_weight(4_000_000_000, Duration::from_secs(60))
+            .with_used_weight_header(WeightHeader::new("x-mbx-used-weight-1m").expect("a name"));
+        let exits = (0..members.max(1)).map(|i| format!("exit-{i}")).collect();
+        let weights =
+            crate::route::weight::Weights::new(&budget, exits, Vec::new()).expect("a budget");
+        let mut answer = http::HeaderMap::new();
+        answer.insert("x-mbx-used-weight-1m", http::HeaderValue::from_static("12"));
+        // Each of the first exits' whole budget, in flight.
+        let spent = (0..spent.min(members.saturating_sub(1)))
+            .map(|i| {
+                Self::now(weights.admit(4_000_000_000, None, || vec![i]))
+                    .expect("room: never waits")
+                    .expect("admitted")
+            })
+            .collect();
+        Self {
+            pool,
+            weights,
+            answer,
+            spent,
+        }
+    }
+
+    /// Polls `future` once: admission that has room never waits.
+    fn now<F: std::future::Future>(future: F) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::pin!(future).poll(&mut cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// One request's accounting: the exits in the pool's order, admission through the
+    /// first with room, and the answer's count applied. The exit taken.
+    pub fn request(&self) -> usize {
+        let ticket = Self::now(self.weights.admit(1, None, || self.pool.0.candidates()))
+            .expect("room: never waits")
+            .expect("admitted");
+        let exit = ticket.exit();
+        ticket.answered(&self.answer);
+        debug_assert!(self.spent.iter().all(|t| t.exit() != exit));
+        exit
+    }
+}
+
 /// The `Accept-Encoding` this build's client sends (the codings its features decode), so
 /// that a peer in the benchmarks can send the same; `None` when it decodes none.
 pub fn accept_encoding() -> Option<&'static str> {

@@ -253,7 +253,9 @@ impl Dialer {
                 .iter()
                 .map(|m| m.shown.clone())
                 .collect(),
-            State::Failing(_) | State::Direct(..) => vec!["direct".to_owned()],
+            // Nothing is sent on a failing route: there is nothing to count.
+            State::Failing(_) => return self,
+            State::Direct(..) => vec!["direct".to_owned()],
             State::System(system) => vec![system.shown.to_string()],
         };
         let Some(weights) = Weights::new(budget, exits, route_labels(key, ConnectionKind::Http))
@@ -285,6 +287,17 @@ impl Dialer {
         match &self.shared.state {
             State::Proxied(proxied) if !proxied.pool.is_single() => proxied.pool.candidates(),
             _ => vec![0],
+        }
+    }
+
+    /// How many connections are open through member `i` of the route's pool (0 on a route
+    /// that is not a pool of several).
+    pub(crate) fn open_connections(&self, i: usize) -> usize {
+        match &self.shared.state {
+            State::Proxied(proxied) if !proxied.pool.is_single() => {
+                proxied.pool.open_connections(i)
+            }
+            _ => 0,
         }
     }
 

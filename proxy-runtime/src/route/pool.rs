@@ -51,6 +51,8 @@ pub(crate) struct Pool {
     members: Vec<Member>,
     strategy: Strategy,
     next: AtomicUsize,
+    /// The connections open through each member.
+    open: Vec<AtomicUsize>,
     health: Mutex<Vec<Health>>,
     /// Members benched, and cooling: made at the route's first connection.
     gauges: OnceLock<[Gauge; 2]>,
@@ -88,6 +90,7 @@ impl Pool {
             .map(|(config, shown)| Member::new(config, shown, &key, kind, tls.exit()))
             .collect();
         let health = Mutex::new(members.iter().map(|_| Health::default()).collect());
+        let open = members.iter().map(|_| AtomicUsize::new(0)).collect();
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             key,
@@ -95,6 +98,7 @@ impl Pool {
             members,
             strategy,
             next: AtomicUsize::new(0),
+            open,
             health,
             gauges: OnceLock::new(),
             timer: Mutex::new(None),
@@ -139,6 +143,11 @@ impl Pool {
     /// Whether the route has one member (a route that behaves as a plain proxy does).
     pub(crate) fn is_single(&self) -> bool {
         self.members.len() == 1
+    }
+
+    /// How many connections are open through member `i` (counted on pools of several).
+    pub(crate) fn open_connections(&self, i: usize) -> usize {
+        self.open[i].load(Ordering::Relaxed)
     }
 
     /// Whether member `i` is benched now.
@@ -378,6 +387,7 @@ pub(crate) struct Through {
 impl Through {
     /// A connection made through member `index` of `pool`.
     pub(crate) fn new(pool: &Arc<Pool>, index: usize) -> Self {
+        pool.open[index].fetch_add(1, Ordering::Relaxed);
         let alive = Arc::new(());
         let tag = MemberTag {
             pool: Arc::downgrade(pool),
@@ -391,6 +401,14 @@ impl Through {
     /// The tag.
     pub(crate) fn tag(&self) -> &MemberTag {
         &self.tag
+    }
+}
+
+impl Drop for Through {
+    fn drop(&mut self) {
+        if let Some(pool) = self.tag.pool.upgrade() {
+            pool.open[self.tag.index].fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -852,6 +870,18 @@ mod tests {
             pool.health()[0].cooling_until,
             Some(now + Duration::from_secs(40))
         );
+    }
+
+    #[test]
+    fn the_connections_open_through_each_member_are_counted_until_they_close() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let a = Through::new(&pool, 1);
+        let b = Through::new(&pool, 1);
+        assert_eq!((pool.open_connections(0), pool.open_connections(1)), (0, 2));
+        drop(a);
+        assert_eq!(pool.open_connections(1), 1);
+        drop(b);
+        assert_eq!(pool.open_connections(1), 0);
     }
 
     #[test]

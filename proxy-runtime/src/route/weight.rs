@@ -319,8 +319,8 @@ impl Weights {
             )));
         }
         let started = Instant::now();
+        let mut now = started;
         loop {
-            let now = Instant::now();
             let mut earliest: Option<(Instant, usize)> = None;
             for i in order() {
                 let exit = &self.exits[i];
@@ -363,6 +363,7 @@ impl Weights {
                 }));
             }
             tokio::time::sleep_until(at).await;
+            now = Instant::now();
         }
     }
 
