@@ -750,6 +750,13 @@ mod tests {
             (K::Http, "other"),
             (K::AllMembersFailed, "other"),
             (K::Settings, "other"),
+            (
+                K::RateLimited {
+                    exit: String::new(),
+                    wait: std::time::Duration::ZERO,
+                },
+                "other",
+            ),
         ];
         for (kind, label) in &labels {
             assert_eq!(kind.metric_label(), *label, "{kind:?}");
@@ -840,6 +847,13 @@ mod tests {
                 "the WebSocket session has no connection to send on",
             ),
             (K::Hook, "the session's on_connect hook failed"),
+            (
+                K::RateLimited {
+                    exit: "direct://192.0.2.10".to_owned(),
+                    wait: std::time::Duration::from_millis(1500),
+                },
+                "the weight budget of every exit is spent: direct://192.0.2.10 frees enough in 1500 ms, after the request's deadline",
+            ),
         ];
         for (kind, message) in messages {
             assert_eq!(kind.to_string(), message);

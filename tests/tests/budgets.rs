@@ -128,6 +128,11 @@ async fn a_request_that_would_cross_every_exit_s_budget_is_refused_before_it_is_
         err.to_string().contains("binance"),
         "names the exchange: {err}"
     );
+    assert!(!err.is_connect() && !err.is_timeout(), "{err}");
+    assert_eq!(
+        std::io::Error::from(err.clone()).kind(),
+        std::io::ErrorKind::QuotaExceeded
+    );
     let heavy = get(&client, &endpoint, 11, LONG).await.unwrap_err();
     assert_eq!(heavy.kind(), &K::InvalidRequest, "{heavy}");
     assert_eq!(
