@@ -161,7 +161,9 @@ pub enum ProxyErrorKind {
         /// The exit that frees enough first, as shown (redacted): a pool member, or the
         /// route.
         exit: String,
-        /// How long until it does, from when the request was refused.
+        /// How long until it does, from when the request was refused; when weight in
+        /// flight held every exit back (its answers will tell when it frees), the time
+        /// until the exit would have been looked at again.
         wait: std::time::Duration,
     },
 }

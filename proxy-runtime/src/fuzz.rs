@@ -157,7 +157,7 @@ pub fn blind_to_header_values(settings: &crate::model::proxy_settings::ProxySett
 }
 
 /// Drives one exit's weight window with operations read from `data` (take, answer with or
-/// without the exchange's count, give back, let time pass) and checks what admission
+/// without the exchange's count, give back, abandon, let time pass) and checks what admission
 /// relies on: a request is let through only when the budget has room for it; the instant
 /// a refused request is told (when the weight counted in the window holds it back) lets it
 /// through when nothing else changed; the weight in flight is what was let through and not
@@ -185,17 +185,17 @@ pub fn weight_window(data: &[u8]) {
     let mut seq = 0;
     for op in ops.chunks_exact(3) {
         let arg = u32::from(op[1]);
-        match op[0] % 5 {
+        match op[0] % 6 {
             0 => {
                 let before = w.used(now);
                 match w.take(arg, now) {
                     Ok(()) => {
-                        assert!(before + u64::from(arg) <= u64::from(budget));
+                        assert!(arg == 0 || before + u64::from(arg) <= u64::from(budget));
                         open.push((arg, seq));
                         seq += 1;
                     }
                     Err(Blocked { at }) => {
-                        assert!(before + u64::from(arg) > u64::from(budget));
+                        assert!(arg > 0 && before + u64::from(arg) > u64::from(budget));
                         assert!(at > now, "a refusal points to the future");
                         // Counted weight alone held it back: free at `at`, nothing else
                         // changing. (Weight in flight is looked at again a slot later.)
@@ -207,12 +207,18 @@ pub fn weight_window(data: &[u8]) {
             }
             1 | 2 if !open.is_empty() => {
                 let (weight, n) = open.remove(usize::from(op[2]) % open.len());
-                let reported = (op[0] % 5 == 1).then_some(u64::from(op[2]) * 2);
+                let reported = (op[0] % 6 == 1).then_some(u64::from(op[2]) * 2);
                 w.answered(weight, n, reported, now);
             }
             3 if !open.is_empty() => {
                 let (weight, _) = open.remove(0);
                 w.give_back(weight);
+            }
+            4 if !open.is_empty() => {
+                let (weight, _) = open.remove(0);
+                let before = w.used(now);
+                w.abandoned(weight, now);
+                assert_eq!(w.used(now), before, "abandoned weight stays counted");
             }
             _ => now += Duration::from_millis(u64::from(arg) * u64::from(op[2]) / 16),
         }

@@ -482,6 +482,12 @@ async fn the_budget_is_reported_and_each_member_s_probe_shows_the_used_weight() 
         .find(|l| l.trim_start().starts_with("binance") && l.contains("weight 5400"))
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(budget.contains("per 60000 ms per exit"), "{budget}");
+    let default = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with('*') && l.contains("weight 0 per 0 ms per exit"))
+        .unwrap_or_else(|| panic!("the default reads the header with no budget: {stdout}"));
+    assert!(default.contains("header x-mbx-used-weight-1m"), "{default}");
+    assert!(!stdout.contains("  okx "), "{stdout}");
     assert!(budget.contains("header x-mbx-used-weight-1m"), "{budget}");
     assert!(
         stdout.contains("used weight 32"),

@@ -144,6 +144,28 @@ fn table_with_config_file_and_warnings() {
         "{stdout}"
     );
     assert!(!stdout.contains("warnings"), "{stdout}");
+    assert!(
+        !stdout.contains("http weight budgets"),
+        "no budget and no header: no section: {stdout}"
+    );
+    // A budget without a header: a section with that exchange alone.
+    let out = run(
+        &[],
+        &[("CRYPTOFEED_PROXY_EXCHANGES__OKX__HTTP_BUDGET__WEIGHT", "20")],
+    );
+    let stdout = text(&out.stdout);
+    let section = stdout
+        .split_once("http weight budgets (weight 0: none):\n")
+        .map(|(_, rest)| rest.split("\n\n").next().unwrap_or_default())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let rows: Vec<&str> = section.lines().collect();
+    assert_eq!(rows.len(), 1, "{section}");
+    assert!(rows[0].contains("okx"), "{section}");
+    assert!(
+        rows[0].contains("weight 20 per 60000 ms per exit"),
+        "{section}"
+    );
+    assert!(rows[0].contains("no header"), "{section}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

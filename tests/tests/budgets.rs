@@ -5,9 +5,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use proxy_runtime::{HttpClient, ProxyErrorKind as K, ProxyInjector, ProxySettings};
+use proxy_tests::fake::{FakeProxy, Session};
 use proxy_tests::origin::{Endpoint, serve_https_with};
 use proxy_tests::tls::TestCa;
 use proxy_tests::weighing::{Limiter, USED};
@@ -203,29 +205,70 @@ async fn without_the_header_our_count_alone_keeps_the_budget() {
 async fn a_member_that_cannot_connect_gives_its_weight_back_and_the_next_takes_the_request() {
     let ca = TestCa::new();
     let (_, endpoint) = exchange(&ca, 1000, Duration::from_secs(60)).await;
-    // 192.0.2.10 is not on this host: the member fails, nothing is sent through it.
+    let origin = endpoint.addr;
+    // A CONNECT proxy that refuses its first tunnel (the member fails, nothing is sent
+    // through it) and relays every later one.
+    let refused = Arc::new(AtomicUsize::new(0));
+    let seen = refused.clone();
+    let proxy = FakeProxy::start(move |mut s: Session| {
+        let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            s.read_head().await;
+            if first {
+                s.write(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+            } else {
+                s.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                s.pipe_to(origin).await;
+            }
+        }
+    })
+    .await;
+    let urls = format!(r#"["http://{}", "direct://127.0.0.6"]"#, proxy.authority());
+    // One request per exit per minute.
+    let client = client(&ca, &urls, 1, 60_000, &[]);
+    assert_eq!(get(&client, &endpoint, 1, LONG).await.unwrap(), 200);
+    let peers: Vec<IpAddr> = endpoint.received().iter().map(|r| r.peer.ip()).collect();
+    assert_eq!(peers, [loopback(6)], "the next member took the request");
+    // The refusing member is benched for 1 s (+20% at most). Its weight came back, so
+    // once its bench is over it has room for the next request: without the give-back it
+    // would be spent like the other, and the request refused.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(get(&client, &endpoint, 1, LONG).await.unwrap(), 200);
+    assert_eq!(proxy.accepted(), 2);
+    assert_eq!(endpoint.received().len(), 2);
+    let err = get(&client, &endpoint, 1, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), K::RateLimited { .. }),
+        "both spent now: {err}"
+    );
+}
+
+#[tokio::test]
+async fn a_target_failure_is_not_tried_again_through_the_next_member() {
+    let ca = TestCa::new();
+    // A target whose certificate is not trusted: every member would fail the same way.
+    let stranger = TestCa::new();
+    let (_, endpoint) = exchange(&stranger, 1000, Duration::from_secs(60)).await;
     let client = client(
         &ca,
-        r#"["direct://192.0.2.10", "direct://127.0.0.6"]"#,
+        r#"["direct://127.0.0.15", "direct://127.0.0.16"]"#,
         1,
         60_000,
         &[],
     );
-    assert_eq!(get(&client, &endpoint, 1, LONG).await.unwrap(), 200);
-    let peers: Vec<IpAddr> = endpoint.received().iter().map(|r| r.peer.ip()).collect();
-    assert_eq!(peers, [loopback(6)]);
-    // The failed member's weight came back; the one request through 127.0.0.6 spent its
-    // budget of 1.
-    let err = get(&client, &endpoint, 1, Duration::from_millis(200))
-        .await
-        .unwrap_err();
-    let K::RateLimited { exit, .. } = err.kind() else {
-        panic!("{err}");
-    };
+    let err = get(&client, &endpoint, 1, LONG).await.unwrap_err();
+    assert_eq!(err.kind(), &K::Tls, "{err}");
     assert_eq!(
-        exit, "direct://127.0.0.6",
-        "the benched member is not waited for"
+        endpoint.accepted(),
+        1,
+        "one handshake, through the first member only"
     );
+    // Nothing was sent: the weight came back, and the same member has room again.
+    let err = get(&client, &endpoint, 1, LONG).await.unwrap_err();
+    assert_eq!(err.kind(), &K::Tls, "not RateLimited: {err}");
 }
 
 #[tokio::test]

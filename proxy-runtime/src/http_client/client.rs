@@ -32,7 +32,7 @@ use crate::model::exchange::ExchangeId;
 use crate::model::hosts::{HostIndex, url_form};
 use crate::model::key::ConnectionKind;
 use crate::route::dialer::Dialer;
-use crate::route::pool::MemberTag;
+use crate::route::pool::{MemberTag, cannot_carry, is_member_failure};
 use crate::route::weight::Ticket;
 use crate::transport::target::Target;
 use crate::transport::trace::Trace;
@@ -236,7 +236,7 @@ impl HttpClient {
             let mut turn = Turn::new(inner, 1, None, request);
             loop {
                 let (client, request) = turn.next().await?;
-                let sent = client.request(request).await.map_err(hyper_error);
+                let sent = client.request(request).await.map_err(Failed::of_hyper);
                 if let Some(done) = turn.finish(sent) {
                     return done;
                 }
@@ -275,6 +275,7 @@ impl HttpClient {
         };
         let sent_to = Sent::new(inner.dialer.clone(), Some(target));
         let mut turn = Turn::new(inner, weight, deadline, request);
+        let mut trace = trace;
         let response = loop {
             let (client, request) = match turn.next().await {
                 Ok(next) => next,
@@ -284,6 +285,9 @@ impl HttpClient {
             if let Some(done) = turn.finish(sent) {
                 break done;
             }
+            // Another attempt traces its own phases: a deadline that runs out in it is
+            // never named after the failed connection of the one before.
+            trace = trace.map(|_| Arc::new(Trace::default()));
         };
         let (head, body) = sent_to.attach(response)?.into_parts();
         let body = BoundedBody::new(body, inner.options.max_body_bytes);
@@ -298,7 +302,7 @@ impl HttpClient {
         mut request: http::Request<Full<Bytes>>,
         deadline: Option<Instant>,
         trace: Option<Arc<Trace>>,
-    ) -> Result<http::Response<body::ResponseBody>, ProxyError> {
+    ) -> Result<http::Response<body::ResponseBody>, Failed> {
         // Which connection answers, for a pool to retire when its member cools (a route of
         // one member has nowhere else to go, and saves the cost).
         let capture = inner
@@ -307,8 +311,8 @@ impl HttpClient {
             .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
         let head = request.method() == http::Method::HEAD;
         let exchange = async {
-            let response = client.request(request).await.map_err(hyper_error)?;
-            body::decoded(response, head)
+            let response = client.request(request).await.map_err(Failed::of_hyper)?;
+            Ok::<_, Failed>(body::decoded(response, head)?)
         };
         // Each case awaits its own future, so that the common one (no deadline, nothing
         // traced) carries nothing of the others.
@@ -331,14 +335,14 @@ impl HttpClient {
 
 /// One request's way through its route's budgets ([`Weights::admit`]), when the route
 /// has them: the client to send it with (the admitted member's), then what the answer
-/// says. A request whose member could not connect (nothing was sent) gives its weight
-/// back; when that member had no connection open (so the request was sure to need a new
-/// one), it is admitted again, through another member, while the pool has one it has not
-/// tried. A request to a member with connections open is not copied for that: the copy
-/// (its headers) cost 1 to 2% of a request's throughput, for the rare member that fails
-/// a new connection while its others live; that request fails with the member's connect
-/// error, unsent, and the member is benched. Without budgets, the route's client and the
-/// answer as it came.
+/// says. A request known to be unsent (its member could not connect) gives its weight
+/// back. When that was the member's failure and the member had no connection open (so
+/// the request was sure to need a new one, and a copy was kept), the request is admitted
+/// again, through a member it has not tried. A request to a member with connections open
+/// is not copied for that: the copy (its headers) cost 1 to 2% of a request's throughput,
+/// for the rare member that fails a new connection while its others live; that request
+/// fails with the member's connect error, unsent, and the member is benched. Without
+/// budgets, the route's client and the answer as it came.
 struct Turn<'a> {
     inner: &'a Inner,
     weight: u32,
@@ -346,7 +350,8 @@ struct Turn<'a> {
     /// The request, until it is sent; after, a copy when another member may be tried.
     request: Option<http::Request<Full<Bytes>>>,
     ticket: Option<Ticket>,
-    tried: usize,
+    /// The members tried.
+    tried: Vec<usize>,
 }
 
 impl<'a> Turn<'a> {
@@ -362,7 +367,7 @@ impl<'a> Turn<'a> {
             deadline,
             request: Some(request),
             ticket: None,
-            tried: 0,
+            tried: Vec::new(),
         }
     }
 
@@ -376,17 +381,19 @@ impl<'a> Turn<'a> {
         let Some(weights) = inner.dialer.weights() else {
             return Ok((&inner.client, request));
         };
-        let ticket = weights
-            .admit(self.weight, self.deadline, || inner.dialer.exit_order())
-            .await?;
-        let client = inner
-            .members
-            .as_ref()
-            .map_or(&inner.client, |m| &m[ticket.exit()]);
-        self.tried += 1;
+        let tried = &self.tried;
+        let order = || {
+            let mut order = inner.dialer.exit_order();
+            order.retain(|i| !tried.contains(i));
+            order
+        };
+        let ticket = weights.admit(self.weight, self.deadline, order).await?;
+        let exit = ticket.exit();
+        let client = inner.members.as_ref().map_or(&inner.client, |m| &m[exit]);
+        self.tried.push(exit);
         if inner.members.is_some()
-            && self.tried < weights.len()
-            && inner.dialer.open_connections(ticket.exit()) == 0
+            && self.tried.len() < weights.len()
+            && inner.dialer.open_connections(exit) == 0
         {
             self.request = Some(copy_request(&request));
         }
@@ -398,23 +405,33 @@ impl<'a> Turn<'a> {
     /// (its member failed to connect and another may be tried).
     fn finish<T>(
         &mut self,
-        sent: Result<http::Response<T>, ProxyError>,
+        sent: Result<http::Response<T>, Failed>,
     ) -> Option<Result<http::Response<T>, ProxyError>> {
         let Some(ticket) = self.ticket.take() else {
-            return Some(sent);
+            return Some(sent.map_err(|f| f.error));
         };
-        match &sent {
-            Ok(response) => ticket.answered(response.headers()),
-            Err(e) if e.is_connect() => {
+        match sent {
+            Ok(response) => {
+                ticket.answered(response.headers());
+                Some(Ok(response))
+            }
+            Err(Failed {
+                error,
+                unsent: true,
+            }) => {
                 ticket.give_back();
-                if self.request.is_some() {
+                let members_fault = is_member_failure(&error) || cannot_carry(&error);
+                if members_fault && self.request.is_some() {
                     return None;
                 }
+                Some(Err(error))
             }
             // Sent, perhaps: the ticket dropped counts its weight.
-            Err(_) => drop(ticket),
+            Err(Failed { error, .. }) => {
+                drop(ticket);
+                Some(Err(error))
+            }
         }
-        Some(sent)
     }
 }
 
@@ -430,18 +447,43 @@ fn copy_request(request: &http::Request<Full<Bytes>>) -> http::Request<Full<Byte
 
 /// `exchange` within `deadline`; when it runs out, a timeout naming the phase `trace`
 /// says the request was in (waiting for the response head when it says none).
-async fn within_deadline<T>(
+async fn within_deadline<T, E: From<ProxyError>>(
     deadline: Instant,
     trace: Option<&Trace>,
-    exchange: impl std::future::Future<Output = Result<T, ProxyError>>,
-) -> Result<T, ProxyError> {
+    exchange: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     match tokio::time::timeout_at(deadline, exchange).await {
         Ok(result) => result,
         Err(_) => {
             let phase = trace.and_then(Trace::current);
-            Err(ProxyError::new(K::Timeout(
-                phase.unwrap_or(Phase::ResponseHead),
-            )))
+            Err(ProxyError::new(K::Timeout(phase.unwrap_or(Phase::ResponseHead))).into())
+        }
+    }
+}
+
+/// A request that failed, and whether it is known that nothing of it was sent: only
+/// when hyper-util says its connection could not be made (a request's deadline running
+/// out while a connection is made is not known to be unsent: another connection may have
+/// carried it meanwhile).
+struct Failed {
+    error: ProxyError,
+    unsent: bool,
+}
+
+impl Failed {
+    fn of_hyper(e: hyper_util::client::legacy::Error) -> Self {
+        Self {
+            unsent: e.is_connect(),
+            error: hyper_error(e),
+        }
+    }
+}
+
+impl From<ProxyError> for Failed {
+    fn from(error: ProxyError) -> Self {
+        Self {
+            error,
+            unsent: false,
         }
     }
 }

@@ -131,11 +131,14 @@ impl HttpBudget {
         self.used_weight_header.as_ref()
     }
 
-    /// The same with a budget of `weight` per `window` per exit (0: none).
+    /// The same with a budget of `weight` per `window` per exit (a weight of 0: none).
+    /// The window is counted in whole milliseconds, rounded up (never shorter than
+    /// asked), and at least 1 ms.
     pub fn with_weight(self, weight: u32, window: Duration) -> Self {
+        let ms = u64::try_from(window.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
         Self {
             weight: Some(weight),
-            window_ms: Some(Millis::saturating(window)),
+            window_ms: Some(Millis::saturating(Duration::from_millis(ms.max(1)))),
             ..self
         }
     }
@@ -196,17 +199,29 @@ mod tests {
     }
 
     #[test]
+    fn a_window_in_code_is_rounded_up_to_whole_milliseconds() {
+        let budget = |window| HttpBudget::new().with_weight(5, window).weight_budget();
+        let ms = Duration::from_millis;
+        assert_eq!(budget(Duration::from_micros(1900)), Some((5, ms(2))));
+        assert_eq!(budget(ms(3)), Some((5, ms(3))));
+        assert_eq!(budget(Duration::ZERO), Some((5, ms(1))));
+    }
+
+    #[test]
     fn a_zero_window_under_a_weight_is_a_problem_and_a_bad_name_is_refused() {
-        let zero = HttpBudget::new().with_weight(5, Duration::ZERO);
+        let zero = HttpBudget {
+            weight: Some(5),
+            window_ms: Some(Millis::new(0).unwrap()),
+            used_weight_header: None,
+        };
         assert_eq!(zero.weight_budget(), None);
         assert_eq!(zero.problems().len(), 1);
         assert!(zero.problems()[0].starts_with("window_ms"));
-        assert!(
-            HttpBudget::new()
-                .with_weight(0, Duration::ZERO)
-                .problems()
-                .is_empty()
-        );
+        let off = HttpBudget {
+            weight: Some(0),
+            ..zero.clone()
+        };
+        assert!(off.problems().is_empty());
         assert!(
             HttpBudget::new()
                 .with_weight(5, Duration::from_millis(1))

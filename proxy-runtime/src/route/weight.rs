@@ -49,6 +49,10 @@ pub(crate) struct ExitWindow {
     /// The newest request (by the order they were let through) whose answer carried the
     /// exchange's count: an older answer's count is stale and is not applied.
     counted: Option<u64>,
+    /// Until when the exchange's count may not lower ours: a window after the last
+    /// request abandoned unanswered (it may still reach the exchange, after a count that
+    /// misses it).
+    abandoned_until: Option<Instant>,
 }
 
 /// Why a request cannot be let through an exit now.
@@ -73,6 +77,7 @@ impl ExitWindow {
             answered: 0,
             in_flight: 0,
             counted: None,
+            abandoned_until: None,
         }
     }
 
@@ -123,6 +128,10 @@ impl ExitWindow {
     /// until [`answered`](Self::answered) or [`give_back`](Self::give_back)); else when
     /// enough could be free.
     pub(crate) fn take(&mut self, weight: u32, now: Instant) -> Result<(), Blocked> {
+        if weight == 0 {
+            // Nothing to count: never held back, even past the budget.
+            return Ok(());
+        }
         let weight = u64::from(weight);
         let used = self.used(now);
         if used + weight <= self.budget {
@@ -182,9 +191,19 @@ impl ExitWindow {
         self.counted = Some(seq);
         if reported > self.answered {
             self.add_now(reported - self.answered);
-        } else if self.in_flight == 0 {
+        } else if self.in_flight == 0 && self.abandoned_until.is_none_or(|t| now >= t) {
             self.drain_oldest(self.answered - reported);
         }
+    }
+
+    /// `weight` let through was abandoned unanswered at `now` (its request failed or was
+    /// dropped after it may have been sent): it counts from now for a window, and the
+    /// exchange's count may not lower ours for that window.
+    pub(crate) fn abandoned(&mut self, weight: u32, now: Instant) {
+        self.give_back(weight);
+        self.advance(now);
+        self.add_now(u64::from(weight));
+        self.abandoned_until = Some(now + self.slot * RING as u32);
     }
 
     /// Checks the running total against the ring (for tests and fuzzing).
@@ -472,7 +491,12 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if self.open {
-            self.close(None);
+            self.open = false;
+            let exit = &self.weights.exits[self.exit];
+            let now = Instant::now();
+            let mut window = exit.lock();
+            window.abandoned(self.weight, now);
+            exit.meters(&self.weights).show(&mut window, now);
         }
     }
 }
@@ -556,6 +580,8 @@ mod tests {
             Ok(()),
             "a request of no weight always passes"
         );
+        w.answered(10, 0, Some(500), t0);
+        assert_eq!(w.take(0, t0), Ok(()), "even past the budget");
     }
 
     #[test]
@@ -624,6 +650,29 @@ mod tests {
         ] {
             assert_eq!(parse_count(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn weight_abandoned_counts_for_a_window_and_no_count_lowers_ours_meanwhile() {
+        let (mut w, t0) = window(100);
+        w.take(10, t0).unwrap();
+        w.take(1, t0).unwrap();
+        w.abandoned(10, t0);
+        assert_eq!(w.used(t0), 11);
+        w.answered(1, 1, Some(1), t0);
+        assert_eq!(
+            w.used(t0),
+            11,
+            "the abandoned 10 may reach the exchange after its count"
+        );
+        let later = t0 + W + Duration::from_secs(2);
+        w.take(1, later).unwrap();
+        w.answered(1, 2, Some(0), later);
+        assert_eq!(
+            w.used(later),
+            0,
+            "a window later, the count lowers ours again"
+        );
     }
 
     #[test]
