@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use proxy_runtime::{ExchangeId, ExchangeProxies, HttpBudget, ProxySettings, WeightHeader};
+use proxy_runtime::{
+    ConnectionProxies, ExchangeId, ExchangeProxies, HttpBudget, ProxySettings, WeightHeader,
+};
 
 #[test]
 fn an_exchange_sets_its_weight_and_keeps_the_default_s_header_and_window() {
@@ -102,4 +104,9 @@ fn settings_built_in_code_take_a_budget() {
         Some(&budget)
     );
     assert_eq!(settings.http_budget("okx"), HttpBudget::new());
+    // The default's, given in code, is every exchange's.
+    let default = ConnectionProxies::new().with_http_budget(budget.clone());
+    assert_eq!(default.http_budget(), Some(&budget));
+    let settings = ProxySettings::new(true).with_default(default);
+    assert_eq!(settings.http_budget("okx"), budget);
 }
