@@ -220,7 +220,10 @@ impl HttpClient {
 
     /// Sends a request built with hyper's types and returns hyper's response, as it came:
     /// no decompression, no body limit, no deadline. For callers who build requests
-    /// themselves; [`request`](Self::request) gives all of those.
+    /// themselves; [`request`](Self::request) gives all of those. On a route with a weight
+    /// budget ([`HttpBudget`](crate::HttpBudget)) it takes a weight of 1, waiting for one
+    /// without a deadline; [`RequestBuilder::weight`](crate::RequestBuilder::weight) sets
+    /// another.
     pub async fn send_request(
         &self,
         request: http::Request<Full<Bytes>>,
