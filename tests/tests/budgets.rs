@@ -298,3 +298,77 @@ async fn a_direct_route_is_one_exit_with_its_budget() {
     assert_eq!(exit, "direct");
     assert_eq!(endpoint.received().len(), 3);
 }
+
+/// A request to a member with a connection open is not copied for a failover: when the
+/// new connection it needs fails (the member refuses a second tunnel), it fails unsent
+/// with the member's error, and the member is benched for the next requests.
+#[tokio::test]
+async fn a_member_with_a_connection_open_that_fails_a_new_one_fails_the_request_unsent() {
+    let ca = TestCa::new();
+    let origin = proxy_tests::origin::Origin::start(&ca).await;
+    let target = origin.https.addr;
+    let tunnels = Arc::new(AtomicUsize::new(0));
+    let seen = tunnels.clone();
+    let proxy = FakeProxy::start(move |mut s: Session| {
+        let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            s.read_head().await;
+            if first {
+                s.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                s.pipe_to(target).await;
+            } else {
+                s.write(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+            }
+        }
+    })
+    .await;
+    let urls = format!(r#"["http://{}", "direct://127.0.0.17"]"#, proxy.authority());
+    let settings = ProxySettings::loader()
+        .env_vars([
+            ("CRYPTOFEED_PROXY_ENABLED", "true"),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
+                urls.as_str(),
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT",
+                "1000",
+            ),
+        ])
+        .load()
+        .unwrap();
+    let client = ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .http1_only()
+        .build()
+        .http_client("binance");
+    let base = format!("https://127.0.0.1:{}", origin.https.port());
+    // The first request holds the member's one connection (HTTP/1.1: one at a time).
+    let stalled = tokio::spawn({
+        let (client, url) = (client.clone(), format!("{base}/stall-head"));
+        async move { client.get(url).send().await }
+    });
+    while origin.https.received().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let err = client.get(format!("{base}/x")).send().await.unwrap_err();
+    assert!(matches!(err.kind(), K::Refused(_)), "{err}");
+    assert!(err.is_connect(), "unsent: {err}");
+    assert_eq!(
+        origin.https.received().len(),
+        1,
+        "nothing went through the next member"
+    );
+    // The member is benched: the next request takes the other.
+    let ok = client.get(format!("{base}/x")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let peers: Vec<IpAddr> = origin
+        .https
+        .received()
+        .iter()
+        .map(|r| r.peer.ip())
+        .collect();
+    assert_eq!(peers[1], loopback(17));
+    stalled.abort();
+}
