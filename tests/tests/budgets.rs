@@ -372,3 +372,39 @@ async fn a_member_with_a_connection_open_that_fails_a_new_one_fails_the_request_
     assert_eq!(peers[1], loopback(17));
     stalled.abort();
 }
+
+/// A used-weight header that is not a count is ignored (our count stands), logged once
+/// per route, and its value never logged.
+#[tokio::test]
+async fn an_unreadable_count_is_ignored_and_logged_once_without_its_value() {
+    let (logs, _guard) = proxy_tests::logs::capture(proxy_tests::logs::everything());
+    let ca = TestCa::new();
+    let handler: proxy_tests::origin::Handler = Arc::new(|_| {
+        let mut response = http::Response::new(proxy_tests::origin::full("{}"));
+        response
+            .headers_mut()
+            .insert(USED, http::HeaderValue::from_static("weight-canary-7f3e"));
+        response
+    });
+    let endpoint = serve_https_with(&ca, handler).await;
+    let client = client(&ca, r#"["direct://127.0.0.18"]"#, 3, 60_000, &[]);
+    for _ in 0..3 {
+        assert_eq!(get(&client, &endpoint, 1, LONG).await.unwrap(), 200);
+    }
+    let err = get(&client, &endpoint, 1, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), K::RateLimited { .. }),
+        "our count of 3 stands: {err}"
+    );
+    let text = logs.text();
+    assert_eq!(
+        text.matches("the used-weight header is not a count")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains(USED), "names the header: {text}");
+    assert!(!text.contains("weight-canary-7f3e"), "{text}");
+}
