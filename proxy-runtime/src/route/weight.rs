@@ -742,6 +742,22 @@ mod tests {
         };
         assert_eq!(exit, "exit0");
         assert!(*wait > Duration::from_millis(900), "{wait:?}");
+        // Two exits that free at the same instant: the first in order is named.
+        let two = weights(2, 1, false);
+        for i in [0, 1] {
+            let ticket = two.admit(1, None, move || vec![i]).await.unwrap();
+            ticket.answered(&HeaderMap::new());
+        }
+        let err = two.admit(1, deadline, || vec![0, 1]).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), K::RateLimited { exit, .. } if exit == "exit0"),
+            "{err}"
+        );
+        let err = two.admit(1, deadline, || vec![1, 0]).await.unwrap_err();
+        assert!(
+            matches!(err.kind(), K::RateLimited { exit, .. } if exit == "exit1"),
+            "{err}"
+        );
         let heavy = w.admit(3, None, || vec![0]).await.unwrap_err();
         assert_eq!(heavy.kind(), &K::InvalidRequest, "{heavy}");
         assert!(
