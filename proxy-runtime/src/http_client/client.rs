@@ -90,11 +90,11 @@ pub struct HttpClient {
 }
 
 struct Inner {
-    client: Client<ProxyConnector, Full<Bytes>>,
+    client: HyperClient,
     /// On a pool of several members with weight budgets, a client (and connection pool)
     /// per member: a request takes its member's budget before it takes a connection, so
     /// it must take that member's connection (hyper-util pools by host, not by member).
-    members: Option<Box<[Client<ProxyConnector, Full<Bytes>>]>>,
+    members: Option<Box<[HyperClient]>>,
     dialer: Dialer,
     options: HttpOptions,
 }

@@ -442,7 +442,6 @@ impl ExitMeters {
 }
 
 /// A request's turn through one exit: its weight counts as in flight until the answer.
-
 /// Dropped unanswered (the request failed or was abandoned after it may have been sent),
 /// the weight counts as spent from then: the exchange may have counted it.
 #[derive(Debug)]
@@ -520,7 +519,10 @@ mod tests {
         let t1 = t0 + W * 2;
         assert_eq!(w.used(t1), 6);
         assert!(w.take(5, t1).is_err());
+        assert_eq!(w.in_flight(), 6);
         w.answered(6, 0, None, t1);
+        assert_eq!(w.in_flight(), 0);
+        w.check();
         assert_eq!(w.used(t1), 6);
         assert_eq!(
             w.used(t1 + W - Duration::from_millis(1)),
