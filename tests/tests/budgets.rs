@@ -408,3 +408,26 @@ async fn an_unreadable_count_is_ignored_and_logged_once_without_its_value() {
     assert!(text.contains(USED), "names the header: {text}");
     assert!(!text.contains("weight-canary-7f3e"), "{text}");
 }
+
+/// When every member fails to connect, the request fails with the last member's error,
+/// its weight given back at each: never a member tried twice, never an error of its own.
+#[tokio::test]
+async fn when_every_member_fails_the_request_fails_with_the_last_member_s_error() {
+    let ca = TestCa::new();
+    let (_, endpoint) = exchange(&ca, 1000, Duration::from_secs(60)).await;
+    // Neither address is on this host.
+    let client = client(
+        &ca,
+        r#"["direct://192.0.2.10", "direct://192.0.2.11"]"#,
+        1,
+        60_000,
+        &[],
+    );
+    let err = get(&client, &endpoint, 1, LONG).await.unwrap_err();
+    assert_eq!(err.kind(), &K::SourceUnavailable, "{err}");
+    assert!(
+        err.to_string().contains("192.0.2.11"),
+        "the last member's: {err}"
+    );
+    assert_eq!(endpoint.accepted(), 0);
+}
