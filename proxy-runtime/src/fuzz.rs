@@ -180,8 +180,8 @@ pub fn weight_window(data: &[u8]) {
     let window = Duration::from_millis(u64::from(*window) * 10 + 1);
     let mut now = Instant::now();
     let mut w = ExitWindow::new(budget, window, now);
-    // The weights let through and not answered, with their numbers.
-    let mut open: Vec<(u32, u64)> = Vec::new();
+    // The weights let through and not answered, with their numbers and when.
+    let mut open: Vec<(u32, u64, Instant)> = Vec::new();
     let mut seq = 0;
     for op in ops.chunks_exact(3) {
         let arg = u32::from(op[1]);
@@ -191,7 +191,7 @@ pub fn weight_window(data: &[u8]) {
                 match w.take(arg, now) {
                     Ok(()) => {
                         assert!(arg == 0 || before + u64::from(arg) <= u64::from(budget));
-                        open.push((arg, seq));
+                        open.push((arg, seq, now));
                         seq += 1;
                     }
                     Err(Blocked { at }) => {
@@ -206,16 +206,16 @@ pub fn weight_window(data: &[u8]) {
                 }
             }
             1 | 2 if !open.is_empty() => {
-                let (weight, n) = open.remove(usize::from(op[2]) % open.len());
+                let (weight, n, sent) = open.remove(usize::from(op[2]) % open.len());
                 let reported = (op[0] % 6 == 1).then_some(u64::from(op[2]) * 2);
-                w.answered(weight, n, reported, now);
+                w.answered(weight, n, reported, sent, now);
             }
             3 if !open.is_empty() => {
-                let (weight, _) = open.remove(0);
+                let (weight, ..) = open.remove(0);
                 w.give_back(weight);
             }
             4 if !open.is_empty() => {
-                let (weight, _) = open.remove(0);
+                let (weight, ..) = open.remove(0);
                 let before = w.used(now);
                 w.abandoned(weight, now);
                 assert_eq!(w.used(now), before, "abandoned weight stays counted");
@@ -223,7 +223,7 @@ pub fn weight_window(data: &[u8]) {
             _ => now += Duration::from_millis(u64::from(arg) * u64::from(op[2]) / 16),
         }
         w.check();
-        let flying: u64 = open.iter().map(|(w, _)| u64::from(*w)).sum();
+        let flying: u64 = open.iter().map(|(w, ..)| u64::from(*w)).sum();
         assert_eq!(w.in_flight(), flying, "weight in flight");
         assert!(w.used(now) >= flying);
     }

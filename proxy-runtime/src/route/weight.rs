@@ -167,17 +167,25 @@ impl ExitWindow {
         self.in_flight -= u64::from(weight).min(self.in_flight);
     }
 
-    /// `weight` let through as request number `seq` was answered at `now`, with the
-    /// exchange's count `reported` when the answer carried one: it counts from now for
-    /// a window. A count from the newest answer so far corrects ours:
+    /// `weight` let through as request number `seq` at `sent` was answered at `now`, with
+    /// the exchange's count `reported` when the answer carried one: it counts from now
+    /// for a window. A count from the newest answer so far corrects ours:
     /// - higher than ours (another process spends on the same IP): ours is raised to it,
     ///   the difference held for a window;
     /// - lower (the exchange's window moved on, as Binance's does at each minute): ours is
-    ///   lowered to it, the oldest weight dropped first, but only when nothing else is in
-    ///   flight through the exit. A request sent before this one may have reached the
-    ///   exchange after it and be missing from its count; lowering under traffic could let
-    ///   that weight through twice, so under traffic ours, the higher, stands.
-    pub(crate) fn answered(&mut self, weight: u32, seq: u64, reported: Option<u64>, now: Instant) {
+    ///   lowered, the oldest weight dropped first, to the count plus the weight answered
+    ///   since this request was sent (other than its own): those requests may have
+    ///   reached the exchange after this one, and be missing from its count. Only when
+    ///   nothing is in flight through the exit, and no request was abandoned in the last
+    ///   window.
+    pub(crate) fn answered(
+        &mut self,
+        weight: u32,
+        seq: u64,
+        reported: Option<u64>,
+        sent: Instant,
+        now: Instant,
+    ) {
         self.give_back(weight);
         self.advance(now);
         self.add_now(u64::from(weight));
@@ -191,8 +199,18 @@ impl ExitWindow {
         if reported > self.answered {
             self.add_now(reported - self.answered);
         } else if self.in_flight == 0 && self.abandoned_until.is_none_or(|t| now >= t) {
-            self.drain_oldest(self.answered - reported);
+            let floor = reported + self.answered_since(sent) - u64::from(weight);
+            self.drain_oldest(self.answered.saturating_sub(floor));
         }
+    }
+
+    /// The weight answered from the slot of `t` on (all of it, when `t` is older than the
+    /// ring), this answer's included.
+    fn answered_since(&self, t: Instant) -> u64 {
+        let oldest = self.head.saturating_sub(RING as u64 - 1);
+        (self.slot_of(t).max(oldest)..=self.head)
+            .map(|slot| self.ring[(slot % RING as u64) as usize])
+            .sum()
     }
 
     /// `weight` let through was abandoned unanswered at `now` (its request failed or was
@@ -360,6 +378,7 @@ impl Weights {
                             exit: i,
                             weight,
                             seq: self.seq.fetch_add(1, Ordering::Relaxed),
+                            sent: now,
                             open: true,
                         });
                     }
@@ -450,6 +469,8 @@ pub(crate) struct Ticket {
     exit: usize,
     weight: u32,
     seq: u64,
+    /// When it was let through: the exchange saw it after that.
+    sent: Instant,
     open: bool,
 }
 
@@ -481,7 +502,7 @@ impl Ticket {
         let exit = &self.weights.exits[self.exit];
         let now = Instant::now();
         let mut window = exit.lock();
-        window.answered(self.weight, self.seq, reported, now);
+        window.answered(self.weight, self.seq, reported, self.sent, now);
         exit.meters(&self.weights).show(&mut window, now);
     }
 }
@@ -520,7 +541,7 @@ mod tests {
         assert_eq!(w.used(t1), 6);
         assert!(w.take(5, t1).is_err());
         assert_eq!(w.in_flight(), 6);
-        w.answered(6, 0, None, t1);
+        w.answered(6, 0, None, t1, t1);
         assert_eq!(w.in_flight(), 0);
         w.check();
         assert_eq!(w.used(t1), 6);
@@ -540,10 +561,10 @@ mod tests {
     fn a_blocked_request_is_told_when_the_oldest_weight_frees_enough() {
         let (mut w, t0) = window(10);
         w.take(4, t0).unwrap();
-        w.answered(4, 0, None, t0);
+        w.answered(4, 0, None, t0, t0);
         let t1 = t0 + Duration::from_secs(10);
         w.take(6, t1).unwrap();
-        w.answered(6, 1, None, t1);
+        w.answered(6, 1, None, t1, t1);
         // Needs 3: the 4 answered at t0 free first, one slot past a window from t0.
         let Err(Blocked { at }) = w.take(3, t1) else {
             panic!("no room");
@@ -555,9 +576,9 @@ mod tests {
         let (mut w, t0) = window(10);
         let t1 = t0 + Duration::from_secs(10);
         w.take(4, t0).unwrap();
-        w.answered(4, 0, None, t0);
+        w.answered(4, 0, None, t0, t0);
         w.take(6, t1).unwrap();
-        w.answered(6, 1, None, t1);
+        w.answered(6, 1, None, t1, t1);
         let Err(Blocked { at }) = w.take(5, t1) else {
             panic!("no room");
         };
@@ -581,7 +602,7 @@ mod tests {
             Ok(()),
             "a request of no weight always passes"
         );
-        w.answered(10, 0, Some(500), t0);
+        w.answered(10, 0, Some(500), t0, t0);
         assert_eq!(w.take(0, t0), Ok(()), "even past the budget");
     }
 
@@ -590,12 +611,13 @@ mod tests {
         let (mut w, t0) = window(100);
         w.take(1, t0).unwrap();
         // Another process spent 59 on this IP: the exchange says 60.
-        w.answered(1, 0, Some(60), t0);
+        w.answered(1, 0, Some(60), t0, t0);
         assert_eq!(w.used(t0), 60);
-        assert_eq!(w.take(40, t0), Ok(()));
-        assert!(w.take(1, t0).is_err(), "60 + 40 is the budget");
+        let sent = t0 + Duration::from_secs(29);
+        assert_eq!(w.take(40, sent), Ok(()));
+        assert!(w.take(1, sent).is_err(), "60 + 40 is the budget");
         let t1 = t0 + Duration::from_secs(30);
-        w.answered(40, 1, Some(45), t1);
+        w.answered(40, 1, Some(45), sent, t1);
         // Ours was 100; the exchange counts 45 (its window moved on): the 55 dropped are
         // taken from the oldest, the 60 of t0.
         assert_eq!(w.used(t1), 45);
@@ -608,28 +630,47 @@ mod tests {
     }
 
     #[test]
+    fn weight_answered_since_a_request_was_sent_is_kept_when_its_count_lowers_ours() {
+        let (mut w, t0) = window(100);
+        // k is sent; j, sent before k, reaches the exchange after k but is answered first.
+        let t1 = t0 + Duration::from_secs(5);
+        w.take(50, t0).unwrap();
+        w.answered(50, 0, None, t0, t0);
+        w.take(10, t1).unwrap(); // j
+        w.take(1, t1).unwrap(); // k
+        w.answered(10, 1, None, t1, t1 + Duration::from_millis(5));
+        // k's count (the 50 expired at the exchange, j not yet seen) is 1.
+        let t2 = t1 + Duration::from_millis(10);
+        w.answered(1, 2, Some(1), t1, t2);
+        assert_eq!(w.used(t2), 11, "j's 10 stands beside the count");
+    }
+
+    #[test]
     fn an_older_answer_s_count_is_stale_and_a_missing_one_keeps_ours() {
         let (mut w, t0) = window(100);
         for _ in 0..3 {
             w.take(10, t0).unwrap();
         }
-        w.answered(10, 2, Some(30), t0);
-        w.answered(10, 0, Some(5), t0); // answered late: its count is older
+        w.answered(10, 2, Some(30), t0, t0);
+        w.answered(10, 0, Some(5), t0, t0); // answered late: its count is older
         assert_eq!(
             w.used(t0),
             50,
             "30 counted + 10 answered + 10 in flight, the stale 5 ignored"
         );
-        w.answered(10, 1, None, t0);
+        w.answered(10, 1, None, t0, t0);
         assert_eq!(w.used(t0), 50, "no count: ours stands");
-        w.take(1, t0).unwrap();
-        w.take(1, t0).unwrap();
-        w.answered(1, 3, Some(30), t0);
-        assert_eq!(w.used(t0), 52, "not lowered while a request is in flight");
-        w.answered(1, 4, Some(30), t0);
+        let t2 = t0 + Duration::from_secs(10);
+        w.take(1, t2).unwrap();
+        w.take(1, t2).unwrap();
+        w.answered(1, 3, Some(30), t2, t2);
+        assert_eq!(w.used(t2), 52, "not lowered while a request is in flight");
+        w.answered(1, 4, Some(30), t2, t2);
+        // Lowered to the count and the 1 answered since this request was sent (it may
+        // have reached the exchange after this one).
         assert_eq!(
-            w.used(t0),
-            30,
+            w.used(t2),
+            31,
             "the newest count lowers ours once nothing is in flight"
         );
     }
@@ -661,7 +702,7 @@ mod tests {
         w.abandoned(10, t0);
         assert_eq!(w.used(t0), 11);
         let t1 = t0 + W - Duration::from_secs(1);
-        w.answered(1, 1, Some(1), t1);
+        w.answered(1, 1, Some(1), t1, t1);
         assert_eq!(
             w.used(t1),
             11,
@@ -669,7 +710,7 @@ mod tests {
         );
         let later = t0 + W + Duration::from_secs(2);
         w.take(1, later).unwrap();
-        w.answered(1, 2, Some(0), later);
+        w.answered(1, 2, Some(0), later, later);
         assert_eq!(
             w.used(later),
             0,
@@ -681,7 +722,7 @@ mod tests {
     fn a_quiet_exit_frees_after_a_window_however_long_the_silence() {
         let (mut w, t0) = window(5);
         w.take(5, t0).unwrap();
-        w.answered(5, 0, None, t0);
+        w.answered(5, 0, None, t0, t0);
         let later = t0 + W * 1000;
         assert_eq!(w.used(later), 0);
         assert_eq!(w.take(5, later), Ok(()));
