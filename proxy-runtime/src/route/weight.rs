@@ -170,14 +170,14 @@ impl ExitWindow {
     /// `weight` let through as request number `seq` at `sent` was answered at `now`, with
     /// the exchange's count `reported` when the answer carried one: it counts from now
     /// for a window. A count from the newest answer so far corrects ours:
+    /// the count plus the weight answered since this request was sent (other than its
+    /// own), since those requests may have reached the exchange after this one and be
+    /// missing from its count, is
     /// - higher than ours (another process spends on the same IP): ours is raised to it,
     ///   the difference held for a window;
     /// - lower (the exchange's window moved on, as Binance's does at each minute): ours is
-    ///   lowered, the oldest weight dropped first, to the count plus the weight answered
-    ///   since this request was sent (other than its own): those requests may have
-    ///   reached the exchange after this one, and be missing from its count. Only when
-    ///   nothing is in flight through the exit, and no request was abandoned in the last
-    ///   window.
+    ///   lowered to it, the oldest weight dropped first; only when nothing is in flight
+    ///   through the exit, and no request was abandoned in the last window.
     pub(crate) fn answered(
         &mut self,
         weight: u32,
@@ -196,11 +196,12 @@ impl ExitWindow {
             return;
         }
         self.counted = Some(seq);
-        if reported > self.answered {
-            self.add_now(reported - self.answered);
+        // The count, and what may have reached the exchange after it.
+        let target = reported + self.answered_since(sent) - u64::from(weight);
+        if target > self.answered {
+            self.add_now(target - self.answered);
         } else if self.in_flight == 0 && self.abandoned_until.is_none_or(|t| now >= t) {
-            let floor = reported + self.answered_since(sent) - u64::from(weight);
-            self.drain_oldest(self.answered.saturating_sub(floor));
+            self.drain_oldest(self.answered - target);
         }
     }
 
@@ -643,6 +644,17 @@ mod tests {
         let t2 = t1 + Duration::from_millis(10);
         w.answered(1, 2, Some(1), t1, t2);
         assert_eq!(w.used(t2), 11, "j's 10 stands beside the count");
+        // The same when the count raises ours: another process spent 60 more.
+        let (mut w, t0) = window(100);
+        w.take(10, t0).unwrap(); // j
+        w.take(1, t0).unwrap(); // k
+        w.answered(10, 0, None, t0, t0);
+        w.answered(1, 1, Some(61), t0, t0);
+        assert_eq!(
+            w.used(t0),
+            71,
+            "60 + k's 1 in the count, and j's 10 beside it"
+        );
     }
 
     #[test]
