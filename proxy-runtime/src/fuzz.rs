@@ -180,8 +180,9 @@ pub fn weight_window(data: &[u8]) {
     let window = Duration::from_millis(u64::from(*window) * 10 + 1);
     let mut now = Instant::now();
     let mut w = ExitWindow::new(budget, window, now);
-    // The weights let through and not answered, with their numbers and when.
-    let mut open: Vec<(u32, u64, Instant)> = Vec::new();
+    // The weights let through and not answered, with their numbers and the weight
+    // settled then.
+    let mut open: Vec<(u32, u64, u64)> = Vec::new();
     let mut seq = 0;
     for op in ops.chunks_exact(3) {
         let arg = u32::from(op[1]);
@@ -191,7 +192,7 @@ pub fn weight_window(data: &[u8]) {
                 match w.take(arg, now) {
                     Ok(()) => {
                         assert!(arg == 0 || before + u64::from(arg) <= u64::from(budget));
-                        open.push((arg, seq, now));
+                        open.push((arg, seq, w.settled()));
                         seq += 1;
                     }
                     Err(Blocked { at }) => {
@@ -206,9 +207,9 @@ pub fn weight_window(data: &[u8]) {
                 }
             }
             1 | 2 if !open.is_empty() => {
-                let (weight, n, sent) = open.remove(usize::from(op[2]) % open.len());
+                let (weight, n, mark) = open.remove(usize::from(op[2]) % open.len());
                 let reported = (op[0] % 6 == 1).then_some(u64::from(op[2]) * 2);
-                w.answered(weight, n, reported, sent, now);
+                w.answered(weight, n, reported, mark, now);
             }
             3 if !open.is_empty() => {
                 let (weight, ..) = open.remove(0);

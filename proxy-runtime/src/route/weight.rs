@@ -53,6 +53,9 @@ pub(crate) struct ExitWindow {
     /// request abandoned unanswered (it may still reach the exchange, after a count that
     /// misses it).
     abandoned_until: Option<Instant>,
+    /// All the weight ever answered or abandoned: what was answered after a request was
+    /// let through is this less its value then.
+    settled: u64,
 }
 
 /// Why a request cannot be let through an exit now.
@@ -78,6 +81,7 @@ impl ExitWindow {
             in_flight: 0,
             counted: None,
             abandoned_until: None,
+            settled: 0,
         }
     }
 
@@ -167,7 +171,8 @@ impl ExitWindow {
         self.in_flight -= u64::from(weight).min(self.in_flight);
     }
 
-    /// `weight` let through as request number `seq` at `sent` was answered at `now`, with
+    /// `weight` let through as request number `seq`, when [`settled`](Self::settled) was
+    /// `mark`, was answered at `now`, with
     /// the exchange's count `reported` when the answer carried one: it counts from now
     /// for a window. A count from the newest answer so far corrects ours:
     /// the count plus the weight answered since this request was sent (other than its
@@ -183,12 +188,13 @@ impl ExitWindow {
         weight: u32,
         seq: u64,
         reported: Option<u64>,
-        sent: Instant,
+        mark: u64,
         now: Instant,
     ) {
         self.give_back(weight);
         self.advance(now);
         self.add_now(u64::from(weight));
+        self.settled += u64::from(weight);
         let Some(reported) = reported else {
             return;
         };
@@ -197,7 +203,8 @@ impl ExitWindow {
         }
         self.counted = Some(seq);
         // The count, and what may have reached the exchange after it.
-        let target = reported + self.answered_since(sent) - u64::from(weight);
+        let since = self.settled - mark.min(self.settled);
+        let target = reported + since - u64::from(weight).min(since);
         if target > self.answered {
             self.add_now(target - self.answered);
         } else if self.in_flight == 0 && self.abandoned_until.is_none_or(|t| now >= t) {
@@ -205,13 +212,10 @@ impl ExitWindow {
         }
     }
 
-    /// The weight answered from the slot of `t` on (all of it, when `t` is older than the
-    /// ring), this answer's included.
-    fn answered_since(&self, t: Instant) -> u64 {
-        let oldest = self.head.saturating_sub(RING as u64 - 1);
-        (self.slot_of(t).max(oldest)..=self.head)
-            .map(|slot| self.ring[(slot % RING as u64) as usize])
-            .sum()
+    /// All the weight answered or abandoned so far: taken when a request is let through,
+    /// to tell later what was answered after it.
+    pub(crate) fn settled(&self) -> u64 {
+        self.settled
     }
 
     /// `weight` let through was abandoned unanswered at `now` (its request failed or was
@@ -221,6 +225,7 @@ impl ExitWindow {
         self.give_back(weight);
         self.advance(now);
         self.add_now(u64::from(weight));
+        self.settled += u64::from(weight);
         self.abandoned_until = Some(now + self.slot * RING as u32);
     }
 
@@ -363,12 +368,12 @@ impl Weights {
                 let exit = &self.exits[i];
                 let taken = {
                     let mut window = exit.lock();
-                    let taken = window.take(weight, now);
+                    let taken = window.take(weight, now).map(|()| window.settled());
                     exit.meters(self).show(&mut window, now);
                     taken
                 };
                 match taken {
-                    Ok(()) => {
+                    Ok(mark) => {
                         if now > started {
                             exit.meters(self)
                                 .waits
@@ -379,7 +384,7 @@ impl Weights {
                             exit: i,
                             weight,
                             seq: self.seq.fetch_add(1, Ordering::Relaxed),
-                            sent: now,
+                            mark,
                             open: true,
                         });
                     }
@@ -470,8 +475,8 @@ pub(crate) struct Ticket {
     exit: usize,
     weight: u32,
     seq: u64,
-    /// When it was let through: the exchange saw it after that.
-    sent: Instant,
+    /// The exit's settled weight when it was let through.
+    mark: u64,
     open: bool,
 }
 
@@ -503,7 +508,7 @@ impl Ticket {
         let exit = &self.weights.exits[self.exit];
         let now = Instant::now();
         let mut window = exit.lock();
-        window.answered(self.weight, self.seq, reported, self.sent, now);
+        window.answered(self.weight, self.seq, reported, self.mark, now);
         exit.meters(&self.weights).show(&mut window, now);
     }
 }
@@ -542,7 +547,7 @@ mod tests {
         assert_eq!(w.used(t1), 6);
         assert!(w.take(5, t1).is_err());
         assert_eq!(w.in_flight(), 6);
-        w.answered(6, 0, None, t1, t1);
+        w.answered(6, 0, None, 0, t1);
         assert_eq!(w.in_flight(), 0);
         w.check();
         assert_eq!(w.used(t1), 6);
@@ -562,10 +567,10 @@ mod tests {
     fn a_blocked_request_is_told_when_the_oldest_weight_frees_enough() {
         let (mut w, t0) = window(10);
         w.take(4, t0).unwrap();
-        w.answered(4, 0, None, t0, t0);
+        w.answered(4, 0, None, 0, t0);
         let t1 = t0 + Duration::from_secs(10);
         w.take(6, t1).unwrap();
-        w.answered(6, 1, None, t1, t1);
+        w.answered(6, 1, None, 0, t1);
         // Needs 3: the 4 answered at t0 free first, one slot past a window from t0.
         let Err(Blocked { at }) = w.take(3, t1) else {
             panic!("no room");
@@ -577,9 +582,9 @@ mod tests {
         let (mut w, t0) = window(10);
         let t1 = t0 + Duration::from_secs(10);
         w.take(4, t0).unwrap();
-        w.answered(4, 0, None, t0, t0);
+        w.answered(4, 0, None, 0, t0);
         w.take(6, t1).unwrap();
-        w.answered(6, 1, None, t1, t1);
+        w.answered(6, 1, None, 0, t1);
         let Err(Blocked { at }) = w.take(5, t1) else {
             panic!("no room");
         };
@@ -603,7 +608,7 @@ mod tests {
             Ok(()),
             "a request of no weight always passes"
         );
-        w.answered(10, 0, Some(500), t0, t0);
+        w.answered(10, 0, Some(500), 0, t0);
         assert_eq!(w.take(0, t0), Ok(()), "even past the budget");
     }
 
@@ -612,13 +617,14 @@ mod tests {
         let (mut w, t0) = window(100);
         w.take(1, t0).unwrap();
         // Another process spent 59 on this IP: the exchange says 60.
-        w.answered(1, 0, Some(60), t0, t0);
+        w.answered(1, 0, Some(60), 0, t0);
         assert_eq!(w.used(t0), 60);
         let sent = t0 + Duration::from_secs(29);
+        let mark = w.settled();
         assert_eq!(w.take(40, sent), Ok(()));
         assert!(w.take(1, sent).is_err(), "60 + 40 is the budget");
         let t1 = t0 + Duration::from_secs(30);
-        w.answered(40, 1, Some(45), sent, t1);
+        w.answered(40, 1, Some(45), mark, t1);
         // Ours was 100; the exchange counts 45 (its window moved on): the 55 dropped are
         // taken from the oldest, the 60 of t0.
         assert_eq!(w.used(t1), 45);
@@ -636,20 +642,20 @@ mod tests {
         // k is sent; j, sent before k, reaches the exchange after k but is answered first.
         let t1 = t0 + Duration::from_secs(5);
         w.take(50, t0).unwrap();
-        w.answered(50, 0, None, t0, t0);
+        w.answered(50, 0, None, 0, t0);
         w.take(10, t1).unwrap(); // j
         w.take(1, t1).unwrap(); // k
-        w.answered(10, 1, None, t1, t1 + Duration::from_millis(5));
+        w.answered(10, 1, None, 0, t1 + Duration::from_millis(5));
         // k's count (the 50 expired at the exchange, j not yet seen) is 1.
         let t2 = t1 + Duration::from_millis(10);
-        w.answered(1, 2, Some(1), t1, t2);
+        w.answered(1, 2, Some(1), 50, t2);
         assert_eq!(w.used(t2), 11, "j's 10 stands beside the count");
         // The same when the count raises ours: another process spent 60 more.
         let (mut w, t0) = window(100);
         w.take(10, t0).unwrap(); // j
         w.take(1, t0).unwrap(); // k
-        w.answered(10, 0, None, t0, t0);
-        w.answered(1, 1, Some(61), t0, t0);
+        w.answered(10, 0, None, 0, t0);
+        w.answered(1, 1, Some(61), 0, t0);
         assert_eq!(
             w.used(t0),
             71,
@@ -658,26 +664,39 @@ mod tests {
     }
 
     #[test]
+    fn sequential_answers_whose_count_includes_ours_are_not_counted_twice() {
+        let (mut w, t0) = window(100);
+        // 60 spent elsewhere; each answer's count includes every request before it.
+        for n in 0..40 {
+            let mark = w.settled();
+            assert_eq!(w.take(1, t0), Ok(()), "request {n}");
+            w.answered(1, n, Some(61 + n), mark, t0);
+        }
+        assert_eq!(w.used(t0), 100);
+        assert!(w.take(1, t0).is_err());
+    }
+
+    #[test]
     fn an_older_answer_s_count_is_stale_and_a_missing_one_keeps_ours() {
         let (mut w, t0) = window(100);
         for _ in 0..3 {
             w.take(10, t0).unwrap();
         }
-        w.answered(10, 2, Some(30), t0, t0);
-        w.answered(10, 0, Some(5), t0, t0); // answered late: its count is older
+        w.answered(10, 2, Some(30), 0, t0);
+        w.answered(10, 0, Some(5), 0, t0); // answered late: its count is older
         assert_eq!(
             w.used(t0),
             50,
             "30 counted + 10 answered + 10 in flight, the stale 5 ignored"
         );
-        w.answered(10, 1, None, t0, t0);
+        w.answered(10, 1, None, 0, t0);
         assert_eq!(w.used(t0), 50, "no count: ours stands");
         let t2 = t0 + Duration::from_secs(10);
         w.take(1, t2).unwrap();
         w.take(1, t2).unwrap();
-        w.answered(1, 3, Some(30), t2, t2);
+        w.answered(1, 3, Some(30), 30, t2);
         assert_eq!(w.used(t2), 52, "not lowered while a request is in flight");
-        w.answered(1, 4, Some(30), t2, t2);
+        w.answered(1, 4, Some(30), 30, t2);
         // Lowered to the count and the 1 answered since this request was sent (it may
         // have reached the exchange after this one).
         assert_eq!(
@@ -714,7 +733,7 @@ mod tests {
         w.abandoned(10, t0);
         assert_eq!(w.used(t0), 11);
         let t1 = t0 + W - Duration::from_secs(1);
-        w.answered(1, 1, Some(1), t1, t1);
+        w.answered(1, 1, Some(1), 0, t1);
         assert_eq!(
             w.used(t1),
             11,
@@ -722,7 +741,7 @@ mod tests {
         );
         let later = t0 + W + Duration::from_secs(2);
         w.take(1, later).unwrap();
-        w.answered(1, 2, Some(0), later, later);
+        w.answered(1, 2, Some(0), 11, later);
         assert_eq!(
             w.used(later),
             0,
@@ -734,7 +753,7 @@ mod tests {
     fn a_quiet_exit_frees_after_a_window_however_long_the_silence() {
         let (mut w, t0) = window(5);
         w.take(5, t0).unwrap();
-        w.answered(5, 0, None, t0, t0);
+        w.answered(5, 0, None, 0, t0);
         let later = t0 + W * 1000;
         assert_eq!(w.used(later), 0);
         assert_eq!(w.take(5, later), Ok(()));
