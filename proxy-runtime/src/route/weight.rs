@@ -750,6 +750,17 @@ mod tests {
     }
 
     #[test]
+    fn weight_abandoned_after_a_request_was_let_through_stands_beside_its_count() {
+        let (mut w, t0) = window(100);
+        let mark = w.settled();
+        w.take(1, t0).unwrap(); // k
+        w.take(10, t0).unwrap(); // j, abandoned: it may reach the exchange after k
+        w.abandoned(10, t0);
+        w.answered(1, 0, Some(50), mark, t0);
+        assert_eq!(w.used(t0), 60, "k's count of 50, and j's 10 beside it");
+    }
+
+    #[test]
     fn a_quiet_exit_frees_after_a_window_however_long_the_silence() {
         let (mut w, t0) = window(5);
         w.take(5, t0).unwrap();
