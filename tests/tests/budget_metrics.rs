@@ -152,4 +152,21 @@ async fn two_thousand_requests_at_full_speed_never_earn_a_429_and_the_waits_show
         assert!(used > 0.0, "{member}: {gauges:?}");
         assert_eq!(left, (100.0 - used).max(0.0), "{member}: {gauges:?}");
     }
+
+    // Quiet for a window and more: the gauges follow the weight as it expires, with no
+    // request to set them.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let (name, labels) = describe(&key);
+        if let DebugValue::Gauge(v) = value
+            && name.starts_with("proxy_weight_")
+        {
+            let expected = if name == "proxy_weight_used" {
+                0.0
+            } else {
+                100.0
+            };
+            assert_eq!(v.into_inner(), expected, "{name} {labels:?}");
+        }
+    }
 }

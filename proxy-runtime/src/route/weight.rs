@@ -14,7 +14,7 @@
 //! clocks of this host and of the exchange play no part.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName};
@@ -273,7 +273,15 @@ pub(crate) struct Weights {
     /// The route's labels.
     labels: Vec<Label>,
     refusals: OnceLock<Counter>,
+    /// Itself, for the task that sets the gauges again as weight expires.
+    me: Weak<Weights>,
+    /// Whether that task was started (at the first gauges made).
+    recount: OnceLock<()>,
 }
+
+/// The gauges of a quiet exit are set again at most this often (and once a slot, for
+/// longer slots): weight expires without a request to tell it.
+const RECOUNT_MIN: Duration = Duration::from_millis(250);
 
 /// One exit of a route.
 struct Exit {
@@ -319,7 +327,7 @@ impl Weights {
                 meters: OnceLock::new(),
             })
             .collect();
-        Some(Arc::new(Self {
+        Some(Arc::new_cyclic(|me| Self {
             budget: weight,
             window,
             header: budget.used_weight_header().map(|h| h.name().clone()),
@@ -328,7 +336,39 @@ impl Weights {
             warned: AtomicBool::new(false),
             labels,
             refusals: OnceLock::new(),
+            me: me.clone(),
+            recount: OnceLock::new(),
         }))
+    }
+
+    /// Starts the task that sets every exit's gauges again each slot (at least
+    /// [`RECOUNT_MIN`] apart) for as long as the route lives, so that a quiet exit's
+    /// gauges follow its weight as it expires. Once per route; outside a runtime, never
+    /// (the gauges then change with requests alone).
+    fn start_recount(&self) {
+        self.recount.get_or_init(|| {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
+            let me = self.me.clone();
+            let every = (self.window / SLOTS).max(RECOUNT_MIN);
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    ticks.tick().await;
+                    let Some(weights) = me.upgrade() else {
+                        return;
+                    };
+                    let now = Instant::now();
+                    for exit in &weights.exits {
+                        if let Some(meters) = exit.meters.get() {
+                            meters.show(&mut exit.lock(), now);
+                        }
+                    }
+                }
+            });
+        });
     }
 
     /// The number of exits.
@@ -446,6 +486,7 @@ impl Exit {
 
     fn meters(&self, weights: &Weights) -> &ExitMeters {
         self.meters.get_or_init(|| {
+            weights.start_recount();
             let mut labels = weights.labels.clone();
             labels.push(Label::new("member", self.shown.clone()));
             ExitMeters {
