@@ -492,8 +492,10 @@ impl ProxySettings {
             .as_ref()
             .and_then(|d| d.http_budget.clone())
             .unwrap_or_default();
-        own.and_then(|c| c.http_budget.clone())
-            .map_or_else(|| default.clone(), |own| own.or(&default))
+        match own.and_then(|c| c.http_budget.clone()) {
+            Some(own) => own.or(&default),
+            None => default,
+        }
     }
 
     /// Every entry's session and budget knobs that contradict each other once resolved,

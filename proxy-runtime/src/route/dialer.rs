@@ -229,6 +229,20 @@ impl Dialer {
     /// sessions opened through it take them, and every new connection through one of its
     /// exits takes a place in that exit's connection budget, when they set one.
     pub(crate) fn with_session(self, session: SessionSettings) -> Self {
+        let budgets = session.connect_budget().map(|_| Mutex::new(HashMap::new()));
+        let shared = &self.shared;
+        self.remade(session, budgets, shared.weights.clone(), shared.pinned)
+    }
+
+    /// The same route (exchange, timeout, members and their state) with these session
+    /// knobs, connection budgets, weight budgets and pinned member.
+    fn remade(
+        &self,
+        session: SessionSettings,
+        budgets: Option<Mutex<HashMap<String, Arc<ConnectBudget>>>>,
+        weights: Option<Arc<Weights>>,
+        pinned: Option<usize>,
+    ) -> Self {
         let shared = &self.shared;
         Self {
             shared: Arc::new(Shared {
@@ -236,9 +250,9 @@ impl Dialer {
                 timeout: shared.timeout,
                 state: shared.state.clone(),
                 session,
-                budgets: session.connect_budget().map(|_| Mutex::new(HashMap::new())),
-                weights: shared.weights.clone(),
-                pinned: shared.pinned,
+                budgets,
+                weights,
+                pinned,
             }),
         }
     }
@@ -262,18 +276,7 @@ impl Dialer {
         else {
             return self;
         };
-        let shared = &self.shared;
-        Self {
-            shared: Arc::new(Shared {
-                exchange: shared.exchange.clone(),
-                timeout: shared.timeout,
-                state: shared.state.clone(),
-                session: shared.session,
-                budgets: None,
-                weights: Some(weights),
-                pinned: None,
-            }),
-        }
+        self.remade(self.shared.session, None, Some(weights), None)
     }
 
     /// The weight budgets of the route's exits, if its settings set one.
@@ -309,17 +312,7 @@ impl Dialer {
             return self.clone();
         }
         let shared = &self.shared;
-        Self {
-            shared: Arc::new(Shared {
-                exchange: shared.exchange.clone(),
-                timeout: shared.timeout,
-                state: shared.state.clone(),
-                session: shared.session,
-                budgets: None,
-                weights: shared.weights.clone(),
-                pinned: Some(i),
-            }),
-        }
+        self.remade(shared.session, None, shared.weights.clone(), Some(i))
     }
 
     /// The knobs of resilient WebSocket sessions on this route (the settings' resolved

@@ -531,25 +531,24 @@ impl Ticket {
     /// exchange's count corrects ours.
     pub(crate) fn answered(mut self, headers: &HeaderMap) {
         let reported = self.weights.reported(headers);
-        self.close(reported);
+        let (weight, seq, mark) = (self.weight, self.seq, self.mark);
+        self.close(|window, now| window.answered(weight, seq, reported, mark, now));
     }
 
     /// The request was never sent (its connection could not be made): the weight is
     /// free again.
     pub(crate) fn give_back(mut self) {
-        self.open = false;
-        let exit = &self.weights.exits[self.exit];
-        let mut window = exit.lock();
-        window.give_back(self.weight);
-        exit.meters(&self.weights).show(&mut window, Instant::now());
+        let weight = self.weight;
+        self.close(|window, _| window.give_back(weight));
     }
 
-    fn close(&mut self, reported: Option<u64>) {
+    /// Ends the turn: `settle` tells the exit's window how, and the gauges follow.
+    fn close(&mut self, settle: impl FnOnce(&mut ExitWindow, Instant)) {
         self.open = false;
         let exit = &self.weights.exits[self.exit];
         let now = Instant::now();
         let mut window = exit.lock();
-        window.answered(self.weight, self.seq, reported, self.mark, now);
+        settle(&mut window, now);
         exit.meters(&self.weights).show(&mut window, now);
     }
 }
@@ -557,12 +556,8 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if self.open {
-            self.open = false;
-            let exit = &self.weights.exits[self.exit];
-            let now = Instant::now();
-            let mut window = exit.lock();
-            window.abandoned(self.weight, now);
-            exit.meters(&self.weights).show(&mut window, now);
+            let weight = self.weight;
+            self.close(|window, now| window.abandoned(weight, now));
         }
     }
 }
