@@ -84,9 +84,14 @@ impl WeightBench {
         let budget = HttpBudget::new()
             .with_weight(4_000_000_000, Duration::from_secs(60))
             .with_used_weight_header(WeightHeader::new("x-mbx-used-weight-1m").expect("a name"));
-        let exits = (0..members.max(1)).map(|i| format!("exit-{i}")).collect();
+        let exits = (0..members.max(1))
+            .map(|i| crate::route::weight::ExitName {
+                shown: format!("exit-{i}"),
+                id: format!("exit-{i}"),
+            })
+            .collect();
         let weights =
-            crate::route::weight::Weights::new(&budget, exits, Vec::new()).expect("a budget");
+            crate::route::weight::Weights::new(&budget, exits, Vec::new(), None).expect("a budget");
         let mut answer = http::HeaderMap::new();
         answer.insert("x-mbx-used-weight-1m", http::HeaderValue::from_static("12"));
         // Each of the first exits' whole budget, in flight.

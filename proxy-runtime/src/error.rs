@@ -33,6 +33,9 @@ pub enum Phase {
     ResponseHead,
     /// Reading an HTTP response's body.
     ResponseBody,
+    /// Waiting for the shared store to lease weight of an exit's budget
+    /// ([`SharedSettings`](crate::SharedSettings)), before anything is sent.
+    WeightLease,
 }
 
 impl Phase {
@@ -47,6 +50,7 @@ impl Phase {
             Phase::WebSocketUpgrade => "WebSocket upgrade",
             Phase::ResponseHead => "request and response head",
             Phase::ResponseBody => "response body",
+            Phase::WeightLease => "waiting for a lease of the shared weight budget",
         }
     }
 }
@@ -73,6 +77,7 @@ impl Phase {
             Phase::WebSocketUpgrade => "websocket_upgrade",
             Phase::ResponseHead => "response_head",
             Phase::ResponseBody => "response_body",
+            Phase::WeightLease => "weight_lease",
         }
     }
 }
@@ -725,6 +730,7 @@ mod tests {
             (Phase::WebSocketUpgrade, "websocket_upgrade"),
             (Phase::ResponseHead, "response_head"),
             (Phase::ResponseBody, "response_body"),
+            (Phase::WeightLease, "weight_lease"),
         ];
         for (phase, label) in labels {
             assert_eq!(phase.metric_label(), label);

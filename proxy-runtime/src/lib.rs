@@ -79,6 +79,7 @@ pub use model::proxy_settings::{ConnectionProxies, ExchangeProxies, ProxySetting
 pub use model::proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
 pub use model::route::{EmptyPool, ProxyConfig, Strategy};
 pub use model::session::{Millis, MillisError, SessionSettings};
+pub use model::shared::{SharedSettings, SharedUrl};
 pub use model::system::{SystemProxies, SystemProxy};
 pub use model::timeout::{TimeoutError, TimeoutSeconds};
 pub use proxied::{Connectors, Proxied};

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod logs;
 pub mod origin;
 pub mod real;
+pub mod redis;
 pub mod resolver;
 pub mod socks5;
 pub mod tls;

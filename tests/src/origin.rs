@@ -151,6 +151,12 @@ pub async fn serve_https_with(ca: &TestCa, handler: Handler) -> Endpoint {
     serve("127.0.0.1", Some(ca.clone()), Kind::Http(Some(handler))).await
 }
 
+/// A plain HTTP endpoint (HTTP/1.1) on 127.0.0.1 whose every request `handler` answers
+/// (for clients in other processes, which do not trust the test CA).
+pub async fn serve_http_with(handler: Handler) -> Endpoint {
+    serve("127.0.0.1", None, Kind::Http(Some(handler))).await
+}
+
 async fn serve(bind: &str, tls: Option<TestCa>, kind: Kind) -> Endpoint {
     let listener = TcpListener::bind((bind, 0)).await.expect("bind origin");
     let addr = listener.local_addr().expect("origin address");

@@ -24,6 +24,8 @@ pub struct Limiter {
     spent: Mutex<HashMap<IpAddr, VecDeque<(Instant, u32)>>>,
     over: AtomicUsize,
     answered: AtomicUsize,
+    /// When each request answered 200 arrived.
+    arrivals: Mutex<Vec<Instant>>,
 }
 
 impl Limiter {
@@ -35,6 +37,7 @@ impl Limiter {
             spent: Mutex::default(),
             over: AtomicUsize::new(0),
             answered: AtomicUsize::new(0),
+            arrivals: Mutex::default(),
         })
     }
 
@@ -55,6 +58,11 @@ impl Limiter {
     /// The requests answered 200.
     pub fn answered(&self) -> usize {
         self.answered.load(Ordering::SeqCst)
+    }
+
+    /// When the requests answered 200 arrived, in order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.arrivals.lock().expect("lock").clone()
     }
 
     /// The origin's handler.
@@ -82,6 +90,7 @@ impl Limiter {
         } else {
             self.answered.fetch_add(1, Ordering::SeqCst);
             peer.push_back((now, weight));
+            self.arrivals.lock().expect("lock").push(now);
             (StatusCode::OK, used + weight)
         };
         let mut response = Response::new(full("{}"));

@@ -24,6 +24,7 @@ use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::ProxyConfig;
 use crate::redact;
 use crate::route::dialer::Dialer;
+use crate::route::shared::Store;
 use crate::settings::load::LoadError;
 use crate::transport::target::{Resolve, SystemResolver};
 use crate::transport::tls::{TlsBase, TlsRoots};
@@ -60,6 +61,8 @@ pub struct ProxyInjector {
     http: HttpOptions,
     dialers: Mutex<HashMap<(RouteKey, ConnectionKind), Dialer>>,
     http_clients: Mutex<HashMap<RouteKey, HttpClient>>,
+    /// The store exit state is shared through, when the settings name one.
+    store: Option<Arc<Store>>,
     /// Called after a route is handed out for the first time (the environment's injector
     /// checks whether settings were installed meanwhile).
     on_new_route: Option<fn()>,
@@ -149,7 +152,14 @@ impl ProxyInjectorBuilder {
             .as_ref()
             .map(ProxySettings::host_index)
             .unwrap_or_default();
+        let store = self
+            .settings
+            .as_ref()
+            .ok()
+            .and_then(|s| Store::new(s.shared()))
+            .map(Arc::new);
         ProxyInjector {
+            store,
             hosts,
             settings: self.settings,
             resolver: self.resolver,
@@ -281,7 +291,9 @@ impl ProxyInjector {
         };
         match kind {
             ConnectionKind::Websocket => dialer.with_session(session),
-            ConnectionKind::Http => dialer.with_http_budget(&budget, &budget_key),
+            ConnectionKind::Http => {
+                dialer.with_http_budget(&budget, &budget_key, self.store.as_ref())
+            }
         }
     }
 

@@ -82,6 +82,7 @@ pub struct PoolMember {
     source: Option<IpAddr>,
     interface: Option<String>,
     connect_headers: Vec<(HeaderName, HeaderValue)>,
+    exit: Option<String>,
 }
 
 impl From<ProxyUrl> for PoolMember {
@@ -98,7 +99,25 @@ impl PoolMember {
             source: None,
             interface: None,
             connect_headers: Vec::new(),
+            exit: None,
         }
+    }
+
+    /// The same member naming its exit `name` for the shared store
+    /// ([`SharedSettings`](crate::SharedSettings)): every process whose member names the
+    /// same exit spends one budget (machines behind one NAT gateway, a rotating provider
+    /// whose many exits sit behind one host and port). Without a name, the exit is the
+    /// proxy's host and port, or the source address. An error for a name that is not 1
+    /// to 64 visible ASCII characters without `{` or `}`.
+    pub fn with_exit(mut self, name: &str) -> Result<Self, MemberError> {
+        check_exit(name)?;
+        self.exit = Some(name.to_owned());
+        Ok(self)
+    }
+
+    /// The exit's name given with [`with_exit`](Self::with_exit) (or `exit` in settings).
+    pub fn exit(&self) -> Option<&str> {
+        self.exit.as_deref()
     }
 
     /// The same member, its sockets bound to the local address `source` before they
@@ -231,6 +250,9 @@ impl fmt::Display for PoolMember {
             }
             f.write_str(")")?;
         }
+        if let Some(exit) = &self.exit {
+            write!(f, " as exit {exit}")?;
+        }
         Ok(())
     }
 }
@@ -239,7 +261,11 @@ impl fmt::Display for PoolMember {
 /// URL does (`ProxyUrl(...)`), as routes showed their members before members had more.
 impl fmt::Debug for PoolMember {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.source.is_none() && self.interface.is_none() && self.connect_headers.is_empty() {
+        if self.source.is_none()
+            && self.interface.is_none()
+            && self.connect_headers.is_empty()
+            && self.exit.is_none()
+        {
             return fmt::Debug::fmt(&self.url, f);
         }
         write!(f, "PoolMember({self})")
@@ -261,6 +287,15 @@ fn check_interface(name: &str) -> Result<(), MemberError> {
     {
         return Err(MemberError::new(
             "an interface name has no `/`, `:`, white space or control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_exit(name: &str) -> Result<(), MemberError> {
+    if !super::shared::is_key_part(name) {
+        return Err(MemberError::new(
+            "an exit name has 1 to 64 visible ASCII characters without `{` or `}`",
         ));
     }
     Ok(())
@@ -322,6 +357,9 @@ mod fields {
         /// Headers of the member's CONNECT requests (http/https proxies); values are secret.
         #[serde(default)]
         pub(super) connect_headers: BTreeMap<ConnectHeaderName, ConnectHeaderValue>,
+        /// The exit's name in the shared store, when processes share it by another name than the proxy's host and port.
+        #[serde(default)]
+        pub(super) exit: Option<String>,
     }
 }
 
@@ -427,7 +465,7 @@ impl<'de> Deserialize<'de> for PoolMember {
         impl<'de> serde::de::Visitor<'de> for Shape {
             type Value = fields::PoolMember;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a proxy URL, or a mapping with `url`, `source`, `interface` and `connect_headers`")
+                f.write_str("a proxy URL, or a mapping with `url`, `source`, `interface`, `connect_headers` and `exit`")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
                 Ok(fields::PoolMember {
@@ -435,6 +473,7 @@ impl<'de> Deserialize<'de> for PoolMember {
                     source: None,
                     interface: None,
                     connect_headers: BTreeMap::new(),
+                    exit: None,
                 })
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
@@ -452,6 +491,9 @@ impl<'de> Deserialize<'de> for PoolMember {
         }
         if let Some(InterfaceName(name)) = fields.interface {
             member = member.with_interface(&name).map_err(D::Error::custom)?;
+        }
+        if let Some(exit) = fields.exit {
+            member = member.with_exit(&exit).map_err(D::Error::custom)?;
         }
         let headers: BTreeMap<_, _> = fields.connect_headers;
         for (ConnectHeaderName(name), ConnectHeaderValue(value)) in headers {

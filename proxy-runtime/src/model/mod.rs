@@ -15,5 +15,6 @@ pub(crate) mod proxy_settings;
 pub(crate) mod proxy_url;
 pub(crate) mod route;
 pub(crate) mod session;
+pub(crate) mod shared;
 pub(crate) mod system;
 pub(crate) mod timeout;

@@ -17,6 +17,7 @@ use super::http_budget::HttpBudget;
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
 use super::route::ProxyConfig;
 use super::session::SessionSettings;
+use super::shared::SharedSettings;
 use super::system::SystemProxies;
 use crate::settings::load::{
     Environment, ErrorKind, KeyPath, LoadError, Loader, Origin, Origins, SettingError,
@@ -301,6 +302,9 @@ pub struct ProxySettings {
     /// Whether HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY route what the settings leave unset.
     #[serde(default = "yes")]
     system: bool,
+    /// The store that processes share exit state through (Redis); none: each keeps its own.
+    #[serde(default)]
+    shared: SharedSettings,
     /// What the system's proxy variables said, when they are in force (read at load).
     #[serde(skip)]
     system_proxies: Option<SystemProxies>,
@@ -317,6 +321,7 @@ impl Default for ProxySettings {
             default: None,
             exchanges: BTreeMap::new(),
             system: true,
+            shared: SharedSettings::default(),
             system_proxies: None,
         }
     }
@@ -481,6 +486,16 @@ impl ProxySettings {
         self.budget_of(own)
     }
 
+    /// The store that processes share exit state through ([`SharedSettings`]).
+    pub fn shared(&self) -> &SharedSettings {
+        &self.shared
+    }
+
+    /// The same sharing exit state as `shared` says.
+    pub fn with_shared(self, shared: SharedSettings) -> Self {
+        Self { shared, ..self }
+    }
+
     /// [`http_budget`](Self::http_budget) of a route key.
     pub(crate) fn budget_for(&self, key: &RouteKey) -> HttpBudget {
         self.budget_of(key.exchange().and_then(|id| self.exchanges.get(id)))
@@ -502,6 +517,7 @@ impl ProxySettings {
     /// reported at the entry (the default's, or an exchange's whose own knobs take part).
     fn session_problems(&self, origins: &Origins) -> Vec<SettingError> {
         let mut entries = vec![
+            (KeyPath::from_keys(["shared"]), self.shared.problems()),
             (
                 KeyPath::from_keys(["default", "websocket_session"]),
                 self.session_of(None).problems(),

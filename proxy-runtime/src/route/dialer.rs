@@ -15,9 +15,11 @@ use tokio::time::Instant;
 use super::budget::{ConnectBudget, Place};
 use super::member::route_labels;
 use super::pool::{Pool, Through, cannot_carry, is_member_failure, member_deadline};
+use super::shared::Store;
 use super::stream::ProxyStream;
-use super::weight::Weights;
+use super::weight::{ExitName, Weights};
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K, Via};
+use crate::model::exchange::ExchangeId;
 use crate::model::http_budget::HttpBudget;
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::member::PoolMember;
@@ -56,6 +58,25 @@ struct Shared {
     /// The one member of the pool this dialer connects through, for the HTTP client that
     /// keeps a connection pool per member of a route with weight budgets.
     pinned: Option<usize>,
+}
+
+/// How the store names the exit of `member`: its own `exit` name, else the proxy's host
+/// and port (the address the exchange sees is the proxy's, whatever local address
+/// reaches it), else the local source address or interface of a direct member, else
+/// `direct` (this host's default address). Never the credentials.
+fn exit_id(member: &PoolMember) -> String {
+    if let Some(name) = member.exit() {
+        return name.to_owned();
+    }
+    match member.url() {
+        ProxyUrl::Proxy(endpoint) => format!("{}:{}", endpoint.host(), endpoint.port()),
+        ProxyUrl::DirectFrom(ip) => ip.to_string(),
+        ProxyUrl::Direct => match (member.source(), member.interface()) {
+            (Some(ip), _) => ip.to_string(),
+            (None, Some(interface)) => format!("interface {interface}"),
+            (None, None) => "direct".to_owned(),
+        },
+    }
 }
 
 /// What a dialer does with every connection.
@@ -258,22 +279,43 @@ impl Dialer {
     }
 
     /// The same route (`key`'s) spending `budget`'s weight per exit, when it sets one:
-    /// each member of a pool is an exit; any other route is one.
-    pub(crate) fn with_http_budget(self, budget: &HttpBudget, key: &RouteKey) -> Self {
+    /// each member of a pool is an exit; any other route is one. With a `store`, each
+    /// exit's budget is shared with every process that uses the same exit.
+    pub(crate) fn with_http_budget(
+        self,
+        budget: &HttpBudget,
+        key: &RouteKey,
+        store: Option<&Arc<Store>>,
+    ) -> Self {
+        let direct = || ExitName {
+            shown: "direct".to_owned(),
+            id: "direct".to_owned(),
+        };
         let exits = match &self.shared.state {
             State::Proxied(proxied) => proxied
                 .pool
                 .members()
                 .iter()
-                .map(|m| m.shown.clone())
+                .map(|m| ExitName {
+                    shown: m.shown.clone(),
+                    id: exit_id(&m.config),
+                })
                 .collect(),
             // Nothing is sent on a failing route: there is nothing to count.
             State::Failing(_) => return self,
-            State::Direct(..) => vec!["direct".to_owned()],
-            State::System(system) => vec![system.shown.to_string()],
+            State::Direct(..) => vec![direct()],
+            State::System(system) => vec![ExitName {
+                shown: system.shown.to_string(),
+                id: "system".to_owned(),
+            }],
         };
-        let Some(weights) = Weights::new(budget, exits, route_labels(key, ConnectionKind::Http))
-        else {
+        let exchange = key.exchange().map_or("default", ExchangeId::as_str);
+        let Some(weights) = Weights::new(
+            budget,
+            exits,
+            route_labels(key, ConnectionKind::Http),
+            store.map(|store| (store, exchange)),
+        ) else {
             return self;
         };
         self.remade(self.shared.session, None, Some(weights), None)

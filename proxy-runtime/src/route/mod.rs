@@ -10,7 +10,9 @@
 pub(crate) mod budget;
 pub(crate) mod cooling;
 pub(crate) mod dialer;
+pub(crate) mod lease;
 pub(crate) mod member;
 pub(crate) mod pool;
+pub(crate) mod shared;
 pub(crate) mod stream;
 pub(crate) mod weight;

@@ -19,9 +19,12 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName};
 use metrics::{Counter, Gauge, Histogram, Label};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::error::{ProxyError, ProxyErrorKind as K};
+use super::lease::{Chore, Closed, LeaseBook};
+use super::shared::{LeaseReply, Store};
+use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::model::http_budget::HttpBudget;
 
 /// The slots a window is cut into: weight is counted per slot, and frees a slot at a time.
@@ -65,6 +68,9 @@ pub(crate) struct Blocked {
     /// window is what holds it back; a look again one slot later when it is the weight
     /// in flight (its answers will tell).
     pub(crate) at: Instant,
+    /// Whether `at` only bounds a wait for the shared store's answer (a lease asked
+    /// for), which may come at any time before: no wait is known.
+    pub(crate) pending: bool,
 }
 
 impl ExitWindow {
@@ -147,6 +153,7 @@ impl ExitWindow {
             // The weight in flight holds it back: its answers will tell.
             return Err(Blocked {
                 at: self.start_of(self.head + 1),
+                pending: false,
             });
         }
         // The oldest slots free first: the one whose expiry frees enough, else the newest
@@ -163,7 +170,14 @@ impl ExitWindow {
         }
         Err(Blocked {
             at: self.start_of(frees + RING as u64),
+            pending: false,
         })
+    }
+
+    /// Counts `weight` as in flight, whatever the budget says (a process's own spending,
+    /// let through by a lease of the shared budget).
+    pub(crate) fn charge(&mut self, weight: u32) {
+        self.in_flight += u64::from(weight);
     }
 
     /// `weight` let through was never sent: it is no longer counted.
@@ -277,6 +291,31 @@ pub(crate) struct Weights {
     me: Weak<Weights>,
     /// Whether that task was started (at the first gauges made).
     recount: OnceLock<()>,
+    /// The store the budget is shared through, when the settings name one.
+    shared: Option<Sharing>,
+}
+
+/// What a route whose budget is shared through a store adds.
+struct Sharing {
+    store: Arc<Store>,
+    /// Wakes the task that calls the store (a request found no lease).
+    wake: Notify,
+    /// Wakes the requests that wait for a lease (the store answered).
+    answered: Notify,
+    /// Whether the task was started (at the first request).
+    task: OnceLock<()>,
+    /// How long requests waited for a lease, when they did.
+    lease_waits: OnceLock<Histogram>,
+}
+
+/// An exit as a route's budget knows it: as shown (metrics, errors) and as the store
+/// names it (every process using the same way out names it the same).
+#[derive(Debug, Clone)]
+pub(crate) struct ExitName {
+    /// As shown, redacted.
+    pub(crate) shown: String,
+    /// The way out: the proxy's host and port, the source address, or `direct`.
+    pub(crate) id: String,
 }
 
 /// The gauges of a quiet exit are set again at most this often (and once a slot, for
@@ -288,6 +327,8 @@ struct Exit {
     shown: String,
     window: Mutex<ExitWindow>,
     meters: OnceLock<ExitMeters>,
+    /// Its leases of the shared budget, and its key in the store (when shared).
+    book: Option<(Mutex<LeaseBook>, String)>,
 }
 
 struct ExitMeters {
@@ -310,19 +351,32 @@ impl std::fmt::Debug for Weights {
 }
 
 impl Weights {
-    /// The budgets `budget` sets for the exits `exits` (as shown) of a route labelled
-    /// `labels`; `None` when it sets no weight.
+    /// The budgets `budget` sets for the exits `exits` of `exchange`'s route labelled
+    /// `labels`, shared with other processes through `store` when given; `None` when it
+    /// sets no weight.
     pub(crate) fn new(
         budget: &HttpBudget,
-        exits: Vec<String>,
+        exits: Vec<ExitName>,
         labels: Vec<Label>,
+        store: Option<(&Arc<Store>, &str)>,
     ) -> Option<Arc<Self>> {
         let (weight, window) = budget.weight_budget()?;
         let now = Instant::now();
         let exits = exits
             .into_iter()
-            .map(|shown| Exit {
-                shown,
+            .map(|exit| Exit {
+                book: store.map(|(store, exchange)| {
+                    let settings = store.settings();
+                    let book = LeaseBook::new(
+                        weight,
+                        window,
+                        settings.processes(),
+                        settings.timeout(),
+                        now,
+                    );
+                    (Mutex::new(book), store.key("weight", exchange, &exit.id))
+                }),
+                shown: exit.shown,
                 window: Mutex::new(ExitWindow::new(weight, window, now)),
                 meters: OnceLock::new(),
             })
@@ -338,7 +392,90 @@ impl Weights {
             refusals: OnceLock::new(),
             me: me.clone(),
             recount: OnceLock::new(),
+            shared: store.map(|(store, _)| Sharing {
+                store: store.clone(),
+                wake: Notify::new(),
+                answered: Notify::new(),
+                task: OnceLock::new(),
+                lease_waits: OnceLock::new(),
+            }),
         }))
+    }
+
+    /// Starts the task that makes the calls to the store its exits' leases need, for as
+    /// long as the route lives: at each request that finds no lease, and a few times a
+    /// lease's time (to settle and top up). Once per route; outside a runtime, never.
+    fn start_sharing(&self, sharing: &Sharing) {
+        sharing.task.get_or_init(|| {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
+            let me = self.me.clone();
+            let every = (self.window / 16).clamp(Duration::from_millis(10), RECOUNT_MIN);
+            runtime.spawn(async move {
+                loop {
+                    let Some(weights) = me.upgrade() else {
+                        return;
+                    };
+                    weights.chores().await;
+                    let Some(sharing) = weights.shared.as_ref() else {
+                        return;
+                    };
+                    // The route outlives its last user by this wait at most.
+                    tokio::select! {
+                        () = sharing.wake.notified() => {}
+                        () = tokio::time::sleep(every) => {}
+                    }
+                }
+            });
+        });
+    }
+
+    /// Makes the calls to the store that every exit's leases need now, and wakes the
+    /// requests that wait for a lease after each answer.
+    async fn chores(&self) {
+        let Some(sharing) = &self.shared else {
+            return;
+        };
+        let store = &sharing.store;
+        for exit in &self.exits {
+            let Some((book, key)) = &exit.book else {
+                continue;
+            };
+            let now = Instant::now();
+            let (chores, hold) = {
+                let mut book = lock(book);
+                (book.chores(store.may_ask(now), now), book.hold())
+            };
+            for chore in chores {
+                match chore {
+                    Chore::Ask { want, min } => {
+                        let id = store.lease_id();
+                        let asked = Instant::now();
+                        let reply = store.lease(key, self.budget, want, min, hold, &id).await;
+                        let now = Instant::now();
+                        let mut book = lock(book);
+                        match reply {
+                            Ok(LeaseReply::Granted(amount)) => book.granted(id, amount, asked, now),
+                            Ok(LeaseReply::Full(wait)) => book.full(wait, now),
+                            Err(_) => book.failed(),
+                        }
+                        drop(book);
+                        sharing.answered.notify_waiters();
+                    }
+                    Chore::Settle {
+                        id,
+                        stored,
+                        spent,
+                        hold,
+                    } => {
+                        // A settlement that fails leaves the lease to its hold: later
+                        // than needed, never sooner.
+                        let _ = store.settle(key, &id, stored, spent, hold).await;
+                    }
+                }
+            }
+        }
     }
 
     /// Starts the task that sets every exit's gauges again each slot (at least
@@ -402,22 +539,51 @@ impl Weights {
         }
         let started = Instant::now();
         let mut now = started;
+        let mut waited_for_lease = false;
+        if let Some(sharing) = &self.shared {
+            self.start_sharing(sharing);
+        }
         loop {
+            // Registered before the exits are looked at: an answer of the store after
+            // that wakes this request.
+            let mut answered = std::pin::pin!(self.shared.as_ref().map(|s| s.answered.notified()));
+            if let Some(answered) = answered.as_mut().as_pin_mut() {
+                answered.enable();
+            }
+            let down = self.shared.as_ref().is_some_and(|s| s.store.is_down());
             let mut earliest: Option<(Instant, usize)> = None;
+            // The soonest a lease asked for is known to have come or not.
+            let mut pending: Option<Instant> = None;
+            let mut no_lease = false;
             for i in order() {
                 let exit = &self.exits[i];
                 let taken = {
                     let mut window = exit.lock();
-                    let taken = window.take(weight, now).map(|()| window.settled());
+                    let taken = match window.take(weight, now) {
+                        Ok(()) => match &exit.book {
+                            None => Ok((window.settled(), None)),
+                            Some((book, _)) => match lock(book).take(weight, down, now) {
+                                Ok(lease) => Ok((window.settled(), lease)),
+                                Err(blocked) => {
+                                    window.give_back(weight);
+                                    no_lease = true;
+                                    Err(blocked)
+                                }
+                            },
+                        },
+                        Err(blocked) => Err(blocked),
+                    };
                     exit.meters(self).show(&mut window, now);
                     taken
                 };
                 match taken {
-                    Ok(mark) => {
+                    Ok((mark, lease)) => {
                         if now > started {
-                            exit.meters(self)
-                                .waits
-                                .record((now - started).as_secs_f64());
+                            let waited = (now - started).as_secs_f64();
+                            exit.meters(self).waits.record(waited);
+                            if waited_for_lease {
+                                self.lease_waits().record(waited);
+                            }
                         }
                         return Ok(Ticket {
                             weights: self.clone(),
@@ -425,29 +591,70 @@ impl Weights {
                             weight,
                             seq: self.seq.fetch_add(1, Ordering::Relaxed),
                             mark,
+                            lease,
                             open: true,
                         });
                     }
-                    Err(Blocked { at }) => {
+                    Err(Blocked { at, pending: true }) => {
+                        pending = Some(pending.map_or(at, |p: Instant| p.min(at)));
+                    }
+                    Err(Blocked { at, pending: false }) => {
                         if earliest.is_none_or(|(t, _)| at < t) {
                             earliest = Some((at, i));
                         }
                     }
                 }
             }
-            let Some((at, i)) = earliest else {
-                return Err(ProxyError::new(K::InvalidRequest).detail("the route has no exit"));
+            let at = match (earliest, pending) {
+                (None, None) => {
+                    return Err(ProxyError::new(K::InvalidRequest).detail("the route has no exit"));
+                }
+                // Only a known wait is refused: a lease asked for may come at once.
+                (Some((at, i)), None) => {
+                    if deadline.is_some_and(|deadline| at > deadline) {
+                        self.refusals().increment(1);
+                        return Err(ProxyError::new(K::RateLimited {
+                            exit: self.exits[i].shown.clone(),
+                            wait: at - now,
+                        }));
+                    }
+                    at
+                }
+                (known, Some(pending)) => {
+                    if deadline.is_some_and(|deadline| now >= deadline) {
+                        return Err(ProxyError::new(K::Timeout(Phase::WeightLease)));
+                    }
+                    let at = known.map_or(pending, |(at, _)| at.min(pending));
+                    deadline.map_or(at, |deadline| at.min(deadline))
+                }
             };
-            if deadline.is_some_and(|deadline| at > deadline) {
-                self.refusals().increment(1);
-                return Err(ProxyError::new(K::RateLimited {
-                    exit: self.exits[i].shown.clone(),
-                    wait: at - now,
-                }));
+            if no_lease {
+                waited_for_lease = true;
+                if let Some(sharing) = &self.shared {
+                    sharing.wake.notify_one();
+                }
             }
-            tokio::time::sleep_until(at).await;
+            match answered.as_mut().as_pin_mut() {
+                Some(answered) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = answered => {}
+                    }
+                }
+                None => tokio::time::sleep_until(at).await,
+            }
             now = Instant::now();
         }
+    }
+
+    fn lease_waits(&self) -> &Histogram {
+        let sharing = self
+            .shared
+            .as_ref()
+            .expect("only a shared budget waits for leases");
+        sharing.lease_waits.get_or_init(|| {
+            metrics::histogram!("proxy_shared_lease_wait_seconds", self.labels.clone())
+        })
     }
 
     fn refusals(&self) -> &Counter {
@@ -479,9 +686,13 @@ pub(crate) fn parse_count(value: &[u8]) -> Option<u64> {
     Some(value.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Exit {
     fn lock(&self) -> std::sync::MutexGuard<'_, ExitWindow> {
-        self.window.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.window)
     }
 
     fn meters(&self, weights: &Weights) -> &ExitMeters {
@@ -518,6 +729,8 @@ pub(crate) struct Ticket {
     seq: u64,
     /// The exit's settled weight when it was let through.
     mark: u64,
+    /// The lease of the shared budget it was let through by, if any.
+    lease: Option<u64>,
     open: bool,
 }
 
@@ -532,23 +745,29 @@ impl Ticket {
     pub(crate) fn answered(mut self, headers: &HeaderMap) {
         let reported = self.weights.reported(headers);
         let (weight, seq, mark) = (self.weight, self.seq, self.mark);
-        self.close(|window, now| window.answered(weight, seq, reported, mark, now));
+        self.close(Closed::Answered, |window, now| {
+            window.answered(weight, seq, reported, mark, now);
+        });
     }
 
     /// The request was never sent (its connection could not be made): the weight is
     /// free again.
     pub(crate) fn give_back(mut self) {
         let weight = self.weight;
-        self.close(|window, _| window.give_back(weight));
+        self.close(Closed::GivenBack, |window, _| window.give_back(weight));
     }
 
-    /// Ends the turn: `settle` tells the exit's window how, and the gauges follow.
-    fn close(&mut self, settle: impl FnOnce(&mut ExitWindow, Instant)) {
+    /// Ends the turn as `how`: `settle` tells the exit's window, its lease is told too,
+    /// and the gauges follow.
+    fn close(&mut self, how: Closed, settle: impl FnOnce(&mut ExitWindow, Instant)) {
         self.open = false;
         let exit = &self.weights.exits[self.exit];
         let now = Instant::now();
         let mut window = exit.lock();
         settle(&mut window, now);
+        if let Some((book, _)) = &exit.book {
+            lock(book).close(self.lease, self.weight, how, now);
+        }
         exit.meters(&self.weights).show(&mut window, now);
     }
 }
@@ -557,7 +776,9 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         if self.open {
             let weight = self.weight;
-            self.close(|window, now| window.abandoned(weight, now));
+            self.close(Closed::Abandoned, |window, now| {
+                window.abandoned(weight, now);
+            });
         }
     }
 }
@@ -608,7 +829,7 @@ mod tests {
         w.take(6, t1).unwrap();
         w.answered(6, 1, None, 0, t1);
         // Needs 3: the 4 answered at t0 free first, one slot past a window from t0.
-        let Err(Blocked { at }) = w.take(3, t1) else {
+        let Err(Blocked { at, .. }) = w.take(3, t1) else {
             panic!("no room");
         };
         assert_eq!(at, t0 + W + Duration::from_secs(1));
@@ -621,7 +842,7 @@ mod tests {
         w.answered(4, 0, None, 0, t0);
         w.take(6, t1).unwrap();
         w.answered(6, 1, None, 0, t1);
-        let Err(Blocked { at }) = w.take(5, t1) else {
+        let Err(Blocked { at, .. }) = w.take(5, t1) else {
             panic!("no room");
         };
         assert_eq!(at, t1 + W + Duration::from_secs(1));
@@ -631,7 +852,7 @@ mod tests {
     fn weight_in_flight_that_holds_a_request_back_is_looked_at_again_a_slot_later() {
         let (mut w, t0) = window(10);
         w.take(8, t0).unwrap();
-        let Err(Blocked { at }) = w.take(3, t0 + Duration::from_millis(1500)) else {
+        let Err(Blocked { at, .. }) = w.take(3, t0 + Duration::from_millis(1500)) else {
             panic!("no room");
         };
         assert_eq!(at, t0 + Duration::from_secs(2), "the next slot's start");
@@ -824,8 +1045,13 @@ mod tests {
                 crate::model::http_budget::WeightHeader::new("x-used").unwrap(),
             );
         }
-        let exits = (0..exits).map(|i| format!("exit{i}")).collect();
-        Weights::new(&b, exits, Vec::new()).unwrap()
+        let exits = (0..exits)
+            .map(|i| ExitName {
+                shown: format!("exit{i}"),
+                id: format!("exit{i}"),
+            })
+            .collect();
+        Weights::new(&b, exits, Vec::new(), None).unwrap()
     }
 
     #[tokio::test(start_paused = true)]

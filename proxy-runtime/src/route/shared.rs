@@ -1,0 +1,479 @@
+//! The store that processes share exit state through ([`SharedSettings`]): Redis, reached
+//! through the `redis` crate, with every call bounded by the settings' deadline.
+//!
+//! What is kept there is kept by atomic scripts that read Redis's own clock (`TIME`), so
+//! the clocks of the processes play no part, and two processes never interleave inside a
+//! decision:
+//! - **weight leases**: a sorted set per exit, one member per lease (`ID:WEIGHT`), scored
+//!   by when the lease frees. A lease is granted only while the weight of the unexpired
+//!   leases plus its own stays within the budget: what every process spends plus what it
+//!   holds unspent never exceeds the budget.
+//!
+//! A store that fails (unreachable, slow past its deadline, a wrong password, a reply that
+//! is not what the script returns) is a [`StoreError`]; the callers fall back to their
+//! local rule, and the store is asked again later.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::model::shared::SharedSettings;
+
+/// Why a call to the store failed. The message never holds the store's password.
+// Without a Redis client, no call succeeds and no reply is read.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// No connection could be made, or it broke.
+    #[error("the shared store cannot be reached: {0}")]
+    Unreachable(String),
+    /// The store refused the credentials of its URL.
+    #[error("the shared store refused the credentials of its URL: {0}")]
+    Auth(String),
+    /// No answer within the deadline.
+    #[error("the shared store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// An answer that is not what the script returns.
+    #[error("the shared store answered something unexpected: {0}")]
+    Garbage(String),
+}
+
+impl StoreError {
+    /// Its label in metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "unreachable",
+            Self::Auth(_) => "auth",
+            Self::Timeout(_) => "timeout",
+            Self::Garbage(_) => "garbage",
+        }
+    }
+}
+
+/// What the store answered a request for a lease.
+// Without a Redis client, no call succeeds and no reply is read.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeaseReply {
+    /// This much weight is leased, under the id asked with.
+    Granted(u32),
+    /// Nothing can be leased before this much time has passed (the soonest enough frees).
+    Full(Duration),
+}
+
+/// The connection to the store, made at the first call and made again after a failure.
+pub(crate) struct Store {
+    /// The settings' URL, prefix, deadline and share.
+    settings: SharedSettings,
+    #[cfg(feature = "redis")]
+    redis: redis_client::Client,
+    /// Whether the store failed its last call (the fallback rule is in force).
+    down: AtomicBool,
+    /// The lease ids of this process: a random stem and a counter.
+    stem: u64,
+    next_id: AtomicU64,
+    /// When the store last failed, for a retry at most every [`RETRY`].
+    failed_at: Mutex<Option<Instant>>,
+}
+
+/// While the store is down, it is asked again at most this often.
+pub(crate) const RETRY: Duration = Duration::from_secs(1);
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.settings.url())
+            .field("prefix", &self.settings.prefix())
+            .field("down", &self.down.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// The store `settings` name; `None` when they name none (or this build has no Redis
+    /// client, which the settings' load refuses).
+    pub(crate) fn new(settings: &SharedSettings) -> Option<Self> {
+        let url = settings.url()?;
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = url;
+            None
+        }
+        #[cfg(feature = "redis")]
+        Some(Self {
+            redis: redis_client::Client::new(url, settings.timeout())?,
+            settings: settings.clone(),
+            down: AtomicBool::new(false),
+            stem: fastrand::u64(..),
+            next_id: AtomicU64::new(0),
+            failed_at: Mutex::new(None),
+        })
+    }
+
+    /// The settings it was made from.
+    pub(crate) fn settings(&self) -> &SharedSettings {
+        &self.settings
+    }
+
+    /// Whether the last call failed: the local rule is in force.
+    pub(crate) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    /// Whether the store may be asked now: always while it answers, else once per
+    /// [`RETRY`].
+    pub(crate) fn may_ask(&self, now: Instant) -> bool {
+        !self.is_down()
+            || self
+                .failed_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_none_or(|at| now >= at + RETRY)
+    }
+
+    /// The key of an exit's state of `kind` (`weight`, ...) for `exchange`: the prefix,
+    /// then the exchange and the exit in one hash tag (a cluster keeps them together).
+    pub(crate) fn key(&self, kind: &str, exchange: &str, exit: &str) -> String {
+        format!("{}:{kind}:{{{exchange}:{exit}}}", self.settings.prefix())
+    }
+
+    /// A lease id no other lease of any process has (a random stem and a counter).
+    pub(crate) fn lease_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}{n:x}", self.stem)
+    }
+
+    /// Leases between `min` and `want` weight of the exit at `key`, whose budget is
+    /// `budget`, under `id`, held for `hold` unless settled sooner.
+    pub(crate) async fn lease(
+        &self,
+        key: &str,
+        budget: u32,
+        want: u32,
+        min: u32,
+        hold: Duration,
+        id: &str,
+    ) -> Result<LeaseReply, StoreError> {
+        self.call("lease", async {
+            #[cfg(feature = "redis")]
+            {
+                self.redis.lease(key, budget, want, min, hold, id).await
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = (key, budget, want, min, hold, id);
+                Err(StoreError::Unreachable(
+                    "no Redis client in this build".into(),
+                ))
+            }
+        })
+        .await
+    }
+
+    /// Settles the lease `id` of `amount` at `key`: it now holds `spent` (what was spent
+    /// from it; the rest is free at once) until `hold` from now.
+    pub(crate) async fn settle(
+        &self,
+        key: &str,
+        id: &str,
+        amount: u32,
+        spent: u32,
+        hold: Duration,
+    ) -> Result<(), StoreError> {
+        self.call("settle", async {
+            #[cfg(feature = "redis")]
+            {
+                self.redis.settle(key, id, amount, spent, hold).await
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = (key, id, amount, spent, hold);
+                Err(StoreError::Unreachable(
+                    "no Redis client in this build".into(),
+                ))
+            }
+        })
+        .await
+    }
+
+    /// Runs one call within the deadline, times it, and keeps the store's health: the
+    /// first failure of an outage is logged once at warn level and counted, the first
+    /// success after it logged at info level.
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let deadline = self.settings.timeout();
+        let result = match tokio::time::timeout(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout(deadline)),
+        };
+        metrics::histogram!("proxy_shared_call_seconds", "op" => op)
+            .record(started.elapsed().as_secs_f64());
+        match &result {
+            Ok(_) => {
+                if self.down.swap(false, Ordering::Relaxed) {
+                    metrics::gauge!("proxy_shared_fallback").set(0.0);
+                    tracing::info!(
+                        store = %self.url_shown(),
+                        "the shared store answers again: exit state is shared again"
+                    );
+                }
+            }
+            Err(e) => {
+                *self
+                    .failed_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+                if !self.down.swap(true, Ordering::Relaxed) {
+                    metrics::counter!("proxy_shared_fallbacks_total", "error" => e.label())
+                        .increment(1);
+                    metrics::gauge!("proxy_shared_fallback").set(1.0);
+                    tracing::warn!(
+                        store = %self.url_shown(),
+                        error = %e,
+                        processes = self.settings.processes(),
+                        "the shared store failed: each exit spends its budget over `processes` locally until it answers (logged once per outage)"
+                    );
+                }
+            }
+        }
+        result
+    }
+
+    fn url_shown(&self) -> String {
+        self.settings
+            .url()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+}
+
+/// The Redis side: the connection and the scripts.
+#[cfg(feature = "redis")]
+mod redis_client {
+    use std::time::Duration;
+
+    use redis::aio::MultiplexedConnection;
+    use redis::{AsyncConnectionConfig, ErrorKind, RedisError, Script, Value};
+
+    use super::{LeaseReply, StoreError};
+    use crate::model::shared::SharedUrl;
+    use crate::redact::redact_text;
+
+    /// Grants a lease: drops the expired ones, sums the others, and adds one when the
+    /// budget has room for at least `min`; else says when enough frees. A member that is
+    /// not `ID:WEIGHT` stops it with an error (nothing of this library wrote it).
+    const LEASE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local budget, want, min, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local leases = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local weights = {}
+local used = 0
+for i = 1, #leases, 2 do
+  local w = tonumber(string.match(leases[i], '^[%w]+:(%d+)$') or '')
+  if w == nil then
+    return redis.error_reply('LEASEGARBAGE a member of ' .. KEYS[1] .. ' is not ID:WEIGHT')
+  end
+  weights[#weights + 1] = w
+  used = used + w
+end
+local left = budget - used
+if left >= min then
+  local grant = math.min(want, left)
+  redis.call('ZADD', KEYS[1], now + hold, ARGV[5] .. ':' .. grant)
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
+  return {grant, 0}
+end
+for i = 1, #weights do
+  left = left + weights[i]
+  if left >= min then
+    return {0, math.max(tonumber(leases[2 * i]) - now, 1)}
+  end
+end
+return {0, hold}
+";
+
+    /// Settles a lease: its member is replaced by one of the weight spent, held from now
+    /// (nothing spent: removed).
+    const SETTLE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
+local spent = tonumber(ARGV[3])
+if spent > 0 then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1] .. ':' .. spent)
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
+end
+return 1
+";
+
+    pub(super) struct Client {
+        client: redis::Client,
+        config: AsyncConnectionConfig,
+        connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+        lease: Script,
+        settle: Script,
+        timeout: Duration,
+    }
+
+    impl Client {
+        pub(super) fn new(url: &SharedUrl, timeout: Duration) -> Option<Self> {
+            // The URL was checked at load; the crate reads it again.
+            let client = redis::Client::open(url.unredacted()).ok()?;
+            Some(Self {
+                client,
+                config: AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout)),
+                connection: tokio::sync::Mutex::new(None),
+                lease: Script::new(LEASE),
+                settle: Script::new(SETTLE),
+                timeout,
+            })
+        }
+
+        /// The connection, made when there is none.
+        async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+            let mut held = self.connection.lock().await;
+            if let Some(c) = held.as_ref() {
+                return Ok(c.clone());
+            }
+            let made = self
+                .client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await
+                .map_err(|e| store_error(e, self.timeout))?;
+            *held = Some(made.clone());
+            Ok(made)
+        }
+
+        /// Forgets the connection after a failure that may have broken it: the next call
+        /// makes a new one (a restarted Redis, a password changed).
+        async fn forget(&self) {
+            *self.connection.lock().await = None;
+        }
+
+        async fn run<T>(
+            &self,
+            script: &Script,
+            key: &str,
+            args: &[String],
+            read: impl FnOnce(Value) -> Result<T, StoreError>,
+        ) -> Result<T, StoreError> {
+            let mut connection = self.connection().await?;
+            let mut invocation = script.key(key);
+            for arg in args {
+                invocation.arg(arg);
+            }
+            match invocation.invoke_async::<Value>(&mut connection).await {
+                Ok(value) => read(value),
+                Err(e) => {
+                    let error = store_error(e, self.timeout);
+                    if !matches!(error, StoreError::Garbage(_)) {
+                        self.forget().await;
+                    }
+                    Err(error)
+                }
+            }
+        }
+
+        pub(super) async fn lease(
+            &self,
+            key: &str,
+            budget: u32,
+            want: u32,
+            min: u32,
+            hold: Duration,
+            id: &str,
+        ) -> Result<LeaseReply, StoreError> {
+            let args = [
+                budget.to_string(),
+                want.to_string(),
+                min.to_string(),
+                hold.as_millis().to_string(),
+                id.to_owned(),
+            ];
+            self.run(&self.lease, key, &args, |value| match two_ints(&value) {
+                Some((granted, _)) if granted > 0 => u32::try_from(granted)
+                    .ok()
+                    .filter(|&g| g <= want)
+                    .map(LeaseReply::Granted)
+                    .ok_or_else(|| garbage(&value)),
+                Some((0, wait)) if wait > 0 => Ok(LeaseReply::Full(Duration::from_millis(
+                    u64::try_from(wait).unwrap_or(u64::MAX),
+                ))),
+                _ => Err(garbage(&value)),
+            })
+            .await
+        }
+
+        pub(super) async fn settle(
+            &self,
+            key: &str,
+            id: &str,
+            amount: u32,
+            spent: u32,
+            hold: Duration,
+        ) -> Result<(), StoreError> {
+            let args = [
+                id.to_owned(),
+                amount.to_string(),
+                spent.to_string(),
+                hold.as_millis().to_string(),
+            ];
+            self.run(&self.settle, key, &args, |value| match value {
+                Value::Int(1) => Ok(()),
+                other => Err(garbage(&other)),
+            })
+            .await
+        }
+    }
+
+    fn two_ints(value: &Value) -> Option<(i64, i64)> {
+        match value {
+            Value::Array(items) => match items.as_slice() {
+                [Value::Int(a), Value::Int(b)] => Some((*a, *b)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// An unexpected reply, described by its shape (never its content: it may be
+    /// anything).
+    fn garbage(value: &Value) -> StoreError {
+        let shape = match value {
+            Value::Nil => "nil",
+            Value::Int(_) => "an integer",
+            Value::Array(_) => "an array",
+            Value::SimpleString(_) | Value::BulkString(_) => "a string",
+            _ => "a value of another type",
+        };
+        StoreError::Garbage(format!("{shape} where the script returns its own reply"))
+    }
+
+    fn store_error(e: RedisError, timeout: Duration) -> StoreError {
+        let text = redact_text(&e.to_string()).into_owned();
+        match e.kind() {
+            ErrorKind::AuthenticationFailed => StoreError::Auth(text),
+            _ if e.is_timeout() => StoreError::Timeout(timeout),
+            _ if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() => {
+                StoreError::Unreachable(text)
+            }
+            _ if e.code() == Some("NOAUTH") || e.code() == Some("WRONGPASS") => {
+                StoreError::Auth(text)
+            }
+            _ => StoreError::Garbage(text),
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! One weight budget shared by several processes through a real `redis-server` on
+//! loopback (`proxy_tests::redis`), against a local exchange that counts weight per client
+//! IP in a sliding window and answers 429 past its limit (`proxy_tests::weighing`).
+//! The processes are the `shared_budget_client` program, started by the tests; the
+//! failure tests run one client in the test process, to read its logs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proxy_runtime::{HttpClient, ProxyInjector, ProxySettings};
+use proxy_tests::origin::{Endpoint, serve_http_with};
+use proxy_tests::redis::{RedisClient, RedisServer};
+use proxy_tests::weighing::{Limiter, USED};
+
+/// The settings of a direct `binance` route with a budget of `weight` per `window_ms`,
+/// read from the exchange's header, shared through `redis_url` under `prefix` by
+/// `processes` processes.
+fn vars(
+    redis_url: &str,
+    prefix: &str,
+    weight: u32,
+    window_ms: u64,
+    processes: u32,
+) -> Vec<(String, String)> {
+    [
+        ("CRYPTOFEED_PROXY_SYSTEM", "false".to_owned()),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT",
+            weight.to_string(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WINDOW_MS",
+            window_ms.to_string(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__USED_WEIGHT_HEADER",
+            USED.to_owned(),
+        ),
+        ("CRYPTOFEED_PROXY_SHARED__URL", redis_url.to_owned()),
+        ("CRYPTOFEED_PROXY_SHARED__PREFIX", prefix.to_owned()),
+        ("CRYPTOFEED_PROXY_SHARED__PROCESSES", processes.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The exchange, limiting each IP to `limit` per `window`, served over plain HTTP.
+async fn exchange(limit: u32, window: Duration) -> (Arc<Limiter>, Endpoint, String) {
+    let limiter = Limiter::new(limit, window);
+    let endpoint = serve_http_with(limiter.handler()).await;
+    let url = format!("http://127.0.0.1:{}/w", endpoint.port());
+    (limiter, endpoint, url)
+}
+
+/// The weight leased or held in the store for every exit under `prefix`, by summing the
+/// members (`ID:WEIGHT`) of its weight keys.
+fn held(redis: &RedisClient, prefix: &str) -> u32 {
+    let keys = redis
+        .command(&["KEYS", &format!("{prefix}:weight:*")])
+        .expect("KEYS");
+    keys.iter()
+        .flat_map(|key| redis.command(&["ZRANGE", key, "0", "-1"]).expect("ZRANGE"))
+        .map(|member| {
+            member
+                .rsplit_once(':')
+                .and_then(|(_, w)| w.parse::<u32>().ok())
+                .unwrap_or_else(|| panic!("a member that is not ID:WEIGHT: {member}"))
+        })
+        .sum()
+}
+
+/// One `shared_budget_client` process's counts.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    ok: usize,
+    limited: usize,
+    refused: usize,
+    failed: usize,
+}
+
+fn parse_counts(line: &str) -> Counts {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = |name: &str| -> usize {
+        let i = words
+            .iter()
+            .position(|w| *w == name)
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"));
+        words[i + 1].parse().expect("a count")
+    };
+    Counts {
+        ok: at("ok"),
+        limited: at("limited"),
+        refused: at("refused"),
+        failed: at("failed"),
+    }
+}
+
+/// Runs `processes` clients at once with `vars`, each sending to `url` for `seconds`
+/// with `concurrency` tasks; their counts and logs.
+async fn run_processes(
+    processes: usize,
+    vars: &[(String, String)],
+    url: &str,
+    seconds: f64,
+    concurrency: usize,
+) -> Vec<(Counts, String)> {
+    let mut children = Vec::new();
+    for _ in 0..processes {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_shared_budget_client"));
+        command
+            .args([url, &seconds.to_string(), &concurrency.to_string()])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .kill_on_drop(true);
+        children.push(command.output());
+    }
+    let mut results = Vec::new();
+    for child in children {
+        let output = tokio::time::timeout(Duration::from_secs_f64(seconds + 60.0), child)
+            .await
+            .expect("the process ends")
+            .expect("the process runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        results.push((parse_counts(&stdout), stderr));
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_spend_one_budget_the_exchange_never_answers_429_and_it_is_used() {
+    let redis = RedisServer::start();
+    // 200 per second per IP: every process leaves from 127.0.0.1.
+    let (limiter, _endpoint, url) = exchange(200, Duration::from_secs(1)).await;
+    let mut vars = vars(&redis.url(None), "four", 200, 1000, 4);
+    // Four processes and this test on two cores: a generous deadline, so that the store
+    // is not taken for down when the machine is slow.
+    vars.push((
+        "CRYPTOFEED_PROXY_SHARED__TIMEOUT_MS".to_owned(),
+        "2000".to_owned(),
+    ));
+    // The store never holds more than the budget, leased and spent together.
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let watching = watching.clone();
+        let redis = redis.client();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                most = most.max(held(&redis, "four"));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most
+        })
+    };
+    let results = run_processes(4, &vars, &url, 5.0, 8).await;
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let most_held = watcher.join().unwrap();
+
+    let total: usize = results.iter().map(|(c, _)| c.ok).sum();
+    for (counts, logs) in &results {
+        assert_eq!(counts.limited, 0, "{counts:?}\n{logs}");
+        assert_eq!(counts.failed, 0, "{counts:?}\n{logs}");
+        assert!(
+            counts.refused <= 8,
+            "only at the end, a turn past the run's end: {counts:?}"
+        );
+        assert!(counts.ok > 0, "every process had its turn: {counts:?}");
+        assert!(
+            !logs.contains("shared store failed"),
+            "the store answered throughout:\n{logs}"
+        );
+    }
+    assert_eq!(limiter.over(), 0, "the exchange never answered 429");
+    assert_eq!(limiter.answered(), total);
+    assert!(
+        most_held > 0 && most_held <= 200,
+        "the store held at most the budget: {most_held}"
+    );
+    // Throughput: over the seconds every process ran at full speed (after the first and
+    // before the last), within 10% of the budget of 200 per second.
+    let arrivals = limiter.arrivals();
+    let first = arrivals[0];
+    let (from, to) = (
+        first + Duration::from_secs(1),
+        first + Duration::from_secs(4),
+    );
+    let steady = arrivals.iter().filter(|t| **t >= from && **t < to).count();
+    assert!(
+        (540..=600).contains(&steady),
+        "{steady} requests answered in 3 s of a budget of 200 per second (total {total})"
+    );
+}
+
+/// The `binance` client of the test process, sharing through `redis_url`.
+fn client(
+    redis_url: &str,
+    prefix: &str,
+    weight: u32,
+    window_ms: u64,
+    processes: u32,
+) -> HttpClient {
+    let settings = ProxySettings::loader()
+        .env_vars(vars(redis_url, prefix, weight, window_ms, processes))
+        .load()
+        .unwrap();
+    ProxyInjector::new(settings).http_client("binance")
+}
+
+/// Sends requests through `client` one after another for `run`, each within 5 s; how many
+/// were answered 200. Every request is answered: none fails or waits past its deadline.
+async fn send_for(client: &HttpClient, url: &str, run: Duration) -> usize {
+    let end = Instant::now() + run;
+    let mut ok = 0;
+    while Instant::now() < end {
+        let started = Instant::now();
+        let response = client
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("a request failed: {e}"));
+        assert_eq!(response.status(), 200);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        ok += 1;
+    }
+    ok
+}
+
+#[tokio::test]
+async fn redis_killed_mid_run_each_process_spends_its_share_warns_once_and_shares_again_when_it_returns()
+ {
+    let (logs, _guard) = proxy_tests::logs::capture(proxy_tests::logs::everything());
+    let mut redis = RedisServer::start();
+    let (limiter, _endpoint, url) = exchange(100_000, Duration::from_secs(1)).await;
+    // A budget of 100 per second, shared by 4: a quarter of it while Redis is away.
+    let client = client(&redis.url(None), "outage", 100, 1000, 4);
+
+    let shared = send_for(&client, &url, Duration::from_millis(1500)).await;
+    assert!(
+        shared > 100,
+        "alone, the process spends the whole budget: {shared}"
+    );
+    assert!(
+        held(&redis.client(), "outage") > 0,
+        "leases are in the store"
+    );
+
+    redis.kill();
+    let killed = Instant::now();
+    let during = send_for(&client, &url, Duration::from_secs(3)).await;
+    // A quarter of 100 per second: about 75 in 3 s; at most one window's share more for
+    // the edges of the windows (and what was leased before the kill, spent by then).
+    assert!(
+        (25..=25 * 3 + 25).contains(&during),
+        "{during} requests in 3 s on the fallback rule of 25 per second"
+    );
+    let text = logs.text();
+    assert_eq!(
+        text.matches("the shared store failed").count(),
+        1,
+        "warned once per outage:\n{text}"
+    );
+    assert!(killed.elapsed() < Duration::from_secs(5));
+
+    redis.restart();
+    let after = send_for(&client, &url, Duration::from_secs(3)).await;
+    assert!(
+        after > 150,
+        "sharing resumed with the whole budget: {after}"
+    );
+    assert!(
+        held(&redis.client(), "outage") > 0,
+        "leases are in the store again"
+    );
+    let text = logs.text();
+    assert!(text.contains("the shared store answers again"), "{text}");
+    assert_eq!(text.matches("the shared store failed").count(), 1, "{text}");
+    assert_eq!(limiter.over(), 0);
+}
+
+#[tokio::test]
+async fn a_redis_with_a_password_is_shared_through_and_a_wrong_one_is_a_typed_error_never_printed()
+{
+    let (logs, _guard) = proxy_tests::logs::capture(proxy_tests::logs::everything());
+    let redis = RedisServer::start_with(Some("right-s3cret"));
+    let (_limiter, _endpoint, url) = exchange(100_000, Duration::from_secs(1)).await;
+
+    let good = client(&redis.url(Some("right-s3cret")), "auth", 100, 1000, 2);
+    assert!(send_for(&good, &url, Duration::from_millis(300)).await > 0);
+    assert!(
+        held(&redis.client(), "auth") > 0,
+        "leased with the password"
+    );
+
+    let bad = client(&redis.url(Some("wrong-s3cret")), "badauth", 100, 1000, 2);
+    let sent = send_for(&bad, &url, Duration::from_millis(500)).await;
+    assert!(sent > 0, "requests go on, on the fallback rule");
+    assert_eq!(held(&redis.client(), "badauth"), 0, "nothing was leased");
+    let text = logs.text();
+    assert!(
+        text.contains("the shared store refused the credentials of its URL"),
+        "{text}"
+    );
+    assert!(text.contains("redis://:***@127.0.0.1"), "{text}");
+    for secret in ["right-s3cret", "wrong-s3cret"] {
+        assert!(!text.contains(secret), "a password was printed:\n{text}");
+    }
+}
