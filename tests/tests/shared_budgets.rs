@@ -310,3 +310,111 @@ async fn a_redis_with_a_password_is_shared_through_and_a_wrong_one_is_a_typed_er
         assert!(!text.contains(secret), "a password was printed:\n{text}");
     }
 }
+
+/// An exchange that answers every request 200, but one request through `banned` (the
+/// `nth` from it) 418 with `Retry-After: SECONDS`; it records when each request came and
+/// from where, and when the ban was sent.
+struct Banning {
+    seen: std::sync::Mutex<Vec<(Instant, std::net::IpAddr)>>,
+    banned_at: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Banning {
+    fn handler(
+        self: &Arc<Self>,
+        banned: std::net::IpAddr,
+        nth: usize,
+        seconds: u64,
+    ) -> proxy_tests::origin::Handler {
+        let me = self.clone();
+        Arc::new(move |request: &proxy_tests::origin::Received| {
+            let now = Instant::now();
+            let peer = request.peer.ip();
+            let mut seen = me.seen.lock().unwrap();
+            seen.push((now, peer));
+            let from_banned = seen.iter().filter(|(_, p)| *p == banned).count();
+            let mut response = http::Response::new(proxy_tests::origin::full("{}"));
+            if peer == banned && from_banned == nth {
+                *me.banned_at.lock().unwrap() = Some(now);
+                *response.status_mut() = http::StatusCode::IM_A_TEAPOT;
+                response
+                    .headers_mut()
+                    .insert("retry-after", seconds.to_string().parse().unwrap());
+            }
+            response
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_418_seen_by_one_process_stops_every_process_sending_through_that_exit_until_it_ends() {
+    let redis = RedisServer::start();
+    let banned: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let banning = Arc::new(Banning {
+        seen: std::sync::Mutex::default(),
+        banned_at: std::sync::Mutex::default(),
+    });
+    let endpoint = serve_http_with(banning.handler(banned, 200, 3)).await;
+    let url = format!("http://127.0.0.1:{}/w", endpoint.port());
+    // A pool of two exits (source addresses) with a budget that never binds: only the
+    // ban holds requests back.
+    // A window of 8 s: a lease is spent from for 1 s, so that only the channel tells
+    // the other processes of the ban in time (a new lease would be refused).
+    let mut vars = vars(&redis.url(None), "ban", 1_000_000, 8000, 4);
+    vars.extend([
+        ("CRYPTOFEED_PROXY_ENABLED".to_owned(), "true".to_owned()),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS".to_owned(),
+            r#"["direct://127.0.0.2", "direct://127.0.0.3"]"#.to_owned(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_SHARED__TIMEOUT_MS".to_owned(),
+            "2000".to_owned(),
+        ),
+    ]);
+    let results = run_processes(4, &vars, &url, 6.0, 4).await;
+    for (counts, logs) in &results {
+        assert_eq!(counts.failed, 0, "{counts:?}\n{logs}");
+    }
+    let teapots: usize = results.iter().map(|(c, _)| c.limited).sum();
+    assert_eq!(teapots, 1, "the one 418 sent");
+
+    let banned_at = banning.banned_at.lock().unwrap().expect("the 418 was sent");
+    let seen = banning.seen.lock().unwrap().clone();
+    // Requests on their way when the 418 was sent still arrive; none sent after every
+    // process heard of it (a quarter of a second, for a loaded machine), until it ends.
+    let quiet_from = banned_at + Duration::from_millis(250);
+    let quiet_to = banned_at + Duration::from_millis(2900);
+    let during: Vec<_> = seen
+        .iter()
+        .filter(|(t, peer)| *peer == banned && *t > quiet_from && *t < quiet_to)
+        .collect();
+    assert!(
+        during.is_empty(),
+        "{} requests through the banned exit during its ban",
+        during.len()
+    );
+    let moved = seen
+        .iter()
+        .filter(|(t, peer)| *peer != banned && *t > quiet_from && *t < quiet_to)
+        .count();
+    assert!(moved > 100, "the traffic moved to the other exit: {moved}");
+    let back = seen
+        .iter()
+        .filter(|(t, peer)| *peer == banned && *t > banned_at + Duration::from_secs(3))
+        .count();
+    assert!(back > 0, "the exit is used again once its ban ended");
+    // Every process heard of it (the one that was answered 418 too, from the channel).
+    for (_, logs) in &results {
+        assert!(logs.contains("was answered 429 or 418: it cools"), "{logs}");
+    }
+    assert!(
+        redis
+            .command(&["PTTL", "ban:cool:{binance:127.0.0.2}"])
+            .unwrap()[0]
+            .parse::<i64>()
+            .unwrap()
+            < 0,
+        "the cooling key expired with the ban"
+    );
+}

@@ -415,7 +415,7 @@ impl<'a> Turn<'a> {
         };
         match sent {
             Ok(response) => {
-                ticket.answered(response.headers());
+                ticket.answered(response.status(), response.headers());
                 Some(Ok(response))
             }
             Err(Failed {

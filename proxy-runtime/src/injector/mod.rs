@@ -156,8 +156,7 @@ impl ProxyInjectorBuilder {
             .settings
             .as_ref()
             .ok()
-            .and_then(|s| Store::new(s.shared()))
-            .map(Arc::new);
+            .and_then(|s| Store::new(s.shared()));
         ProxyInjector {
             store,
             hosts,

@@ -11,7 +11,7 @@ use http::{HeaderMap, StatusCode};
 pub(crate) const COOL_DEFAULT: Duration = Duration::from_secs(60);
 
 /// The longest a member cools, whatever `Retry-After` says.
-const COOL_MAX: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const COOL_MAX: Duration = Duration::from_secs(24 * 3600);
 
 /// How long the member that answered `status` with `headers` cools: `None` for a status
 /// that is neither 429 nor 418.

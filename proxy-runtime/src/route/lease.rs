@@ -46,6 +46,8 @@ struct Lease {
 /// A call to the store that is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Chore {
+    /// Tell every process that the exit cools (429/418) for `wait` from now.
+    Cool { wait: Duration },
     /// Ask for a lease of `want` weight, at least `min`.
     Ask { want: u32, min: u32 },
     /// Replace the lease `id` (held as `stored`) by `spent`, held for `hold` from now.
@@ -91,6 +93,11 @@ pub(crate) struct LeaseBook {
     full_until: Option<Instant>,
     /// This process's own spending, within the share of one process.
     own: ExitWindow,
+    /// The exit is banned (it was answered 429 or 418, here or in another process)
+    /// until then: nothing is let through it.
+    banned_until: Option<Instant>,
+    /// A ban learned here that the store has not been told of yet (it was down).
+    untold: Option<Instant>,
 }
 
 impl LeaseBook {
@@ -117,7 +124,31 @@ impl LeaseBook {
             asking: false,
             full_until: None,
             own: ExitWindow::new((budget / processes).max(1), window, now),
+            banned_until: None,
+            untold: None,
         }
+    }
+
+    /// The exit is banned until `until` (a 429 or 418 and its `Retry-After`): nothing is
+    /// let through it before, and its open leases are spent from no more (settled once
+    /// their weight in flight is answered). `learned` when this process saw the answer:
+    /// the store is to be told.
+    pub(crate) fn ban(&mut self, until: Instant, learned: bool, now: Instant) {
+        if until <= now {
+            return;
+        }
+        self.banned_until = Some(self.banned_until.map_or(until, |t| t.max(until)));
+        if learned {
+            self.untold = Some(self.untold.map_or(until, |t| t.max(until)));
+        }
+        for lease in &mut self.leases {
+            lease.until = lease.until.min(now);
+        }
+    }
+
+    /// Until when the exit is banned, if it is now.
+    pub(crate) fn banned(&self, now: Instant) -> Option<Instant> {
+        self.banned_until.filter(|&t| t > now)
     }
 
     /// Lets `weight` through now: from a lease with room (its number), or, while the
@@ -132,6 +163,9 @@ impl LeaseBook {
     ) -> Result<Option<u64>, Blocked> {
         if weight == 0 {
             return Ok(None);
+        }
+        if let Some(at) = self.banned(now) {
+            return Err(Blocked { at, pending: false });
         }
         if down {
             return self.own.take(weight, now).map(|()| None);
@@ -182,6 +216,13 @@ impl LeaseBook {
     /// lease when a request waits for one or the open ones run low while in use.
     pub(crate) fn chores(&mut self, may_ask: bool, now: Instant) -> Vec<Chore> {
         let mut chores = Vec::new();
+        if let Some(until) = self.untold.take() {
+            if until > now && may_ask {
+                chores.push(Chore::Cool { wait: until - now });
+            } else if until > now {
+                self.untold = Some(until);
+            }
+        }
         let window = self.window;
         self.leases.retain_mut(|lease| {
             let over = now >= lease.until || lease.spent == lease.amount;
@@ -213,7 +254,7 @@ impl LeaseBook {
             .map(|l| l.amount - l.spent)
             .sum();
         let low = self.demand && left < self.block.div_ceil(2);
-        let free = self.full_until.is_none_or(|t| now >= t);
+        let free = self.full_until.is_none_or(|t| now >= t) && self.banned(now).is_none();
         if may_ask && !self.asking && free && (self.need > 0 || low) {
             self.asking = true;
             self.demand = false;
@@ -258,6 +299,11 @@ impl LeaseBook {
         self.asking = false;
     }
 
+    /// Telling the store of a ban until `until` failed: told again when it answers.
+    pub(crate) fn untold(&mut self, until: Instant) {
+        self.untold = Some(self.untold.map_or(until, |t| t.max(until)));
+    }
+
     /// How long the store holds a lease from its grant unless it is settled: its time to
     /// be spent from, and two windows (an answer that comes within a window after that
     /// is covered even if the process dies).
@@ -287,7 +333,7 @@ mod tests {
     fn ask(chores: &[Chore]) -> Option<(u32, u32)> {
         chores.iter().find_map(|c| match c {
             Chore::Ask { want, min } => Some((*want, *min)),
-            Chore::Settle { .. } => None,
+            Chore::Settle { .. } | Chore::Cool { .. } => None,
         })
     }
 
@@ -435,6 +481,59 @@ mod tests {
                 spent: 2,
                 hold: W
             }]
+        );
+    }
+
+    #[test]
+    fn a_ban_stops_every_request_and_the_open_leases_and_is_told_to_the_store_once() {
+        let (mut b, now) = book(200, 4);
+        b.granted("a".into(), 7, now, now);
+        let n = b.take(1, false, now).unwrap();
+        let until = now + Duration::from_secs(30);
+        b.ban(until, true, now);
+        let banned = Err(Blocked {
+            at: until,
+            pending: false,
+        });
+        assert_eq!(b.take(1, false, now), banned);
+        assert_eq!(b.take(1, true, now), banned, "in the fallback too");
+        assert_eq!(b.banned(now), Some(until));
+        // Told once, and nothing asked while banned; the lease is settled once answered.
+        let chores = b.chores(true, now);
+        assert_eq!(chores, [Chore::Cool { wait: until - now }]);
+        b.close(n, 1, Closed::Answered, now);
+        assert_eq!(
+            b.chores(true, now),
+            [Chore::Settle {
+                id: "a".into(),
+                stored: 7,
+                spent: 1,
+                hold: W
+            }]
+        );
+        // A shorter ban does not shorten it; one learned elsewhere is not told.
+        b.ban(now + Duration::from_secs(5), false, now);
+        assert_eq!(b.banned(now), Some(until));
+        assert!(b.chores(true, now).is_empty());
+        // A ban that could not be told is told when the store may be asked.
+        b.untold(until);
+        assert!(b.chores(false, now).is_empty());
+        assert_eq!(b.chores(true, now), [Chore::Cool { wait: until - now }]);
+        // Over: requests go on (asking for a lease).
+        let after = until + Duration::from_millis(1);
+        assert_eq!(b.banned(after), None);
+        assert!(matches!(
+            b.take(1, false, after),
+            Err(Blocked { pending: true, .. })
+        ));
+        assert_eq!(b.take(1, true, after), Ok(None));
+        // A ban in the past or now is none.
+        b.ban(after, true, after);
+        assert_eq!(b.banned(after), None);
+        assert!(
+            b.chores(true, after)
+                .iter()
+                .all(|c| !matches!(c, Chore::Cool { .. }))
         );
     }
 

@@ -8,23 +8,48 @@
 //!   by when the lease frees. A lease is granted only while the weight of the unexpired
 //!   leases plus its own stays within the budget: what every process spends plus what it
 //!   holds unspent never exceeds the budget.
+//! - **cooling**: a key per exit holding until when (Redis's clock, in ms) the exit cools
+//!   after a 429 or 418, expiring then. Setting it publishes the key and the wait on one
+//!   channel per prefix, which every process subscribes to; no lease is granted while it
+//!   stands.
 //!
 //! A store that fails (unreachable, slow past its deadline, a wrong password, a reply that
 //! is not what the script returns) is a [`StoreError`]; the callers fall back to their
 //! local rule, and the store is asked again later.
 
+// Without the `redis` feature no store is ever made (the settings' load refuses a URL):
+// what only a store does is never called.
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
+
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::cooling::COOL_MAX;
+use super::weight::Weights;
 use crate::model::shared::SharedSettings;
 
+/// A message of the cooling channel, `KEY WAIT_MS`: the cooling key of an exit and how
+/// long it cools from the publication (at most a day, as any cooling); `None` for
+/// anything else.
+pub(crate) fn parse_cooling(payload: &[u8]) -> Option<(&str, Duration)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let (key, wait) = text.rsplit_once(' ')?;
+    if key.is_empty()
+        || !(1..=12).contains(&wait.len())
+        || !wait.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let ms: u64 = wait.parse().ok()?;
+    Some((key, Duration::from_millis(ms).min(COOL_MAX)))
+}
+
 /// Why a call to the store failed. The message never holds the store's password.
-// Without a Redis client, no call succeeds and no reply is read.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum StoreError {
     /// No connection could be made, or it broke.
@@ -54,14 +79,14 @@ impl StoreError {
 }
 
 /// What the store answered a request for a lease.
-// Without a Redis client, no call succeeds and no reply is read.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LeaseReply {
     /// This much weight is leased, under the id asked with.
     Granted(u32),
     /// Nothing can be leased before this much time has passed (the soonest enough frees).
     Full(Duration),
+    /// The exit cools (a process was answered 429 or 418) for this much longer.
+    Cooling(Duration),
 }
 
 /// The connection to the store, made at the first call and made again after a failure.
@@ -72,11 +97,29 @@ pub(crate) struct Store {
     redis: redis_client::Client,
     /// Whether the store failed its last call (the fallback rule is in force).
     down: AtomicBool,
+    /// Itself, for the task that listens for cooling.
+    me: Weak<Store>,
+    /// The exits that listen for cooling, by their cooling key.
+    listeners: Mutex<HashMap<String, Vec<Listener>>>,
+    /// Whether the task that listens for cooling was started.
+    subscribed: OnceLock<()>,
     /// The lease ids of this process: a random stem and a counter.
     stem: u64,
     next_id: AtomicU64,
     /// When the store last failed, for a retry at most every [`RETRY`].
     failed_at: Mutex<Option<Instant>>,
+}
+
+/// An exit that listens for cooling: its route's budgets, and its index there.
+type Listener = (Weak<Weights>, usize);
+
+/// The keys of one exit's state in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExitKeys {
+    /// Its weight leases (a sorted set).
+    pub(crate) weight: String,
+    /// Until when it cools (a string of ms on the store's clock, expiring then).
+    pub(crate) cool: String,
 }
 
 /// While the store is down, it is asked again at most this often.
@@ -95,7 +138,7 @@ impl fmt::Debug for Store {
 impl Store {
     /// The store `settings` name; `None` when they name none (or this build has no Redis
     /// client, which the settings' load refuses).
-    pub(crate) fn new(settings: &SharedSettings) -> Option<Self> {
+    pub(crate) fn new(settings: &SharedSettings) -> Option<Arc<Self>> {
         let url = settings.url()?;
         #[cfg(not(feature = "redis"))]
         {
@@ -103,14 +146,63 @@ impl Store {
             None
         }
         #[cfg(feature = "redis")]
-        Some(Self {
-            redis: redis_client::Client::new(url, settings.timeout())?,
-            settings: settings.clone(),
-            down: AtomicBool::new(false),
-            stem: fastrand::u64(..),
-            next_id: AtomicU64::new(0),
-            failed_at: Mutex::new(None),
-        })
+        {
+            let redis = redis_client::Client::new(url, settings.timeout())?;
+            Some(Arc::new_cyclic(|me| Self {
+                me: me.clone(),
+                redis,
+                settings: settings.clone(),
+                down: AtomicBool::new(false),
+                stem: fastrand::u64(..),
+                next_id: AtomicU64::new(0),
+                failed_at: Mutex::new(None),
+                listeners: Mutex::new(HashMap::new()),
+                subscribed: OnceLock::new(),
+            }))
+        }
+    }
+
+    /// Has `weights` told when exit `index` (whose cooling is kept at `cool_key`) cools,
+    /// by any process, for as long as it lives.
+    pub(crate) fn listen(&self, cool_key: &str, weights: Weak<Weights>, index: usize) {
+        let mut listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let list = listeners.entry(cool_key.to_owned()).or_default();
+        list.retain(|(w, _)| w.strong_count() > 0);
+        list.push((weights, index));
+    }
+
+    /// Tells the listeners of `cool_key` that it cools for `wait`.
+    fn cooled(&self, cool_key: &str, wait: Duration) {
+        let listeners: Vec<(Arc<Weights>, usize)> = {
+            let listeners = self
+                .listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            listeners
+                .get(cool_key)
+                .into_iter()
+                .flatten()
+                .filter_map(|(w, i)| Some((w.upgrade()?, *i)))
+                .collect()
+        };
+        for (weights, i) in listeners {
+            weights.cooled(i, wait);
+        }
+    }
+
+    /// Starts the task that listens to the cooling channel, for as long as the store
+    /// lives: once; outside a runtime, never. After each (re)connection it reads the
+    /// cooling of every exit listened for, so that none published meanwhile is missed.
+    pub(crate) fn subscribe(&self) {
+        self.subscribed.get_or_init(|| {
+            #[cfg(feature = "redis")]
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(redis_client::listen(self.me.clone()));
+            }
+        });
     }
 
     /// The settings it was made from.
@@ -134,10 +226,19 @@ impl Store {
                 .is_none_or(|at| now >= at + RETRY)
     }
 
-    /// The key of an exit's state of `kind` (`weight`, ...) for `exchange`: the prefix,
-    /// then the exchange and the exit in one hash tag (a cluster keeps them together).
-    pub(crate) fn key(&self, kind: &str, exchange: &str, exit: &str) -> String {
-        format!("{}:{kind}:{{{exchange}:{exit}}}", self.settings.prefix())
+    /// The keys of `exchange`'s exit `exit`: the prefix, the kind of state, then the
+    /// exchange and the exit in one hash tag (a cluster keeps an exit's keys together).
+    pub(crate) fn keys(&self, exchange: &str, exit: &str) -> ExitKeys {
+        let key = |kind: &str| format!("{}:{kind}:{{{exchange}:{exit}}}", self.settings.prefix());
+        ExitKeys {
+            weight: key("weight"),
+            cool: key("cool"),
+        }
+    }
+
+    /// The channel the exits' cooling is published on.
+    fn channel(&self) -> String {
+        format!("{}:cooling", self.settings.prefix())
     }
 
     /// A lease id no other lease of any process has (a random stem and a counter).
@@ -146,11 +247,11 @@ impl Store {
         format!("{:016x}{n:x}", self.stem)
     }
 
-    /// Leases between `min` and `want` weight of the exit at `key`, whose budget is
-    /// `budget`, under `id`, held for `hold` unless settled sooner.
+    /// Leases between `min` and `want` weight of the exit at `keys`, whose budget is
+    /// `budget`, under `id`, held for `hold` unless settled sooner; none while it cools.
     pub(crate) async fn lease(
         &self,
-        key: &str,
+        keys: &ExitKeys,
         budget: u32,
         want: u32,
         min: u32,
@@ -160,11 +261,31 @@ impl Store {
         self.call("lease", async {
             #[cfg(feature = "redis")]
             {
-                self.redis.lease(key, budget, want, min, hold, id).await
+                self.redis.lease(keys, budget, want, min, hold, id).await
             }
             #[cfg(not(feature = "redis"))]
             {
-                let _ = (key, budget, want, min, hold, id);
+                let _ = (keys, budget, want, min, hold, id);
+                Err(StoreError::Unreachable(
+                    "no Redis client in this build".into(),
+                ))
+            }
+        })
+        .await
+    }
+
+    /// Tells every process that the exit at `keys` cools for `wait` (from the store's
+    /// clock): no lease is granted before it ends, and the processes that subscribe stop
+    /// sending through it.
+    pub(crate) async fn cool(&self, keys: &ExitKeys, wait: Duration) -> Result<(), StoreError> {
+        self.call("cool", async {
+            #[cfg(feature = "redis")]
+            {
+                self.redis.cool(&keys.cool, &self.channel(), wait).await
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = (keys, wait);
                 Err(StoreError::Unreachable(
                     "no Redis client in this build".into(),
                 ))
@@ -262,7 +383,9 @@ mod redis_client {
     use redis::aio::MultiplexedConnection;
     use redis::{AsyncConnectionConfig, ErrorKind, RedisError, Script, Value};
 
-    use super::{LeaseReply, StoreError};
+    use std::sync::Weak;
+
+    use super::{COOL_MAX, ExitKeys, LeaseReply, Store, StoreError};
     use crate::model::shared::SharedUrl;
     use crate::redact::redact_text;
 
@@ -273,6 +396,13 @@ mod redis_client {
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local budget, want, min, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local cool = tonumber(redis.call('GET', KEYS[2]) or '0')
+if cool == nil then
+  return redis.error_reply('COOLGARBAGE ' .. KEYS[2] .. ' is not a time')
+end
+if cool > now then
+  return {-1, cool - now}
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local leases = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local weights = {}
@@ -302,6 +432,20 @@ end
 return {0, hold}
 ";
 
+    /// Cools an exit: its key holds the later of its time and now + the wait, expiring
+    /// then, and the key and the wait are published when the time moved.
+    const COOL: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wait = tonumber(ARGV[2])
+local old = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if now + wait > old then
+  redis.call('SET', KEYS[1], now + wait, 'PXAT', now + wait)
+  redis.call('PUBLISH', ARGV[1], KEYS[1] .. ' ' .. wait)
+end
+return 1
+";
+
     /// Settles a lease: its member is replaced by one of the weight spent, held from now
     /// (nothing spent: removed).
     const SETTLE: &str = r"
@@ -323,6 +467,7 @@ return 1
         connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
         lease: Script,
         settle: Script,
+        cool: Script,
         timeout: Duration,
     }
 
@@ -338,6 +483,7 @@ return 1
                 connection: tokio::sync::Mutex::new(None),
                 lease: Script::new(LEASE),
                 settle: Script::new(SETTLE),
+                cool: Script::new(COOL),
                 timeout,
             })
         }
@@ -366,12 +512,15 @@ return 1
         async fn run<T>(
             &self,
             script: &Script,
-            key: &str,
+            keys: &[&str],
             args: &[String],
             read: impl FnOnce(Value) -> Result<T, StoreError>,
         ) -> Result<T, StoreError> {
             let mut connection = self.connection().await?;
-            let mut invocation = script.key(key);
+            let mut invocation = script.prepare_invoke();
+            for key in keys {
+                invocation.key(*key);
+            }
             for arg in args {
                 invocation.arg(arg);
             }
@@ -389,7 +538,7 @@ return 1
 
         pub(super) async fn lease(
             &self,
-            key: &str,
+            keys: &ExitKeys,
             budget: u32,
             want: u32,
             min: u32,
@@ -403,15 +552,15 @@ return 1
                 hold.as_millis().to_string(),
                 id.to_owned(),
             ];
-            self.run(&self.lease, key, &args, |value| match two_ints(&value) {
+            let keys = [keys.weight.as_str(), keys.cool.as_str()];
+            self.run(&self.lease, &keys, &args, |value| match two_ints(&value) {
                 Some((granted, _)) if granted > 0 => u32::try_from(granted)
                     .ok()
                     .filter(|&g| g <= want)
                     .map(LeaseReply::Granted)
                     .ok_or_else(|| garbage(&value)),
-                Some((0, wait)) if wait > 0 => Ok(LeaseReply::Full(Duration::from_millis(
-                    u64::try_from(wait).unwrap_or(u64::MAX),
-                ))),
+                Some((0, wait)) if wait > 0 => Ok(LeaseReply::Full(millis(wait))),
+                Some((-1, wait)) if wait > 0 => Ok(LeaseReply::Cooling(millis(wait))),
                 _ => Err(garbage(&value)),
             })
             .await
@@ -431,7 +580,105 @@ return 1
                 spent.to_string(),
                 hold.as_millis().to_string(),
             ];
-            self.run(&self.settle, key, &args, |value| match value {
+            self.run(&self.settle, &[key], &args, |value| match value {
+                Value::Int(1) => Ok(()),
+                other => Err(garbage(&other)),
+            })
+            .await
+        }
+    }
+
+    /// Listens to the cooling channel of `store` until it is dropped: connects, subscribes,
+    /// reads the cooling of every exit listened for, then applies each message; a
+    /// connection that fails or breaks is made again after [`RETRY`](super::RETRY).
+    pub(super) async fn listen(store: Weak<Store>) {
+        use futures_util::StreamExt;
+        loop {
+            let Some(strong) = store.upgrade() else {
+                return;
+            };
+            let timeout = strong.settings.timeout();
+            let channel = strong.channel();
+            let connected = tokio::time::timeout(timeout, async {
+                let mut pubsub = strong.redis.client.get_async_pubsub().await?;
+                pubsub.subscribe(&channel).await?;
+                Ok::<_, RedisError>(pubsub)
+            })
+            .await;
+            if let Ok(Ok(pubsub)) = connected {
+                strong.catch_up().await;
+                drop(strong);
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    // The store is looked for at least once per retry: a store dropped
+                    // while the channel is quiet ends the task.
+                    let next = tokio::time::timeout(super::RETRY, messages.next()).await;
+                    let Some(strong) = store.upgrade() else {
+                        return;
+                    };
+                    match next {
+                        Ok(Some(message)) => {
+                            match super::parse_cooling(message.get_payload_bytes()) {
+                                Some((key, wait)) => strong.cooled(key, wait),
+                                None => tracing::warn!(
+                                    "a message of the shared store's cooling channel is not KEY WAIT_MS: ignored"
+                                ),
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => {}
+                    }
+                }
+            } else {
+                drop(strong);
+            }
+            tokio::time::sleep(super::RETRY).await;
+        }
+    }
+
+    impl Store {
+        /// Reads the cooling of every exit listened for, and tells their listeners.
+        async fn catch_up(&self) {
+            let keys: Vec<String> = self
+                .listeners
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .keys()
+                .cloned()
+                .collect();
+            for key in keys {
+                let left = self
+                    .call("cooling", async {
+                        let mut connection = self.redis.connection().await?;
+                        redis::cmd("PTTL")
+                            .arg(&key)
+                            .query_async::<i64>(&mut connection)
+                            .await
+                            .map_err(|e| store_error(e, self.settings.timeout()))
+                    })
+                    .await;
+                if let Ok(ms) = left
+                    && ms > 0
+                {
+                    self.cooled(&key, millis(ms).min(COOL_MAX));
+                }
+            }
+        }
+    }
+
+    fn millis(ms: i64) -> Duration {
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    }
+
+    impl Client {
+        pub(super) async fn cool(
+            &self,
+            key: &str,
+            channel: &str,
+            wait: Duration,
+        ) -> Result<(), StoreError> {
+            let args = [channel.to_owned(), wait.as_millis().max(1).to_string()];
+            self.run(&self.cool, &[key], &args, |value| match value {
                 Value::Int(1) => Ok(()),
                 other => Err(garbage(&other)),
             })

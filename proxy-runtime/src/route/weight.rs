@@ -17,13 +17,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, StatusCode};
 use metrics::{Counter, Gauge, Histogram, Label};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::cooling::cooling;
 use super::lease::{Chore, Closed, LeaseBook};
-use super::shared::{LeaseReply, Store};
+use super::shared::{ExitKeys, LeaseReply, Store};
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::model::http_budget::HttpBudget;
 
@@ -328,7 +329,7 @@ struct Exit {
     window: Mutex<ExitWindow>,
     meters: OnceLock<ExitMeters>,
     /// Its leases of the shared budget, and its key in the store (when shared).
-    book: Option<(Mutex<LeaseBook>, String)>,
+    book: Option<(Mutex<LeaseBook>, ExitKeys)>,
 }
 
 struct ExitMeters {
@@ -362,7 +363,7 @@ impl Weights {
     ) -> Option<Arc<Self>> {
         let (weight, window) = budget.weight_budget()?;
         let now = Instant::now();
-        let exits = exits
+        let exits: Vec<Exit> = exits
             .into_iter()
             .map(|exit| Exit {
                 book: store.map(|(store, exchange)| {
@@ -374,38 +375,59 @@ impl Weights {
                         settings.timeout(),
                         now,
                     );
-                    (Mutex::new(book), store.key("weight", exchange, &exit.id))
+                    (Mutex::new(book), store.keys(exchange, &exit.id))
                 }),
                 shown: exit.shown,
                 window: Mutex::new(ExitWindow::new(weight, window, now)),
                 meters: OnceLock::new(),
             })
             .collect();
-        Some(Arc::new_cyclic(|me| Self {
-            budget: weight,
-            window,
-            header: budget.used_weight_header().map(|h| h.name().clone()),
-            exits,
-            seq: AtomicU64::new(0),
-            warned: AtomicBool::new(false),
-            labels,
-            refusals: OnceLock::new(),
-            me: me.clone(),
-            recount: OnceLock::new(),
-            shared: store.map(|(store, _)| Sharing {
-                store: store.clone(),
-                wake: Notify::new(),
-                answered: Notify::new(),
-                task: OnceLock::new(),
-                lease_waits: OnceLock::new(),
-            }),
+        Some(Arc::new_cyclic(|me: &Weak<Weights>| {
+            if let Some((store, _)) = store {
+                for (i, exit) in exits.iter().enumerate() {
+                    if let Some((_, keys)) = &exit.book {
+                        store.listen(&keys.cool, me.clone(), i);
+                    }
+                }
+            }
+            Self {
+                budget: weight,
+                window,
+                header: budget.used_weight_header().map(|h| h.name().clone()),
+                exits,
+                seq: AtomicU64::new(0),
+                warned: AtomicBool::new(false),
+                labels,
+                refusals: OnceLock::new(),
+                me: me.clone(),
+                recount: OnceLock::new(),
+                shared: store.map(|(store, _)| Sharing {
+                    store: store.clone(),
+                    wake: Notify::new(),
+                    answered: Notify::new(),
+                    task: OnceLock::new(),
+                    lease_waits: OnceLock::new(),
+                }),
+            }
         }))
+    }
+
+    /// Exit `i` cools for `wait` from now: another process was answered 429 or 418
+    /// through it. Nothing is let through it until then.
+    pub(crate) fn cooled(&self, i: usize, wait: Duration) {
+        let Some((book, _)) = &self.exits[i].book else {
+            return;
+        };
+        let now = Instant::now();
+        lock(book).ban(now + wait, false, now);
+        tracing::warn!(member = %self.exits[i].shown, ?wait, "a process sharing this exit was answered 429 or 418: it cools");
     }
 
     /// Starts the task that makes the calls to the store its exits' leases need, for as
     /// long as the route lives: at each request that finds no lease, and a few times a
     /// lease's time (to settle and top up). Once per route; outside a runtime, never.
     fn start_sharing(&self, sharing: &Sharing) {
+        sharing.store.subscribe();
         sharing.task.get_or_init(|| {
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 return;
@@ -439,7 +461,7 @@ impl Weights {
         };
         let store = &sharing.store;
         for exit in &self.exits {
-            let Some((book, key)) = &exit.book else {
+            let Some((book, keys)) = &exit.book else {
                 continue;
             };
             let now = Instant::now();
@@ -452,12 +474,16 @@ impl Weights {
                     Chore::Ask { want, min } => {
                         let id = store.lease_id();
                         let asked = Instant::now();
-                        let reply = store.lease(key, self.budget, want, min, hold, &id).await;
+                        let reply = store.lease(keys, self.budget, want, min, hold, &id).await;
                         let now = Instant::now();
                         let mut book = lock(book);
                         match reply {
                             Ok(LeaseReply::Granted(amount)) => book.granted(id, amount, asked, now),
                             Ok(LeaseReply::Full(wait)) => book.full(wait, now),
+                            Ok(LeaseReply::Cooling(wait)) => {
+                                book.ban(now + wait, false, now);
+                                book.full(wait, now);
+                            }
                             Err(_) => book.failed(),
                         }
                         drop(book);
@@ -471,7 +497,14 @@ impl Weights {
                     } => {
                         // A settlement that fails leaves the lease to its hold: later
                         // than needed, never sooner.
-                        let _ = store.settle(key, &id, stored, spent, hold).await;
+                        let _ = store.settle(&keys.weight, &id, stored, spent, hold).await;
+                    }
+                    Chore::Cool { wait } => {
+                        let until = Instant::now() + wait;
+                        if store.cool(keys, wait).await.is_err() {
+                            // Told when the store answers again: never forgotten.
+                            lock(book).untold(until);
+                        }
                     }
                 }
             }
@@ -740,9 +773,17 @@ impl Ticket {
         self.exit
     }
 
-    /// The request was answered with `headers`: the weight counts from now, and the
-    /// exchange's count corrects ours.
-    pub(crate) fn answered(mut self, headers: &HeaderMap) {
+    /// The request was answered `status` with `headers`: the weight counts from now, and
+    /// the exchange's count corrects ours. A 429 or 418 on a shared budget cools the exit
+    /// in every process for its `Retry-After` (a minute without one).
+    pub(crate) fn answered(mut self, status: StatusCode, headers: &HeaderMap) {
+        if let (Some(sharing), Some(wait)) = (&self.weights.shared, cooling(status, headers))
+            && let Some((book, _)) = &self.weights.exits[self.exit].book
+        {
+            let now = Instant::now();
+            lock(book).ban(now + wait, true, now);
+            sharing.wake.notify_one();
+        }
         let reported = self.weights.reported(headers);
         let (weight, seq, mark) = (self.weight, self.seq, self.mark);
         self.close(Closed::Answered, |window, now| {
@@ -1062,9 +1103,9 @@ mod tests {
         assert_eq!(a.exit(), 1);
         let b = w.admit(2, None, order).await.unwrap();
         assert_eq!(b.exit(), 0, "exit 1 is full: the next in order");
-        a.answered(&HeaderMap::new());
+        a.answered(StatusCode::OK, &HeaderMap::new());
         tokio::time::advance(Duration::from_millis(100)).await;
-        b.answered(&HeaderMap::new());
+        b.answered(StatusCode::OK, &HeaderMap::new());
         let started = Instant::now();
         let c = w.admit(2, None, order).await.unwrap();
         assert_eq!(c.exit(), 1, "exit 1 frees first");
@@ -1080,7 +1121,7 @@ mod tests {
         w.admit(2, None, || vec![0])
             .await
             .unwrap()
-            .answered(&HeaderMap::new());
+            .answered(StatusCode::OK, &HeaderMap::new());
         let started = Instant::now();
         let deadline = Some(started + Duration::from_millis(100));
         let err = w.admit(1, deadline, || vec![0]).await.unwrap_err();
@@ -1094,7 +1135,7 @@ mod tests {
         let two = weights(2, 1, false);
         for i in [0, 1] {
             let ticket = two.admit(1, None, move || vec![i]).await.unwrap();
-            ticket.answered(&HeaderMap::new());
+            ticket.answered(StatusCode::OK, &HeaderMap::new());
         }
         let err = two.admit(1, deadline, || vec![0, 1]).await.unwrap_err();
         assert!(
@@ -1122,7 +1163,7 @@ mod tests {
         w.admit(2, None, || vec![0])
             .await
             .unwrap()
-            .answered(&HeaderMap::new());
+            .answered(StatusCode::OK, &HeaderMap::new());
         // Slot 0's weight frees 65 slots of 1 s / 64 later.
         let frees = t0 + Duration::from_micros(1_015_625);
         let ticket = w.admit(1, Some(frees), || vec![0]).await.unwrap();
@@ -1148,12 +1189,12 @@ mod tests {
         let t = w.admit(1, None, || vec![0]).await.unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-used", "not a number".parse().unwrap());
-        t.answered(&headers);
+        t.answered(StatusCode::OK, &headers);
         assert_eq!(w.used(0), 2, "an unreadable count is no count");
         tokio::time::advance(Duration::from_secs(2)).await;
         let t = w.admit(1, None, || vec![0]).await.unwrap();
         headers.insert("x-used", "2".parse().unwrap());
-        t.answered(&headers);
+        t.answered(StatusCode::OK, &headers);
         assert_eq!(w.used(0), 2, "the exchange's count");
     }
 }

@@ -2,7 +2,7 @@
 //! `CRYPTOFEED_PROXY_*`, with `SHARED__URL` naming their Redis), and sends requests of
 //! weight 1 through exchange `binance`'s HTTP route as fast as `CONCURRENCY` tasks can,
 //! for `SECONDS`; then prints one line of counts: `ok N limited N refused N failed N`
-//! (answered 200, answered 429, refused by the budget, failed otherwise). Logs go to
+//! (answered 200, answered 429 or 418, refused by the budget, failed otherwise). Logs go to
 //! stderr.
 //!
 //! Usage: `shared_budget_client URL SECONDS CONCURRENCY`.
@@ -63,7 +63,9 @@ fn main() -> std::process::ExitCode {
                         .await;
                     let counter = match sent {
                         Ok(response) if response.status() == 200 => &counts.ok,
-                        Ok(response) if response.status() == 429 => &counts.limited,
+                        Ok(response) if matches!(response.status().as_u16(), 418 | 429) => {
+                            &counts.limited
+                        }
                         Ok(_) => &counts.failed,
                         // Refused: its turn would come after the end of the run.
                         Err(e) if matches!(e.kind(), ProxyErrorKind::RateLimited { .. }) => {
