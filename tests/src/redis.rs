@@ -39,10 +39,32 @@ impl RedisServer {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create server directory");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let mut server = Self {
+            child: None,
+            dir,
+            args: Vec::new(),
+            password: password.map(str::to_owned),
+            port: 0,
+        };
+        // A port free when it was looked at may be taken before the server binds it (by
+        // another test's server, or a client's outgoing connection): another is tried.
+        for _ in 0..20 {
+            server.port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            server.args = Self::args(&server.dir, server.port, password);
+            if server.start_on_port() {
+                return server;
+            }
+        }
+        panic!(
+            "redis-server found no free port in 20 tries\n{}",
+            server.log()
+        );
+    }
+
+    fn args(dir: &std::path::Path, port: u16, password: Option<&str>) -> Vec<String> {
         let mut args: Vec<String> = [
             "--port",
             &port.to_string(),
@@ -62,15 +84,7 @@ impl RedisServer {
         if let Some(password) = password {
             args.extend(["--requirepass".to_owned(), password.to_owned()]);
         }
-        let mut server = Self {
-            child: None,
-            dir,
-            args,
-            password: password.map(str::to_owned),
-            port,
-        };
-        server.restart();
-        server
+        args
     }
 
     /// `redis://127.0.0.1:PORT/0`, with `:PASSWORD@` when given.
@@ -91,6 +105,17 @@ impl RedisServer {
 
     /// Starts the server again, empty, on the same port.
     pub fn restart(&mut self) {
+        assert!(
+            self.start_on_port(),
+            "redis-server could not listen on port {} again\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
+    /// Starts the server on its port; false when it exits at once or another server
+    /// answers there (the port was taken).
+    fn start_on_port(&mut self) -> bool {
         self.kill();
         let binary = ["/usr/bin/redis-server", "/usr/sbin/redis-server"]
             .into_iter()
@@ -103,11 +128,20 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| missing(&e.to_string()));
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.command(&["PING"]).is_err() {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("redis-server exited ({status})\n{}", self.log());
+        loop {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                return false;
+            }
+            // Ours, not a server another test started on the same port.
+            if let Ok(info) = self.command(&["INFO", "server"]) {
+                return info
+                    .concat()
+                    .lines()
+                    .any(|line| line.trim() == format!("process_id:{pid}"));
             }
             assert!(
                 Instant::now() < deadline,

@@ -418,3 +418,96 @@ async fn a_418_seen_by_one_process_stops_every_process_sending_through_that_exit
         "the cooling key expired with the ban"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_of_fifty_streams_connecting_at_once_keep_to_one_connection_budget() {
+    let redis = RedisServer::start();
+    // The exchange's side: every connection accepted, when, and kept open. A thread of
+    // its own, blocked in accept: a connection is timed as soon as the kernel has it,
+    // not when a busy runtime gets to it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let acceptor = {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = listener.accept() {
+                let mut accepted = accepted.lock().unwrap();
+                if accepted.len() == 200 {
+                    return;
+                }
+                accepted.push(Instant::now());
+                open.push(stream);
+            }
+        })
+    };
+    let vars: Vec<(String, String)> = [
+        ("CRYPTOFEED_PROXY_SYSTEM", "false"),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+            "40",
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+            "500",
+        ),
+        ("CRYPTOFEED_PROXY_SHARED__URL", &redis.url(None)),
+        ("CRYPTOFEED_PROXY_SHARED__PREFIX", "streams"),
+        ("CRYPTOFEED_PROXY_SHARED__PROCESSES", "4"),
+        ("CRYPTOFEED_PROXY_SHARED__TIMEOUT_MS", "2000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let mut children = Vec::new();
+    for _ in 0..4 {
+        let mut command =
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_shared_connects_client"));
+        command
+            .args([url.as_str(), "50"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .kill_on_drop(true);
+        children.push(command.output());
+    }
+    for child in children {
+        let output = tokio::time::timeout(Duration::from_secs(60), child)
+            .await
+            .expect("the process ends")
+            .expect("the process runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stdout.trim(), "ok 50 failed 0", "{stderr}");
+        assert!(!stderr.contains("shared store failed"), "{stderr}");
+    }
+    // Wakes the acceptor, which has all 200, to end.
+    let _ = std::net::TcpStream::connect(("127.0.0.1", port));
+    acceptor.join().unwrap();
+    let mut times = accepted.lock().unwrap().clone();
+    times.sort();
+    assert_eq!(times.len(), 200);
+    // In every window of 500 ms, at most the budget of 40. The budget separates the
+    // handshakes of two connections that share a place by the window at least; this side
+    // times each when its thread returns from accept, which a loaded machine delays by a
+    // few ms now and then: the windows counted are 20 ms shorter for that.
+    let most_within = |window: Duration| {
+        (0..times.len())
+            .map(|i| {
+                times[i..]
+                    .iter()
+                    .take_while(|t| **t - times[i] < window)
+                    .count()
+            })
+            .max()
+            .unwrap()
+    };
+    let most = most_within(Duration::from_millis(480));
+    assert!(most <= 40, "{most} connections seen within one window");
+    assert!(
+        most_within(Duration::from_millis(500)) >= 30,
+        "the budget is used, not starved"
+    );
+}

@@ -289,7 +289,9 @@ impl ProxyInjector {
             (None, None) => Dialer::new(key, kind, None, self.resolver.clone(), tls),
         };
         match kind {
-            ConnectionKind::Websocket => dialer.with_session(session),
+            ConnectionKind::Websocket => {
+                dialer.with_session(session, &budget_key, self.store.as_ref())
+            }
             ConnectionKind::Http => {
                 dialer.with_http_budget(&budget, &budget_key, self.store.as_ref())
             }

@@ -7,6 +7,13 @@
 //! between, so two attempts the budget separates are seen at least `window` apart,
 //! whatever each took to dial. An attempt that finds the budget spent waits, first come
 //! first served, until a place frees; nothing is refused.
+//!
+//! With a shared store ([`super::shared`]), the budget is every process's: an attempt
+//! takes its place in this process (first come first served here), then a place in the
+//! store, which every process using the exit counts against the one budget; it waits, as
+//! long as the store says, when the store has none. While the store is down, the process
+//! keeps to its share (the budget over the expected number of processes, at least one),
+//! counted from every attempt it made, in the store's time too.
 
 use std::collections::VecDeque;
 use std::pin::pin;
@@ -16,6 +23,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::shared::Store;
+
 /// The budget of one exit (a pool member, or the direct route).
 #[derive(Debug)]
 pub(crate) struct ConnectBudget {
@@ -24,6 +33,22 @@ pub(crate) struct ConnectBudget {
     state: Mutex<State>,
     /// Wakes the waiters when an attempt ends (its place's expiry becomes known).
     ended: Notify,
+    /// The budget of every process, when it is shared through a store.
+    shared: Option<Shared>,
+}
+
+/// A budget shared through a store.
+#[derive(Debug)]
+struct Shared {
+    store: Arc<Store>,
+    /// The exit's key of places.
+    key: String,
+    /// How long the store holds a place whose attempt is never said to end (its process
+    /// died): the longest attempt, and a window.
+    hold: Duration,
+    /// This process's share: the rule while the store is down. Every attempt is counted
+    /// in it, in the store's time too.
+    share: Arc<ConnectBudget>,
 }
 
 #[derive(Debug, Default)]
@@ -41,26 +66,89 @@ struct State {
 pub(crate) struct Place {
     budget: Arc<ConnectBudget>,
     id: u64,
+    /// Its place in the budget of every process, when shared.
+    shared: Option<SharedPlace>,
+}
+
+/// A place in a shared budget: in the store, or in the process's share while the store
+/// was down.
+#[derive(Debug)]
+enum SharedPlace {
+    Store {
+        store: Arc<Store>,
+        key: String,
+        id: String,
+        window: Duration,
+    },
+    Share(Box<Place>),
 }
 
 impl ConnectBudget {
     /// A budget of `connects` (at least one) per `window`.
     pub(crate) fn new(connects: u32, window: Duration) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new(Self::local(connects, window))
+    }
+
+    fn local(connects: u32, window: Duration) -> Self {
+        Self {
             connects: usize::try_from(connects.max(1)).unwrap_or(usize::MAX),
             window,
             state: Mutex::new(State::default()),
             ended: Notify::new(),
+            shared: None,
+        }
+    }
+
+    /// A budget of `connects` per `window` for every process using the exit whose places
+    /// are kept at `key` in `store`, of which this process's share is
+    /// `connects / processes` while the store is down. An attempt not said to end frees
+    /// its place in the store after `longest` and a window.
+    pub(crate) fn shared(
+        connects: u32,
+        window: Duration,
+        store: &Arc<Store>,
+        key: String,
+        longest: Duration,
+    ) -> Arc<Self> {
+        let processes = store.settings().processes();
+        Arc::new(Self {
+            shared: Some(Shared {
+                store: store.clone(),
+                key,
+                hold: longest + window,
+                share: Self::new((connects / processes).max(1), window),
+            }),
+            ..Self::local(connects, window)
         })
+    }
+
+    /// Counts an attempt that starts now without waiting its turn (one made under the
+    /// store's rule, counted in the process's share).
+    fn record(&self) {
+        let mut state = self.state();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.places.push_back((id, Some(Instant::now())));
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes a place, waiting (in arrival order) until one is free; returns it with how
-    /// long the wait took. Cancelling the wait gives up its turn.
+    /// Takes a place, waiting (in arrival order) until one is free, and then, when the
+    /// budget is shared, until the store has one; returns it with how long the wait took.
+    /// Cancelling the wait gives up its turn.
     pub(crate) async fn take(self: &Arc<Self>) -> (Place, Duration) {
+        let start = Instant::now();
+        let (mut place, _) = self.take_here().await;
+        if let Some(shared) = &self.shared {
+            place.shared = Some(shared.take(self.connects, self.window).await);
+        }
+        (place, start.elapsed())
+    }
+
+    /// A place in this process, in arrival order.
+    async fn take_here(self: &Arc<Self>) -> (Place, Duration) {
         let start = Instant::now();
         let ticket = {
             let mut state = self.state();
@@ -96,6 +184,7 @@ impl ConnectBudget {
                         Place {
                             budget: self.clone(),
                             id: ticket,
+                            shared: None,
                         },
                         start.elapsed(),
                     );
@@ -151,9 +240,80 @@ impl Drop for Turn<'_> {
     }
 }
 
+impl Shared {
+    /// A place in the store, waiting as long as it says; the process's share while the
+    /// store is down.
+    async fn take(&self, connects: usize, window: Duration) -> SharedPlace {
+        let connects = u32::try_from(connects).unwrap_or(u32::MAX);
+        loop {
+            if self.store.may_ask(Instant::now()) {
+                let id = self.store.lease_id();
+                match self
+                    .store
+                    .connect(&self.key, connects, self.hold, &id)
+                    .await
+                {
+                    Ok(None) => {
+                        self.share.record();
+                        return SharedPlace::Store {
+                            store: self.store.clone(),
+                            key: self.key.clone(),
+                            id,
+                            window,
+                        };
+                    }
+                    Ok(Some(wait)) => {
+                        // The soonest place may be an attempt that is about to end (its
+                        // end told a moment later): asked again within an eighth of the
+                        // window, and processes that wait for the same place do not ask
+                        // at once.
+                        let poll = (window / 8).max(Duration::from_millis(10));
+                        let jitter = Duration::from_millis(fastrand::u64(0..=10));
+                        tokio::time::sleep(wait.min(poll) + jitter).await;
+                        continue;
+                    }
+                    Err(_) => {}
+                }
+            }
+            return SharedPlace::Share(Box::new(self.share.take_here().await.0));
+        }
+    }
+}
+
+impl SharedPlace {
+    /// Tells the store how the attempt ended: its place frees a window from now, or at
+    /// once when `unused`. Outside a runtime nothing is told: the place frees when the
+    /// store's hold ends.
+    fn end(self, unused: bool) {
+        match self {
+            SharedPlace::Share(place) => {
+                if unused {
+                    place.unused();
+                }
+            }
+            SharedPlace::Store {
+                store,
+                key,
+                id,
+                window,
+            } => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let hold = if unused { Duration::ZERO } else { window };
+                    runtime.spawn(async move {
+                        let _ = store.connect_end(&key, &id, hold).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
 impl Place {
     /// Gives the place back unused: the attempt never dialed, so nothing saw it.
-    pub(crate) fn unused(self) {
+    pub(crate) fn unused(mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.end(true);
+        }
         let mut state = self.budget.state();
         state.places.retain(|(id, _)| *id != self.id);
         drop(state);
@@ -164,6 +324,9 @@ impl Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.end(false);
+        }
         let now = Instant::now();
         let mut state = self.budget.state();
         if let Some(place) = state.places.iter_mut().find(|(id, _)| *id == self.id) {
@@ -250,6 +413,25 @@ mod tests {
             .unwrap();
         assert_eq!(waited, Duration::ZERO);
         assert_eq!(budget.taken(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_recorded_under_the_store_s_rule_count_against_the_share_for_a_window() {
+        let share = ConnectBudget::new(2, Duration::from_secs(10));
+        share.record();
+        share.record();
+        assert_eq!(share.taken(), 2);
+        let next = tokio::spawn({
+            let share = share.clone();
+            async move { share.take().await.1 }
+        });
+        tokio::time::sleep(Duration::from_millis(9_900)).await;
+        assert!(
+            !next.is_finished(),
+            "both recorded attempts count for a window"
+        );
+        let waited = next.await.unwrap();
+        assert_eq!(waited, Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]

@@ -52,7 +52,7 @@ struct Shared {
     session: SessionSettings,
     /// The connection budget of each exit (member as shown, or `direct`), made at its
     /// first connection: only on a WebSocket route whose knobs set one.
-    budgets: Option<Mutex<HashMap<String, Arc<ConnectBudget>>>>,
+    budgets: Option<Budgets>,
     /// The weight budget of each exit: only on an HTTP route whose settings set one.
     weights: Option<Arc<Weights>>,
     /// The one member of the pool this dialer connects through, for the HTTP client that
@@ -77,6 +77,15 @@ fn exit_id(member: &PoolMember) -> String {
             (None, None) => "direct".to_owned(),
         },
     }
+}
+
+/// The connection budgets of a WebSocket route's exits, made at each exit's first
+/// connection; shared with other processes through the store, when there is one.
+struct Budgets {
+    /// By exit as shown (a member, or `direct`).
+    exits: Mutex<HashMap<String, Arc<ConnectBudget>>>,
+    /// The store, and the exchange whose exits it keeps.
+    store: Option<(Arc<Store>, String)>,
 }
 
 /// What a dialer does with every connection.
@@ -246,11 +255,21 @@ impl Dialer {
         }
     }
 
-    /// The same route carrying WebSocket traffic under `session`'s knobs: resilient
-    /// sessions opened through it take them, and every new connection through one of its
-    /// exits takes a place in that exit's connection budget, when they set one.
-    pub(crate) fn with_session(self, session: SessionSettings) -> Self {
-        let budgets = session.connect_budget().map(|_| Mutex::new(HashMap::new()));
+    /// The same route (`key`'s) carrying WebSocket traffic under `session`'s knobs:
+    /// resilient sessions opened through it take them, and every new connection through
+    /// one of its exits takes a place in that exit's connection budget, when they set
+    /// one; with a `store`, every process using the exit shares that budget.
+    pub(crate) fn with_session(
+        self,
+        session: SessionSettings,
+        key: &RouteKey,
+        store: Option<&Arc<Store>>,
+    ) -> Self {
+        let exchange = key.exchange().map_or("default", ExchangeId::as_str);
+        let budgets = session.connect_budget().map(|_| Budgets {
+            exits: Mutex::new(HashMap::new()),
+            store: store.map(|store| (store.clone(), exchange.to_owned())),
+        });
         let shared = &self.shared;
         self.remade(session, budgets, shared.weights.clone(), shared.pinned)
     }
@@ -260,7 +279,7 @@ impl Dialer {
     fn remade(
         &self,
         session: SessionSettings,
-        budgets: Option<Mutex<HashMap<String, Arc<ConnectBudget>>>>,
+        budgets: Option<Budgets>,
         weights: Option<Arc<Weights>>,
         pinned: Option<usize>,
     ) -> Self {
@@ -365,16 +384,32 @@ impl Dialer {
     }
 
     /// A place in the connection budget of the exit `shown` (a member as shown, or
-    /// `direct`), waiting for one; `None` without a budget. The deadline moves by the
-    /// wait: the route's timeout bounds the connection, not its turn.
-    async fn budget_place(&self, shown: &str, deadline: &mut Instant) -> Option<(Place, bool)> {
+    /// `direct`; `id` as the store names it), waiting for one; `None` without a budget.
+    /// The deadline moves by the wait: the route's timeout bounds the connection, not its
+    /// turn.
+    async fn budget_place(
+        &self,
+        shown: &str,
+        id: &str,
+        deadline: &mut Instant,
+    ) -> Option<(Place, bool)> {
         let budgets = self.shared.budgets.as_ref()?;
         let (connects, window) = self.shared.session.connect_budget()?;
         let budget = budgets
+            .exits
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(shown.to_owned())
-            .or_insert_with(|| ConnectBudget::new(connects, window))
+            .or_insert_with(|| match &budgets.store {
+                Some((store, exchange)) => ConnectBudget::shared(
+                    connects,
+                    window,
+                    store,
+                    store.keys(exchange, id).connect,
+                    self.timeout(),
+                ),
+                None => ConnectBudget::new(connects, window),
+            })
             .clone();
         let (place, waited) = budget.take().await;
         let was_kept_waiting = !waited.is_zero();
@@ -547,7 +582,7 @@ impl Dialer {
         let result = match &self.shared.state {
             State::Failing(error) => Err(error.clone()),
             State::Direct(resolver, exit) => {
-                let place = self.budget_place("direct", deadline).await;
+                let place = self.budget_place("direct", "direct", deadline).await;
                 direct(&**resolver, exit, target, tls, *deadline, trace)
                     .await
                     .map(|joined| joined.in_place(place))
@@ -568,7 +603,7 @@ impl Dialer {
                             .await
                     }
                     None => {
-                        let place = self.budget_place("direct", deadline).await;
+                        let place = self.budget_place("direct", "direct", deadline).await;
                         direct(
                             &*system.resolver,
                             &system.direct,
@@ -647,7 +682,10 @@ impl Dialer {
             let member = &pool.members()[i];
             // Held until the attempt ends (for a WebSocket, its upgrade): the exit's budget
             // counts it.
-            let (place, waited) = self.budget_place(&member.shown, deadline).await.unzip();
+            let (place, waited) = self
+                .budget_place(&member.shown, &exit_id(&member.config), deadline)
+                .await
+                .unzip();
             // The member was benched while this attempt waited its turn: the next one is
             // tried instead, and the place it never used goes back.
             if waited == Some(true) && pool.is_benched(i) && n + 1 < candidates.len() {

@@ -3,7 +3,8 @@
 //!
 //! What is kept there is kept by atomic scripts that read Redis's own clock (`TIME`), so
 //! the clocks of the processes play no part, and two processes never interleave inside a
-//! decision:
+//! decision. Times are whole milliseconds: a time something frees at is rounded up (now
+//! plus 1 ms) and the time it is compared with rounded down, so nothing frees early:
 //! - **weight leases**: a sorted set per exit, one member per lease (`ID:WEIGHT`), scored
 //!   by when the lease frees. A lease is granted only while the weight of the unexpired
 //!   leases plus its own stays within the budget: what every process spends plus what it
@@ -120,6 +121,8 @@ pub(crate) struct ExitKeys {
     pub(crate) weight: String,
     /// Until when it cools (a string of ms on the store's clock, expiring then).
     pub(crate) cool: String,
+    /// Its places of the connection budget (a sorted set).
+    pub(crate) connect: String,
 }
 
 /// While the store is down, it is asked again at most this often.
@@ -233,6 +236,7 @@ impl Store {
         ExitKeys {
             weight: key("weight"),
             cool: key("cool"),
+            connect: key("connect"),
         }
     }
 
@@ -286,6 +290,56 @@ impl Store {
             #[cfg(not(feature = "redis"))]
             {
                 let _ = (keys, wait);
+                Err(StoreError::Unreachable(
+                    "no Redis client in this build".into(),
+                ))
+            }
+        })
+        .await
+    }
+
+    /// Takes a place of the connection budget of `connects` kept at `key`, under `id`,
+    /// held for `hold` unless its end is told sooner: `None` when taken, else how long
+    /// until one frees.
+    pub(crate) async fn connect(
+        &self,
+        key: &str,
+        connects: u32,
+        hold: Duration,
+        id: &str,
+    ) -> Result<Option<Duration>, StoreError> {
+        self.call("connect", async {
+            #[cfg(feature = "redis")]
+            {
+                self.redis.connect(key, connects, hold, id).await
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = (key, connects, hold, id);
+                Err(StoreError::Unreachable(
+                    "no Redis client in this build".into(),
+                ))
+            }
+        })
+        .await
+    }
+
+    /// The attempt of the place `id` at `key` ended: its place frees `hold` from now (at
+    /// once for a zero `hold`: it never dialed).
+    pub(crate) async fn connect_end(
+        &self,
+        key: &str,
+        id: &str,
+        hold: Duration,
+    ) -> Result<(), StoreError> {
+        self.call("connect_end", async {
+            #[cfg(feature = "redis")]
+            {
+                self.redis.connect_end(key, id, hold).await
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = (key, id, hold);
                 Err(StoreError::Unreachable(
                     "no Redis client in this build".into(),
                 ))
@@ -418,7 +472,7 @@ end
 local left = budget - used
 if left >= min then
   local grant = math.min(want, left)
-  redis.call('ZADD', KEYS[1], now + hold, ARGV[5] .. ':' .. grant)
+  redis.call('ZADD', KEYS[1], now + 1 + hold, ARGV[5] .. ':' .. grant)
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
   return {grant, 0}
@@ -439,9 +493,41 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local wait = tonumber(ARGV[2])
 local old = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if now + wait > old then
-  redis.call('SET', KEYS[1], now + wait, 'PXAT', now + wait)
+if now + 1 + wait > old then
+  redis.call('SET', KEYS[1], now + 1 + wait, 'PXAT', now + 1 + wait)
   redis.call('PUBLISH', ARGV[1], KEYS[1] .. ' ' .. wait)
+end
+return 1
+";
+
+    /// Takes a place of a connection budget: drops the places expired, and adds one when
+    /// fewer than the budget remain; else says when the soonest frees.
+    const CONNECT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + 1 + tonumber(ARGV[2]), ARGV[3])
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
+  return {1, 0}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, math.max(tonumber(first[2]) - now, 1)}
+";
+
+    /// Ends a place's attempt: it frees the hold from now, or at once for a hold of 0.
+    const CONNECT_END: &str = r"
+if tonumber(ARGV[2]) == 0 then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZADD', KEYS[1], 'XX', now + 1 + tonumber(ARGV[2]), ARGV[1])
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
 end
 return 1
 ";
@@ -454,7 +540,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
 local spent = tonumber(ARGV[3])
 if spent > 0 then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[1] .. ':' .. spent)
+  redis.call('ZADD', KEYS[1], now + 1 + tonumber(ARGV[4]), ARGV[1] .. ':' .. spent)
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]) + 1000)
 end
@@ -468,6 +554,8 @@ return 1
         lease: Script,
         settle: Script,
         cool: Script,
+        connect: Script,
+        connect_end: Script,
         timeout: Duration,
     }
 
@@ -484,6 +572,8 @@ return 1
                 lease: Script::new(LEASE),
                 settle: Script::new(SETTLE),
                 cool: Script::new(COOL),
+                connect: Script::new(CONNECT),
+                connect_end: Script::new(CONNECT_END),
                 timeout,
             })
         }
@@ -671,6 +761,42 @@ return 1
     }
 
     impl Client {
+        pub(super) async fn connect(
+            &self,
+            key: &str,
+            connects: u32,
+            hold: Duration,
+            id: &str,
+        ) -> Result<Option<Duration>, StoreError> {
+            let args = [
+                connects.to_string(),
+                hold.as_millis().to_string(),
+                id.to_owned(),
+            ];
+            self.run(&self.connect, &[key], &args, |value| {
+                match two_ints(&value) {
+                    Some((1, 0)) => Ok(None),
+                    Some((0, wait)) if wait > 0 => Ok(Some(millis(wait))),
+                    _ => Err(garbage(&value)),
+                }
+            })
+            .await
+        }
+
+        pub(super) async fn connect_end(
+            &self,
+            key: &str,
+            id: &str,
+            hold: Duration,
+        ) -> Result<(), StoreError> {
+            let args = [id.to_owned(), hold.as_millis().to_string()];
+            self.run(&self.connect_end, &[key], &args, |value| match value {
+                Value::Int(1) => Ok(()),
+                other => Err(garbage(&other)),
+            })
+            .await
+        }
+
         pub(super) async fn cool(
             &self,
             key: &str,
