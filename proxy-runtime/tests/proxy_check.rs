@@ -49,7 +49,8 @@ fn json_route_for_a_named_exchange_without_the_password() {
             .iter()
             .any(|w| w.as_str().unwrap().contains("socks5h://"))
     );
-    assert_eq!(json.as_object().unwrap().len(), 3);
+    assert_eq!(json.as_object().unwrap().len(), 4);
+    assert!(json["shared"]["url"].is_null(), "nothing shared: {json}");
 }
 
 #[test]
@@ -230,9 +231,10 @@ fn vars_lists_every_name_from_the_schema() {
         .collect();
     assert_eq!(
         names.len(),
-        58,
-        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes, session and budget knobs and HOSTS: {names:?}"
+        63,
+        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes, session and budget knobs, HOSTS and SHARED: {names:?}"
     );
+    assert!(names.contains(&"X_SHARED__URL"), "{names:?}");
     assert!(
         names.contains(&"X_EXCHANGES__<ID>__HTTP_BUDGET__USED_WEIGHT_HEADER"),
         "{names:?}"
@@ -285,6 +287,8 @@ fn options_that_belong_to_another_mode_are_usage_errors() {
         &["--vars", "--config", "x.yaml"][..],
         &["--vars", "--probe", "https://x/"][..],
         &["--vars", "binance"][..],
+        &["--vars", "--shared"][..],
+        &["--shared=yes"][..],
     ] {
         let out = run(args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -703,4 +707,50 @@ fn hosts_are_shown_per_exchange_and_a_probe_says_which_route_its_url_takes() {
     let out = run(&["--probe", "http://127.0.0.1:9/x", "--json"], &vars);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["probe"]["by_host"], "binance", "{json}");
+}
+
+#[test]
+fn shared_shows_the_store_or_that_there_is_none_and_never_its_password() {
+    let out = run(&["--shared"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("shared state: none (each process keeps its own budgets and cooling)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("shared store: none configured (shared.url)"),
+        "{shown}"
+    );
+
+    // A store that cannot be reached (nothing listens on port 1).
+    let url = format!("redis://feed:{CANARY}@127.0.0.1:1/0");
+    let vars = [
+        ("CRYPTOFEED_PROXY_SHARED__URL", url.as_str()),
+        ("CRYPTOFEED_PROXY_SHARED__PROCESSES", "3"),
+    ];
+    let out = run(&["--shared"], &vars);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        !stdout.contains(CANARY) && !stderr.contains(CANARY),
+        "{stdout}{stderr}"
+    );
+    if stderr.contains("this build has no Redis client") {
+        // proxy-runtime built without its `redis` feature: the settings are refused.
+        assert_eq!(out.status.code(), Some(2));
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(
+            stdout.contains("shared state: redis://feed:***@127.0.0.1:1/0, prefix cryptofeed-proxy, 3 processes expected per exit, 250 ms per call"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("FAILED  the shared store cannot be reached"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("direct  no weight budget; state unknown"),
+            "{stdout}"
+        );
+    }
 }

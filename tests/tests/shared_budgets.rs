@@ -511,3 +511,71 @@ async fn four_processes_of_fifty_streams_connecting_at_once_keep_to_one_connecti
         "the budget is used, not starved"
     );
 }
+
+#[tokio::test]
+async fn proxy_check_shows_each_exit_s_weight_held_cooling_and_places_and_a_wrong_password() {
+    let redis = RedisServer::start_with(Some("check-s3cret"));
+    let (_limiter, _endpoint, url) = exchange(100_000, Duration::from_secs(1)).await;
+    let mut vars = vars(&redis.url(Some("check-s3cret")), "check", 100, 60_000, 2);
+    vars.push((
+        "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS".to_owned(),
+        "7".to_owned(),
+    ));
+    let settings = ProxySettings::loader()
+        .env_vars(vars.clone())
+        .load()
+        .unwrap();
+    let client = ProxyInjector::new(settings.clone()).http_client("binance");
+    for _ in 0..3 {
+        client.get(&url).send().await.unwrap();
+    }
+    redis
+        .command(&[
+            "SET",
+            "check:cool:{binance:direct}",
+            "99999999999999",
+            "PX",
+            "60000",
+        ])
+        .unwrap();
+    let report = proxy_runtime::check::Report::new(&settings, None, &[], "CRYPTOFEED_PROXY_");
+    let state = proxy_runtime::check::shared::shared_state(&settings, &report)
+        .await
+        .expect("a store is configured");
+    assert!(!state.failed());
+    let binance = state
+        .exits
+        .iter()
+        .find(|e| e.exchange.as_str() == "binance" && e.exit == "direct")
+        .expect("binance's exit");
+    assert_eq!(binance.weight_budget, Some(100));
+    // Three requests of weight 1 spent, from a lease held whole until it is settled.
+    let held = binance.weight_held.unwrap();
+    assert!((3..=100).contains(&held), "{held}");
+    assert!(binance.cooling_ms.unwrap() > 50_000);
+    assert_eq!(binance.connect_places, Some(0));
+    let table = proxy_runtime::check::render::shared_table(&state);
+    assert!(table.contains("ok  answered in"), "{table}");
+    assert!(
+        table.contains(&format!("weight {held} of 100 held")),
+        "{table}"
+    );
+    assert!(!table.contains("check-s3cret"), "{table}");
+
+    // A wrong password: a typed error, the password never shown.
+    let wrong: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.replace("check-s3cret", "not-the-s3cret")))
+        .collect();
+    let settings = ProxySettings::loader().env_vars(wrong).load().unwrap();
+    let state = proxy_runtime::check::shared::shared_state(&settings, &report)
+        .await
+        .unwrap();
+    assert!(state.failed());
+    let table = proxy_runtime::check::render::shared_table(&state);
+    let json = proxy_runtime::check::render::json(&state);
+    for shown in [&table, &json] {
+        assert!(shown.contains("refused the credentials"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}

@@ -9,19 +9,20 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
+use proxy_runtime::check::shared::{self, SharedState};
 use proxy_runtime::check::{Report, probe, render};
 use proxy_runtime::load::variables;
 use proxy_runtime::{ExchangeId, ProxyInjector, ProxySettings, Settings, TlsRoots};
 
 const USAGE: &str = "\
-usage: proxy-check [--config FILE] [--prefix PREFIX] [--json] [EXCHANGE_ID ...]
+usage: proxy-check [--shared] [--config FILE] [--prefix PREFIX] [--json] [EXCHANGE_ID ...]
        proxy-check --probe URL [--ca FILE] [--config FILE] [--prefix PREFIX] [--json] [EXCHANGE_ID ...]
        proxy-check --vars [--prefix PREFIX] [--json]
 
 Loads proxy settings as the runtime does (defaults < YAML file < environment) and prints,
 for the default and for every exchange configured or named, where HTTP and WebSocket
 traffic goes and where each route was set. Exit status: 0 valid, 2 invalid settings or
-usage; with --probe, 1 when a probe failed.
+usage; with --probe or --shared, 1 when a probe failed or the shared store did not answer.
 
   --config FILE    YAML file whose `proxy:` section to read (default: $CRYPTOFEED_CONFIG)
   --prefix PREFIX  variable prefix (default: CRYPTOFEED_PROXY_)
@@ -30,6 +31,9 @@ usage; with --probe, 1 when a probe failed.
                    http(s):// URLs, the WebSocket routes for ws(s):// URLs (TCP, proxy
                    handshake, TLS, and for WebSockets the upgrade)
   --ca FILE        also trust the CA certificates of this PEM file (with --probe)
+  --shared         ask the shared store (shared.url) whether it answers, and print what
+                   it holds for each exit: weight held and left, cooling, connection
+                   places (--probe does too, when a store is configured)
   --vars           list every variable name the settings accept, with type and default
   -h, --help       print this help
 ";
@@ -49,6 +53,7 @@ struct Args {
     config: Option<String>,
     prefix: Option<String>,
     json: bool,
+    shared: bool,
     exchanges: Vec<String>,
 }
 
@@ -63,6 +68,7 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<A
         .into_iter();
     let (mut config, mut prefix, mut probe, mut ca) = (None, None, None, None);
     let (mut json, mut vars, mut positional_only) = (false, false, false);
+    let mut shared = false;
     let mut exchanges = Vec::new();
     while let Some(arg) = args.next() {
         if positional_only {
@@ -81,12 +87,13 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<A
         };
         match flag.as_str() {
             "--" => positional_only = true,
-            "-h" | "--help" | "--json" | "--vars" if inline.is_some() => {
+            "-h" | "--help" | "--json" | "--vars" | "--shared" if inline.is_some() => {
                 return Err(format!("{flag} takes no value"));
             }
             "-h" | "--help" => return Ok(None),
             "--json" => json = true,
             "--vars" => vars = true,
+            "--shared" => shared = true,
             "--config" => config = Some(value("--config")?),
             "--prefix" => prefix = Some(value("--prefix")?),
             "--probe" => probe = Some(value("--probe")?),
@@ -96,10 +103,10 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<A
         }
     }
     let mode = match (vars, probe, ca) {
-        (true, None, None) if config.is_none() && exchanges.is_empty() => Mode::Vars,
+        (true, None, None) if config.is_none() && exchanges.is_empty() && !shared => Mode::Vars,
         (true, ..) => {
             return Err(
-                "--vars lists every variable; it takes no --config, --probe, --ca or exchange ids"
+                "--vars lists every variable; it takes no --config, --probe, --ca, --shared or exchange ids"
                     .to_owned(),
             );
         }
@@ -112,6 +119,7 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<A
         config,
         prefix,
         json,
+        shared,
         exchanges,
     }))
 }
@@ -193,12 +201,19 @@ fn run(args: &Args, prefix: &str) -> Result<(String, ExitCode), Vec<String>> {
     let report = Report::new(&settings, Some(&origins), &extra, prefix);
     let probed = match &args.mode {
         Mode::Probe { url, ca } => Some(
-            run_probe(settings, &report, url, ca.as_deref())
+            run_probe(settings.clone(), &report, url, ca.as_deref())
                 .map_err(|e| vec![format!("proxy-check: {e}")])?,
         ),
         Mode::Routes | Mode::Vars => None,
     };
-    let failed = probed.as_ref().is_some_and(probe::ProbeReport::failed);
+    let wants_store = args.shared || matches!(args.mode, Mode::Probe { .. });
+    let store = if wants_store {
+        run_shared(&settings, &report).map_err(|e| vec![format!("proxy-check: {e}")])?
+    } else {
+        None
+    };
+    let failed = probed.as_ref().is_some_and(probe::ProbeReport::failed)
+        || store.as_ref().is_some_and(SharedState::failed);
     let out = if args.json {
         #[derive(serde::Serialize)]
         struct Out<'a> {
@@ -206,19 +221,36 @@ fn run(args: &Args, prefix: &str) -> Result<(String, ExitCode), Vec<String>> {
             report: &'a Report,
             #[serde(skip_serializing_if = "Option::is_none")]
             probe: Option<&'a probe::ProbeReport>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            shared_state: Option<&'a SharedState>,
         }
         render::json(&Out {
             report: &report,
             probe: probed.as_ref(),
+            shared_state: store.as_ref(),
         })
     } else {
         let mut text = render::report_table(&report);
         if let Some(probed) = &probed {
             text.push_str(&render::probe_table(probed));
         }
+        if let Some(store) = &store {
+            text.push_str(&render::shared_table(store));
+        } else if args.shared {
+            text.push_str("\nshared store: none configured (shared.url)\n");
+        }
         text
     };
     Ok((out, ExitCode::from(if failed { 1 } else { 0 })))
+}
+
+/// Reads the shared store, when the settings name one, on a runtime of its own.
+fn run_shared(settings: &ProxySettings, report: &Report) -> Result<Option<SharedState>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    Ok(runtime.block_on(shared::shared_state(settings, report)))
 }
 
 /// Probes `url` through every route of the report, on a runtime of its own.

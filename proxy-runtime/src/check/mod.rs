@@ -9,6 +9,7 @@
 
 pub mod probe;
 pub mod render;
+pub mod shared;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -299,8 +300,35 @@ pub struct Report {
     /// Where each configured route was set, in the order of `routes`.
     #[serde(skip)]
     pub sources: Vec<RouteSource>,
+    /// The store processes share exit state through.
+    pub shared: SharedReport,
     /// Things an operator should know before deploying.
     pub warnings: Vec<String>,
+}
+
+/// The store processes share exit state through (`shared`), as `proxy-check` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SharedReport {
+    /// The Redis URL with the password shown as `***`; `None`: nothing is shared (each
+    /// process keeps its own budgets and cooling).
+    pub url: Option<String>,
+    /// The prefix of every key.
+    pub prefix: String,
+    /// The processes expected per exit: each spends this share while the store is down.
+    pub processes: u32,
+    /// The deadline of each call, in ms.
+    pub timeout_ms: u128,
+}
+
+impl SharedReport {
+    fn new(s: &crate::model::shared::SharedSettings) -> Self {
+        Self {
+            url: s.url().map(ToString::to_string),
+            prefix: s.prefix().to_owned(),
+            processes: s.processes(),
+            timeout_ms: s.timeout().as_millis(),
+        }
+    }
 }
 
 /// How the source of settings built in code is named.
@@ -396,6 +424,7 @@ impl Report {
             enabled_source,
             routes,
             sources,
+            shared: SharedReport::new(settings.shared()),
             warnings,
         }
     }

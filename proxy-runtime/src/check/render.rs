@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use super::probe::{ProbeReport, Timings};
+use super::shared::SharedState;
 use super::{ExchangeRoutes, Report, Route};
 use crate::model::key::RouteKey;
 use crate::settings::load::VarInfo;
@@ -29,6 +30,11 @@ pub(crate) fn routes_by_exchange<S: serde::Serializer>(
         map.serialize_entry(r.exchange.as_str(), r)?;
     }
     map.end()
+}
+
+/// A route key as its id (`default` for the default).
+pub(crate) fn route_key<S: serde::Serializer>(key: &RouteKey, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(key.as_str())
 }
 
 /// The route report as a table: where each exchange's traffic goes, where each route was
@@ -143,6 +149,18 @@ hosts routed by host (the default route takes every other):
         out.push_str("\nhttp weight budgets (weight 0: none):\n");
         out.push_str(&columns(None, &budgets));
     }
+    match &report.shared.url {
+        Some(url) => {
+            let _ = writeln!(
+                out,
+                "\nshared state: {url}, prefix {}, {} processes expected per exit, {} ms per call",
+                report.shared.prefix, report.shared.processes, report.shared.timeout_ms
+            );
+        }
+        None => {
+            out.push_str("\nshared state: none (each process keeps its own budgets and cooling)\n")
+        }
+    }
     if !report.sources.is_empty() {
         out.push_str("\nwhere each route is set:\n");
         let rows: Vec<[String; 3]> = report
@@ -164,6 +182,50 @@ hosts routed by host (the default route takes every other):
             let _ = writeln!(out, "  - {w}");
         }
     }
+    out
+}
+
+/// The shared store's state as lines under the report: whether it answered (and how
+/// fast), then one line per exit: `binance 127.0.0.2:1080 weight 120 of 6000 held, 5880
+/// left; cooling 41000 ms; 3 connection places`.
+pub fn shared_table(state: &SharedState) -> String {
+    let mut out = format!("\nshared store {}:\n", state.store);
+    match &state.answered {
+        Ok(ms) => {
+            let _ = writeln!(out, "  ok  answered in {ms} ms");
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  FAILED  {e}");
+        }
+    }
+    let rows: Vec<[String; 3]> = state
+        .exits
+        .iter()
+        .map(|e| {
+            let weight = match (e.weight_budget, e.weight_held) {
+                (Some(budget), Some(held)) => format!(
+                    "weight {held} of {budget} held, {} left",
+                    budget.saturating_sub(held)
+                ),
+                (Some(budget), None) => format!("weight budget {budget}"),
+                (None, _) => "no weight budget".to_owned(),
+            };
+            let cooling = match (e.cooling_ms, &state.answered) {
+                (_, Err(_)) => "state unknown".to_owned(),
+                (Some(ms), Ok(_)) => format!("cooling {ms} ms"),
+                (None, Ok(_)) => "not cooling".to_owned(),
+            };
+            let places = e
+                .connect_places
+                .map_or_else(String::new, |n| format!("; {n} connection places"));
+            [
+                format!("  {}", shown_exchange(&e.exchange)),
+                e.exit.clone(),
+                format!("{weight}; {cooling}{places}"),
+            ]
+        })
+        .collect();
+    out.push_str(&columns(None, &rows));
     out
 }
 

@@ -64,7 +64,7 @@ struct Shared {
 /// and port (the address the exchange sees is the proxy's, whatever local address
 /// reaches it), else the local source address or interface of a direct member, else
 /// `direct` (this host's default address). Never the credentials.
-fn exit_id(member: &PoolMember) -> String {
+pub(crate) fn exit_id(member: &PoolMember) -> String {
     if let Some(name) = member.exit() {
         return name.to_owned();
     }

@@ -298,6 +298,45 @@ impl Store {
         .await
     }
 
+    /// Asks the store whether it answers (`PING`).
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        self.call("ping", async {
+            #[cfg(feature = "redis")]
+            {
+                self.redis.ping().await
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                Err(StoreError::Unreachable(
+                    "no Redis client in this build".into(),
+                ))
+            }
+        })
+        .await
+    }
+
+    /// What the store holds for the exit at `keys` now: the weight of its unexpired
+    /// leases, how long it still cools, and its connection places taken.
+    pub(crate) async fn exit_state(
+        &self,
+        keys: &ExitKeys,
+    ) -> Result<(u32, Option<Duration>, u32), StoreError> {
+        self.call("read", async {
+            #[cfg(feature = "redis")]
+            {
+                self.redis.exit_state(keys).await
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = keys;
+                Err(StoreError::Unreachable(
+                    "no Redis client in this build".into(),
+                ))
+            }
+        })
+        .await
+    }
+
     /// Takes a place of the connection budget of `connects` kept at `key`, under `id`,
     /// held for `hold` unless its end is told sooner: `None` when taken, else how long
     /// until one frees.
@@ -532,6 +571,20 @@ end
 return 1
 ";
 
+    /// Reads an exit's state without changing it: the weight of the unexpired leases,
+    /// the ms it still cools (0: not), the connection places unexpired.
+    const READ: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local held = 0
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  held = held + (tonumber(string.match(member, ':(%d+)$') or '0') or 0)
+end
+local cool = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+local places = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
+return {held, math.max(cool - now, 0), places}
+";
+
     /// Settles a lease: its member is replaced by one of the weight spent, held from now
     /// (nothing spent: removed).
     const SETTLE: &str = r"
@@ -554,6 +607,7 @@ return 1
         lease: Script,
         settle: Script,
         cool: Script,
+        read: Script,
         connect: Script,
         connect_end: Script,
         timeout: Duration,
@@ -572,6 +626,7 @@ return 1
                 lease: Script::new(LEASE),
                 settle: Script::new(SETTLE),
                 cool: Script::new(COOL),
+                read: Script::new(READ),
                 connect: Script::new(CONNECT),
                 connect_end: Script::new(CONNECT_END),
                 timeout,
@@ -761,6 +816,45 @@ return 1
     }
 
     impl Client {
+        pub(super) async fn ping(&self) -> Result<(), StoreError> {
+            let mut connection = self.connection().await?;
+            match redis::cmd("PING")
+                .query_async::<Value>(&mut connection)
+                .await
+            {
+                Ok(Value::SimpleString(pong)) if pong == "PONG" => Ok(()),
+                Ok(other) => Err(garbage(&other)),
+                Err(e) => {
+                    let error = store_error(e, self.timeout);
+                    self.forget().await;
+                    Err(error)
+                }
+            }
+        }
+
+        pub(super) async fn exit_state(
+            &self,
+            keys: &ExitKeys,
+        ) -> Result<(u32, Option<Duration>, u32), StoreError> {
+            let keys = [
+                keys.weight.as_str(),
+                keys.cool.as_str(),
+                keys.connect.as_str(),
+            ];
+            self.run(&self.read, &keys, &[], |value| match &value {
+                Value::Array(items) => match items.as_slice() {
+                    [Value::Int(held), Value::Int(cool), Value::Int(places)] => Ok((
+                        u32::try_from(*held).unwrap_or(u32::MAX),
+                        (*cool > 0).then(|| millis(*cool)),
+                        u32::try_from(*places).unwrap_or(u32::MAX),
+                    )),
+                    _ => Err(garbage(&value)),
+                },
+                _ => Err(garbage(&value)),
+            })
+            .await
+        }
+
         pub(super) async fn connect(
             &self,
             key: &str,
