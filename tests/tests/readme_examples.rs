@@ -68,6 +68,21 @@ fn every_yaml_example_loads() {
             assert!(!format!("{s:?}").contains("binance-1"));
             continue;
         }
+        if block.contains("shared:") {
+            // Many processes: Redis named (redacted), the fallback share, a named exit.
+            let shared = s.shared();
+            assert_eq!(
+                shared.url().map(ToString::to_string).as_deref(),
+                Some("redis://feed:***@redis.internal:6379/0")
+            );
+            assert_eq!(shared.processes(), 4);
+            assert_eq!(binance.members()[1].exit(), Some("nat-gw-1"));
+            assert_eq!(
+                s.http_budget("binance").weight_budget().map(|(w, _)| w),
+                Some(5400)
+            );
+            continue;
+        }
         if block.contains("http_budget") {
             // Weight budgets: Binance's per exit, the header from the default.
             let budget = s.http_budget("binance");
@@ -123,6 +138,11 @@ fn every_variables_example_loads() {
             .env_vars(vars.clone())
             .load()
             .unwrap_or_else(|e| panic!("{e}\n{vars:?}"));
+        if vars.iter().any(|(k, _)| k == "CRYPTOFEED_PROXY_SHARED__URL") {
+            // The shared store's variables, beside the routes of another example.
+            assert!(s.shared().url().is_some(), "{vars:?}");
+            continue;
+        }
         assert!(s.enabled(), "{vars:?}");
         assert!(
             s.get_proxy("binance", ConnectionKind::Http).is_some(),
