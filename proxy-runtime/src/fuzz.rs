@@ -195,7 +195,7 @@ pub fn weight_window(data: &[u8]) {
                         open.push((arg, seq, w.settled()));
                         seq += 1;
                     }
-                    Err(Blocked { at }) => {
+                    Err(Blocked { at, .. }) => {
                         assert!(arg > 0 && before + u64::from(arg) > u64::from(budget));
                         assert!(at > now, "a refusal points to the future");
                         // Counted weight alone held it back: free at `at`, nothing else
@@ -227,5 +227,38 @@ pub fn weight_window(data: &[u8]) {
         let flying: u64 = open.iter().map(|(w, ..)| u64::from(*w)).sum();
         assert_eq!(w.in_flight(), flying, "weight in flight");
         assert!(w.used(now) >= flying);
+    }
+}
+
+/// Reads `data` as what the shared store's side hands in: a message of the cooling
+/// channel (`KEY WAIT_MS`: read only when it is exactly that, the wait at most a day) and
+/// a Redis URL of the settings (never a panic; one accepted reads back to itself and is
+/// shown with its password masked as the redaction of its text).
+pub fn shared_inputs(data: &[u8]) {
+    use crate::model::shared::SharedUrl;
+    use crate::route::cooling::COOL_MAX;
+    use crate::route::shared::parse_cooling;
+    use crate::settings::schema::SettingsLeaf;
+
+    if let Some((key, wait)) = parse_cooling(data) {
+        assert!(!key.is_empty());
+        assert!(wait <= COOL_MAX);
+        let text = std::str::from_utf8(data).expect("a message read is text");
+        let digits = &text[key.len() + 1..];
+        assert!(digits.bytes().all(|b| b.is_ascii_digit()) && !digits.is_empty());
+        let ms: u64 = digits.parse().expect("digits");
+        assert_eq!(wait, std::time::Duration::from_millis(ms).min(COOL_MAX));
+    }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(url) = SharedUrl::new(text)
+    {
+        let again = SharedUrl::from_scalar(&url.to_scalar()).expect("reads back");
+        assert_eq!(again, url);
+        let parsed = url::Url::parse(text).expect("accepted, so a URL");
+        assert_eq!(url.is_tls(), parsed.scheme() == "rediss");
+        if let Some(password) = parsed.password().filter(|p| *p != crate::redact::MASK) {
+            let shown = url.to_string();
+            assert!(!shown.contains(&format!(":{password}@")), "{shown}");
+        }
     }
 }

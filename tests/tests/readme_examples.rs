@@ -138,7 +138,10 @@ fn every_variables_example_loads() {
             .env_vars(vars.clone())
             .load()
             .unwrap_or_else(|e| panic!("{e}\n{vars:?}"));
-        if vars.iter().any(|(k, _)| k == "CRYPTOFEED_PROXY_SHARED__URL") {
+        if vars
+            .iter()
+            .any(|(k, _)| k == "CRYPTOFEED_PROXY_SHARED__URL")
+        {
             // The shared store's variables, beside the routes of another example.
             assert!(s.shared().url().is_some(), "{vars:?}");
             continue;

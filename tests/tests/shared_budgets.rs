@@ -579,3 +579,72 @@ async fn proxy_check_shows_each_exit_s_weight_held_cooling_and_places_and_a_wron
         assert!(!shown.contains("s3cret"), "{shown}");
     }
 }
+
+#[test]
+fn shared_settings_load_from_yaml_and_variables_and_every_bad_value_names_its_source() {
+    let yaml = "proxy:\n  enabled: true\n  shared:\n    url: redis://feed:yaml-s3cret@10.0.0.5:6380/2\n    prefix: desk-a\n    processes: 3\n    timeout_ms: 40\n  exchanges:\n    binance:\n      http:\n        urls:\n          - url: direct://\n            exit: nat-gw-1\n";
+    let s = ProxySettings::loader()
+        .yaml_str("config.yaml", yaml)
+        .load()
+        .unwrap();
+    let shared = s.shared();
+    assert_eq!(
+        shared.url().unwrap().to_string(),
+        "redis://feed:***@10.0.0.5:6380/2"
+    );
+    assert_eq!(
+        (shared.prefix(), shared.processes(), shared.timeout()),
+        ("desk-a", 3, Duration::from_millis(40))
+    );
+    assert!(!format!("{s:?}").contains("yaml-s3cret"));
+    let route = s
+        .get_proxy("binance", proxy_runtime::ConnectionKind::Http)
+        .unwrap();
+    assert_eq!(route.members()[0].exit(), Some("nat-gw-1"));
+
+    // A variable overrides the file's value, knob by knob.
+    let s = ProxySettings::loader()
+        .yaml_str("config.yaml", yaml)
+        .env_vars([("CRYPTOFEED_PROXY_SHARED__PROCESSES", "5")])
+        .load()
+        .unwrap();
+    assert_eq!(s.shared().processes(), 5);
+    assert_eq!(s.shared().prefix(), "desk-a");
+
+    for (var, value, says) in [
+        (
+            "CRYPTOFEED_PROXY_SHARED__PROCESSES",
+            "0",
+            "processes must be at least 1",
+        ),
+        (
+            "CRYPTOFEED_PROXY_SHARED__TIMEOUT_MS",
+            "0",
+            "timeout_ms must be at least 1",
+        ),
+        (
+            "CRYPTOFEED_PROXY_SHARED__PREFIX",
+            "a{b}",
+            "prefix must be 1 to 64",
+        ),
+        (
+            "CRYPTOFEED_PROXY_SHARED__URL",
+            "http://feed:var-s3cret@h:1",
+            "redis:// or rediss://",
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
+            r#"[{"url": "direct://", "exit": "a b"}]"#,
+            "an exit name has 1 to 64",
+        ),
+    ] {
+        let error = ProxySettings::loader()
+            .env_vars([(var, value)])
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(var), "{var}: {error}");
+        assert!(error.contains(says), "{var}: {error}");
+        assert!(!error.contains("var-s3cret"), "{error}");
+    }
+}

@@ -41,6 +41,11 @@ impl SharedUrl {
     /// Checks `text`: the scheme `redis` or `rediss`, a host, an optional port and
     /// database number, nothing else. The error never repeats the text.
     pub fn new(text: &str) -> Result<Self, String> {
+        // The URL parser strips these where a server would not: an error instead, so
+        // that the URL used is the URL written.
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("a Redis URL has no white space or control characters".to_owned());
+        }
         let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
         if !matches!(url.scheme(), "redis" | "rediss") {
             return Err("the scheme must be redis:// or rediss:// (TLS)".to_owned());
@@ -60,7 +65,9 @@ impl SharedUrl {
 
     /// Whether the connection is TLS (`rediss://`).
     pub fn is_tls(&self) -> bool {
-        self.0.starts_with("rediss:")
+        self.0
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss:"))
     }
 
     /// The URL with its password, for the client alone.
@@ -111,20 +118,20 @@ impl SettingsLeaf for SharedUrl {
 /// leases again when it returns.
 ///
 /// ```
-/// use proxy_runtime::ProxySettings;
+/// use proxy_runtime::{ProxySettings, SharedSettings, SharedUrl};
 /// use std::time::Duration;
-/// let settings = ProxySettings::loader()
-///     .env_vars([
-///         ("CRYPTOFEED_PROXY_SHARED__URL", "redis://:s3cret@127.0.0.1:6379/0"),
-///         ("CRYPTOFEED_PROXY_SHARED__PROCESSES", "4"),
-///     ])
-///     .load()?;
+/// // As `CRYPTOFEED_PROXY_SHARED__URL` and `CRYPTOFEED_PROXY_SHARED__PROCESSES` would set
+/// // them (loading them needs the `redis` feature).
+/// let shared = SharedSettings::new()
+///     .with_url(SharedUrl::new("redis://:s3cret@127.0.0.1:6379/0")?)
+///     .with_processes(4);
+/// let settings = ProxySettings::new(true).with_shared(shared);
 /// let shared = settings.shared();
 /// assert_eq!(shared.url().unwrap().to_string(), "redis://:***@127.0.0.1:6379/0");
 /// assert_eq!(shared.processes(), 4);
 /// assert_eq!(shared.prefix(), "cryptofeed-proxy");
 /// assert_eq!(shared.timeout(), Duration::from_millis(250));
-/// # Ok::<(), proxy_runtime::LoadError>(())
+/// # Ok::<(), String>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Settings)]
 #[serde(deny_unknown_fields)]
@@ -260,12 +267,19 @@ mod tests {
             "redis://h/0?x=1",
             "redis://h#f",
             "h:6379",
+            "\n\nrediss://\ni",
+            " redis://h",
+            "redis://h\t",
         ] {
             let err = SharedUrl::new(bad).unwrap_err();
             assert!(!err.contains(bad), "{err}");
         }
         assert!(SharedUrl::new("rediss://h").unwrap().is_tls());
         assert!(!SharedUrl::new("redis://h").unwrap().is_tls());
+        assert!(
+            SharedUrl::new("REDISS://h").unwrap().is_tls(),
+            "schemes have no case"
+        );
     }
 
     #[test]
