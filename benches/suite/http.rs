@@ -94,6 +94,18 @@ pub(crate) async fn sequential(client: &Client, url: &str, n: usize) -> Figure {
     Figure::Rate(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// `n` GETs one after another on `client`: the 99th percentile of their latencies.
+pub(crate) async fn sequential_p99(client: &Client, url: &str, n: usize) -> Figure {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        std::hint::black_box(client.get(url).await);
+        samples.push(started.elapsed());
+    }
+    samples.sort_unstable();
+    Figure::Time(samples[(n * 99 / 100).min(n - 1)])
+}
+
 /// `batches` times: `tasks` tasks, each making `each` GETs one after another, all on
 /// `client`. (Batches so that a round lasts long enough to be measured on a busy machine.)
 pub(crate) async fn concurrent(

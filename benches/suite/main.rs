@@ -345,6 +345,69 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
         );
     }
 
+    // A budget shared through Redis (a real redis-server on loopback) against the same
+    // budget kept in the process: one exit, a budget that never binds, and blocks of 125
+    // (`processes` 1000 makes the block an eighth of a thousandth of the budget), so a
+    // lease is asked for every 125 requests, ahead of need.
+    let redis = proxy_tests::redis::RedisServer::start();
+    let exit = |shared: bool| {
+        let mut vars = vec![
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT".to_owned(),
+                "1000000".to_owned(),
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__USED_WEIGHT_HEADER".to_owned(),
+                "x-mbx-used-weight-1m".to_owned(),
+            ),
+            ("CRYPTOFEED_PROXY_SYSTEM".to_owned(), "false".to_owned()),
+        ];
+        if shared {
+            vars.extend([
+                ("CRYPTOFEED_PROXY_SHARED__URL".to_owned(), redis.url(None)),
+                (
+                    "CRYPTOFEED_PROXY_SHARED__PROCESSES".to_owned(),
+                    "1000".to_owned(),
+                ),
+            ]);
+        }
+        let settings = ProxySettings::loader()
+            .env_vars(vars)
+            .load()
+            .expect("settings");
+        let inj = ProxyInjector::builder(settings)
+            .tls_roots(ca.roots())
+            .build();
+        Client::ours(inj.http_client("binance"))
+    };
+    let (shared, local) = (exit(true), exit(false));
+    let name = "keep-alive GET, sequential, budget shared through Redis (a lease per 125)";
+    if wanted(filters, name) {
+        rows.push(
+            compare(
+                name,
+                r,
+                side(|| http::sequential(&shared, &url, sizes.sequential)),
+                "this project, budget in the process",
+                side(|| http::sequential(&local, &url, sizes.sequential)),
+            )
+            .await,
+        );
+    }
+    let name = "p99 of a keep-alive GET, budget shared through Redis (a lease per 125)";
+    if wanted(filters, name) {
+        rows.push(
+            compare(
+                name,
+                r,
+                side(|| http::sequential_p99(&shared, &url, sizes.sequential)),
+                "this project, budget in the process",
+                side(|| http::sequential_p99(&local, &url, sizes.sequential)),
+            )
+            .await,
+        );
+    }
+
     // Through each real proxy: this project against reqwest with the same proxy.
     for (proxy, proxy_url) in &proxies.list {
         let via = injector(&ca, Some(proxy_url), false);
