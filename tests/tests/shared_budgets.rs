@@ -648,3 +648,46 @@ fn shared_settings_load_from_yaml_and_variables_and_every_bad_value_names_its_so
         assert!(!error.contains("var-s3cret"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn a_redis_that_answers_garbage_is_a_typed_error_and_requests_go_on_by_the_share() {
+    let (logs, _guard) = proxy_tests::logs::capture(proxy_tests::logs::everything());
+    let redis = RedisServer::start();
+    let (limiter, _endpoint, url) = exchange(100_000, Duration::from_secs(1)).await;
+    // Something that is no lease of this library's, where the leases are kept.
+    redis
+        .command(&[
+            "ZADD",
+            "garbage:weight:{binance:direct}",
+            "99999999999999",
+            "not a lease",
+        ])
+        .unwrap();
+    let client = client(&redis.url(None), "garbage", 100, 1000, 4);
+    let sent = send_for(&client, &url, Duration::from_millis(1500)).await;
+    // The share of one of 4 processes: 25 per second.
+    assert!((10..=25 * 2 + 25).contains(&sent), "{sent}");
+    let text = logs.text();
+    assert!(
+        text.contains("the shared store answered something unexpected"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(text.matches("the shared store failed").count(), 1, "{text}");
+    assert_eq!(limiter.over(), 0);
+
+    // A cooling key that holds no time is garbage too: a typed error, the share.
+    redis
+        .command(&["DEL", "garbage:weight:{binance:direct}"])
+        .unwrap();
+    redis
+        .command(&["SET", "garbage2:cool:{binance:direct}", "soon"])
+        .unwrap();
+    let client = client_with_prefix(&redis, "garbage2");
+    assert!(send_for(&client, &url, Duration::from_millis(300)).await > 0);
+    assert!(logs.text().matches("answered something unexpected").count() >= 2);
+}
+
+fn client_with_prefix(redis: &RedisServer, prefix: &str) -> HttpClient {
+    client(&redis.url(None), prefix, 100, 1000, 4)
+}
