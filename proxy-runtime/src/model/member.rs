@@ -514,6 +514,22 @@ mod tests {
     }
 
     #[test]
+    fn an_exit_name_is_1_to_64_visible_characters_without_braces_and_is_shown() {
+        let m = member("socks5h://p:1080").with_exit("nat-gw-1").unwrap();
+        assert_eq!(m.exit(), Some("nat-gw-1"));
+        assert_eq!(m.to_string(), "socks5h://p:1080 as exit nat-gw-1");
+        assert_eq!(
+            format!("{m:?}"),
+            "PoolMember(socks5h://p:1080 as exit nat-gw-1)"
+        );
+        assert_eq!(member("socks5h://p:1080").exit(), None);
+        for bad in ["", "a b", "{x}", "x}", "\u{e9}", &"x".repeat(65)] {
+            assert!(member("direct://").with_exit(bad).is_err(), "{bad:?}");
+        }
+        assert!(member("direct://").with_exit(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
     fn interface_names_hold_one_to_fifteen_bytes_of_what_linux_accepts() {
         assert!(check_interface(&"e".repeat(15)).is_ok());
         assert!(check_interface(&"e".repeat(16)).is_err());

@@ -793,6 +793,39 @@ mod tests {
     use crate::transport::target::SystemResolver;
     use crate::transport::tls::TlsRoots;
 
+    #[test]
+    fn an_exit_is_named_by_its_own_name_else_the_proxy_s_address_else_its_source() {
+        let member = |url: &str| PoolMember::new(url.parse().unwrap());
+        assert_eq!(
+            exit_id(&member("socks5h://trader:s3cret@exit-a.example.com:1080")),
+            "exit-a.example.com:1080",
+            "never the credentials"
+        );
+        assert_eq!(
+            exit_id(&member("http://[2001:db8::1]:8080")),
+            "[2001:db8::1]:8080"
+        );
+        // The source of a proxy's socket is not what the exchange sees.
+        let sourced = member("http://10.0.0.1:3128")
+            .with_source("192.0.2.7".parse().unwrap())
+            .unwrap();
+        assert_eq!(exit_id(&sourced), "10.0.0.1:3128");
+        assert_eq!(exit_id(&member("direct://192.0.2.10")), "192.0.2.10");
+        let from = member("direct://")
+            .with_source("192.0.2.11".parse().unwrap())
+            .unwrap();
+        assert_eq!(exit_id(&from), "192.0.2.11");
+        assert_eq!(exit_id(&member("direct://")), "direct");
+        let named = member("socks5h://exit-a.example.com:1080")
+            .with_exit("nat-gw-1")
+            .unwrap();
+        assert_eq!(exit_id(&named), "nat-gw-1");
+        if cfg!(target_os = "linux") {
+            let bound = member("direct://").with_interface("eth1").unwrap();
+            assert_eq!(exit_id(&bound), "interface eth1");
+        }
+    }
+
     #[tokio::test]
     async fn a_deadline_past_before_the_first_member_tries_none_and_benches_none() {
         let tls = TlsBase::new(TlsRoots::empty().client_config().unwrap(), true);
