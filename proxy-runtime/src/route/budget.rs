@@ -79,6 +79,8 @@ enum SharedPlace {
         key: String,
         id: String,
         window: Duration,
+        /// The attempt's place in the process's share, ended with it.
+        share: Box<Place>,
     },
     Share(Box<Place>),
 }
@@ -122,13 +124,24 @@ impl ConnectBudget {
         })
     }
 
-    /// Counts an attempt that starts now without waiting its turn (one made under the
-    /// store's rule, counted in the process's share).
-    fn record(&self) {
+    /// A place for an attempt that starts now without waiting its turn (one the store
+    /// let through, counted in the process's share as any attempt is: until a window
+    /// after it ends).
+    fn record(self: &Arc<Self>) -> Place {
         let mut state = self.state();
+        let now = Instant::now();
+        let window = self.window;
+        state
+            .places
+            .retain(|(_, end)| end.is_none_or(|end| end + window > now));
         let id = state.next_id;
         state.next_id += 1;
-        state.places.push_back((id, Some(Instant::now())));
+        state.places.push_back((id, None));
+        Place {
+            budget: self.clone(),
+            id,
+            shared: None,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -254,12 +267,12 @@ impl Shared {
                     .await
                 {
                     Ok(None) => {
-                        self.share.record();
                         return SharedPlace::Store {
                             store: self.store.clone(),
                             key: self.key.clone(),
                             id,
                             window,
+                            share: Box::new(self.share.record()),
                         };
                     }
                     Ok(Some(wait)) => {
@@ -272,7 +285,11 @@ impl Shared {
                         tokio::time::sleep(wait.min(poll) + jitter).await;
                         continue;
                     }
-                    Err(_) => {}
+                    Err(_) => {
+                        // The store may have taken the place before the call failed.
+                        let until = Instant::now() + self.hold;
+                        self.store.release_later(&self.key, &id, until);
+                    }
                 }
             }
             return SharedPlace::Share(Box::new(self.share.take_here().await.0));
@@ -296,7 +313,11 @@ impl SharedPlace {
                 key,
                 id,
                 window,
+                share,
             } => {
+                if unused {
+                    share.unused();
+                }
                 if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                     let hold = if unused { Duration::ZERO } else { window };
                     runtime.spawn(async move {
@@ -416,22 +437,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn attempts_recorded_under_the_store_s_rule_count_against_the_share_for_a_window() {
+    async fn attempts_the_store_let_through_count_in_the_share_until_a_window_after_they_end() {
         let share = ConnectBudget::new(2, Duration::from_secs(10));
-        share.record();
-        share.record();
+        let (a, b) = (share.record(), share.record());
         assert_eq!(share.taken(), 2);
         let next = tokio::spawn({
             let share = share.clone();
             async move { share.take().await.1 }
         });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop((a, b)); // both attempts end at 5 s
         tokio::time::sleep(Duration::from_millis(9_900)).await;
         assert!(
             !next.is_finished(),
-            "both recorded attempts count for a window"
+            "both recorded attempts count until a window after they ended"
         );
         let waited = next.await.unwrap();
-        assert_eq!(waited, Duration::from_secs(10));
+        assert_eq!(waited, Duration::from_secs(15));
+        // Places long over are dropped when another is recorded: nothing piles up.
+        for _ in 0..1000 {
+            drop(share.record());
+            tokio::time::sleep(Duration::from_secs(11)).await;
+        }
+        assert!(
+            share.state().places.len() <= 2,
+            "{}",
+            share.state().places.len()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -50,8 +50,17 @@ pub(crate) enum Chore {
     Cool { wait: Duration },
     /// Ask for a lease of `want` weight, at least `min`.
     Ask { want: u32, min: u32 },
-    /// Replace the lease `id` (held as `stored`) by `spent`, held for `hold` from now.
+    /// Replace the lease `id` (held as `stored`) by `spent`, held for `hold` from now:
+    /// its time is over and nothing spent from it is in flight.
     Settle {
+        id: String,
+        stored: u32,
+        spent: u32,
+        hold: Duration,
+    },
+    /// Hold the lease `id` (held as `stored`), which has weight in flight, as `spent`
+    /// for `hold` from now ([`LeaseBook::extended`] once the store did).
+    Extend {
         id: String,
         stored: u32,
         spent: u32,
@@ -98,6 +107,13 @@ pub(crate) struct LeaseBook {
     banned_until: Option<Instant>,
     /// A ban learned here that the store has not been told of yet (it was down).
     untold: Option<Instant>,
+    /// The store failed this exit's last ask: the process spends its own share until
+    /// then (the store may be down, or answer garbage for this exit alone).
+    fallback_until: Option<Instant>,
+    /// When a request last went through by the process's own share: for a window after
+    /// it, the share still binds beside the leases (the store does not know what was
+    /// spent meanwhile).
+    own_last: Option<Instant>,
 }
 
 impl LeaseBook {
@@ -126,6 +142,8 @@ impl LeaseBook {
             own: ExitWindow::new((budget / processes).max(1), window, now),
             banned_until: None,
             untold: None,
+            fallback_until: None,
+            own_last: None,
         }
     }
 
@@ -167,8 +185,15 @@ impl LeaseBook {
         if let Some(at) = self.banned(now) {
             return Err(Blocked { at, pending: false });
         }
-        if down {
-            return self.own.take(weight, now).map(|()| None);
+        if down || self.fallback_until.is_some_and(|t| now < t) {
+            self.own.take(weight, now)?;
+            self.own_last = Some(now);
+            return Ok(None);
+        }
+        // Just after the share was the rule, it binds beside the leases for a window.
+        let strict = self.own_last.is_some_and(|t| now < t + self.window);
+        if strict {
+            self.own.take(weight, now)?;
         }
         if let Some(lease) = self
             .leases
@@ -178,8 +203,13 @@ impl LeaseBook {
             lease.spent += weight;
             lease.in_flight += weight;
             self.demand = true;
-            self.own.charge(weight);
+            if !strict {
+                self.own.charge(weight);
+            }
             return Ok(Some(lease.number));
+        }
+        if strict {
+            self.own.give_back(weight);
         }
         self.need = self.need.max(weight);
         Err(match self.full_until.filter(|&t| t > now) {
@@ -210,12 +240,16 @@ impl LeaseBook {
         }
     }
 
-    /// The calls to the store due now, given whether it may be asked: settlements of the
-    /// leases spent from (their time over, or nothing left) with nothing in flight,
-    /// extensions of those whose hold nears its end with weight in flight, and a new
-    /// lease when a request waits for one or the open ones run low while in use.
+    /// The calls to the store due now, when it may be asked: settlements of the leases
+    /// spent from (their time over, or nothing left) with nothing in flight, extensions
+    /// of those whose hold nears its end with weight in flight, and a new lease when a
+    /// request waits for one or the open ones run low while in use. None while it may
+    /// not: the leases wait, held in the store until their hold ends.
     pub(crate) fn chores(&mut self, may_ask: bool, now: Instant) -> Vec<Chore> {
         let mut chores = Vec::new();
+        if !may_ask {
+            return chores;
+        }
         if let Some(until) = self.untold.take() {
             if until > now && may_ask {
                 chores.push(Chore::Cool { wait: until - now });
@@ -236,14 +270,12 @@ impl LeaseBook {
                 return false;
             }
             if lease.in_flight > 0 && now + window >= lease.held_until {
-                chores.push(Chore::Settle {
+                chores.push(Chore::Extend {
                     id: lease.id.clone(),
                     stored: lease.stored,
                     spent: lease.spent,
                     hold: window * 2,
                 });
-                lease.stored = lease.spent;
-                lease.held_until = now + window * 2;
             }
             true
         });
@@ -255,15 +287,25 @@ impl LeaseBook {
             .sum();
         let low = self.demand && left < self.block.div_ceil(2);
         let free = self.full_until.is_none_or(|t| now >= t) && self.banned(now).is_none();
-        if may_ask && !self.asking && free && (self.need > 0 || low) {
+        if !self.asking && free && (self.need > 0 || low) {
             self.asking = true;
             self.demand = false;
             chores.push(Chore::Ask {
                 want: self.block.max(self.need),
                 min: self.need.max(1),
             });
+            // Asked for: a request that still needs it says so again.
+            self.need = 0;
         }
         chores
+    }
+
+    /// The store holds the lease `id` as `spent` until `until` (an extension it made).
+    pub(crate) fn extended(&mut self, id: &str, spent: u32, until: Instant) {
+        if let Some(lease) = self.leases.iter_mut().find(|l| l.id == id) {
+            lease.stored = spent;
+            lease.held_until = until;
+        }
     }
 
     /// The store granted `amount` under `id` at `now` (the call began at `asked`: the
@@ -271,9 +313,7 @@ impl LeaseBook {
     pub(crate) fn granted(&mut self, id: String, amount: u32, asked: Instant, now: Instant) {
         self.asking = false;
         self.full_until = None;
-        if amount >= self.need {
-            self.need = 0;
-        }
+        self.fallback_until = None;
         let number = self.next_number;
         self.next_number += 1;
         self.leases.push(Lease {
@@ -294,9 +334,11 @@ impl LeaseBook {
         self.full_until = Some(now + wait);
     }
 
-    /// The ask failed (the store is down): asked again when it may be.
-    pub(crate) fn failed(&mut self) {
+    /// The ask failed at `now` (the store is down, slow, or answered garbage for this
+    /// exit): the process spends its own share until `retry` from now, then asks again.
+    pub(crate) fn failed(&mut self, retry: Duration, now: Instant) {
         self.asking = false;
+        self.fallback_until = Some(now + retry);
     }
 
     /// Telling the store of a ban until `until` failed: told again when it answers.
@@ -333,14 +375,14 @@ mod tests {
     fn ask(chores: &[Chore]) -> Option<(u32, u32)> {
         chores.iter().find_map(|c| match c {
             Chore::Ask { want, min } => Some((*want, *min)),
-            Chore::Settle { .. } | Chore::Cool { .. } => None,
+            Chore::Settle { .. } | Chore::Extend { .. } | Chore::Cool { .. } => None,
         })
     }
 
     fn settles(b: &mut LeaseBook, now: Instant) -> Vec<Chore> {
         b.chores(true, now)
             .into_iter()
-            .filter(|c| matches!(c, Chore::Settle { .. }))
+            .filter(|c| matches!(c, Chore::Settle { .. } | Chore::Extend { .. }))
             .collect()
     }
 
@@ -458,18 +500,23 @@ mod tests {
         let (mut b, now) = book(200, 4);
         b.granted("a".into(), 7, now, now);
         let n = b.take(2, false, now).unwrap();
-        // Held 17 s from the grant: extended once within a window of that.
+        // Held 17 s from the grant: extended within a window of that, asked again until
+        // the store has done it.
         let chores = settles;
         assert!(chores(&mut b, now + Duration::from_secs(8)).is_empty());
+        let extend = [Chore::Extend {
+            id: "a".into(),
+            stored: 7,
+            spent: 2,
+            hold: W * 2,
+        }];
+        assert_eq!(chores(&mut b, now + Duration::from_secs(9)), extend);
         assert_eq!(
-            chores(&mut b, now + Duration::from_secs(9)),
-            [Chore::Settle {
-                id: "a".into(),
-                stored: 7,
-                spent: 2,
-                hold: W * 2
-            }]
+            chores(&mut b, now + Duration::from_millis(9_100)),
+            extend,
+            "not done: asked again"
         );
+        b.extended("a", 2, now + Duration::from_secs(9) + W * 2);
         assert!(chores(&mut b, now + Duration::from_secs(10)).is_empty());
         let t = now + Duration::from_secs(12);
         b.close(n, 2, Closed::Answered, t);
@@ -535,6 +582,49 @@ mod tests {
                 .iter()
                 .all(|c| !matches!(c, Chore::Cool { .. }))
         );
+    }
+
+    #[test]
+    fn a_failed_ask_spends_the_share_until_the_retry_and_the_share_binds_a_window_after() {
+        let (mut b, now) = book(200, 4);
+        assert!(b.take(1, false, now).is_err());
+        assert_eq!(ask(&b.chores(true, now)), Some((7, 1)));
+        b.failed(Duration::from_secs(1), now);
+        // The exit's own share (50) until the retry, the store answering or not.
+        for _ in 0..50 {
+            assert_eq!(b.take(1, false, now), Ok(None));
+        }
+        assert!(matches!(
+            b.take(1, false, now),
+            Err(Blocked { pending: false, .. })
+        ));
+        // Then a lease again; but for a window after the share was the rule, it binds
+        // beside the lease (the store never heard of those 50).
+        let later = now + Duration::from_secs(1);
+        assert!(matches!(
+            b.take(1, false, later),
+            Err(Blocked { pending: false, .. })
+        ));
+        b.granted("a".into(), 7, later, later);
+        assert!(
+            b.take(1, false, later).is_err(),
+            "the share is spent: the lease waits"
+        );
+        let after = now + W + Duration::from_millis(200);
+        b.granted("b".into(), 7, after, after);
+        assert_eq!(b.take(1, false, after), Ok(Some(1)));
+    }
+
+    #[test]
+    fn a_request_s_need_is_asked_once_and_forgotten_unless_it_is_still_there() {
+        let (mut b, now) = book(200, 4);
+        assert!(b.take(100, false, now).is_err());
+        assert_eq!(ask(&b.chores(true, now)), Some((100, 100)));
+        b.full(Duration::from_millis(10), now);
+        // The heavy request went away: the next ask is for what is needed now.
+        let later = now + Duration::from_millis(10);
+        assert!(b.take(1, false, later).is_err());
+        assert_eq!(ask(&b.chores(true, later)), Some((7, 1)));
     }
 
     #[test]

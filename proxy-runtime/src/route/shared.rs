@@ -98,6 +98,8 @@ pub(crate) struct Store {
     redis: redis_client::Client,
     /// Whether the store failed its last call (the fallback rule is in force).
     down: AtomicBool,
+    /// Whether an unexpected answer was logged (once per store).
+    garbage_logged: AtomicBool,
     /// Itself, for the task that listens for cooling.
     me: Weak<Store>,
     /// The exits that listen for cooling, by their cooling key.
@@ -125,6 +127,10 @@ pub(crate) struct ExitKeys {
     pub(crate) connect: String,
 }
 
+/// The cooling channel's connection is made again this often.
+#[cfg(feature = "redis")]
+const RESUBSCRIBE: Duration = Duration::from_secs(60);
+
 /// While the store is down, it is asked again at most this often.
 pub(crate) const RETRY: Duration = Duration::from_secs(1);
 
@@ -150,12 +156,13 @@ impl Store {
         }
         #[cfg(feature = "redis")]
         {
-            let redis = redis_client::Client::new(url, settings.timeout())?;
+            let redis = redis_client::Client::new(url, settings.timeout());
             Some(Arc::new_cyclic(|me| Self {
                 me: me.clone(),
                 redis,
                 settings: settings.clone(),
                 down: AtomicBool::new(false),
+                garbage_logged: AtomicBool::new(false),
                 stem: fastrand::u64(..),
                 next_id: AtomicU64::new(0),
                 failed_at: Mutex::new(None),
@@ -270,6 +277,50 @@ impl Store {
             #[cfg(not(feature = "redis"))]
             {
                 let _ = (keys, budget, want, min, hold, id);
+                Err(StoreError::Unreachable(
+                    "no Redis client in this build".into(),
+                ))
+            }
+        })
+        .await
+    }
+
+    /// Releases the lease or place `id` at `key` that a call which failed may have taken
+    /// (the store ran it, the answer was lost): once the store answers, retried each
+    /// [`RETRY`] until done or until `until`, when the store's hold has freed it anyway.
+    /// Outside a runtime, left to its hold.
+    pub(crate) fn release_later(&self, key: &str, id: &str, until: Instant) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, key, id) = (self.me.clone(), key.to_owned(), id.to_owned());
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(RETRY).await;
+                let Some(store) = store.upgrade() else {
+                    return;
+                };
+                let now = Instant::now();
+                if now >= until {
+                    return;
+                }
+                if store.may_ask(now) && store.release(&key, &id).await.is_ok() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Removes the lease or place `id` at `key`, whatever it holds.
+    async fn release(&self, key: &str, id: &str) -> Result<(), StoreError> {
+        self.call("release", async {
+            #[cfg(feature = "redis")]
+            {
+                self.redis.release(key, id).await
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = (key, id);
                 Err(StoreError::Unreachable(
                     "no Redis client in this build".into(),
                 ))
@@ -429,7 +480,25 @@ impl Store {
         };
         metrics::histogram!("proxy_shared_call_seconds", "op" => op)
             .record(started.elapsed().as_secs_f64());
+        #[cfg(feature = "redis")]
+        if let Err(StoreError::Timeout(_)) = &result {
+            // A connection that did not answer in time is not asked again.
+            self.redis.forget().await;
+        }
         match &result {
+            // The store answers, but not what the script returns, for one exit's keys
+            // (something else wrote there): that exit spends its share, the others go on.
+            Err(e @ StoreError::Garbage(_)) => {
+                if !self.garbage_logged.swap(true, Ordering::Relaxed) {
+                    metrics::counter!("proxy_shared_fallbacks_total", "error" => e.label())
+                        .increment(1);
+                    tracing::warn!(
+                        store = %self.url_shown(),
+                        error = %e,
+                        "an exit's state in the shared store is not this library's: that exit spends its share (budget over `processes`) locally (logged once)"
+                    );
+                }
+            }
             Ok(_) => {
                 if self.down.swap(false, Ordering::Relaxed) {
                     metrics::gauge!("proxy_shared_fallback").set(0.0);
@@ -585,6 +654,16 @@ local places = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
 return {held, math.max(cool - now, 0), places}
 ";
 
+    /// Removes a lease (`ID:WEIGHT`) or a place (`ID`) by its id.
+    const RELEASE: &str = r"
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if member == ARGV[1] or string.sub(member, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
+return 1
+";
+
     /// Settles a lease: its member is replaced by one of the weight spent, held from now
     /// (nothing spent: removed).
     const SETTLE: &str = r"
@@ -601,23 +680,30 @@ return 1
 ";
 
     pub(super) struct Client {
-        client: redis::Client,
+        client: Result<redis::Client, StoreError>,
         config: AsyncConnectionConfig,
         connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
         lease: Script,
         settle: Script,
         cool: Script,
         read: Script,
+        release: Script,
         connect: Script,
         connect_end: Script,
         timeout: Duration,
     }
 
     impl Client {
-        pub(super) fn new(url: &SharedUrl, timeout: Duration) -> Option<Self> {
-            // The URL was checked at load; the crate reads it again.
-            let client = redis::Client::open(url.unredacted()).ok()?;
-            Some(Self {
+        /// The client of `url`. A URL the crate cannot read (this crate's check let it
+        /// through) makes a client whose every call fails: the processes then keep to
+        /// their shares, never to whole budgets of their own.
+        pub(super) fn new(url: &SharedUrl, timeout: Duration) -> Self {
+            let client = redis::Client::open(url.unredacted()).map_err(|e| {
+                let e = store_error(e, timeout);
+                tracing::error!(store = %url, error = %e, "the shared store's URL cannot be used: each process keeps to its share");
+                e
+            });
+            Self {
                 client,
                 config: AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(timeout))
@@ -627,10 +713,11 @@ return 1
                 settle: Script::new(SETTLE),
                 cool: Script::new(COOL),
                 read: Script::new(READ),
+                release: Script::new(RELEASE),
                 connect: Script::new(CONNECT),
                 connect_end: Script::new(CONNECT_END),
                 timeout,
-            })
+            }
         }
 
         /// The connection, made when there is none.
@@ -641,6 +728,8 @@ return 1
             }
             let made = self
                 .client
+                .as_ref()
+                .map_err(Clone::clone)?
                 .get_multiplexed_async_connection_with_config(&self.config)
                 .await
                 .map_err(|e| store_error(e, self.timeout))?;
@@ -650,7 +739,7 @@ return 1
 
         /// Forgets the connection after a failure that may have broken it: the next call
         /// makes a new one (a restarted Redis, a password changed).
-        async fn forget(&self) {
+        pub(super) async fn forget(&self) {
             *self.connection.lock().await = None;
         }
 
@@ -694,7 +783,7 @@ return 1
                 budget.to_string(),
                 want.to_string(),
                 min.to_string(),
-                hold.as_millis().to_string(),
+                ms_up(hold).to_string(),
                 id.to_owned(),
             ];
             let keys = [keys.weight.as_str(), keys.cool.as_str()];
@@ -705,7 +794,7 @@ return 1
                     .map(LeaseReply::Granted)
                     .ok_or_else(|| garbage(&value)),
                 Some((0, wait)) if wait > 0 => Ok(LeaseReply::Full(millis(wait))),
-                Some((-1, wait)) if wait > 0 => Ok(LeaseReply::Cooling(millis(wait))),
+                Some((-1, wait)) if wait > 0 => Ok(LeaseReply::Cooling(millis(wait).min(COOL_MAX))),
                 _ => Err(garbage(&value)),
             })
             .await
@@ -723,7 +812,7 @@ return 1
                 id.to_owned(),
                 amount.to_string(),
                 spent.to_string(),
-                hold.as_millis().to_string(),
+                ms_up(hold).to_string(),
             ];
             self.run(&self.settle, &[key], &args, |value| match value {
                 Value::Int(1) => Ok(()),
@@ -745,16 +834,26 @@ return 1
             let timeout = strong.settings.timeout();
             let channel = strong.channel();
             let connected = tokio::time::timeout(timeout, async {
-                let mut pubsub = strong.redis.client.get_async_pubsub().await?;
-                pubsub.subscribe(&channel).await?;
-                Ok::<_, RedisError>(pubsub)
+                let client = strong.redis.client.as_ref().map_err(Clone::clone)?;
+                let mut pubsub = client
+                    .get_async_pubsub()
+                    .await
+                    .map_err(|e| store_error(e, timeout))?;
+                pubsub
+                    .subscribe(&channel)
+                    .await
+                    .map_err(|e| store_error(e, timeout))?;
+                Ok::<_, StoreError>(pubsub)
             })
             .await;
             if let Ok(Ok(pubsub)) = connected {
                 strong.catch_up().await;
                 drop(strong);
                 let mut messages = pubsub.into_on_message();
-                loop {
+                // Made again now and then, with the state read again: a connection that
+                // died without a word (a half-open socket) misses nothing for long.
+                let fresh_until = tokio::time::Instant::now() + super::RESUBSCRIBE;
+                while tokio::time::Instant::now() < fresh_until {
                     // The store is looked for at least once per retry: a store dropped
                     // while the channel is quiet ends the task.
                     let next = tokio::time::timeout(super::RETRY, messages.next()).await;
@@ -811,11 +910,29 @@ return 1
         }
     }
 
+    /// `d` in whole ms, rounded up: a hold is never shorter than asked.
+    fn ms_up(d: Duration) -> u128 {
+        d.as_nanos().div_ceil(1_000_000)
+    }
+
     fn millis(ms: i64) -> Duration {
         Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
     impl Client {
+        pub(super) async fn release(&self, key: &str, id: &str) -> Result<(), StoreError> {
+            self.run(
+                &self.release,
+                &[key],
+                &[id.to_owned()],
+                |value| match value {
+                    Value::Int(1) => Ok(()),
+                    other => Err(garbage(&other)),
+                },
+            )
+            .await
+        }
+
         pub(super) async fn ping(&self) -> Result<(), StoreError> {
             let mut connection = self.connection().await?;
             match redis::cmd("PING")
@@ -862,11 +979,7 @@ return 1
             hold: Duration,
             id: &str,
         ) -> Result<Option<Duration>, StoreError> {
-            let args = [
-                connects.to_string(),
-                hold.as_millis().to_string(),
-                id.to_owned(),
-            ];
+            let args = [connects.to_string(), ms_up(hold).to_string(), id.to_owned()];
             self.run(&self.connect, &[key], &args, |value| {
                 match two_ints(&value) {
                     Some((1, 0)) => Ok(None),
@@ -883,7 +996,7 @@ return 1
             id: &str,
             hold: Duration,
         ) -> Result<(), StoreError> {
-            let args = [id.to_owned(), hold.as_millis().to_string()];
+            let args = [id.to_owned(), ms_up(hold).to_string()];
             self.run(&self.connect_end, &[key], &args, |value| match value {
                 Value::Int(1) => Ok(()),
                 other => Err(garbage(&other)),
@@ -897,7 +1010,7 @@ return 1
             channel: &str,
             wait: Duration,
         ) -> Result<(), StoreError> {
-            let args = [channel.to_owned(), wait.as_millis().max(1).to_string()];
+            let args = [channel.to_owned(), ms_up(wait).max(1).to_string()];
             self.run(&self.cool, &[key], &args, |value| match value {
                 Value::Int(1) => Ok(()),
                 other => Err(garbage(&other)),

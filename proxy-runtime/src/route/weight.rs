@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::cooling::cooling;
 use super::lease::{Chore, Closed, LeaseBook};
-use super::shared::{ExitKeys, LeaseReply, Store};
+use super::shared::{ExitKeys, LeaseReply, RETRY, Store};
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
 use crate::model::http_budget::HttpBudget;
 
@@ -460,6 +460,11 @@ impl Weights {
             return;
         };
         let store = &sharing.store;
+        // A store that failed is asked again (once per retry) even when no exit needs a
+        // lease: its answer ends the fallback for every exit.
+        if store.is_down() && store.may_ask(Instant::now()) && store.ping().await.is_ok() {
+            sharing.answered.notify_waiters();
+        }
         for exit in &self.exits {
             let Some((book, keys)) = &exit.book else {
                 continue;
@@ -484,7 +489,12 @@ impl Weights {
                                 book.ban(now + wait, false, now);
                                 book.full(wait, now);
                             }
-                            Err(_) => book.failed(),
+                            Err(_) => {
+                                book.failed(RETRY, now);
+                                // The store may have granted it before the call failed:
+                                // released once it answers, not left to its hold.
+                                store.release_later(&keys.weight, &id, now + hold);
+                            }
                         }
                         drop(book);
                         sharing.answered.notify_waiters();
@@ -498,6 +508,22 @@ impl Weights {
                         // A settlement that fails leaves the lease to its hold: later
                         // than needed, never sooner.
                         let _ = store.settle(&keys.weight, &id, stored, spent, hold).await;
+                    }
+                    Chore::Extend {
+                        id,
+                        stored,
+                        spent,
+                        hold,
+                    } => {
+                        // Recorded once done: asked again at the next pass until it is.
+                        let start = Instant::now();
+                        if store
+                            .settle(&keys.weight, &id, stored, spent, hold)
+                            .await
+                            .is_ok()
+                        {
+                            lock(book).extended(&id, spent, start + hold);
+                        }
                     }
                     Chore::Cool { wait } => {
                         let until = Instant::now() + wait;
