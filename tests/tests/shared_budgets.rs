@@ -517,10 +517,25 @@ async fn proxy_check_shows_each_exit_s_weight_held_cooling_and_places_and_a_wron
     let redis = RedisServer::start_with(Some("check-s3cret"));
     let (_limiter, _endpoint, url) = exchange(100_000, Duration::from_secs(1)).await;
     let mut vars = vars(&redis.url(Some("check-s3cret")), "check", 100, 60_000, 2);
-    vars.push((
-        "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS".to_owned(),
-        "7".to_owned(),
-    ));
+    vars.extend([
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS".to_owned(),
+            "7".to_owned(),
+        ),
+        // Another exchange over a pool, and the system's proxy variables for the rest.
+        ("CRYPTOFEED_PROXY_ENABLED".to_owned(), "true".to_owned()),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__OKX__HTTP__URLS".to_owned(),
+            r#"["socks5h://u:p@10.9.9.9:1080", {"url": "direct://", "exit": "nat-gw-1"}]"#
+                .to_owned(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL".to_owned(),
+            "direct://".to_owned(),
+        ),
+        ("HTTPS_PROXY".to_owned(), "http://10.8.8.8:3128".to_owned()),
+    ]);
+    vars.retain(|(k, _)| k != "CRYPTOFEED_PROXY_SYSTEM");
     let settings = ProxySettings::loader()
         .env_vars(vars.clone())
         .load()
@@ -554,6 +569,18 @@ async fn proxy_check_shows_each_exit_s_weight_held_cooling_and_places_and_a_wron
     assert!((3..=100).contains(&held), "{held}");
     assert!(binance.cooling_ms.unwrap() > 50_000);
     assert_eq!(binance.connect_places, Some(0));
+    // Every exit by its name in the store: a pool's members, and the system's route.
+    let exits = |exchange: &str| -> Vec<&str> {
+        state
+            .exits
+            .iter()
+            .filter(|e| e.exchange.as_str() == exchange)
+            .map(|e| e.exit.as_str())
+            .collect()
+    };
+    assert_eq!(exits("okx"), ["10.9.9.9:1080", "nat-gw-1", "system"]);
+    assert_eq!(exits("binance"), ["direct", "system"]);
+    assert_eq!(exits("*"), ["system"]);
     let table = proxy_runtime::check::render::shared_table(&state);
     assert!(table.contains("ok  answered in"), "{table}");
     assert!(
@@ -706,4 +733,109 @@ async fn a_redis_that_answers_garbage_is_a_typed_error_and_requests_go_on_by_the
 
 fn client_with_prefix(redis: &RedisServer, prefix: &str) -> HttpClient {
     client(&redis.url(None), prefix, 100, 1000, 4)
+}
+
+/// Settings of `binance`'s WebSocket route (direct) with a connection budget of `connects`
+/// per `window_ms`, shared through `redis` under `prefix` by 2 processes, a route timeout
+/// of `timeout_seconds`.
+fn connects_injector(
+    redis: &RedisServer,
+    prefix: &str,
+    connects: u32,
+    window_ms: u64,
+    timeout_seconds: u16,
+) -> ProxyInjector {
+    let vars = [
+        ("CRYPTOFEED_PROXY_SYSTEM", "false".to_owned()),
+        ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
+            "direct://".to_owned(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__TIMEOUT_SECONDS",
+            timeout_seconds.to_string(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+            connects.to_string(),
+        ),
+        (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+            window_ms.to_string(),
+        ),
+        ("CRYPTOFEED_PROXY_SHARED__URL", redis.url(None)),
+        ("CRYPTOFEED_PROXY_SHARED__PREFIX", prefix.to_owned()),
+        ("CRYPTOFEED_PROXY_SHARED__PROCESSES", "2".to_owned()),
+        ("CRYPTOFEED_PROXY_SHARED__TIMEOUT_MS", "200".to_owned()),
+    ];
+    ProxyInjector::new(ProxySettings::loader().env_vars(vars).load().unwrap())
+}
+
+#[tokio::test]
+async fn while_redis_is_down_connections_keep_to_the_share_counting_those_made_before() {
+    let mut redis = RedisServer::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    // 4 per second for every process; 2 for this one while Redis is down.
+    let injector = connects_injector(&redis, "connshare", 4, 1000, 5);
+    let dialer = injector.dialer("binance", proxy_runtime::ConnectionKind::Websocket);
+    for _ in 0..2 {
+        drop(dialer.connect_url(&url).await.unwrap());
+    }
+    redis.kill();
+    // The two made through Redis fill this process's share for a window after they ended.
+    let started = Instant::now();
+    drop(dialer.connect_url(&url).await.unwrap());
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700),
+        "the share of 2 was spent: {waited:?}"
+    );
+    // Those two have expired by now: one place of two is taken, the next goes at once.
+    let started = Instant::now();
+    drop(dialer.connect_url(&url).await.unwrap());
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_place_in_redis_is_held_for_the_longest_attempt_and_a_window_unless_its_end_is_told() {
+    let redis = RedisServer::start();
+    let hole = proxy_tests::blackhole::Blackhole::on("127.0.0.1:0".parse().unwrap());
+    // A route timeout of 2 s and a window of 1 s: a place is held 3 s from its start
+    // while its attempt runs (a process that dies then frees it no later).
+    let injector = connects_injector(&redis, "hold", 10, 1000, 2);
+    let dialer = injector.dialer("binance", proxy_runtime::ConnectionKind::Websocket);
+    let url = format!("ws://{}/ws", hole.addr);
+    let attempt = tokio::spawn(async move { dialer.connect_url(&url).await });
+    let key = "hold:connect:{binance:direct}";
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let score = loop {
+        let places = redis
+            .command(&["ZRANGE", key, "0", "-1", "WITHSCORES"])
+            .unwrap();
+        if let [_, score] = places.as_slice() {
+            break score.parse::<i64>().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no place taken: {places:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let time = redis.command(&["TIME"]).unwrap();
+    let now_ms = time[0].parse::<i64>().unwrap() * 1000 + time[1].parse::<i64>().unwrap() / 1000;
+    let held = score - now_ms;
+    assert!((2_500..=3_100).contains(&held), "held {held} ms from now");
+    assert!(
+        attempt.await.unwrap().is_err(),
+        "the blackhole never answers"
+    );
 }

@@ -89,10 +89,8 @@ pub async fn shared_state(settings: &ProxySettings, report: &Report) -> Option<S
         let mut seen = Vec::new();
         for kind in ConnectionKind::ALL {
             let ids: Vec<String> = match settings.route_for(key, kind) {
-                Some((_, config)) if !config.is_direct() => {
-                    config.members().iter().map(exit_id).collect()
-                }
-                Some(_) => vec!["direct".to_owned()],
+                // `direct://` alone is a member named `direct`, as its dialer names it.
+                Some((_, config)) => config.members().iter().map(exit_id).collect(),
                 None if settings.system_proxies().is_some() => vec!["system".to_owned()],
                 None => vec!["direct".to_owned()],
             };

@@ -304,6 +304,8 @@ mod tests {
         assert_eq!(none.processes(), 1);
         assert_eq!(none.timeout(), Duration::from_millis(250));
         assert!(none.problems().is_empty());
+        let url = SharedUrl::new("redis://h:1/0").unwrap();
+        assert_eq!(none.clone().with_url(url.clone()).url(), Some(&url));
         let set = none
             .with_prefix("p")
             .with_processes(3)

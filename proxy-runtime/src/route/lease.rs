@@ -250,12 +250,8 @@ impl LeaseBook {
         if !may_ask {
             return chores;
         }
-        if let Some(until) = self.untold.take() {
-            if until > now && may_ask {
-                chores.push(Chore::Cool { wait: until - now });
-            } else if until > now {
-                self.untold = Some(until);
-            }
+        if let Some(until) = self.untold.take().filter(|&until| until > now) {
+            chores.push(Chore::Cool { wait: until - now });
         }
         let window = self.window;
         self.leases.retain_mut(|lease| {
@@ -269,7 +265,7 @@ impl LeaseBook {
                 });
                 return false;
             }
-            if lease.in_flight > 0 && now + window >= lease.held_until {
+            if lease.in_flight != 0 && now + window >= lease.held_until {
                 chores.push(Chore::Extend {
                     id: lease.id.clone(),
                     stored: lease.stored,
@@ -434,6 +430,15 @@ mod tests {
         assert_eq!(ask(&b.chores(true, now)), None, "4 left of 7: not low");
         b.take(1, false, now).unwrap();
         assert_eq!(ask(&b.chores(true, now)), Some((7, 1)), "3 left: low");
+        // A lease whose time is over has nothing left to spend, from its end on.
+        let (mut b, now) = book(200, 4);
+        b.granted("a".into(), 7, now, now);
+        b.take(1, false, now).unwrap();
+        assert_eq!(
+            ask(&b.chores(true, now + b.ttl - Duration::from_millis(1))),
+            None
+        );
+        assert_eq!(ask(&b.chores(true, now + b.ttl)), Some((7, 1)));
     }
 
     #[test]
@@ -566,7 +571,15 @@ mod tests {
         b.untold(until);
         assert!(b.chores(false, now).is_empty());
         assert_eq!(b.chores(true, now), [Chore::Cool { wait: until - now }]);
-        // Over: requests go on (asking for a lease).
+        // A ban over by the time the store may be told is not told.
+        b.untold(until);
+        let told = b.chores(true, until);
+        assert!(
+            !told.iter().any(|c| matches!(c, Chore::Cool { .. })),
+            "{told:?}"
+        );
+        // Over at its end: requests go on (asking for a lease).
+        assert_eq!(b.banned(until), None, "a ban ends at its end");
         let after = until + Duration::from_millis(1);
         assert_eq!(b.banned(after), None);
         assert!(matches!(
@@ -590,7 +603,14 @@ mod tests {
         assert!(b.take(1, false, now).is_err());
         assert_eq!(ask(&b.chores(true, now)), Some((7, 1)));
         b.failed(Duration::from_secs(1), now);
-        // The exit's own share (50) until the retry, the store answering or not.
+        // The exit's own share (50) until the retry, the store answering or not; at the
+        // retry, a lease is asked for again.
+        let mut probe = b.clone();
+        assert_eq!(probe.take(1, false, now), Ok(None));
+        assert!(matches!(
+            probe.take(1, false, now + Duration::from_secs(1)),
+            Err(Blocked { pending: true, .. })
+        ));
         for _ in 0..50 {
             assert_eq!(b.take(1, false, now), Ok(None));
         }
@@ -610,7 +630,8 @@ mod tests {
             b.take(1, false, later).is_err(),
             "the share is spent: the lease waits"
         );
-        let after = now + W + Duration::from_millis(200);
+        // A window after the last request by the share, the leases alone decide.
+        let after = now + W;
         b.granted("b".into(), 7, after, after);
         assert_eq!(b.take(1, false, after), Ok(Some(1)));
     }
