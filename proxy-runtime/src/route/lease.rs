@@ -455,6 +455,11 @@ mod tests {
             })
         );
         assert_eq!(ask(&b.chores(true, now + Duration::from_secs(2))), None);
+        // From the instant it said, the request asks again instead of waiting.
+        assert!(matches!(
+            b.take(1, false, now + Duration::from_secs(3)),
+            Err(Blocked { pending: true, .. })
+        ));
         assert_eq!(
             ask(&b.chores(true, now + Duration::from_secs(3))),
             Some((7, 1))
