@@ -115,8 +115,22 @@ async fn calls_lease_waits_and_an_outage_show_in_the_metrics() {
     );
 
     redis.kill();
+    let calls = |m: &BTreeMap<(String, String), f64>| -> f64 {
+        m.iter()
+            .filter(|((name, _), _)| name == "proxy_shared_call_seconds")
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let before = calls(&shared_metrics(&snapshotter, &mut seen));
     assert!(send_for(&client, &url, Duration::from_millis(1500)).await > 0);
     let m = shared_metrics(&snapshotter, &mut seen);
+    // A store that is down is asked again once a second, not at every chance: the call
+    // that failed, the lease it may have granted released once, a retry or two.
+    let during = calls(&m) - before;
+    assert!(
+        (1.0..=6.0).contains(&during),
+        "{during} calls in 1.5 s of outage: {m:?}"
+    );
     assert_eq!(
         get(&m, "proxy_shared_fallbacks_total", "error=unreachable"),
         Some(1.0),

@@ -1057,3 +1057,105 @@ return 1
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cooling_message_is_a_key_a_space_and_1_to_12_digits_of_ms_at_most_a_day() {
+        let key = "p:cool:{binance:127.0.0.2}";
+        assert_eq!(
+            parse_cooling(format!("{key} 3000").as_bytes()),
+            Some((key, Duration::from_millis(3000)))
+        );
+        assert_eq!(
+            parse_cooling(b"k 999999999999"),
+            Some(("k", COOL_MAX)),
+            "at most a day"
+        );
+        // The last space splits: a key may hold spaces of its own.
+        assert_eq!(
+            parse_cooling(b"a b 7"),
+            Some(("a b", Duration::from_millis(7)))
+        );
+        for bad in [
+            &b" 3000"[..],
+            b"k ",
+            b"k 1234567890123",
+            b"k 12a",
+            b"k -1",
+            b"k +1",
+            b"nospace",
+            b"",
+            b"k \xff1",
+            b"\xff 1",
+        ] {
+            assert_eq!(
+                parse_cooling(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn a_store_is_shown_with_its_password_masked_and_names_its_keys_by_exit() {
+        use crate::model::shared::SharedUrl;
+        let settings = SharedSettings::new()
+            .with_url(SharedUrl::new("redis://u:hunter2@h:1/0").unwrap())
+            .with_prefix("desk");
+        let store = Store::new(&settings).expect("a store");
+        let shown = format!("{store:?}");
+        assert!(
+            shown.starts_with(
+                "Store { url: Some(SharedUrl(redis://u:***@h:1/0)), prefix: \"desk\", down: false"
+            ),
+            "{shown}"
+        );
+        assert!(!shown.contains("hunter2"));
+        let keys = store.keys("binance", "10.0.0.1:1080");
+        assert_eq!(keys.weight, "desk:weight:{binance:10.0.0.1:1080}");
+        assert_eq!(keys.cool, "desk:cool:{binance:10.0.0.1:1080}");
+        assert_eq!(keys.connect, "desk:connect:{binance:10.0.0.1:1080}");
+        assert_eq!(store.channel(), "desk:cooling");
+        assert_ne!(store.lease_id(), store.lease_id(), "ids never repeat");
+        assert!(
+            Store::new(&SharedSettings::new()).is_none(),
+            "no URL, no store"
+        );
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn every_route_listening_for_an_exit_s_cooling_is_told_and_dropped_ones_are_forgotten() {
+        use crate::model::http_budget::HttpBudget;
+        use crate::model::shared::SharedUrl;
+        use crate::route::weight::ExitName;
+        let settings =
+            SharedSettings::new().with_url(SharedUrl::new("redis://127.0.0.1:1/0").unwrap());
+        let store = Store::new(&settings).unwrap();
+        let budget = HttpBudget::new().with_weight(100, Duration::from_secs(60));
+        let route = || {
+            let exit = ExitName {
+                shown: "direct".into(),
+                id: "direct".into(),
+            };
+            Weights::new(&budget, vec![exit], Vec::new(), Some((&store, "binance"))).unwrap()
+        };
+        let key = store.keys("binance", "direct").cool;
+        let (first, second) = (route(), route());
+        drop(first);
+        let third = route();
+        let listening = store.listeners.lock().unwrap().get(&key).map(Vec::len);
+        assert_eq!(listening, Some(2), "the dropped route is forgotten");
+        store.cooled(&key, Duration::from_secs(30));
+        assert!(
+            second.banned(0) && third.banned(0),
+            "both live routes are told"
+        );
+        store.cooled("another key", Duration::from_secs(30));
+    }
+}

@@ -567,6 +567,15 @@ impl Weights {
         });
     }
 
+    /// Whether exit `i` is banned now (a 429 or 418 on a shared budget).
+    #[cfg(test)]
+    pub(crate) fn banned(&self, i: usize) -> bool {
+        self.exits[i]
+            .book
+            .as_ref()
+            .is_some_and(|(book, _)| lock(book).banned(Instant::now()).is_some())
+    }
+
     /// The number of exits.
     pub(crate) fn len(&self) -> usize {
         self.exits.len()
