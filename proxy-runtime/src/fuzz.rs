@@ -164,7 +164,8 @@ pub fn blind_to_header_values(settings: &crate::model::proxy_settings::ProxySett
 /// answered; the running total matches the slots. Also reads `data` as a used-weight
 /// header value: a count is digits alone, read back exactly.
 pub fn weight_window(data: &[u8]) {
-    use crate::route::weight::{Blocked, ExitWindow, parse_count};
+    use crate::route::weight::parse_count;
+    use crate::route::window::{Blocked, ExitWindow};
     use std::time::Duration;
     use tokio::time::Instant;
 

@@ -690,7 +690,9 @@ async fn debug_output_names_route_and_target_and_never_a_secret() {
             "ProxyInjector {{ settings: Ok(ProxySettings {{ enabled: true, default: \
              Some(ConnectionProxies {{ http: {route}, websocket: {route}, \
              websocket_session: None, http_budget: None }}), exchanges: {{}}, \
-             system: true, system_proxies: None }}), resolver: SystemResolver, \
+             system: true, shared: SharedSettings {{ url: None, prefix: None, \
+             processes: None, timeout_ms: None }}, system_proxies: None }}), \
+             resolver: SystemResolver, \
              http: HttpOptions {{ timeout: None, max_body_bytes: 67108864, http2: true }}, .. }}"
         )
     );

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::weight::{Blocked, ExitWindow};
+use super::window::{Blocked, ExitWindow};
 
 /// One lease.
 #[derive(Debug, Clone)]

@@ -31,7 +31,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::cooling::COOL_MAX;
-use super::weight::Weights;
 use crate::model::shared::SharedSettings;
 
 /// A message of the cooling channel, `KEY WAIT_MS`: the cooling key of an exit and how
@@ -113,8 +112,14 @@ pub(crate) struct Store {
     failed_at: Mutex<Option<Instant>>,
 }
 
-/// An exit that listens for cooling: its route's budgets, and its index there.
-type Listener = (Weak<Weights>, usize);
+/// What is told that an exit cools: a route's weight budgets.
+pub(crate) trait CoolListener: Send + Sync {
+    /// Exit `index` of the route cools for `wait` from now.
+    fn cooled(&self, index: usize, wait: Duration);
+}
+
+/// An exit that listens for cooling: its route, and its index there.
+type Listener = (Weak<dyn CoolListener>, usize);
 
 /// The keys of one exit's state in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,9 +177,19 @@ impl Store {
         }
     }
 
+    /// How many routes listen for the cooling at `cool_key`.
+    #[cfg(all(test, feature = "redis"))]
+    pub(crate) fn listening(&self, cool_key: &str) -> usize {
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.get(cool_key).map_or(0, Vec::len)
+    }
+
     /// Has `weights` told when exit `index` (whose cooling is kept at `cool_key`) cools,
     /// by any process, for as long as it lives.
-    pub(crate) fn listen(&self, cool_key: &str, weights: Weak<Weights>, index: usize) {
+    pub(crate) fn listen(&self, cool_key: &str, weights: Weak<dyn CoolListener>, index: usize) {
         let mut listeners = self
             .listeners
             .lock()
@@ -185,8 +200,8 @@ impl Store {
     }
 
     /// Tells the listeners of `cool_key` that it cools for `wait`.
-    fn cooled(&self, cool_key: &str, wait: Duration) {
-        let listeners: Vec<(Arc<Weights>, usize)> = {
+    pub(crate) fn cooled(&self, cool_key: &str, wait: Duration) {
+        let listeners: Vec<(Arc<dyn CoolListener>, usize)> = {
             let listeners = self
                 .listeners
                 .lock()
@@ -1126,36 +1141,5 @@ mod tests {
             Store::new(&SharedSettings::new()).is_none(),
             "no URL, no store"
         );
-    }
-
-    #[cfg(feature = "redis")]
-    #[test]
-    fn every_route_listening_for_an_exit_s_cooling_is_told_and_dropped_ones_are_forgotten() {
-        use crate::model::http_budget::HttpBudget;
-        use crate::model::shared::SharedUrl;
-        use crate::route::weight::ExitName;
-        let settings =
-            SharedSettings::new().with_url(SharedUrl::new("redis://127.0.0.1:1/0").unwrap());
-        let store = Store::new(&settings).unwrap();
-        let budget = HttpBudget::new().with_weight(100, Duration::from_secs(60));
-        let route = || {
-            let exit = ExitName {
-                shown: "direct".into(),
-                id: "direct".into(),
-            };
-            Weights::new(&budget, vec![exit], Vec::new(), Some((&store, "binance"))).unwrap()
-        };
-        let key = store.keys("binance", "direct").cool;
-        let (first, second) = (route(), route());
-        drop(first);
-        let third = route();
-        let listening = store.listeners.lock().unwrap().get(&key).map(Vec::len);
-        assert_eq!(listening, Some(2), "the dropped route is forgotten");
-        store.cooled(&key, Duration::from_secs(30));
-        assert!(
-            second.banned(0) && third.banned(0),
-            "both live routes are told"
-        );
-        store.cooled("another key", Duration::from_secs(30));
     }
 }
