@@ -1012,6 +1012,7 @@ mod tests {
         drop(first);
         let third = route();
         assert_eq!(store.listening(&key), 2, "the dropped route is forgotten");
+        assert!(!second.banned(0) && !third.banned(0));
         store.cooled(&key, Duration::from_secs(30));
         assert!(
             second.banned(0) && third.banned(0),
