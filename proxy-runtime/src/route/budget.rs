@@ -60,6 +60,14 @@ struct State {
     queue: VecDeque<u64>,
 }
 
+impl State {
+    /// Forgets the places that freed by `now`: their attempt ended a `window` ago.
+    fn prune(&mut self, window: Duration, now: Instant) {
+        self.places
+            .retain(|(_, end)| end.is_none_or(|end| end + window > now));
+    }
+}
+
 /// A place in the budget, held by one connection attempt; dropping it ends the attempt
 /// (its place frees `window` later).
 #[derive(Debug)]
@@ -129,11 +137,7 @@ impl ConnectBudget {
     /// after it ends).
     fn record(self: &Arc<Self>) -> Place {
         let mut state = self.state();
-        let now = Instant::now();
-        let window = self.window;
-        state
-            .places
-            .retain(|(_, end)| end.is_none_or(|end| end + window > now));
+        state.prune(self.window, Instant::now());
         let id = state.next_id;
         state.next_id += 1;
         state.places.push_back((id, None));
@@ -181,11 +185,7 @@ impl ConnectBudget {
             ended.as_mut().enable();
             let wake_at = {
                 let mut state = self.state();
-                let now = Instant::now();
-                let window = self.window;
-                state
-                    .places
-                    .retain(|(_, end)| end.is_none_or(|end| end + window > now));
+                state.prune(self.window, Instant::now());
                 if state.places.len() < self.connects && state.queue.front() == Some(&ticket) {
                     state.queue.pop_front();
                     state.places.push_back((ticket, None));
@@ -207,7 +207,7 @@ impl ConnectBudget {
                 state
                     .places
                     .iter()
-                    .filter_map(|(_, end)| end.map(|end| end + window))
+                    .filter_map(|(_, end)| end.map(|end| end + self.window))
                     .min()
             };
             match wake_at {

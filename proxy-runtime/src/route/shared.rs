@@ -20,7 +20,7 @@
 
 // Without the `redis` feature no store is ever made (the settings' load refuses a URL):
 // what only a store does is never called.
-#![cfg_attr(not(feature = "redis"), allow(dead_code))]
+#![cfg_attr(not(feature = "redis"), allow(dead_code, unused_variables))]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -138,6 +138,28 @@ const RESUBSCRIBE: Duration = Duration::from_secs(60);
 
 /// While the store is down, it is asked again at most this often.
 pub(crate) const RETRY: Duration = Duration::from_secs(1);
+
+/// One call to the store, bounded and accounted by [`Store::call`]: `$call`, a future on
+/// `self.redis`, where this build has a Redis client; else an error (no store is made
+/// without one: the settings' load refuses a URL).
+macro_rules! on_redis {
+    ($self:ident, $op:literal, $call:expr) => {
+        $self
+            .call($op, async {
+                #[cfg(feature = "redis")]
+                {
+                    $call.await
+                }
+                #[cfg(not(feature = "redis"))]
+                {
+                    Err(StoreError::Unreachable(
+                        "no Redis client in this build".into(),
+                    ))
+                }
+            })
+            .await
+    };
+}
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -284,20 +306,11 @@ impl Store {
         hold: Duration,
         id: &str,
     ) -> Result<LeaseReply, StoreError> {
-        self.call("lease", async {
-            #[cfg(feature = "redis")]
-            {
-                self.redis.lease(keys, budget, want, min, hold, id).await
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = (keys, budget, want, min, hold, id);
-                Err(StoreError::Unreachable(
-                    "no Redis client in this build".into(),
-                ))
-            }
-        })
-        .await
+        on_redis!(
+            self,
+            "lease",
+            self.redis.lease(keys, budget, want, min, hold, id)
+        )
     }
 
     /// Releases the lease or place `id` at `key` that a call which failed may have taken
@@ -328,57 +341,23 @@ impl Store {
 
     /// Removes the lease or place `id` at `key`, whatever it holds.
     async fn release(&self, key: &str, id: &str) -> Result<(), StoreError> {
-        self.call("release", async {
-            #[cfg(feature = "redis")]
-            {
-                self.redis.release(key, id).await
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = (key, id);
-                Err(StoreError::Unreachable(
-                    "no Redis client in this build".into(),
-                ))
-            }
-        })
-        .await
+        on_redis!(self, "release", self.redis.release(key, id))
     }
 
     /// Tells every process that the exit at `keys` cools for `wait` (from the store's
     /// clock): no lease is granted before it ends, and the processes that subscribe stop
     /// sending through it.
     pub(crate) async fn cool(&self, keys: &ExitKeys, wait: Duration) -> Result<(), StoreError> {
-        self.call("cool", async {
-            #[cfg(feature = "redis")]
-            {
-                self.redis.cool(&keys.cool, &self.channel(), wait).await
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = (keys, wait);
-                Err(StoreError::Unreachable(
-                    "no Redis client in this build".into(),
-                ))
-            }
-        })
-        .await
+        on_redis!(
+            self,
+            "cool",
+            self.redis.cool(&keys.cool, &self.channel(), wait)
+        )
     }
 
     /// Asks the store whether it answers (`PING`).
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        self.call("ping", async {
-            #[cfg(feature = "redis")]
-            {
-                self.redis.ping().await
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                Err(StoreError::Unreachable(
-                    "no Redis client in this build".into(),
-                ))
-            }
-        })
-        .await
+        on_redis!(self, "ping", self.redis.ping())
     }
 
     /// What the store holds for the exit at `keys` now: the weight of its unexpired
@@ -387,20 +366,7 @@ impl Store {
         &self,
         keys: &ExitKeys,
     ) -> Result<(u32, Option<Duration>, u32), StoreError> {
-        self.call("read", async {
-            #[cfg(feature = "redis")]
-            {
-                self.redis.exit_state(keys).await
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = keys;
-                Err(StoreError::Unreachable(
-                    "no Redis client in this build".into(),
-                ))
-            }
-        })
-        .await
+        on_redis!(self, "read", self.redis.exit_state(keys))
     }
 
     /// Takes a place of the connection budget of `connects` kept at `key`, under `id`,
@@ -413,20 +379,7 @@ impl Store {
         hold: Duration,
         id: &str,
     ) -> Result<Option<Duration>, StoreError> {
-        self.call("connect", async {
-            #[cfg(feature = "redis")]
-            {
-                self.redis.connect(key, connects, hold, id).await
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = (key, connects, hold, id);
-                Err(StoreError::Unreachable(
-                    "no Redis client in this build".into(),
-                ))
-            }
-        })
-        .await
+        on_redis!(self, "connect", self.redis.connect(key, connects, hold, id))
     }
 
     /// The attempt of the place `id` at `key` ended: its place frees `hold` from now (at
@@ -437,20 +390,7 @@ impl Store {
         id: &str,
         hold: Duration,
     ) -> Result<(), StoreError> {
-        self.call("connect_end", async {
-            #[cfg(feature = "redis")]
-            {
-                self.redis.connect_end(key, id, hold).await
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = (key, id, hold);
-                Err(StoreError::Unreachable(
-                    "no Redis client in this build".into(),
-                ))
-            }
-        })
-        .await
+        on_redis!(self, "connect_end", self.redis.connect_end(key, id, hold))
     }
 
     /// Settles the lease `id` of `amount` at `key`: it now holds `spent` (what was spent
@@ -463,20 +403,11 @@ impl Store {
         spent: u32,
         hold: Duration,
     ) -> Result<(), StoreError> {
-        self.call("settle", async {
-            #[cfg(feature = "redis")]
-            {
-                self.redis.settle(key, id, amount, spent, hold).await
-            }
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = (key, id, amount, spent, hold);
-                Err(StoreError::Unreachable(
-                    "no Redis client in this build".into(),
-                ))
-            }
-        })
-        .await
+        on_redis!(
+            self,
+            "settle",
+            self.redis.settle(key, id, amount, spent, hold)
+        )
     }
 
     /// Runs one call within the deadline, times it, and keeps the store's health: the

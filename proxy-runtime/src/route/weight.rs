@@ -571,7 +571,10 @@ impl Ticket {
     /// the exchange's count corrects ours. A 429 or 418 on a shared budget cools the exit
     /// in every process for its `Retry-After` (a minute without one).
     pub(crate) fn answered(mut self, status: StatusCode, headers: &HeaderMap) {
-        if let (Some(sharing), Some(wait)) = (&self.weights.shared, cooling(status, headers))
+        // Only a shared budget reads the status: a budget of one process leaves 429 and
+        // 418 to the pool's cooling.
+        if let Some(sharing) = &self.weights.shared
+            && let Some(wait) = cooling(status, headers)
             && let Some((book, _)) = &self.weights.exits[self.exit].book
         {
             let now = Instant::now();
