@@ -24,7 +24,7 @@ mod tests {
         assert!(s.enabled());
         for kind in ConnectionKind::ALL {
             let local = s.get_proxy("localex", kind).unwrap();
-            assert_eq!(local.url().to_string(), "socks5h://127.0.0.1:41080");
+            assert_eq!(local.url().to_string(), "socks5h://127.0.0.1:21080");
             assert_eq!(local.timeout().get(), 5);
         }
         let binance = s.get_proxy("binance", ConnectionKind::Http).unwrap();
