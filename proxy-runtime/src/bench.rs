@@ -90,8 +90,8 @@ impl WeightBench {
                 id: format!("exit-{i}"),
             })
             .collect();
-        let weights =
-            crate::route::weight::Weights::new(&budget, exits, Vec::new(), None).expect("a budget");
+        let weights = crate::route::weight::Weights::new(&budget, exits, Vec::new(), None, None)
+            .expect("a budget");
         let mut answer = http::HeaderMap::new();
         answer.insert("x-mbx-used-weight-1m", http::HeaderValue::from_static("12"));
         // Each of the first exits' whole budget, in flight.

@@ -68,7 +68,9 @@ pub use injector::global::{
     init_proxy_system, init_proxy_system_with, proxy_injector, with_proxy_injector,
     with_proxy_injector_sync,
 };
-pub use injector::{ProxyInjector, ProxyInjectorBuilder};
+pub use injector::{
+    ProxyInjector, ProxyInjectorBuilder, ReloadError, ReloadReport, RouteChange, RouteChangeKind,
+};
 pub use model::exchange::{ExchangeId, ExchangeIdError};
 pub use model::host::Host;
 pub use model::hosts::{HostPattern, HostPatternError};
@@ -77,6 +79,7 @@ pub use model::key::{ConnectionKind, RouteEntry, RouteField, RouteKey};
 pub use model::member::{MemberError, PoolMember};
 pub use model::proxy_settings::{ConnectionProxies, ExchangeProxies, ProxySettings};
 pub use model::proxy_url::{ProxyEndpoint, ProxyScheme, ProxyUrl, UrlError};
+pub use model::reload::ReloadSettings;
 pub use model::route::{EmptyPool, ProxyConfig, Strategy};
 pub use model::session::{Millis, MillisError, SessionSettings};
 pub use model::shared::{SharedSettings, SharedUrl};

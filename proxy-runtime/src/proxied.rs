@@ -143,7 +143,8 @@ impl Resolved {
         let http = injector.http_client(exchange);
         // A valid id is named in its lowercase form; anything else as the dialer shows it
         // (redacted).
-        let exchange = http.dialer().exchange().unwrap_or(exchange);
+        let dialer = http.dialer();
+        let exchange = dialer.exchange().unwrap_or(exchange);
         Self {
             exchange: Arc::from(exchange),
             websocket: injector.dialer(exchange, ConnectionKind::Websocket),

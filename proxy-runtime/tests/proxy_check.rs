@@ -231,10 +231,12 @@ fn vars_lists_every_name_from_the_schema() {
         .collect();
     assert_eq!(
         names.len(),
-        63,
-        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes, session and budget knobs, HOSTS and SHARED: {names:?}"
+        66,
+        "ENABLED, SYSTEM, DEFAULT, EXCHANGES, their routes, session and budget knobs, HOSTS, SHARED and RELOAD: {names:?}"
     );
     assert!(names.contains(&"X_SHARED__URL"), "{names:?}");
+    assert!(names.contains(&"X_RELOAD__WATCH"), "{names:?}");
+    assert!(names.contains(&"X_RELOAD__DEBOUNCE_MS"), "{names:?}");
     assert!(
         names.contains(&"X_EXCHANGES__<ID>__HTTP_BUDGET__USED_WEIGHT_HEADER"),
         "{names:?}"

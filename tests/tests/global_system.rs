@@ -22,7 +22,7 @@ fn process_wide_settings_and_a_scope_over_them() {
         .unwrap();
     init_proxy_system(global);
     let seen = proxy_injector().dialer("kraken", ConnectionKind::Websocket);
-    assert_eq!(seen.proxy(), Some("socks5h://global.test:1080"));
+    assert_eq!(seen.proxy().as_deref(), Some("socks5h://global.test:1080"));
     assert_eq!(
         proxy_injector()
             .dialer("kraken", ConnectionKind::Http)

@@ -691,7 +691,8 @@ async fn debug_output_names_route_and_target_and_never_a_secret() {
              Some(ConnectionProxies {{ http: {route}, websocket: {route}, \
              websocket_session: None, http_budget: None }}), exchanges: {{}}, \
              system: true, shared: SharedSettings {{ url: None, prefix: None, \
-             processes: None, timeout_ms: None }}, system_proxies: None }}), \
+             processes: None, timeout_ms: None }}, reload: ReloadSettings {{ watch: None, \
+             debounce_ms: None }}, system_proxies: None }}), \
              resolver: SystemResolver, \
              http: HttpOptions {{ timeout: None, max_body_bytes: 67108864, http2: true }}, .. }}"
         )
@@ -788,7 +789,7 @@ fn the_injector_keeps_its_settings_and_gives_its_clients_its_options() {
     ];
     let settings = ProxySettings::loader().env_vars(vars).load().unwrap();
     let inj = ProxyInjector::builder(settings.clone()).build();
-    assert_eq!(inj.settings().ok(), Some(&settings));
+    assert_eq!(inj.settings().ok().as_deref(), Some(&settings));
     // The bound on a response body: 64 MiB unless the builder says otherwise.
     assert_eq!(
         inj.http_client("binance").max_body_bytes(),

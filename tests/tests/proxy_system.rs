@@ -32,7 +32,7 @@ async fn scoped_injectors_in_parallel_do_not_leak() {
                 for _ in 0..50 {
                     tokio::task::yield_now().await;
                     let seen = proxy_injector().dialer("binance", ConnectionKind::Http);
-                    assert_eq!(seen.proxy(), Some(url.as_str()));
+                    assert_eq!(seen.proxy().as_deref(), Some(url.as_str()));
                 }
             })
             .await;
@@ -47,10 +47,7 @@ async fn scoped_injectors_in_parallel_do_not_leak() {
 fn scoped_injector_for_synchronous_code() {
     let injector = Arc::new(ProxyInjector::new(settings("http://sync-proxy:3128")));
     let proxy = with_proxy_injector_sync(injector, || {
-        proxy_injector()
-            .dialer("okx", ConnectionKind::Http)
-            .proxy()
-            .map(str::to_owned)
+        proxy_injector().dialer("okx", ConnectionKind::Http).proxy()
     });
     assert_eq!(proxy.as_deref(), Some("http://sync-proxy:3128"));
 }
@@ -80,8 +77,8 @@ async fn settings_that_failed_to_load_fail_every_connection() {
     );
     let dialer = injector.dialer("binance", proxy_runtime::ConnectionKind::Http);
     assert_eq!(
-        dialer.failure().map(|e| e.kind()),
-        Some(&ProxyErrorKind::Settings)
+        dialer.failure().map(|e| e.kind().clone()),
+        Some(ProxyErrorKind::Settings)
     );
     assert_eq!(dialer.route(), "fails (invalid proxy settings)");
     let err = injector

@@ -16,7 +16,6 @@ use crate::http_client::client::HttpClient;
 use crate::injector::ProxyInjector;
 use crate::model::exchange::ExchangeId;
 use crate::model::key::{ConnectionKind, RouteKey};
-use crate::model::proxy_settings::ProxySettings;
 use crate::redact;
 use crate::route::dialer::Dialer;
 use crate::route::weight::parse_count;
@@ -262,8 +261,7 @@ pub async fn probe(
     let system = injector
         .settings()
         .ok()
-        .and_then(ProxySettings::system_proxies)
-        .is_some();
+        .is_some_and(|settings| settings.system_proxies().is_some());
     let warnings = if report.enabled || system {
         Vec::new()
     } else {

@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::HeaderMap;
 use http_body_util::Full;
@@ -31,7 +32,7 @@ use crate::error::{Phase, ProxyError, ProxyErrorKind as K, find_in_chain};
 use crate::model::exchange::ExchangeId;
 use crate::model::hosts::{HostIndex, url_form};
 use crate::model::key::ConnectionKind;
-use crate::route::dialer::Dialer;
+use crate::route::dialer::{Dialer, Route};
 use crate::route::pool::{MemberTag, cannot_carry, is_member_failure};
 use crate::route::weight::Ticket;
 use crate::transport::target::Target;
@@ -81,21 +82,29 @@ impl Default for HttpOptions {
 /// ```
 #[derive(Clone)]
 pub struct HttpClient {
-    /// The route of every request; for a client routed by host, the default route.
-    inner: Arc<Inner>,
-    /// For a client routed by host, the routes of the exchanges that claim hosts.
-    by_host: Option<Arc<ByHost>>,
+    /// The routes in force: swapped whole when the injector that made the client
+    /// reloads, read once by each request.
+    routes: Arc<ArcSwap<Routes>>,
     /// Headers every request of this client carries, unless it sets them itself.
     default_headers: Option<Arc<HeaderMap>>,
 }
 
-struct Inner {
+/// The routes of a client at one time.
+struct Routes {
+    /// The route of every request; for a client routed by host, the default route.
+    inner: Arc<Inner>,
+    /// For a client routed by host, the routes of the exchanges that claim hosts.
+    by_host: Option<ByHost>,
+}
+
+/// One route of a client, with its connection pool (or pools).
+pub(crate) struct Inner {
     client: HyperClient,
     /// On a pool of several members with weight budgets, a client (and connection pool)
     /// per member: a request takes its member's budget before it takes a connection, so
     /// it must take that member's connection (hyper-util pools by host, not by member).
     members: Option<Box<[HyperClient]>>,
-    dialer: Dialer,
+    route: Route,
     options: HttpOptions,
 }
 
@@ -109,49 +118,37 @@ struct ByHost {
 
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let routes = self.routes.load();
         let mut f = f.debug_struct("HttpClient");
-        f.field("dialer", &self.inner.dialer);
-        if let Some(by_host) = &self.by_host {
+        f.field("dialer", &routes.inner.route);
+        if let Some(by_host) = &routes.by_host {
             let mut exchanges: Vec<&ExchangeId> = by_host.exchanges.keys().collect();
             exchanges.sort_unstable();
             f.field("by_host", &exchanges);
         }
-        f.field("options", &self.inner.options)
+        f.field("options", &routes.inner.options)
             .finish_non_exhaustive()
     }
 }
 
 impl HttpClient {
-    /// A client whose connections all go through `dialer`, with the default options (no
-    /// request deadline, 64 MiB bodies, HTTP/2 offered to `https://` targets).
+    /// A client whose connections all go through the route `dialer` has in force now,
+    /// with the default options (no request deadline, 64 MiB bodies, HTTP/2 offered to
+    /// `https://` targets). The clients of a [`ProxyInjector`](crate::ProxyInjector)
+    /// ([`http_client`](crate::ProxyInjector::http_client)) follow its reloads; this one
+    /// stays on the route it was made with.
     pub fn new(dialer: Dialer) -> Self {
         Self::with_options(dialer, HttpOptions::default())
     }
 
     pub(crate) fn with_options(dialer: Dialer, options: HttpOptions) -> Self {
-        let hyper = |dialer: Dialer| {
-            Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new())
-                .pool_idle_timeout(POOL_IDLE)
-                .build(ProxyConnector::new(dialer, options.http2))
-        };
-        let members = dialer
-            .weights()
-            .filter(|_| dialer.is_pool())
-            .map(|weights| {
-                (0..weights.len())
-                    .map(|i| hyper(dialer.pinned(i)))
-                    .collect()
-            });
+        Self::of(Inner::new(dialer.now(), options), None)
+    }
+
+    /// A client of `inner`'s route, and of `by_host`'s routes by host.
+    fn of(inner: Arc<Inner>, by_host: Option<ByHost>) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                client: hyper(dialer.clone()),
-                members,
-                dialer,
-                options,
-            }),
-            by_host: None,
+            routes: Arc::new(ArcSwap::from_pointee(Routes { inner, by_host })),
             default_headers: None,
         }
     }
@@ -163,59 +160,43 @@ impl HttpClient {
         index: HostIndex,
         exchanges: impl IntoIterator<Item = (ExchangeId, HttpClient)>,
     ) -> Self {
-        let exchanges = exchanges
-            .into_iter()
-            .map(|(id, client)| (id, client.inner))
-            .collect();
-        Self {
-            inner: default.inner.clone(),
-            by_host: Some(Arc::new(ByHost { index, exchanges })),
-            default_headers: None,
-        }
+        Self::of(default.inner(), Some(ByHost::new(index, exchanges)))
     }
 
-    /// The route of a request to `uri`, whose host an `http::Uri` gives as written: put in
-    /// `url`'s form only when a client routes by host.
-    fn route_of_uri(&self, uri: &http::Uri) -> &Inner {
-        if self.by_host.is_none() {
-            return &self.inner;
-        }
-        let host = uri.host().and_then(url_form);
-        self.route_of(host.as_deref())
+    /// Puts the routes of `client` in force for this client and its copies: requests that
+    /// start from now on take them; those under way keep theirs.
+    pub(crate) fn follow(&self, client: &HttpClient) {
+        self.routes.store(client.routes.load_full());
     }
 
-    /// The route of a request to `host` (in `url`'s form).
-    fn route_of(&self, host: Option<&str>) -> &Inner {
-        let by_host = match &self.by_host {
-            None => return &self.inner,
-            Some(by_host) => by_host,
-        };
-        host.and_then(|host| by_host.index.exchange_for(host))
-            .and_then(|id| by_host.exchanges.get(id))
-            .unwrap_or(&self.inner)
+    /// The route in force of a client that is not routed by host (for a client routed by
+    /// host, its default route).
+    pub(crate) fn inner(&self) -> Arc<Inner> {
+        self.routes.load().inner.clone()
     }
 
-    /// The same client (the same route and connection pool) whose every request carries
-    /// `headers`, unless it sets a header of the same name itself: an API key, a
-    /// `User-Agent`. A cheap copy; the client it is made from is unchanged.
+    /// The same client (the same routes and connection pools, following the same
+    /// reloads) whose every request carries `headers`, unless it sets a header of the
+    /// same name itself: an API key, a `User-Agent`. A cheap copy; the client it is made
+    /// from is unchanged.
     pub fn with_default_headers(&self, headers: HeaderMap) -> HttpClient {
         Self {
-            inner: self.inner.clone(),
-            by_host: self.by_host.clone(),
+            routes: self.routes.clone(),
             default_headers: Some(Arc::new(headers)),
         }
     }
 
-    /// The dialer (route) this client uses; for a client routed by host
+    /// The route this client uses now, as a dialer that stays on it; for a client routed
+    /// by host
     /// ([`ProxyInjector::http_client_by_host`](crate::ProxyInjector::http_client_by_host)),
     /// the default route's, which takes the hosts no exchange claims.
-    pub fn dialer(&self) -> &Dialer {
-        &self.inner.dialer
+    pub fn dialer(&self) -> Dialer {
+        self.routes.load().inner.route.clone().into()
     }
 
     /// The bound on a response body, after decompression.
     pub fn max_body_bytes(&self) -> u64 {
-        self.inner.options.max_body_bytes
+        self.routes.load().inner.options.max_body_bytes
     }
 
     /// Sends a request built with hyper's types and returns hyper's response, as it came:
@@ -232,8 +213,9 @@ impl HttpClient {
             Ok((target, _)) => (Some(target), Ok(())),
             Err(e) => (None, Err(e)),
         };
-        let inner = self.route_of_uri(request.uri());
-        let sent_to = Sent::new(inner.dialer.clone(), target);
+        let routes = self.routes.load_full();
+        let inner = routes.route_of_uri(request.uri());
+        let sent_to = Sent::new(inner.route.clone(), target);
         let sent = async {
             checked?;
             let mut turn = Turn::new(inner, 1, None, request);
@@ -255,7 +237,7 @@ impl HttpClient {
         let deadline = request
             .timeout()
             .copied()
-            .or(self.inner.options.timeout)
+            .or(self.routes.load().inner.options.timeout)
             .and_then(|t| Instant::now().checked_add(t));
         // Only a deadline needs to know the phase a new connection is in.
         let trace = deadline.map(|_| Arc::new(Trace::default()));
@@ -270,13 +252,14 @@ impl HttpClient {
         deadline: Option<Instant>,
         trace: Option<Arc<Trace>>,
     ) -> Result<Response, ProxyError> {
-        let inner = self.route_of(request.url().host_str());
+        let routes = self.routes.load_full();
+        let inner = routes.route_of(request.url().host_str());
         let weight = request.weight();
         let (request, url, target) = match self.hyper_request(request) {
             Ok(made) => made,
-            Err(e) => return Err(inner.dialer.attach(e, None)),
+            Err(e) => return Err(inner.route.attach(e, None)),
         };
-        let sent_to = Sent::new(inner.dialer.clone(), Some(target));
+        let sent_to = Sent::new(inner.route.clone(), Some(target));
         let mut turn = Turn::new(inner, weight, deadline, request);
         let mut trace = trace;
         let response = loop {
@@ -309,7 +292,7 @@ impl HttpClient {
         // Which connection answers, for a pool to retire when its member cools (a route of
         // one member has nowhere else to go, and saves the cost).
         let capture = inner
-            .dialer
+            .route
             .is_pool()
             .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
         let head = request.method() == http::Method::HEAD;
@@ -333,6 +316,71 @@ impl HttpClient {
             tag.answered(response.status(), response.headers(), capture);
         }
         Ok(response)
+    }
+}
+
+impl Routes {
+    /// The route of a request to `uri`, whose host an `http::Uri` gives as written: put in
+    /// `url`'s form only when a client routes by host.
+    fn route_of_uri(&self, uri: &http::Uri) -> &Inner {
+        if self.by_host.is_none() {
+            return &self.inner;
+        }
+        let host = uri.host().and_then(url_form);
+        self.route_of(host.as_deref())
+    }
+
+    /// The route of a request to `host` (in `url`'s form).
+    fn route_of(&self, host: Option<&str>) -> &Inner {
+        let by_host = match &self.by_host {
+            None => return &self.inner,
+            Some(by_host) => by_host,
+        };
+        host.and_then(|host| by_host.index.exchange_for(host))
+            .and_then(|id| by_host.exchanges.get(id))
+            .unwrap_or(&self.inner)
+    }
+}
+
+impl ByHost {
+    fn new(
+        index: HostIndex,
+        exchanges: impl IntoIterator<Item = (ExchangeId, HttpClient)>,
+    ) -> Self {
+        let exchanges = exchanges
+            .into_iter()
+            .map(|(id, client)| (id, client.inner()))
+            .collect();
+        Self { index, exchanges }
+    }
+}
+
+impl Inner {
+    /// `route` with its connection pool (one per member, on a pool of several with weight
+    /// budgets).
+    pub(crate) fn new(route: Route, options: HttpOptions) -> Arc<Self> {
+        let hyper = |route: Route| {
+            Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .build(ProxyConnector::new(route.into(), options.http2))
+        };
+        let members = route
+            .weights()
+            .filter(|_| route.is_pool())
+            .map(|weights| (0..weights.len()).map(|i| hyper(route.pinned(i))).collect());
+        Arc::new(Inner {
+            client: hyper(route.clone()),
+            members,
+            route,
+            options,
+        })
+    }
+
+    /// The route it sends through.
+    pub(crate) fn route(&self) -> &Route {
+        &self.route
     }
 }
 
@@ -381,12 +429,12 @@ impl<'a> Turn<'a> {
         let request = self.request.take().ok_or_else(|| {
             ProxyError::new(K::InvalidRequest).detail("the request was sent already")
         })?;
-        let Some(weights) = inner.dialer.weights() else {
+        let Some(weights) = inner.route.weights() else {
             return Ok((&inner.client, request));
         };
         let tried = &self.tried;
         let order = || {
-            let mut order = inner.dialer.exit_order();
+            let mut order = inner.route.exit_order();
             order.retain(|i| !tried.contains(i));
             order
         };
@@ -396,7 +444,7 @@ impl<'a> Turn<'a> {
         self.tried.push(exit);
         if inner.members.is_some()
             && self.tried.len() < weights.len()
-            && inner.dialer.open_connections(exit) == 0
+            && inner.route.open_connections(exit) == 0
         {
             self.request = Some(copy_request(&request));
         }

@@ -101,7 +101,8 @@ impl tower_service::Service<http::Uri> for ProxyConnector {
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let dialer = self.dialer.clone();
+        // The route in force now, for the whole connection.
+        let dialer = self.dialer.now();
         let alpn = self.alpn;
         // Taken now, while the request that needs this connection is being polled.
         let trace = REQUEST_TRACE.try_with(Arc::clone).ok();

@@ -16,21 +16,21 @@ use url::Url;
 
 use super::body::BoundedBody;
 use crate::error::{Phase, ProxyError, ProxyErrorKind as K};
-use crate::route::dialer::Dialer;
+use crate::route::dialer::Route;
 use crate::transport::target::Target;
 
 /// Where a request was sent, to name it in errors: the route, and the target. Kept as
 /// parsed, and written out only for an error: a request that succeeds formats nothing.
 #[derive(Clone)]
 pub(crate) struct Sent {
-    dialer: Dialer,
+    route: Route,
     target: Option<Target>,
 }
 
 impl Sent {
-    /// A request to `target` through `dialer`.
-    pub(crate) fn new(dialer: Dialer, target: Option<Target>) -> Self {
-        Self { dialer, target }
+    /// A request to `target` through `route`.
+    pub(crate) fn new(route: Route, target: Option<Target>) -> Self {
+        Self { route, target }
     }
 
     /// The target as `host:port`, for messages.
@@ -44,7 +44,7 @@ impl Sent {
     }
 
     fn attach_error(&self, error: ProxyError) -> ProxyError {
-        self.dialer.attach(error, self.shown_target().as_deref())
+        self.route.attach(error, self.shown_target().as_deref())
     }
 }
 

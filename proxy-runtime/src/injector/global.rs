@@ -84,7 +84,8 @@ pub fn proxy_injector() -> Arc<ProxyInjector> {
 /// otherwise learn: no settings at all (info), a settings file that gives none (warn), a
 /// load that failed (error; every connection then fails).
 fn from_env() -> ProxyInjector {
-    match ProxySettings::loader().process_env().load_with_origins() {
+    let loader = ProxySettings::loader().process_env();
+    match loader.load_with_origins() {
         Ok((settings, origins)) => {
             for warning in ProxySettings::file_warnings(&origins) {
                 tracing::warn!("{warning}");
@@ -94,7 +95,10 @@ fn from_env() -> ProxyInjector {
                     "no proxy settings in the environment (no CRYPTOFEED_PROXY_ variable, no CRYPTOFEED_CONFIG file): connections go direct unless settings are installed (init_proxy_system) before clients are built"
                 );
             }
-            ProxyInjector::new(settings).on_new_route(served_by_env)
+            // Built from its loader, so that `reload` (and `reload.watch`) read it again.
+            ProxyInjector::builder_from(Ok(settings), Some(loader))
+                .build()
+                .on_new_route(served_by_env)
         }
         Err(e) => {
             tracing::error!(error = %e, "proxy settings could not be loaded; every proxied connection will fail");

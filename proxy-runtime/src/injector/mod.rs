@@ -5,10 +5,16 @@
 //! with the load error; it never connects direct.
 
 pub(crate) mod global;
+mod reload;
+mod watch;
+
+pub use reload::{ReloadError, ReloadReport, RouteChange, RouteChangeKind};
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -18,14 +24,18 @@ use crate::http_client::client::{HttpClient, HttpOptions};
 use crate::http_client::connector::ProxyConnector;
 use crate::model::exchange::ExchangeId;
 use crate::model::hosts::{HostIndex, url_form};
+use crate::model::http_budget::HttpBudget;
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_settings::ProxySettings;
 use crate::model::proxy_url::ProxyUrl;
 use crate::model::route::ProxyConfig;
+use crate::model::session::SessionSettings;
+use crate::model::shared::SharedSettings;
+use crate::model::system::SystemProxies;
 use crate::redact;
-use crate::route::dialer::Dialer;
+use crate::route::dialer::{Dialer, Route};
 use crate::route::shared::Store;
-use crate::settings::load::LoadError;
+use crate::settings::load::{LoadError, Loader};
 use crate::transport::target::{Resolve, SystemResolver};
 use crate::transport::tls::{TlsBase, TlsRoots};
 use crate::ws::session::WebSocketSessionBuilder;
@@ -49,43 +59,138 @@ use crate::ws::{WebSocket, WebSocketResponse};
 /// let binance = injector.http_proxy_url("binance").expect("settings loaded");
 /// assert_eq!(binance.unwrap().to_string(), "http://binance-proxy:8080");
 /// assert!(injector.http_proxy_url("coinbase").expect("settings loaded").is_none());
-/// assert_eq!(injector.dialer("binance", ConnectionKind::Http).proxy(), Some("http://binance-proxy:8080"));
+/// assert_eq!(injector.dialer("binance", ConnectionKind::Http).proxy().as_deref(), Some("http://binance-proxy:8080"));
 /// # Ok::<(), proxy_runtime::LoadError>(())
 /// ```
 pub struct ProxyInjector {
-    settings: Result<ProxySettings, ProxyError>,
-    /// Which exchange claims each target host, by the settings' `hosts`.
-    hosts: HostIndex,
+    core: Arc<Core>,
+    /// The watch of the settings file, when `reload.watch` asked for one: it stops with
+    /// the injector.
+    _watch: Option<watch::FileWatch>,
+    /// The task that reloads on SIGHUP, when the builder asked for it.
+    sighup: Option<tokio::task::AbortHandle>,
+}
+
+/// What the injector's handles and its reloaders share.
+struct Core {
+    /// The settings in force, and what is made of them once for all routes.
+    snapshot: ArcSwap<Snapshot>,
+    /// Where the settings came from, to read them again; `None` for settings given as a
+    /// value.
+    loader: Option<Loader<ProxySettings>>,
     resolver: Arc<dyn Resolve>,
     tls: Result<TlsBase, ProxyError>,
     http: HttpOptions,
-    dialers: Mutex<HashMap<(RouteKey, ConnectionKind), Dialer>>,
+    /// The dialers handed out, each with what its route was made from.
+    dialers: Mutex<HashMap<(RouteKey, ConnectionKind), (Dialer, RouteSpec)>>,
     http_clients: Mutex<HashMap<RouteKey, HttpClient>>,
-    /// The store exit state is shared through, when the settings name one.
-    store: Option<Arc<Store>>,
+    /// The client routed by host, once one was asked for.
+    by_host: Mutex<Option<HttpClient>>,
+    /// Reloads run one at a time; held before every other lock.
+    reloading: Mutex<()>,
     /// Called after a route is handed out for the first time (the environment's injector
     /// checks whether settings were installed meanwhile).
-    on_new_route: Option<fn()>,
+    on_new_route: OnceLock<fn()>,
+}
+
+/// What one route is made from: equal specs make equal routes, so a reload leaves a
+/// route whose spec it does not change as it is.
+#[derive(PartialEq)]
+enum RouteSpec {
+    /// The settings did not load.
+    Failing,
+    Set(Box<RouteInputs>),
+}
+
+/// What a route of settings that loaded is made from.
+#[derive(PartialEq)]
+struct RouteInputs {
+    config: Option<ProxyConfig>,
+    system: Option<SystemProxies>,
+    session: SessionSettings,
+    budget: HttpBudget,
+    shared: SharedSettings,
+}
+
+impl RouteSpec {
+    fn of(snapshot: &Snapshot, key: &RouteKey, kind: ConnectionKind) -> Self {
+        let Ok(settings) = &snapshot.settings else {
+            return Self::Failing;
+        };
+        let config = settings.route_for(key, kind).map(|(_, c)| c.clone());
+        Self::Set(Box::new(RouteInputs {
+            system: config
+                .is_none()
+                .then(|| settings.system_proxies().cloned())
+                .flatten(),
+            config,
+            session: settings.session_for(key),
+            budget: settings.budget_for(key),
+            shared: settings.shared().clone(),
+        }))
+    }
+}
+
+/// The settings in force, and what every route of theirs shares.
+struct Snapshot {
+    settings: Result<Arc<ProxySettings>, ProxyError>,
+    /// Which exchange claims each target host, by the settings' `hosts`.
+    hosts: HostIndex,
+    /// The store exit state is shared through, when the settings name one.
+    store: Option<Arc<Store>>,
+}
+
+impl Snapshot {
+    /// The snapshot of `settings`, keeping `old`'s store when the settings name the same.
+    fn new(settings: Result<ProxySettings, ProxyError>, old: Option<&Snapshot>) -> Self {
+        let hosts = settings
+            .as_ref()
+            .map(ProxySettings::host_index)
+            .unwrap_or_default();
+        let store = settings.as_ref().ok().and_then(|s| {
+            let kept = old.and_then(|old| {
+                let same = old.settings.as_ref().ok()?.shared() == s.shared();
+                same.then(|| old.store.clone())
+            });
+            kept.unwrap_or_else(|| Store::new(s.shared()))
+        });
+        Self {
+            settings: settings.map(Arc::new),
+            hosts,
+            store,
+        }
+    }
 }
 
 impl std::fmt::Debug for ProxyInjector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snapshot = self.core.snapshot.load();
         f.debug_struct("ProxyInjector")
-            .field("settings", &self.settings)
-            .field("resolver", &self.resolver)
-            .field("http", &self.http)
+            .field("settings", &snapshot.settings)
+            .field("resolver", &self.core.resolver)
+            .field("http", &self.core.http)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds a [`ProxyInjector`] with extra TLS roots, another resolver, or other HTTP client
-/// options.
+impl Drop for ProxyInjector {
+    fn drop(&mut self) {
+        if let Some(task) = &self.sighup {
+            task.abort();
+        }
+    }
+}
+
+/// Builds a [`ProxyInjector`] with extra TLS roots, another resolver, other HTTP client
+/// options, or a reload on SIGHUP.
 #[derive(Debug)]
 pub struct ProxyInjectorBuilder {
     settings: Result<ProxySettings, ProxyError>,
+    loader: Option<Loader<ProxySettings>>,
     roots: TlsRoots,
     resolver: Arc<dyn Resolve>,
     http: HttpOptions,
+    sighup: bool,
 }
 
 impl ProxyInjectorBuilder {
@@ -125,9 +230,20 @@ impl ProxyInjectorBuilder {
         self
     }
 
+    /// Reloads the settings ([`ProxyInjector::reload`]) each time the process receives
+    /// SIGHUP, for as long as the injector lives. Taking a signal is the application's
+    /// choice, so this is off unless asked for. Unix only (elsewhere it does nothing);
+    /// [`build`](Self::build) must then run inside a Tokio runtime, which runs the task
+    /// that waits for the signal. A reload that fails is logged and counted as any other.
+    pub fn reload_on_sighup(mut self) -> Self {
+        self.sighup = true;
+        self
+    }
+
     /// The injector. Settings that configure routes while proxies are disabled, or enable
     /// proxies with no route at all, are logged once, at warn level: every connection of
-    /// theirs goes direct.
+    /// theirs goes direct. With `reload.watch` set in settings read from a file, the file
+    /// is watched from now on.
     pub fn build(self) -> ProxyInjector {
         if let Some(warning) = self
             .settings
@@ -147,26 +263,33 @@ impl ProxyInjectorBuilder {
                     .detail("cannot configure TLS")
                     .source(e)
             });
-        let hosts = self
-            .settings
-            .as_ref()
-            .map(ProxySettings::host_index)
-            .unwrap_or_default();
-        let store = self
+        let watched = self
             .settings
             .as_ref()
             .ok()
-            .and_then(|s| Store::new(s.shared()));
-        ProxyInjector {
-            store,
-            hosts,
-            settings: self.settings,
+            .filter(|s| s.reload().watch())
+            .map(|s| s.reload().debounce());
+        let core = Arc::new(Core {
+            snapshot: ArcSwap::from_pointee(Snapshot::new(self.settings, None)),
+            loader: self.loader,
             resolver: self.resolver,
             tls,
             http: self.http,
             dialers: Mutex::new(HashMap::new()),
             http_clients: Mutex::new(HashMap::new()),
-            on_new_route: None,
+            by_host: Mutex::new(None),
+            reloading: Mutex::new(()),
+            on_new_route: OnceLock::new(),
+        });
+        let watch = watched.and_then(|debounce| {
+            let file = core.loader.as_ref().and_then(Loader::file);
+            watch::FileWatch::start(&core, file, debounce)
+        });
+        let sighup = self.sighup.then(|| watch::on_sighup(&core)).flatten();
+        ProxyInjector {
+            core,
+            _watch: watch,
+            sighup,
         }
     }
 }
@@ -179,15 +302,44 @@ impl ProxyInjector {
 
     /// A builder, to add TLS roots, replace the resolver, or set HTTP client options.
     pub fn builder(settings: ProxySettings) -> ProxyInjectorBuilder {
-        Self::builder_from(Ok(settings))
+        Self::builder_from(Ok(settings), None)
     }
 
-    fn builder_from(settings: Result<ProxySettings, ProxyError>) -> ProxyInjectorBuilder {
+    /// A builder of an injector whose settings `loader` reads now, and reads again at
+    /// each [`reload`](Self::reload) (from a watch of the file, SIGHUP, or your code).
+    /// Settings that do not load now give an injector that fails every connection with the
+    /// load error (logged at error level), as [`failed`](Self::failed); a reload that
+    /// succeeds later puts working routes in force.
+    ///
+    /// ```
+    /// use proxy_runtime::{ConnectionKind, ProxyInjector, ProxySettings};
+    /// let loader = ProxySettings::loader().env_vars([
+    ///     ("CRYPTOFEED_PROXY_ENABLED", "true"),
+    ///     ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URL", "socks5h://proxy:1080"),
+    /// ]);
+    /// let injector = ProxyInjector::from_loader(loader).build();
+    /// let report = injector.reload().expect("the same settings load again");
+    /// assert!(report.is_empty(), "nothing changed");
+    /// ```
+    pub fn from_loader(loader: Loader<ProxySettings>) -> ProxyInjectorBuilder {
+        let settings = loader.load().map_err(|e| {
+            tracing::error!(error = %e, "proxy settings could not be loaded; every proxied connection will fail");
+            ProxyError::settings(e)
+        });
+        Self::builder_from(settings, Some(loader))
+    }
+
+    fn builder_from(
+        settings: Result<ProxySettings, ProxyError>,
+        loader: Option<Loader<ProxySettings>>,
+    ) -> ProxyInjectorBuilder {
         ProxyInjectorBuilder {
             settings,
+            loader,
             roots: TlsRoots::default(),
             resolver: Arc::new(SystemResolver),
             http: HttpOptions::default(),
+            sighup: false,
         }
     }
 
@@ -209,100 +361,57 @@ impl ProxyInjector {
     /// assert!(injector.dialer("binance", proxy_runtime::ConnectionKind::Http).failure().is_some());
     /// ```
     pub fn failed(error: LoadError) -> Self {
-        Self::builder_from(Err(ProxyError::settings(error))).build()
+        Self::builder_from(Err(ProxyError::settings(error)), None).build()
     }
 
-    /// The settings, or the error that stops every connection.
-    pub fn settings(&self) -> Result<&ProxySettings, &ProxyError> {
-        self.settings.as_ref()
+    /// The settings in force, or the error that stops every connection. A reload puts
+    /// others in force; the `Arc` returned stays as it was.
+    pub fn settings(&self) -> Result<Arc<ProxySettings>, ProxyError> {
+        self.core.snapshot.load().settings.clone()
     }
 
-    /// The proxy of `exchange`'s HTTP traffic: `Ok(None)` for direct, or the error every
-    /// connection fails with when the settings could not be loaded (never "direct" then:
-    /// fail closed). Named after cryptofeed's Python `get_http_proxy_url`; `Display` of the
-    /// URL is redacted.
-    pub fn http_proxy_url(&self, exchange: &str) -> Result<Option<&ProxyUrl>, &ProxyError> {
-        let settings = self.settings.as_ref()?;
+    /// The proxy of `exchange`'s HTTP traffic in force: `Ok(None)` for direct, or the
+    /// error every connection fails with when the settings could not be loaded (never
+    /// "direct" then: fail closed). Named after cryptofeed's Python `get_http_proxy_url`;
+    /// `Display` of the URL is redacted.
+    pub fn http_proxy_url(&self, exchange: &str) -> Result<Option<ProxyUrl>, ProxyError> {
+        let settings = self.settings()?;
         Ok(settings
             .get_proxy(exchange, ConnectionKind::Http)
-            .map(ProxyConfig::url))
+            .map(|config| config.url().clone()))
     }
 
-    /// The dialer of `exchange`'s traffic of `kind`.
+    /// The dialer of `exchange`'s traffic of `kind`. It follows reloads.
     pub fn dialer(&self, exchange: &str, kind: ConnectionKind) -> Dialer {
         match route_key(exchange) {
-            Ok(key) => self.cached_dialer(key, kind),
+            Ok(key) => self.core.cached_dialer(key, kind),
             Err(failing) => failing,
         }
     }
 
     /// The dialer that an exchange without an entry of its own gets for `kind`.
     pub fn default_dialer(&self, kind: ConnectionKind) -> Dialer {
-        self.cached_dialer(RouteKey::Default, kind)
+        self.core.cached_dialer(RouteKey::Default, kind)
     }
 
     /// The dialer of `key`'s traffic of `kind`.
     pub(crate) fn dialer_for(&self, key: &RouteKey, kind: ConnectionKind) -> Dialer {
-        self.cached_dialer(key.clone(), kind)
-    }
-
-    fn cached_dialer(&self, key: RouteKey, kind: ConnectionKind) -> Dialer {
-        let (dialer, new) = {
-            let mut dialers = self.dialers.lock().unwrap_or_else(PoisonError::into_inner);
-            match dialers.entry((key.clone(), kind)) {
-                Entry::Occupied(entry) => (entry.get().clone(), false),
-                Entry::Vacant(entry) => (entry.insert(self.new_dialer(key, kind)).clone(), true),
-            }
-        };
-        // After the lock: the hook may ask what was served.
-        if let Some(hook) = self.on_new_route.filter(|_| new) {
-            hook();
-        }
-        dialer
+        self.core.cached_dialer(key.clone(), kind)
     }
 
     /// The same injector, calling `hook` after it hands out a route for the first time.
-    pub(crate) fn on_new_route(mut self, hook: fn()) -> Self {
-        self.on_new_route = Some(hook);
+    pub(crate) fn on_new_route(self, hook: fn()) -> Self {
+        // Set once, by the one caller, on an injector it has just built.
+        let _ = self.core.on_new_route.set(hook);
         self
     }
 
-    fn new_dialer(&self, key: RouteKey, kind: ConnectionKind) -> Dialer {
-        let exchange = key.exchange().map(|id| id.as_str().to_owned());
-        let settings = match &self.settings {
-            Ok(s) => s,
-            Err(e) => return Dialer::failing(exchange, e.clone()),
-        };
-        let tls = match &self.tls {
-            Ok(base) => base,
-            Err(e) => return Dialer::failing(exchange, e.clone()),
-        };
-        let session = settings.session_for(&key);
-        let budget = settings.budget_for(&key);
-        let budget_key = key.clone();
-        let dialer = match (settings.route_for(&key, kind), settings.system_proxies()) {
-            (Some((_, route)), _) => {
-                Dialer::new(key, kind, Some(route), self.resolver.clone(), tls)
-            }
-            // A route the settings leave unset, taken by the system's proxy variables.
-            (None, Some(system)) => Dialer::system(key, kind, system, self.resolver.clone(), tls),
-            (None, None) => Dialer::new(key, kind, None, self.resolver.clone(), tls),
-        };
-        match kind {
-            ConnectionKind::Websocket => {
-                dialer.with_session(session, &budget_key, self.store.as_ref())
-            }
-            ConnectionKind::Http => {
-                dialer.with_http_budget(&budget, &budget_key, self.store.as_ref())
-            }
-        }
-    }
-
     /// The HTTP client of `exchange`; every call for the same exchange shares one pool.
+    /// It follows reloads: each request takes the route in force when it starts.
     pub fn http_client(&self, exchange: &str) -> HttpClient {
         match route_key(exchange) {
-            Ok(key) => self.http_client_for(key),
-            Err(failing) => HttpClient::with_options(failing, self.http),
+            Ok(key) => self.core.http_client_for(key),
+            Err(failing) => HttpClient::with_options(failing, self.core.http),
         }
     }
 
@@ -311,7 +420,7 @@ impl ProxyInjector {
     /// `*.suffix`), or the default route when no exchange claims it. For generic clients
     /// that know only the URL. It shares each exchange's connection pool with
     /// [`http_client`](Self::http_client) of that exchange, so connections never cross
-    /// routes.
+    /// routes. It follows reloads, `hosts` included.
     ///
     /// ```
     /// use proxy_runtime::{ProxyInjector, ProxySettings};
@@ -329,52 +438,26 @@ impl ProxyInjector {
     /// # Ok::<(), proxy_runtime::LoadError>(())
     /// ```
     pub fn http_client_by_host(&self) -> HttpClient {
-        let default = self.http_client_for(RouteKey::Default);
-        let Ok(settings) = &self.settings else {
-            // Every route fails with the load error: the default's says so.
-            return default;
-        };
-        if self.hosts.is_empty() {
-            return default;
+        let mut by_host = lock(&self.core.by_host);
+        if let Some(client) = by_host.as_ref() {
+            return client.clone();
         }
-        let exchanges: Vec<(ExchangeId, HttpClient)> = settings
-            .exchanges()
-            .iter()
-            .filter(|(_, proxies)| !proxies.hosts().is_empty())
-            .map(|(id, _)| {
-                let client = self.http_client_for(RouteKey::Exchange(id.clone()));
-                (id.clone(), client)
-            })
-            .collect();
-        HttpClient::by_host(&default, self.hosts.clone(), exchanges)
+        let client = self.core.by_host_now();
+        *by_host = Some(client.clone());
+        client
     }
 
     /// The route key of a target `host` (a URL's host), by the exchanges' `hosts`.
     fn key_for_host(&self, host: Option<&str>) -> RouteKey {
+        let snapshot = self.core.snapshot.load();
         host.and_then(url_form)
-            .and_then(|host| self.hosts.exchange_for(&host).cloned())
+            .and_then(|host| snapshot.hosts.exchange_for(&host).cloned())
             .map_or(RouteKey::Default, RouteKey::Exchange)
-    }
-
-    fn http_client_for(&self, key: RouteKey) -> HttpClient {
-        let mut clients = self
-            .http_clients
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        clients
-            .entry(key)
-            .or_insert_with_key(|key| {
-                HttpClient::with_options(
-                    self.cached_dialer(key.clone(), ConnectionKind::Http),
-                    self.http,
-                )
-            })
-            .clone()
     }
 
     /// The routes handed out so far (a dialer, or a client, of each), once each, in order.
     pub(crate) fn served(&self) -> Vec<RouteKey> {
-        let dialers = self.dialers.lock().unwrap_or_else(PoisonError::into_inner);
+        let dialers = lock(&self.core.dialers);
         let mut keys: Vec<RouteKey> = dialers.keys().map(|(key, _)| key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();
@@ -383,13 +466,17 @@ impl ProxyInjector {
 
     /// The options of the HTTP clients this injector makes.
     pub(crate) fn http_options(&self) -> HttpOptions {
-        self.http
+        self.core.http
     }
 
     /// `exchange`'s HTTP route as a `tower::Service<Uri>`, to put under a hyper-util
-    /// client of your own (see [`ProxyConnector`]).
+    /// client of your own (see [`ProxyConnector`]). Each new connection takes the route in
+    /// force; the connections your client pools stay as they were made.
     pub fn connector(&self, exchange: &str) -> ProxyConnector {
-        ProxyConnector::new(self.dialer(exchange, ConnectionKind::Http), self.http.http2)
+        ProxyConnector::new(
+            self.dialer(exchange, ConnectionKind::Http),
+            self.core.http.http2,
+        )
     }
 
     /// Opens a WebSocket on `exchange`'s WebSocket route (see
@@ -431,6 +518,187 @@ impl ProxyInjector {
             .open_websocket(request, None, None)
             .await
     }
+
+    /// Reads the settings again from the loader the injector was built from
+    /// ([`from_loader`](Self::from_loader): the file and the variables), checks them
+    /// whole, and puts them in force ([`reload_with`](Self::reload_with)). Settings that do
+    /// not load change nothing: every error is logged once at error level, counted in
+    /// `proxy_reloads_total{result="failed"}`, and returned. An injector built from a
+    /// value has nothing to read again: [`ReloadError::NoLoader`].
+    pub fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        self.core.reload()
+    }
+
+    /// Puts `settings` in force, and says what changed. Every handle made before follows:
+    /// dialers, HTTP clients (and `#[proxied]` clients over them) take the new routes for
+    /// each connection or request that starts from now on; those under way finish on the
+    /// routes they started with. A route whose settings did not change keeps everything
+    /// (its pooled connections, health, cooling, budgets). A route that changed starts a
+    /// new connection pool, whose idle connections close once the requests under way on
+    /// it are done; its members that stayed keep their health and cooling, and its exits
+    /// their weight and connection budgets.
+    pub fn reload_with(&self, settings: ProxySettings) -> ReloadReport {
+        self.core.apply(settings)
+    }
+}
+
+impl watch::Reloadable for Core {
+    fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        Core::reload(self)
+    }
+}
+
+impl Core {
+    fn cached_dialer(&self, key: RouteKey, kind: ConnectionKind) -> Dialer {
+        let (dialer, new) = {
+            let mut dialers = lock(&self.dialers);
+            match dialers.entry((key.clone(), kind)) {
+                Entry::Occupied(entry) => (entry.get().0.clone(), false),
+                Entry::Vacant(entry) => {
+                    let snapshot = self.snapshot.load();
+                    let spec = RouteSpec::of(&snapshot, &key, kind);
+                    let route = self.new_route(&snapshot, key, kind, None);
+                    (entry.insert((route.into(), spec)).0.clone(), true)
+                }
+            }
+        };
+        // After the lock: the hook may ask what was served.
+        if let Some(hook) = self.on_new_route.get().filter(|_| new) {
+            hook();
+        }
+        dialer
+    }
+
+    /// `key`'s route of `kind` as `snapshot` sets it, inheriting what the members and
+    /// exits of `before` (the route it replaces) had.
+    fn new_route(
+        &self,
+        snapshot: &Snapshot,
+        key: RouteKey,
+        kind: ConnectionKind,
+        before: Option<&Route>,
+    ) -> Route {
+        let exchange = key.exchange().map(|id| id.as_str().to_owned());
+        let settings = match &snapshot.settings {
+            Ok(s) => s,
+            Err(e) => return Route::failing(exchange, e.clone()),
+        };
+        let tls = match &self.tls {
+            Ok(base) => base,
+            Err(e) => return Route::failing(exchange, e.clone()),
+        };
+        let session = settings.session_for(&key);
+        let budget = settings.budget_for(&key);
+        let budget_key = key.clone();
+        let route = match (settings.route_for(&key, kind), settings.system_proxies()) {
+            (Some((_, route)), _) => Route::new(key, kind, Some(route), self.resolver.clone(), tls),
+            // A route the settings leave unset, taken by the system's proxy variables.
+            (None, Some(system)) => Route::system(key, kind, system, self.resolver.clone(), tls),
+            (None, None) => Route::new(key, kind, None, self.resolver.clone(), tls),
+        };
+        let store = snapshot.store.as_ref();
+        let route = match kind {
+            ConnectionKind::Websocket => route.with_session(session, &budget_key, store),
+            ConnectionKind::Http => route.with_http_budget(&budget, &budget_key, store, before),
+        };
+        if let Some(before) = before {
+            route.inherit(before);
+        }
+        route
+    }
+
+    fn http_client_for(&self, key: RouteKey) -> HttpClient {
+        let mut clients = lock(&self.http_clients);
+        clients
+            .entry(key)
+            .or_insert_with_key(|key| {
+                let dialer = self.cached_dialer(key.clone(), ConnectionKind::Http);
+                HttpClient::with_options(dialer, self.http)
+            })
+            .clone()
+    }
+
+    /// A client routed by host over the routes in force.
+    fn by_host_now(&self) -> HttpClient {
+        let snapshot = self.snapshot.load_full();
+        let default = self.http_client_for(RouteKey::Default);
+        let Ok(settings) = &snapshot.settings else {
+            // Every route fails with the load error: the default's says so.
+            return HttpClient::by_host(&default, HostIndex::default(), []);
+        };
+        let exchanges: Vec<(ExchangeId, HttpClient)> = settings
+            .exchanges()
+            .iter()
+            .filter(|(_, proxies)| !proxies.hosts().is_empty())
+            .map(|(id, _)| {
+                let client = self.http_client_for(RouteKey::Exchange(id.clone()));
+                (id.clone(), client)
+            })
+            .collect();
+        HttpClient::by_host(&default, snapshot.hosts.clone(), exchanges)
+    }
+
+    fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let Some(loader) = &self.loader else {
+            return Err(ReloadError::NoLoader);
+        };
+        match loader.load() {
+            Ok(settings) => Ok(self.apply(settings)),
+            Err(e) => {
+                tracing::error!(error = %e, "proxy settings reload failed; the settings in force stay");
+                metrics::counter!("proxy_reloads_total", "result" => "failed").increment(1);
+                Err(ReloadError::Invalid(e))
+            }
+        }
+    }
+
+    /// Puts `settings` in force: a new snapshot, and every route handed out so far made
+    /// again from it where it changed, inheriting what its members and exits had.
+    fn apply(&self, settings: ProxySettings) -> ReloadReport {
+        let _one_at_a_time = lock(&self.reloading);
+        let mut by_host = lock(&self.by_host);
+        let clients = lock(&self.http_clients);
+        let mut dialers = lock(&self.dialers);
+        let old = self.snapshot.load_full();
+        let report = match &old.settings {
+            Ok(before) => ReloadReport::between(before, &settings),
+            Err(_) => ReloadReport::all_new(&settings),
+        };
+        let unchanged = old.settings.as_deref().is_ok_and(|s| *s == settings);
+        if unchanged {
+            metrics::counter!("proxy_reloads_total", "result" => "unchanged").increment(1);
+            tracing::debug!("proxy settings reloaded: nothing changed");
+            return report;
+        }
+        let snapshot = Snapshot::new(Ok(settings), Some(&old));
+        for ((key, kind), (dialer, spec)) in dialers.iter_mut() {
+            let new_spec = RouteSpec::of(&snapshot, key, *kind);
+            if new_spec == *spec {
+                continue;
+            }
+            let before = dialer.now();
+            dialer.swap(self.new_route(&snapshot, key.clone(), *kind, Some(&before)));
+            *spec = new_spec;
+        }
+        for (key, client) in clients.iter() {
+            let (dialer, _) = &dialers[&(key.clone(), ConnectionKind::Http)];
+            if !dialer.is_on(client.inner().route()) {
+                client.follow(&HttpClient::with_options(dialer.clone(), self.http));
+            }
+        }
+        self.snapshot.store(Arc::new(snapshot));
+        drop((dialers, clients));
+        if let Some(client) = by_host.as_mut() {
+            client.follow(&self.by_host_now());
+        }
+        metrics::counter!("proxy_reloads_total", "result" => "applied").increment(1);
+        report.record();
+        report
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The key of `exchange`'s routes, the one place an exchange asked for by name is checked
@@ -451,8 +719,8 @@ mod tests {
     use super::*;
 
     fn held(injector: &ProxyInjector) -> (usize, usize) {
-        let dialers = injector.dialers.lock().unwrap().len();
-        let clients = injector.http_clients.lock().unwrap().len();
+        let dialers = injector.core.dialers.lock().unwrap().len();
+        let clients = injector.core.http_clients.lock().unwrap().len();
         (dialers, clients)
     }
 

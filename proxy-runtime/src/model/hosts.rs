@@ -211,7 +211,8 @@ impl HostIndex {
     }
 
     /// Whether no exchange lists a host.
-    pub(crate) fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.suffixes.is_empty()
     }
 

@@ -13,6 +13,7 @@ pub(crate) mod key;
 pub(crate) mod member;
 pub(crate) mod proxy_settings;
 pub(crate) mod proxy_url;
+pub(crate) mod reload;
 pub(crate) mod route;
 pub(crate) mod session;
 pub(crate) mod shared;

@@ -15,6 +15,7 @@ use super::exchange::{self, ExchangeId};
 use super::hosts::{Claimed, HostIndex, HostPattern, url_form};
 use super::http_budget::HttpBudget;
 use super::key::{ConnectionKind, RouteEntry, RouteKey};
+use super::reload::ReloadSettings;
 use super::route::ProxyConfig;
 use super::session::SessionSettings;
 use super::shared::SharedSettings;
@@ -305,6 +306,9 @@ pub struct ProxySettings {
     /// The store that processes share exit state through (Redis); none: each keeps its own.
     #[serde(default)]
     shared: SharedSettings,
+    /// When the settings are read again while the process runs (a watch of the file).
+    #[serde(default)]
+    reload: ReloadSettings,
     /// What the system's proxy variables said, when they are in force (read at load).
     #[serde(skip)]
     system_proxies: Option<SystemProxies>,
@@ -322,6 +326,7 @@ impl Default for ProxySettings {
             exchanges: BTreeMap::new(),
             system: true,
             shared: SharedSettings::default(),
+            reload: ReloadSettings::default(),
             system_proxies: None,
         }
     }
@@ -494,6 +499,16 @@ impl ProxySettings {
     /// The same sharing exit state as `shared` says.
     pub fn with_shared(self, shared: SharedSettings) -> Self {
         Self { shared, ..self }
+    }
+
+    /// When the settings are read again while the process runs ([`ReloadSettings`]).
+    pub fn reload(&self) -> &ReloadSettings {
+        &self.reload
+    }
+
+    /// The same reloading as `reload` says.
+    pub fn with_reload(self, reload: ReloadSettings) -> Self {
+        Self { reload, ..self }
     }
 
     /// [`http_budget`](Self::http_budget) of a route key.

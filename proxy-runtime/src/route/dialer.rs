@@ -10,6 +10,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+
 use tokio::time::Instant;
 
 use super::budget::{ConnectBudget, Place};
@@ -36,10 +38,30 @@ use crate::transport::trace::{Steps, Trace};
 /// Opens connections for one route: an exchange's HTTP or WebSocket traffic, direct or
 /// through one proxy, within one timeout.
 ///
+/// A dialer handed out by a [`ProxyInjector`](crate::ProxyInjector) follows its reloads:
+/// each new connection takes the route in force when it starts, and keeps it to its end.
+/// Its accessors ([`proxy`](Self::proxy), [`route`](Self::route), ...) describe the route
+/// in force when they are called.
+///
 /// Cheap to clone: one reference count. hyper-util clones the connector, and with it its
 /// dialer, on every request, as does every response (to name its route in errors).
 #[derive(Clone)]
 pub struct Dialer {
+    slot: Arc<Slot>,
+}
+
+/// Where a dialer and its clones find the route in force: swapped whole by a reload, read
+/// without a lock by every new connection.
+struct Slot {
+    /// The exchange of every route it holds.
+    exchange: Option<Box<str>>,
+    route: ArcSwap<Shared>,
+}
+
+/// One route as it was when it was read from a dialer: every connection is made through
+/// one, from its start to its end.
+#[derive(Clone)]
+pub(crate) struct Route {
     shared: Arc<Shared>,
 }
 
@@ -138,6 +160,12 @@ struct Joined {
 
 impl fmt::Debug for Dialer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.now().fmt(f)
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dialer")
             .field("exchange", &self.shared.exchange)
             .field("route", &self.route())
@@ -146,8 +174,135 @@ impl fmt::Debug for Dialer {
     }
 }
 
+impl From<Route> for Dialer {
+    /// A dialer that stays on `route` (no reload moves it).
+    fn from(route: Route) -> Self {
+        Self {
+            slot: Arc::new(Slot {
+                exchange: route.shared.exchange.clone(),
+                route: ArcSwap::new(route.shared),
+            }),
+        }
+    }
+}
+
 impl Dialer {
+    /// The route in force now.
+    pub(crate) fn now(&self) -> Route {
+        Route {
+            shared: self.slot.route.load_full(),
+        }
+    }
+
+    /// Puts `route` in force for this dialer and every clone of it: connections that
+    /// start from now on take it; those under way keep theirs.
+    pub(crate) fn swap(&self, route: Route) {
+        debug_assert_eq!(route.shared.exchange, self.slot.exchange);
+        self.slot.route.store(route.shared);
+    }
+
+    /// Whether `route` is the one in force (the same route, not an equal one).
+    pub(crate) fn is_on(&self, route: &Route) -> bool {
+        Arc::ptr_eq(&self.slot.route.load(), &route.shared)
+    }
+
+    /// A dialer for each member of a pool alone, on the route in force (see
+    /// [`Route::members_alone`]).
+    pub(crate) fn members_alone(&self) -> Vec<(String, Dialer)> {
+        self.now().members_alone()
+    }
+
     /// A dialer for `route` (`None`, or `direct://` alone: direct) of `key`'s traffic of
+    /// `kind`.
+    pub(crate) fn new(
+        key: RouteKey,
+        kind: ConnectionKind,
+        route: Option<&ProxyConfig>,
+        resolver: Arc<dyn Resolve>,
+        tls: &TlsBase,
+    ) -> Self {
+        Route::new(key, kind, route, resolver, tls).into()
+    }
+
+    /// A dialer whose every connection fails with `error` (fail closed).
+    pub(crate) fn failing(exchange: Option<String>, error: ProxyError) -> Self {
+        Route::failing(exchange, error).into()
+    }
+
+    /// The knobs of resilient WebSocket sessions on this route (the settings' resolved
+    /// `websocket_session` of its exchange, on a WebSocket route; the built-in ones on
+    /// others).
+    pub fn session_settings(&self) -> SessionSettings {
+        self.now().session_settings()
+    }
+
+    /// The exchange this dialer serves.
+    pub fn exchange(&self) -> Option<&str> {
+        self.slot.exchange.as_deref()
+    }
+
+    /// The proxy in force, redacted (a pool: its members and strategy, like
+    /// `[socks5h://a:1080, socks5h://b:1080] (failover)`); `None` when connections go
+    /// direct (or always fail).
+    pub fn proxy(&self) -> Option<String> {
+        self.now().proxy().map(str::to_owned)
+    }
+
+    /// The time allowed to establish one connection (zero for a failing dialer).
+    pub fn timeout(&self) -> Duration {
+        self.now().timeout()
+    }
+
+    /// The error every connection fails with, when the route is unusable: the settings
+    /// could not be loaded, the exchange id is invalid, or TLS could not be configured.
+    pub fn failure(&self) -> Option<ProxyError> {
+        self.now().failure().cloned()
+    }
+
+    /// The route in words, redacted: `direct`, `via socks5h://...`, or `fails (...)`.
+    pub fn route(&self) -> String {
+        self.now().route()
+    }
+
+    /// Connects to `target` (with TLS to it when `tls`, offering ALPN `http/1.1`), within
+    /// the route's timeout. Without a URL there is no scheme: on a route of the system's
+    /// proxy variables the connection is taken as `https`'s (`HTTPS_PROXY`, else
+    /// `ALL_PROXY`), the scheme exchanges use, whether or not the TLS is this dialer's;
+    /// [`connect_url`](Self::connect_url) routes by the URL's scheme.
+    pub async fn connect(&self, target: &Target, tls: bool) -> Result<ProxyStream, ProxyError> {
+        self.now().connect(target, tls).await
+    }
+
+    /// The routed stream to `url`'s host and port (`http`, `https`, `ws` or `wss`; the
+    /// scheme's default port when it gives none), TLS with the target not done: for a
+    /// tokio-tungstenite, hyper or other client of a version of your own, which does TLS
+    /// and its protocol over it. With every guarantee of this dialer: fail closed, the DNS
+    /// rule of the route's scheme, the route's deadline, pools. `url` is read by
+    /// `url::Url`; one with user information is refused.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), proxy_runtime::ProxyError> {
+    /// use proxy_runtime::{ConnectionKind, proxy_injector};
+    /// let stream = proxy_injector()
+    ///     .dialer("binance", ConnectionKind::Websocket)
+    ///     .connect_url("wss://stream.binance.com:9443/ws/btcusdt@trade")
+    ///     .await?;
+    /// // `stream` is the tunnel to stream.binance.com:9443: give it to your own
+    /// // tokio-tungstenite's `client_async_tls_with_config`.
+    /// # let _ = stream; Ok(()) }
+    /// ```
+    pub async fn connect_url(&self, url: &str) -> Result<ProxyStream, ProxyError> {
+        self.now().connect_url(url).await
+    }
+
+    /// `error` naming the route in force (exchange and redacted proxy) and `target`.
+    pub(crate) fn attach(&self, error: ProxyError, target: Option<&str>) -> ProxyError {
+        self.now().attach(error, target)
+    }
+}
+
+impl Route {
+    /// The route `route` (`None`, or `direct://` alone: direct) of `key`'s traffic of
     /// `kind`.
     pub(crate) fn new(
         key: RouteKey,
@@ -232,7 +387,7 @@ impl Dialer {
         )
     }
 
-    /// A dialer whose every connection fails with `error` (fail closed).
+    /// A route whose every connection fails with `error` (fail closed).
     pub(crate) fn failing(exchange: Option<String>, error: ProxyError) -> Self {
         Self::from_parts(
             exchange.map(Into::into),
@@ -299,12 +454,14 @@ impl Dialer {
 
     /// The same route (`key`'s) spending `budget`'s weight per exit, when it sets one:
     /// each member of a pool is an exit; any other route is one. With a `store`, each
-    /// exit's budget is shared with every process that uses the same exit.
+    /// exit's budget is shared with every process that uses the same exit. The exits of
+    /// `before` (the route this one replaces) keep their windows where they stay.
     pub(crate) fn with_http_budget(
         self,
         budget: &HttpBudget,
         key: &RouteKey,
         store: Option<&Arc<Store>>,
+        before: Option<&Route>,
     ) -> Self {
         let direct = || ExitName {
             shown: "direct".to_owned(),
@@ -334,10 +491,68 @@ impl Dialer {
             exits,
             route_labels(key, ConnectionKind::Http),
             store.map(|store| (store, exchange)),
+            before.and_then(Route::weights).map(|w| &**w),
         ) else {
             return self;
         };
         self.remade(self.shared.session, None, Some(weights), None)
+    }
+
+    /// Takes over what `before`, the route this one replaces, knew of the members and exits
+    /// that stay: a member of the same settings keeps its health (failures, bench) and
+    /// cooling; a member that changed (a new password) but leaves by the same exit keeps
+    /// its cooling, which the exchange decided for the exit; an exit keeps its connection
+    /// budget when the knobs and the store are the same. (Weight budgets are taken over
+    /// when they are made: [`with_http_budget`](Self::with_http_budget).)
+    pub(crate) fn inherit(&self, before: &Route) {
+        let same_exit = |a: &PoolMember, b: &PoolMember| exit_id(a) == exit_id(b);
+        match (&self.shared.state, &before.shared.state) {
+            (State::Proxied(now), State::Proxied(was)) => now.pool.inherit(&was.pool, same_exit),
+            (State::System(now), State::System(was)) => {
+                for (now, was) in [(&now.https, &was.https), (&now.http, &was.http)] {
+                    if let (Some(now), Some(was)) = (now, was) {
+                        now.pool.inherit(&was.pool, same_exit);
+                    }
+                }
+            }
+            _ => {}
+        }
+        let (Some(now), Some(was)) = (&self.shared.budgets, &before.shared.budgets) else {
+            return;
+        };
+        let same_store = match (&now.store, &was.store) {
+            (None, None) => true,
+            (Some((a, _)), Some((b, _))) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let same_knobs =
+            self.shared.session.connect_budget() == before.shared.session.connect_budget();
+        if !(same_store && same_knobs) {
+            return;
+        }
+        let exits = self.exit_labels();
+        let was = was.exits.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut now = now.exits.lock().unwrap_or_else(PoisonError::into_inner);
+        for (shown, budget) in was.iter() {
+            if exits.contains(shown) {
+                now.insert(shown.clone(), budget.clone());
+            }
+        }
+    }
+
+    /// Every exit of the route, as its connection budgets are kept: each member as shown,
+    /// and `direct`.
+    fn exit_labels(&self) -> Vec<String> {
+        let mut labels = vec!["direct".to_owned()];
+        let pools = match &self.shared.state {
+            State::Proxied(proxied) => vec![proxied],
+            State::System(system) => system.https.iter().chain(&system.http).collect(),
+            State::Failing(_) | State::Direct(..) => Vec::new(),
+        };
+        for proxied in pools {
+            labels.extend(proxied.pool.members().iter().map(|m| m.shown.clone()));
+        }
+        labels
     }
 
     /// The weight budgets of the route's exits, if its settings set one.
@@ -368,7 +583,7 @@ impl Dialer {
     /// A dialer connecting through member `i` of this route's pool alone, sharing the
     /// pool's record of health and cooling; this dialer itself when the route is not a
     /// pool of several.
-    pub(crate) fn pinned(&self, i: usize) -> Dialer {
+    pub(crate) fn pinned(&self, i: usize) -> Route {
         if !self.is_pool() {
             return self.clone();
         }
@@ -379,7 +594,7 @@ impl Dialer {
     /// The knobs of resilient WebSocket sessions on this route (the settings' resolved
     /// `websocket_session` of its exchange, on a WebSocket route; the built-in ones on
     /// others).
-    pub fn session_settings(&self) -> SessionSettings {
+    pub(crate) fn session_settings(&self) -> SessionSettings {
         self.shared.session
     }
 
@@ -423,14 +638,14 @@ impl Dialer {
     }
 
     /// The exchange this dialer serves.
-    pub fn exchange(&self) -> Option<&str> {
+    pub(crate) fn exchange(&self) -> Option<&str> {
         self.shared.exchange.as_deref()
     }
 
     /// The proxy, redacted (a pool: its members and strategy, like
     /// `[socks5h://a:1080, socks5h://b:1080] (failover)`); `None` when connections go
     /// direct (or always fail).
-    pub fn proxy(&self) -> Option<&str> {
+    pub(crate) fn proxy(&self) -> Option<&str> {
         match &self.shared.state {
             State::Proxied(proxied) => Some(&proxied.shown),
             State::System(system) => Some(&system.shown),
@@ -450,7 +665,7 @@ impl Dialer {
     pub(crate) fn members_alone(&self) -> Vec<(String, Dialer)> {
         let alone = || {
             let shown = self.proxy().unwrap_or("direct").to_owned();
-            vec![(shown, self.clone())]
+            vec![(shown, self.clone().into())]
         };
         let State::Proxied(proxied) = &self.shared.state else {
             return alone();
@@ -477,7 +692,7 @@ impl Dialer {
     }
 
     /// The time allowed to establish one connection (zero for a failing dialer).
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         match &self.shared.state {
             State::Direct(..) | State::Proxied(_) | State::System(_) => {
                 self.shared.timeout.as_duration()
@@ -488,7 +703,7 @@ impl Dialer {
 
     /// The error every connection fails with, when the route is unusable: the settings
     /// could not be loaded, the exchange id is invalid, or TLS could not be configured.
-    pub fn failure(&self) -> Option<&ProxyError> {
+    pub(crate) fn failure(&self) -> Option<&ProxyError> {
         match &self.shared.state {
             State::Failing(error) => Some(error),
             State::Direct(..) | State::Proxied(_) | State::System(_) => None,
@@ -496,7 +711,7 @@ impl Dialer {
     }
 
     /// The route in words, redacted: `direct`, `via socks5h://...`, or `fails (...)`.
-    pub fn route(&self) -> String {
+    pub(crate) fn route(&self) -> String {
         match &self.shared.state {
             State::Failing(error) => format!("fails ({})", error.kind()),
             State::Direct(..) => "direct".to_owned(),
@@ -505,12 +720,12 @@ impl Dialer {
         }
     }
 
-    /// Connects to `target` (with TLS to it when `tls`, offering ALPN `http/1.1`), within
-    /// the route's timeout. Without a URL there is no scheme: on a route of the system's
-    /// proxy variables the connection is taken as `https`'s (`HTTPS_PROXY`, else
-    /// `ALL_PROXY`), the scheme exchanges use, whether or not the TLS is this dialer's;
-    /// [`connect_url`](Self::connect_url) routes by the URL's scheme.
-    pub async fn connect(&self, target: &Target, tls: bool) -> Result<ProxyStream, ProxyError> {
+    /// See [`Dialer::connect`].
+    pub(crate) async fn connect(
+        &self,
+        target: &Target,
+        tls: bool,
+    ) -> Result<ProxyStream, ProxyError> {
         let mut deadline = Instant::now() + self.timeout();
         let alpn = tls.then_some(Alpn::Http1);
         // What the caller does over the stream is not ours to see: the attempt ends here.
@@ -519,25 +734,8 @@ impl Dialer {
             .map(ProxyStream::without_place)
     }
 
-    /// The routed stream to `url`'s host and port (`http`, `https`, `ws` or `wss`; the
-    /// scheme's default port when it gives none), TLS with the target not done: for a
-    /// tokio-tungstenite, hyper or other client of a version of your own, which does TLS
-    /// and its protocol over it. With every guarantee of this dialer: fail closed, the DNS
-    /// rule of the route's scheme, the route's deadline, pools. `url` is read by
-    /// `url::Url`; one with user information is refused.
-    ///
-    /// ```no_run
-    /// # async fn demo() -> Result<(), proxy_runtime::ProxyError> {
-    /// use proxy_runtime::{ConnectionKind, proxy_injector};
-    /// let stream = proxy_injector()
-    ///     .dialer("binance", ConnectionKind::Websocket)
-    ///     .connect_url("wss://stream.binance.com:9443/ws/btcusdt@trade")
-    ///     .await?;
-    /// // `stream` is the tunnel to stream.binance.com:9443: give it to your own
-    /// // tokio-tungstenite's `client_async_tls_with_config`.
-    /// # let _ = stream; Ok(()) }
-    /// ```
-    pub async fn connect_url(&self, url: &str) -> Result<ProxyStream, ProxyError> {
+    /// See [`Dialer::connect_url`].
+    pub(crate) async fn connect_url(&self, url: &str) -> Result<ProxyStream, ProxyError> {
         let parsed = url::Url::parse(url).map_err(|e| {
             self.attach(
                 ProxyError::new(K::InvalidTarget)
@@ -833,7 +1031,7 @@ mod tests {
             .map(|url| url.parse::<ProxyUrl>().unwrap())
             .to_vec();
         let config = ProxyConfig::pool(members, Strategy::Failover).unwrap();
-        let dialer = Dialer::new(
+        let dialer = Route::new(
             RouteKey::Default,
             ConnectionKind::Http,
             Some(&config),

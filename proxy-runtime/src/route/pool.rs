@@ -307,6 +307,47 @@ impl Pool {
             .min()
     }
 
+    /// Takes over what `before` (the pool of the route this one replaces) knew of the
+    /// members that stay: one of the same settings keeps its failures, bench and cooling;
+    /// one that changed but leaves by the same exit (`same_exit`) keeps its cooling.
+    pub(crate) fn inherit(
+        &self,
+        before: &Pool,
+        same_exit: impl Fn(&PoolMember, &PoolMember) -> bool,
+    ) {
+        let was = before.health();
+        let mut health = self.health();
+        for (member, now) in self.members.iter().zip(health.iter_mut()) {
+            let same = before
+                .members
+                .iter()
+                .position(|m| m.config == member.config);
+            if let Some(j) = same {
+                now.failures = was[j].failures;
+                now.benched_until = was[j].benched_until;
+                now.cooling_until = was[j].cooling_until;
+                now.auth_logged = was[j].auth_logged;
+            } else if let Some(j) = before
+                .members
+                .iter()
+                .position(|m| same_exit(&m.config, &member.config))
+            {
+                now.cooling_until = was[j].cooling_until;
+            }
+        }
+        drop(was);
+        self.update_gauges(&health);
+        let ends = health
+            .iter()
+            .flat_map(|h| [h.benched_until, h.cooling_until])
+            .flatten()
+            .min();
+        drop(health);
+        if let Some(end) = ends {
+            self.recount_at(end);
+        }
+    }
+
     /// Remembers an HTTP connection made through member `i`, so that cooling can retire
     /// it. Called once per connection (`MemberTag::tracked`).
     pub(crate) fn track(&self, i: usize, alive: &Weak<()>, capture: CaptureConnection) {

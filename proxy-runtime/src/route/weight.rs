@@ -35,8 +35,9 @@ pub(crate) struct Weights {
     window: Duration,
     header: Option<HeaderName>,
     exits: Vec<Exit>,
-    /// The next request's number, in the order requests are let through.
-    seq: AtomicU64,
+    /// The next request's number, in the order requests are let through (shared with the
+    /// route this one replaced by a reload, when it kept its windows).
+    seq: Arc<AtomicU64>,
     /// Whether an unreadable header value was logged (once per route).
     warned: AtomicBool,
     /// The route's labels.
@@ -80,7 +81,10 @@ const RECOUNT_MIN: Duration = Duration::from_millis(250);
 /// One exit of a route.
 struct Exit {
     shown: String,
-    window: Mutex<ExitWindow>,
+    /// As the store names it.
+    id: String,
+    /// Its window: the route a reload makes in place of this one takes it over.
+    window: Arc<Mutex<ExitWindow>>,
     meters: OnceLock<ExitMeters>,
     /// Its leases of the shared budget, and its key in the store (when shared).
     book: Option<(Mutex<LeaseBook>, ExitKeys)>,
@@ -108,18 +112,34 @@ impl std::fmt::Debug for Weights {
 impl Weights {
     /// The budgets `budget` sets for the exits `exits` of `exchange`'s route labelled
     /// `labels`, shared with other processes through `store` when given; `None` when it
-    /// sets no weight.
+    /// sets no weight. An exit of `before` (the budgets of the route this one replaces) of
+    /// the same name keeps its window, weight spent and in flight included, when both
+    /// budgets are the same and kept in this process: a reload does not give an exit back
+    /// the weight the exchange still counts.
     pub(crate) fn new(
         budget: &HttpBudget,
         exits: Vec<ExitName>,
         labels: Vec<Label>,
         store: Option<(&Arc<Store>, &str)>,
+        before: Option<&Weights>,
     ) -> Option<Arc<Self>> {
         let (weight, window) = budget.weight_budget()?;
+        let header = budget.used_weight_header().map(|h| h.name().clone());
+        let before = before.filter(|b| {
+            store.is_none()
+                && b.shared.is_none()
+                && (b.budget, b.window, &b.header) == (weight, window, &header)
+        });
         let now = Instant::now();
         let exits: Vec<Exit> = exits
             .into_iter()
             .map(|exit| Exit {
+                window: before
+                    .and_then(|b| b.exits.iter().find(|e| e.id == exit.id))
+                    .map_or_else(
+                        || Arc::new(Mutex::new(ExitWindow::new(weight, window, now))),
+                        |kept| kept.window.clone(),
+                    ),
                 book: store.map(|(store, exchange)| {
                     let settings = store.settings();
                     let book = LeaseBook::new(
@@ -132,7 +152,7 @@ impl Weights {
                     (Mutex::new(book), store.keys(exchange, &exit.id))
                 }),
                 shown: exit.shown,
-                window: Mutex::new(ExitWindow::new(weight, window, now)),
+                id: exit.id,
                 meters: OnceLock::new(),
             })
             .collect();
@@ -148,9 +168,9 @@ impl Weights {
             Self {
                 budget: weight,
                 window,
-                header: budget.used_weight_header().map(|h| h.name().clone()),
+                header,
                 exits,
-                seq: AtomicU64::new(0),
+                seq: before.map_or_else(Arc::default, |b| b.seq.clone()),
                 warned: AtomicBool::new(false),
                 labels,
                 refusals: OnceLock::new(),
@@ -889,7 +909,7 @@ mod tests {
                 id: format!("exit{i}"),
             })
             .collect();
-        Weights::new(&b, exits, Vec::new(), None).unwrap()
+        Weights::new(&b, exits, Vec::new(), None, None).unwrap()
     }
 
     #[tokio::test(start_paused = true)]
@@ -1008,7 +1028,14 @@ mod tests {
                 shown: "direct".into(),
                 id: "direct".into(),
             };
-            Weights::new(&budget, vec![exit], Vec::new(), Some((&store, "binance"))).unwrap()
+            Weights::new(
+                &budget,
+                vec![exit],
+                Vec::new(),
+                Some((&store, "binance")),
+                None,
+            )
+            .unwrap()
         };
         let key = store.keys("binance", "direct").cool;
         let (first, second) = (route(), route());

@@ -72,15 +72,19 @@ impl Dialer {
         config: Option<WebSocketConfig>,
         trace: Option<&Trace>,
     ) -> Result<(WebSocket, Response), ProxyError> {
+        // The route in force now, for the whole connection.
+        let route = self.now();
         let mut shown = None;
         let result = async {
             let request = request?;
             let (target, tls) = target_of(&request)?;
             check_config(config.as_ref())?;
             shown = Some(target.to_string());
-            let mut deadline = Instant::now() + self.timeout();
+            let mut deadline = Instant::now() + route.timeout();
             let alpn = tls.then_some(Alpn::Http1);
-            let mut stream = self.connect_by(&target, alpn, &mut deadline, trace).await?;
+            let mut stream = route
+                .connect_by(&target, alpn, &mut deadline, trace)
+                .await?;
             if let Some(trace) = trace {
                 trace.enter(Phase::WebSocketUpgrade);
             }
@@ -95,7 +99,7 @@ impl Dialer {
             }
         }
         .await;
-        result.map_err(|e| self.attach(e, shown.as_deref()))
+        result.map_err(|e| route.attach(e, shown.as_deref()))
     }
 }
 

@@ -154,6 +154,31 @@ impl<T: Settings> Loader<T> {
         self
     }
 
+    /// The YAML file this loader reads: the one given with [`yaml_file`](Self::yaml_file),
+    /// else the one the type's `config_env` variable names (`CRYPTOFEED_CONFIG`) in the
+    /// variables it reads now; `None` for text given with [`yaml_str`](Self::yaml_str), or
+    /// when no file is named.
+    pub fn file(&self) -> Option<PathBuf> {
+        match &self.yaml {
+            Some(YamlSource::File(path)) => Some(path.clone()),
+            Some(YamlSource::Text { .. }) => None,
+            None => {
+                let var = T::OPTIONS.config_env?;
+                let path = match &self.env {
+                    EnvSource::None => None,
+                    EnvSource::Vars(vars) => vars
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(var))
+                        .map(|(_, v)| std::ffi::OsString::from(v)),
+                    EnvSource::Process => std::env::vars_os()
+                        .find(|(k, _)| k.to_str().is_some_and(|k| k.eq_ignore_ascii_case(var)))
+                        .map(|(_, v)| v),
+                };
+                path.filter(|p| !p.is_empty()).map(PathBuf::from)
+            }
+        }
+    }
+
     /// The variable prefix in force: the one set here, else the type's.
     pub fn effective_prefix(&self) -> Option<&str> {
         self.env_prefix.as_deref().or(T::OPTIONS.env_prefix)
