@@ -49,3 +49,19 @@ pub fn capture(filter: Targets) -> (Logs, tracing::subscriber::DefaultGuard) {
 pub fn everything() -> Targets {
     Targets::new().with_default(tracing::Level::TRACE)
 }
+
+/// Captures every event `filter` lets through, from every thread (the settings file's
+/// watch runs on one of its own), for the rest of the process: for a test alone in its
+/// process (nextest runs each test in one). `None` when a global subscriber was set
+/// before.
+pub fn capture_global(filter: Targets) -> Option<Logs> {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(move || sink.clone());
+    let subscriber = tracing_subscriber::registry().with(fmt).with(filter);
+    tracing::subscriber::set_global_default(subscriber)
+        .ok()
+        .map(|()| logs)
+}

@@ -157,6 +157,37 @@ pub async fn serve_http_with(handler: Handler) -> Endpoint {
     serve("127.0.0.1", None, Kind::Http(Some(handler))).await
 }
 
+/// A plain HTTP endpoint (HTTP/1.1) on 127.0.0.1 that answers every request `200 ok`
+/// and keeps nothing of it (its `received` stays empty): for tests that measure this
+/// process's memory under many requests.
+pub async fn serve_http_quiet() -> Endpoint {
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind origin");
+    let endpoint = Endpoint {
+        addr: listener.local_addr().expect("origin address"),
+        accepted: Arc::default(),
+        received: Arc::default(),
+        resumed: Arc::default(),
+    };
+    let accepted = endpoint.accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            accepted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+                    Ok::<_, Infallible>(Response::new(full("ok")))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    endpoint
+}
+
 async fn serve(bind: &str, tls: Option<TestCa>, kind: Kind) -> Endpoint {
     let listener = TcpListener::bind((bind, 0)).await.expect("bind origin");
     let addr = listener.local_addr().expect("origin address");

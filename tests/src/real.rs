@@ -331,6 +331,49 @@ impl RealProxy {
         out
     }
 
+    /// squid with authentication: replaces the users it accepts with `users` (user,
+    /// password). The new file is written beside the old and renamed over it, so the
+    /// helper never reads half of one; it reads the file again when its time changes, and
+    /// squid asks it again once a credential's second (`credentialsttl`) is over.
+    pub fn set_users(&self, users: &[(&str, &str)]) {
+        assert!(
+            matches!(self.server, Server::Squid),
+            "users are set on squid only"
+        );
+        let next = self.dir.join("htpasswd.next");
+        for (i, (user, password)) in users.iter().enumerate() {
+            let create = if i == 0 { "-c" } else { "" };
+            let args: Vec<&str> = [create, "-b", path(&next), user, password]
+                .into_iter()
+                .filter(|a| !a.is_empty())
+                .collect();
+            let status = Command::new("htpasswd")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("htpasswd");
+            assert!(status.success(), "htpasswd failed");
+        }
+        // The helper reads the file again only when its time (in whole seconds) changes:
+        // the new one is dated a second past the old one at least.
+        let current = self.dir.join("htpasswd");
+        if let Ok(old) = fs::metadata(&current).and_then(|m| m.modified()) {
+            let new = fs::metadata(&next)
+                .and_then(|m| m.modified())
+                .expect("mtime");
+            if new < old + Duration::from_secs(1) {
+                fs::File::options()
+                    .write(true)
+                    .open(&next)
+                    .and_then(|f| f.set_modified(old + Duration::from_secs(1)))
+                    .expect("date htpasswd");
+            }
+        }
+        give_to_proxy_user(&self.dir);
+        fs::rename(&next, current).expect("replace htpasswd");
+    }
+
     /// Everything the server logged so far (its log file; microsocks logs to stderr).
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
