@@ -782,4 +782,53 @@ mod tests {
             assert_eq!(injector.key_for_host(host), RouteKey::Default, "{host:?}");
         }
     }
+
+    #[test]
+    fn reloads_are_counted_by_result_and_changes_by_route() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let dir = std::env::temp_dir().join(format!("injector-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.yaml");
+        let yaml = |url: &str| {
+            format!(
+                "proxy:\n  enabled: true\n  exchanges:\n    binance:\n      http:\n        url: {url}\n"
+            )
+        };
+        std::fs::write(&file, yaml("socks5h://first.test:1080")).unwrap();
+        let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            assert!(injector.reload().unwrap().is_empty());
+            std::fs::write(&file, yaml("socks9://bad.test:1080")).unwrap();
+            let err = injector.reload().unwrap_err();
+            assert!(matches!(err, ReloadError::Invalid(_)), "{err}");
+            assert!(err.to_string().contains("settings.yaml:6"), "{err}");
+            std::fs::write(&file, yaml("socks5h://second.test:1080")).unwrap();
+            assert_eq!(injector.reload().unwrap().routes().len(), 1);
+        });
+        let mut seen = Vec::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key();
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            if let DebugValue::Counter(n) = value {
+                seen.push(format!("{} {} {n}", key.name(), labels.join(",")));
+            }
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "proxy_reload_changes_total change=changed,exchange=binance,kind=http 1",
+                "proxy_reloads_total result=applied 1",
+                "proxy_reloads_total result=failed 1",
+                "proxy_reloads_total result=unchanged 1",
+            ]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -1054,4 +1054,55 @@ mod tests {
         };
         assert_eq!(proxied.pool.candidates(), [0, 1], "no one benched");
     }
+
+    #[tokio::test]
+    async fn a_route_made_again_keeps_the_connection_budgets_of_its_exits() {
+        let tls = TlsBase::new(TlsRoots::empty().client_config().unwrap(), true);
+        let route = |urls: &[&str], session: SessionSettings| {
+            let members = urls
+                .iter()
+                .map(|u| u.parse::<ProxyUrl>().unwrap())
+                .collect();
+            let config = ProxyConfig::pool(members, Strategy::Failover).unwrap();
+            Route::new(
+                RouteKey::Default,
+                ConnectionKind::Websocket,
+                Some(&config),
+                Arc::new(SystemResolver),
+                &tls,
+            )
+            .with_session(session, &RouteKey::Default, None)
+        };
+        let budget = SessionSettings::new().with_connect_budget(5, Duration::from_secs(10));
+        let a = "socks5h://127.0.0.1:1081";
+        let before = route(&[a, "socks5h://127.0.0.1:1082"], budget);
+        let mut deadline = Instant::now();
+        for shown in [a, "socks5h://127.0.0.1:1082"] {
+            before.budget_place(shown, shown, &mut deadline).await;
+        }
+        let kept = |route: &Route| {
+            let budgets = route.shared.budgets.as_ref().unwrap();
+            let exits = budgets.exits.lock().unwrap();
+            let mut shown: Vec<String> = exits.keys().cloned().collect();
+            shown.sort();
+            shown
+        };
+        let after = route(&[a, "socks5h://127.0.0.1:1083"], budget);
+        after.inherit(&before);
+        assert_eq!(
+            kept(&after),
+            [a],
+            "the exit that stays, not the one removed"
+        );
+        let same = |x: &Route, y: &Route| {
+            let x = x.shared.budgets.as_ref().unwrap().exits.lock().unwrap()[a].clone();
+            let y = y.shared.budgets.as_ref().unwrap().exits.lock().unwrap()[a].clone();
+            Arc::ptr_eq(&x, &y)
+        };
+        assert!(same(&before, &after), "the same budget, with its places");
+        // Other knobs: a budget of their own.
+        let other = route(&[a], budget.with_connect_budget(2, Duration::from_secs(10)));
+        other.inherit(&before);
+        assert!(kept(&other).is_empty());
+    }
 }

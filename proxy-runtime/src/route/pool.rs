@@ -1128,4 +1128,67 @@ mod tests {
             r#"Pool { members: ["direct", "socks5h://trader:***@127.0.0.1:1081"], strategy: RoundRobin, .. }"#
         );
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pool_made_again_keeps_what_it_knew_of_the_members_that_stay() {
+        let before = Pool::new(
+            vec![
+                url("socks5h://127.0.0.1:1081"),
+                url("socks5h://desk-a:old@127.0.0.1:1082"),
+                url("socks5h://127.0.0.1:1083"),
+            ],
+            Strategy::Failover,
+            binance(),
+            ConnectionKind::Http,
+            &tls(),
+        );
+        let failure = ProxyError::new(K::Refused(Refusal::Socks5(5)));
+        before.failed(0, &failure);
+        before.failed(0, &failure);
+        let cool = Instant::now() + Duration::from_secs(30);
+        before.cool(1, cool);
+        before.failed(1, &failure);
+        before.failed(2, &failure);
+        // 1081 stays as it was; 1082 has a new password; 1083 is gone; 1084 is new; the
+        // order changes.
+        let after = Pool::new(
+            vec![
+                url("socks5h://127.0.0.1:1084"),
+                url("socks5h://desk-b:new@127.0.0.1:1082"),
+                url("socks5h://127.0.0.1:1081"),
+            ],
+            Strategy::Failover,
+            binance(),
+            ConnectionKind::Http,
+            &tls(),
+        );
+        let same_exit = |a: &PoolMember, b: &PoolMember| {
+            a.url().endpoint().map(|e| e.port()) == b.url().endpoint().map(|e| e.port())
+        };
+        after.inherit(&before, same_exit);
+        let (was, now) = (before.health(), after.health());
+        assert_eq!(now[2].failures, 2, "the same member keeps its failures");
+        assert_eq!(now[2].benched_until, was[0].benched_until);
+        assert_eq!(
+            now[1].cooling_until,
+            Some(cool),
+            "the same exit keeps its cooling"
+        );
+        assert_eq!(
+            now[1].failures, 0,
+            "new credentials: not benched for the old"
+        );
+        assert_eq!(now[1].benched_until, None);
+        assert_eq!(
+            (now[0].failures, now[0].cooling_until),
+            (0, None),
+            "new member"
+        );
+        drop((was, now));
+        assert_eq!(
+            after.candidates(),
+            [0, 1],
+            "1081 benched, 1082 cooling last"
+        );
+    }
 }

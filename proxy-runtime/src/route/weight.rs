@@ -1050,4 +1050,40 @@ mod tests {
         );
         store.cooled("another key", Duration::from_secs(30));
     }
+
+    #[tokio::test]
+    async fn budgets_made_again_keep_the_windows_of_the_exits_that_stay() {
+        let before = weights(2, 100, false);
+        let in_flight = before.admit(30, None, || vec![0]).await.unwrap();
+        let answered = before.admit(20, None, || vec![1]).await.unwrap();
+        answered.answered(StatusCode::OK, &HeaderMap::new());
+        let exits = |names: &[&str]| -> Vec<ExitName> {
+            names
+                .iter()
+                .map(|n| ExitName {
+                    shown: format!("{n} as shown"),
+                    id: (*n).to_owned(),
+                })
+                .collect()
+        };
+        let budget = HttpBudget::new().with_weight(100, Duration::from_secs(1));
+        let after = Weights::new(
+            &budget,
+            exits(&["exit1", "exit2"]),
+            Vec::new(),
+            None,
+            Some(&before),
+        )
+        .unwrap();
+        assert_eq!(after.used(0), 20, "exit1 stays, with the weight it spent");
+        assert_eq!(after.used(1), 0, "exit2 is new");
+        // Weight let through on the old budgets after the reload counts in the new ones.
+        let late = before.admit(10, None, || vec![1]).await.unwrap();
+        assert_eq!(after.used(0), 30);
+        drop((in_flight, late));
+        // Another budget, or a shared one: nothing is kept.
+        let other = HttpBudget::new().with_weight(50, Duration::from_secs(1));
+        let fresh = Weights::new(&other, exits(&["exit1"]), Vec::new(), None, Some(&before));
+        assert_eq!(fresh.unwrap().used(0), 0);
+    }
 }
