@@ -756,3 +756,78 @@ fn shared_shows_the_store_or_that_there_is_none_and_never_its_password() {
         );
     }
 }
+
+#[test]
+fn diff_prints_what_reloading_a_file_would_change_and_exits_2_when_it_does_not_load() {
+    let dir = std::env::temp_dir().join(format!("proxy-check-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let current = write(
+        "current.yaml",
+        "proxy:\n  enabled: true\n  exchanges:\n    binance:\n      http:\n        url: http://desk:old-s3cret@squid:3128\n",
+    );
+    let next = write(
+        "next.yaml",
+        "proxy:\n  enabled: true\n  exchanges:\n    binance:\n      http:\n        url: http://desk:new-s3cret@squid:3128\n    okx:\n      websocket:\n        url: socks5h://okx-proxy:1080\n",
+    );
+    let broken = write(
+        "broken.yaml",
+        "proxy:\n  enabled: true\n  exchanges:\n    binance:\n      http:\n        url: http://desk:new-s3cret@squid:3128\n        timeout_seconds: 0\n",
+    );
+
+    let out = run(&["--config", &current, "--diff", &next], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert_eq!(
+        shown,
+        "binance http changed (credentials or CONNECT headers): http://desk:***@squid:3128 (timeout 30s) -> http://desk:***@squid:3128 (timeout 30s)\n\
+         okx websocket added (route): direct -> socks5h://okx-proxy:1080 (timeout 30s)\n"
+    );
+
+    let out = run(&["--config", &current, "--diff", &next, "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["routes"][1]["exchange"], "okx");
+    assert_eq!(json["routes"][1]["change"], "added");
+    assert_eq!(
+        json["routes"][0]["what"][0],
+        "credentials or CONNECT headers"
+    );
+
+    let out = run(&["--config", &current, "--diff", &current], &[]);
+    assert_eq!(text(&out.stdout), "reloading it changes nothing\n");
+
+    // The file read now comes from CRYPTOFEED_CONFIG when --config is not given.
+    let out = run(&["--diff", &next], &[("CRYPTOFEED_CONFIG", &current)]);
+    assert!(
+        text(&out.stdout).starts_with("binance http changed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&["--config", &current, "--diff", &broken], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let errors = text(&out.stderr);
+    assert!(errors.contains("does not load (1 error)"), "{errors}");
+    assert!(errors.contains("broken.yaml:7"), "{errors}");
+    assert!(out.stdout.is_empty());
+
+    let out = run(&["--diff", &next, "--vars"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--diff compares"));
+
+    for out in [
+        run(&["--config", &current, "--diff", &next], &[]),
+        run(&["--config", &current, "--diff", &next, "--json"], &[]),
+        run(&["--config", &current, "--diff", &broken], &[]),
+    ] {
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!all.contains("s3cret"), "{all}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -18,6 +18,7 @@ const USAGE: &str = "\
 usage: proxy-check [--shared] [--config FILE] [--prefix PREFIX] [--json] [EXCHANGE_ID ...]
        proxy-check --probe URL [--ca FILE] [--config FILE] [--prefix PREFIX] [--json] [EXCHANGE_ID ...]
        proxy-check --vars [--prefix PREFIX] [--json]
+       proxy-check --diff FILE [--config FILE] [--prefix PREFIX] [--json]
 
 Loads proxy settings as the runtime does (defaults < YAML file < environment) and prints,
 for the default and for every exchange configured or named, where HTTP and WebSocket
@@ -35,6 +36,10 @@ usage; with --probe or --shared, 1 when a probe failed or the shared store did n
                    it holds for each exit: weight held and left, cooling, connection
                    places (--probe does too, when a store is configured)
   --vars           list every variable name the settings accept, with type and default
+  --diff FILE      print what reloading the settings from FILE (with the environment
+                   as it is) would change against the settings in force now (the
+                   environment and --config or $CRYPTOFEED_CONFIG); exit 2 when FILE
+                   does not load, with every error, before anything is deployed
   -h, --help       print this help
 ";
 
@@ -46,6 +51,8 @@ enum Mode {
     Probe { url: String, ca: Option<String> },
     /// List the variables.
     Vars,
+    /// What reloading from `file` would change.
+    Diff { file: String },
 }
 
 struct Args {
@@ -67,6 +74,7 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<A
         .collect::<Result<Vec<String>, String>>()?
         .into_iter();
     let (mut config, mut prefix, mut probe, mut ca) = (None, None, None, None);
+    let mut diff = None;
     let (mut json, mut vars, mut positional_only) = (false, false, false);
     let mut shared = false;
     let mut exchanges = Vec::new();
@@ -98,9 +106,26 @@ fn parse_args(args: impl Iterator<Item = std::ffi::OsString>) -> Result<Option<A
             "--prefix" => prefix = Some(value("--prefix")?),
             "--probe" => probe = Some(value("--probe")?),
             "--ca" => ca = Some(value("--ca")?),
+            "--diff" => diff = Some(value("--diff")?),
             f if f.starts_with('-') => return Err(format!("unknown option `{f}`")),
             _ => exchanges.push(arg),
         }
+    }
+    if let Some(file) = diff {
+        if vars || probe.is_some() || ca.is_some() || shared || !exchanges.is_empty() {
+            return Err(
+                "--diff compares two sets of settings; it takes no --vars, --probe, --ca, --shared or exchange ids"
+                    .to_owned(),
+            );
+        }
+        return Ok(Some(Args {
+            mode: Mode::Diff { file },
+            config,
+            prefix,
+            json,
+            shared,
+            exchanges,
+        }));
     }
     let mode = match (vars, probe, ca) {
         (true, None, None) if config.is_none() && exchanges.is_empty() && !shared => Mode::Vars,
@@ -167,6 +192,9 @@ fn run(args: &Args, prefix: &str) -> Result<(String, ExitCode), Vec<String>> {
         };
         return Ok((out, ExitCode::SUCCESS));
     }
+    if let Mode::Diff { file } = &args.mode {
+        return diff(args, prefix, file);
+    }
     let mut errors = Vec::new();
     let mut extra = Vec::new();
     for id in &args.exchanges {
@@ -204,7 +232,7 @@ fn run(args: &Args, prefix: &str) -> Result<(String, ExitCode), Vec<String>> {
             run_probe(settings.clone(), &report, url, ca.as_deref())
                 .map_err(|e| vec![format!("proxy-check: {e}")])?,
         ),
-        Mode::Routes | Mode::Vars => None,
+        Mode::Routes | Mode::Vars | Mode::Diff { .. } => None,
     };
     let wants_store = args.shared || matches!(args.mode, Mode::Probe { .. });
     let store = if wants_store {
@@ -275,4 +303,79 @@ fn run_probe(
     runtime
         .block_on(probe::probe(&injector, report, url))
         .map_err(|e| e.to_string())
+}
+
+/// `--diff FILE`: what reloading from `file` would change against the settings in force
+/// now, or every error of `file` (exit 2).
+fn diff(args: &Args, prefix: &str, file: &str) -> Result<(String, ExitCode), Vec<String>> {
+    let loader = || {
+        ProxySettings::loader()
+            .process_env()
+            .env_prefix(prefix.to_owned())
+    };
+    let next = loader().yaml_file(file).load().map_err(|e| {
+        let errors = e.errors();
+        let plural = if errors.len() == 1 { "" } else { "s" };
+        let mut lines = vec![format!(
+            "proxy-check: {} does not load ({} error{plural}); reloading it would change nothing:",
+            probe::redact_url(file),
+            errors.len()
+        )];
+        lines.extend(errors.iter().map(|e| format!("  - {e}")));
+        lines
+    })?;
+    let mut current = loader();
+    if let Some(config) = &args.config {
+        current = current.yaml_file(config);
+    }
+    let (current, note) = match current.load() {
+        Ok(settings) => (settings, None),
+        // What a process that failed to load would have in force: nothing but failures.
+        Err(e) => (
+            ProxySettings::default(),
+            Some(format!(
+                "the settings in force now do not load ({e}); compared with none"
+            )),
+        ),
+    };
+    let report = proxy_runtime::ReloadReport::between(&current, &next);
+    let out = if args.json {
+        let routes: Vec<serde_json::Value> = report
+            .routes()
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "exchange": c.exchange,
+                    "kind": c.kind.as_str(),
+                    "change": c.change.as_str(),
+                    "what": c.what,
+                    "before": c.before,
+                    "after": c.after,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "valid": true,
+            "routes": routes,
+            "other": report.other(),
+            "note": note,
+        });
+        format!("{json}\n")
+    } else {
+        let mut out = String::new();
+        if let Some(note) = note {
+            out.push_str(&format!("note: {note}\n"));
+        }
+        if report.is_empty() {
+            out.push_str("reloading it changes nothing\n");
+        }
+        for change in report.routes() {
+            out.push_str(&format!("{change}\n"));
+        }
+        for other in report.other() {
+            out.push_str(&format!("{other}\n"));
+        }
+        out
+    };
+    Ok((out, ExitCode::SUCCESS))
 }
