@@ -3,17 +3,22 @@
 //! routes of every handle made before follow, requests under way finish where they
 //! started, and a broken file changes nothing.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use proxy_runtime::tungstenite::Message;
 use proxy_runtime::{
     ConnectionKind, HttpClient, ProxyErrorKind as K, ProxyInjector, ProxySettings, ReloadError,
+    SessionSettings,
 };
+use proxy_tests::feed::{Feed, tick_number};
 use proxy_tests::logs::{capture_global, everything};
 use proxy_tests::origin::{Origin, serve_http_quiet};
-use proxy_tests::real::RealProxy;
+use proxy_tests::real::{Options, RealProxy};
 use proxy_tests::tls::TestCa;
 
 /// A directory of its own for one test's settings files.
@@ -459,4 +464,135 @@ async fn a_thousand_reloads_under_load_fail_no_request_and_leak_nothing() {
         grown < 4 * 1024,
         "resident memory grew {grown} KiB over the last 500 reloads"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_under_a_hundred_streams_moves_them_all_without_a_gap_within_the_budget() {
+    const STREAMS: usize = 100;
+    let ca = TestCa::new();
+    let feed = Feed::start(&ca, Duration::from_millis(100)).await;
+    let outbound = |n: u8| Options {
+        outbound: Some(Ipv4Addr::new(127, 0, 0, 170 + n)),
+        ..Options::default()
+    };
+    let (first, second) = (
+        RealProxy::microsocks_with(outbound(1)),
+        RealProxy::microsocks_with(outbound(2)),
+    );
+    let pool = |urls: &[String]| {
+        ProxySettings::loader()
+            .env_vars([
+                ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URLS",
+                    serde_json::to_string(urls).unwrap(),
+                ),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+                    "30".to_owned(),
+                ),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
+                    "1000".to_owned(),
+                ),
+            ])
+            .load()
+            .unwrap()
+    };
+    let both = pool(&[first.url("socks5h", None), second.url("socks5h", None)]);
+    let injector = Arc::new(ProxyInjector::builder(both).tls_roots(ca.roots()).build());
+    // Every stream keeps the connection and number of each tick it reads.
+    let ticks: Arc<Mutex<Vec<Vec<(u64, u64)>>>> = Arc::new(Mutex::new(vec![Vec::new(); STREAMS]));
+    let mut tasks = Vec::new();
+    for i in 0..STREAMS {
+        let (injector, url, ticks) = (injector.clone(), feed.url("feed"), ticks.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut session = injector
+                .websocket_session("binance", url)
+                .settings(
+                    SessionSettings::new()
+                        .with_backoff(Duration::from_millis(50), Duration::from_millis(500)),
+                )
+                .on_connect(|s| async move { s.send(Message::text("subscribe")).await })
+                .open()
+                .await
+                .expect("the session opens");
+            while let Some(item) = session.next().await {
+                let item = item.expect("no error reaches the reader");
+                if let Some(n) = tick_number(&item.message) {
+                    ticks.lock().unwrap()[i].push((item.connection, n));
+                }
+            }
+        }));
+    }
+    let on = |pred: &dyn Fn(u64) -> bool| {
+        ticks
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|t| t.last().is_some_and(|(c, _)| pred(*c)))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !on(&|c| c == 1) {
+        assert!(Instant::now() < deadline, "the streams opened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let opened = feed.accepts().len();
+    assert!(
+        feed.accepts()
+            .iter()
+            .all(|(_, ip)| *ip == IpAddr::V4(Ipv4Addr::new(127, 0, 0, 171))),
+        "failover: every stream on the first member"
+    );
+
+    let reloaded = Instant::now();
+    let report = injector.reload_with(pool(&[second.url("socks5h", None)]));
+    assert_eq!(report.routes().len(), 1, "{report}");
+    while !on(&|c| c > 1) {
+        assert!(Instant::now() < deadline, "every stream moved");
+        for task in &tasks {
+            assert!(!task.is_finished(), "no stream failed");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let moved = reloaded.elapsed();
+    // A few more ticks on the new connections, then the record is read.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for task in &tasks {
+        task.abort();
+    }
+    let accepts = feed.accepts();
+    let new: Vec<Instant> = accepts[opened..].iter().map(|(t, _)| *t).collect();
+    assert!(
+        accepts[opened..]
+            .iter()
+            .all(|(_, ip)| *ip == IpAddr::V4(Ipv4Addr::new(127, 0, 0, 172))),
+        "every move went through the member that stayed"
+    );
+    assert_eq!(new.len(), STREAMS, "one new connection per stream");
+    let most = new
+        .iter()
+        .map(|t| {
+            new.iter()
+                .filter(|u| **u >= *t && **u < *t + Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most <= 30,
+        "{most} new connections within a second (budget 30)"
+    );
+    for (i, stream) in ticks.lock().unwrap().iter().enumerate() {
+        for pair in stream.windows(2) {
+            assert_eq!(
+                pair[1].1,
+                pair[0].1 + 1,
+                "stream {i}: {:?} then {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    eprintln!("moved in {moved:?}, at most {most} new connections a second");
 }

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ struct Slot {
     /// The exchange of every route it holds.
     exchange: Option<Box<str>>,
     route: ArcSwap<Shared>,
+    /// How many times a reload put another route in force.
+    generation: AtomicU64,
 }
 
 /// One route as it was when it was read from a dialer: every connection is made through
@@ -181,6 +184,7 @@ impl From<Route> for Dialer {
             slot: Arc::new(Slot {
                 exchange: route.shared.exchange.clone(),
                 route: ArcSwap::new(route.shared),
+                generation: AtomicU64::new(0),
             }),
         }
     }
@@ -199,6 +203,13 @@ impl Dialer {
     pub(crate) fn swap(&self, route: Route) {
         debug_assert_eq!(route.shared.exchange, self.slot.exchange);
         self.slot.route.store(route.shared);
+        self.slot.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many times a reload put another route in force: a resilient session compares
+    /// it with the one its connection was made at, to move to the new route.
+    pub(crate) fn generation(&self) -> u64 {
+        self.slot.generation.load(Ordering::Acquire)
     }
 
     /// Whether `route` is the one in force (the same route, not an equal one).

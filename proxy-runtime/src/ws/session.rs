@@ -40,6 +40,9 @@ const CHECK_EVERY: u8 = 64;
 const RECENT_OLD: usize = 4096;
 /// The new connection's messages held during a rotation; past it the switch is made.
 const HELD_NEW: usize = 8192;
+/// A session whose route a reload changed moves to the new one at a moment drawn up to
+/// this long after it notices, so that the sessions of a route do not all move at once.
+const RELOAD_SPREAD: Duration = Duration::from_secs(5);
 
 type Hook = Arc<dyn Fn(Subscriber) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 type EventFn = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
@@ -374,6 +377,11 @@ struct Live {
     next_ping: Option<Instant>,
     /// When the rotation starts (none once it started, or without `max_lifetime`).
     rotate_at: Option<Instant>,
+    /// The dialer's generation when the connection was asked for: a reload since put
+    /// another route in force.
+    generation: u64,
+    /// When it moves to the route a reload put in force (a rotation), once noticed.
+    move_at: Option<Instant>,
     /// When it has been up for `stable_after` (none once it has).
     stable_at: Option<Instant>,
     /// The one timer: the soonest of the next ping, the dead and idle limits, and the
@@ -447,6 +455,7 @@ fn connect(ctx: Arc<Ctx>, delay: Duration, id: u64) -> Connecting {
             tokio::time::sleep(delay).await;
         }
         let request = ctx.request.clone()?;
+        let generation = ctx.dialer.generation();
         let (mut ws, _) = ctx
             .dialer
             .open_websocket(Ok(request), ctx.config, None)
@@ -466,7 +475,7 @@ fn connect(ctx: Arc<Ctx>, delay: Duration, id: u64) -> Connecting {
             }
         }
         let route = ws.get_ref().description().to_owned();
-        Ok(Live::new(ws, id, route, &ctx.settings))
+        Ok(Live::new(ws, id, route, &ctx.settings, generation))
     })
 }
 
@@ -529,7 +538,13 @@ pub(crate) fn is_permanent(error: &ProxyError) -> bool {
 }
 
 impl Live {
-    fn new(ws: WebSocket, id: u64, route: String, settings: &SessionSettings) -> Self {
+    fn new(
+        ws: WebSocket,
+        id: u64,
+        route: String,
+        settings: &SessionSettings,
+        generation: u64,
+    ) -> Self {
         let now = Instant::now();
         let mut live = Self {
             ws,
@@ -542,6 +557,8 @@ impl Live {
             fresh_data: false,
             next_ping: settings.ping_interval().map(|every| now + every),
             rotate_at: settings.max_lifetime().map(|lifetime| now + lifetime),
+            generation,
+            move_at: None,
             stable_at: Some(now + settings.stable_after()),
             wake: Box::pin(tokio::time::sleep_until(now)),
             since_check: 0,
@@ -568,6 +585,7 @@ impl Live {
             settings.dead_after().map(|d| self.last_frame + d),
             settings.idle_after().map(|d| self.last_data + d),
             self.rotate_at,
+            self.move_at,
             self.stable_at,
             look,
         ]
@@ -578,8 +596,15 @@ impl Live {
         self.wake.as_mut().reset(at);
     }
 
-    /// What is due now, into `due`; sends a ping when one is.
-    fn due(&mut self, settings: &SessionSettings, cx: &mut Context<'_>, due: &mut Due) {
+    /// What is due now, into `due`; sends a ping when one is. `generation` is the
+    /// dialer's now.
+    fn due(
+        &mut self,
+        settings: &SessionSettings,
+        generation: u64,
+        cx: &mut Context<'_>,
+        due: &mut Due,
+    ) {
         let now = Instant::now();
         if std::mem::take(&mut self.fresh_frame) {
             self.last_frame = now;
@@ -621,6 +646,16 @@ impl Live {
             self.rotate_at = None;
             due.rotate = true;
         }
+        if generation != self.generation && self.move_at.is_none() {
+            // A reload put another route in force: move to it, make-before-break, at a
+            // moment of the spread (the connection budget paces the moves too).
+            self.generation = generation;
+            self.move_at = Some(now + RELOAD_SPREAD.mul_f64(fastrand::f64()));
+        }
+        if self.move_at.is_some_and(|at| now >= at) {
+            self.move_at = None;
+            due.rotate = true;
+        }
         if self.stable_at.is_some_and(|at| now >= at) {
             self.stable_at = None;
             due.stable = true;
@@ -634,6 +669,7 @@ impl Live {
     fn poll_timers(
         &mut self,
         settings: &SessionSettings,
+        generation: u64,
         cx: &mut Context<'_>,
         force: bool,
     ) -> Due {
@@ -644,7 +680,7 @@ impl Live {
                 return due;
             }
             fired = false;
-            self.due(settings, cx, &mut due);
+            self.due(settings, generation, cx, &mut due);
             self.rearm(settings);
             if due.lost.is_some() {
                 return due;
@@ -1209,7 +1245,8 @@ impl WebSocketSession {
         let connection = live.id;
         if live.since_check >= CHECK_EVERY {
             live.since_check = 0;
-            let due = live.poll_timers(&self.ctx.settings, cx, true);
+            let generation = self.ctx.dialer.generation();
+            let due = live.poll_timers(&self.ctx.settings, generation, cx, true);
             // The message is delivered; a loss is found again at the next pause.
             self.timers_said(&due);
         }
@@ -1296,7 +1333,8 @@ impl WebSocketSession {
                     self.lost(error);
                 }
                 Poll::Pending => {
-                    let mut due = live.poll_timers(&self.ctx.settings, cx, false);
+                    let generation = self.ctx.dialer.generation();
+                    let mut due = live.poll_timers(&self.ctx.settings, generation, cx, false);
                     if let Some(error) = due.lost.take() {
                         self.lost(error);
                         continue;
