@@ -377,6 +377,9 @@ async fn a_route_left_as_it_was_keeps_its_connections_and_a_changed_one_makes_ne
     assert_eq!(origin.https.accepted(), 2, "pooled on the new route");
 }
 
+/// The (connection, number) of each tick every stream read.
+type Ticks = Arc<Mutex<Vec<Vec<(u64, u64)>>>>;
+
 /// Open file descriptors of this process.
 fn descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -502,7 +505,7 @@ async fn a_member_removed_under_a_hundred_streams_moves_them_all_without_a_gap_w
     let both = pool(&[first.url("socks5h", None), second.url("socks5h", None)]);
     let injector = Arc::new(ProxyInjector::builder(both).tls_roots(ca.roots()).build());
     // Every stream keeps the connection and number of each tick it reads.
-    let ticks: Arc<Mutex<Vec<Vec<(u64, u64)>>>> = Arc::new(Mutex::new(vec![Vec::new(); STREAMS]));
+    let ticks: Ticks = Arc::new(Mutex::new(vec![Vec::new(); STREAMS]));
     let mut tasks = Vec::new();
     for i in 0..STREAMS {
         let (injector, url, ticks) = (injector.clone(), feed.url("feed"), ticks.clone());
