@@ -323,6 +323,11 @@ impl WebSocketSessionBuilder {
 ///   connection is up by the time of the flush: the library never sends an application
 ///   message again. (A message written to the old connection of a rotation is flushed by
 ///   that connection's close handshake.)
+/// - A session of a [`ProxyInjector`](crate::ProxyInjector)'s route follows its reloads:
+///   each reconnection takes the route in force, and a reload that changes the route
+///   moves the session with the rotation's make-before-break switch, at a moment drawn
+///   within 5 s of its next look at its timers (every 64 messages, or a quarter of
+///   `dead_after`), within the connection budget.
 /// - Dropping it closes its connections; it has no task to stop.
 pub struct WebSocketSession {
     ctx: Arc<Ctx>,
