@@ -84,3 +84,21 @@ fn weight_accounting_first_has_room(bencher: Bencher, members: usize) {
     let weights = WeightBench::new(members, 0);
     bencher.bench(|| weights.request());
 }
+
+/// A request's read of the route in force, which a reload may swap (one lock-free load
+/// and a reference count held for the request), on 1 and 2 threads at once (the count's
+/// cache line is shared), against the field read of a route no reload can change.
+#[divan::bench(threads = [1, 2], sample_size = 1000)]
+fn route_in_force(bencher: Bencher) {
+    static BENCH: OnceLock<proxy_runtime::bench::ReloadBench> = OnceLock::new();
+    let routes = BENCH.get_or_init(proxy_runtime::bench::ReloadBench::new);
+    bencher.bench(|| routes.route_in_force());
+}
+
+/// The baseline of [`route_in_force`]: the route as a field.
+#[divan::bench(threads = [1, 2], sample_size = 1000)]
+fn route_fixed(bencher: Bencher) {
+    static BENCH: OnceLock<proxy_runtime::bench::ReloadBench> = OnceLock::new();
+    let routes = BENCH.get_or_init(proxy_runtime::bench::ReloadBench::new);
+    bencher.bench(|| routes.route_fixed());
+}

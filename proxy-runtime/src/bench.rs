@@ -137,3 +137,54 @@ impl WeightBench {
 pub fn accept_encoding() -> Option<&'static str> {
     crate::http_client::body::accept_encoding().and_then(|v| v.to_str().ok())
 }
+
+/// What a request of an injector's HTTP client does to find its route, now that a reload
+/// may swap it: one lock-free read of the routes in force (`arc-swap`), held for the
+/// request.
+pub struct ReloadBench {
+    client: crate::http_client::client::HttpClient,
+    /// The route as a client that cannot reload held it: a field read.
+    fixed: Arc<crate::http_client::client::Inner>,
+}
+
+impl ReloadBench {
+    /// The HTTP client of an exchange routed through a SOCKS5 proxy.
+    pub fn new() -> Self {
+        let settings = crate::ProxySettings::loader()
+            .env_vars([
+                ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL",
+                    "socks5h://proxy.example:1080",
+                ),
+            ])
+            .load()
+            .expect("valid settings");
+        let client = crate::ProxyInjector::new(settings).http_client("binance");
+        let fixed = client.inner();
+        Self { client, fixed }
+    }
+
+    /// The read a request makes: the routes in force, then its route among them.
+    pub fn route_in_force(&self) -> usize {
+        self.client.route_read()
+    }
+
+    /// The same read of a route that no reload can change (what a request did before
+    /// reloads): a field's address.
+    pub fn route_fixed(&self) -> usize {
+        Arc::as_ptr(&self.fixed) as usize
+    }
+}
+
+impl std::fmt::Debug for ReloadBench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadBench").finish_non_exhaustive()
+    }
+}
+
+impl Default for ReloadBench {
+    fn default() -> Self {
+        Self::new()
+    }
+}
