@@ -226,6 +226,18 @@ fn a_header_value_that_would_break_the_request_is_refused_and_never_shown() {
 }
 
 #[test]
+fn a_header_name_that_reads_as_credentials_is_shown_redacted_in_its_error() {
+    // Found by the fuzzer: a line of `name:value` with no space after the colon is one
+    // key, and the refused name was quoted whole in the reason.
+    let text = format!(
+        "proxy:\n  default:\n    http:\n      urls:\n        - url: http://a:3128\n          connect_headers:\n            X-Session:user:{SECRET}@host, source: 1\n"
+    );
+    let err = yaml_err(&text);
+    assert!(err.contains("is not a header name"), "{err}");
+    assert!(err.contains("***@host"), "{err}");
+}
+
+#[test]
 fn members_made_in_code_follow_the_same_rules() {
     let http: ProxyUrl = "http://proxy.example:8080".parse().unwrap();
     let member = PoolMember::new(http.clone())

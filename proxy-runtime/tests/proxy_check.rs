@@ -817,6 +817,29 @@ fn diff_prints_what_reloading_a_file_would_change_and_exits_2_when_it_does_not_l
     assert!(errors.contains("broken.yaml:7"), "{errors}");
     assert!(out.stdout.is_empty());
 
+    // A file a reload would refuse: it gives no setting, and would turn every route direct.
+    let empty = write("empty.yaml", "# nothing yet\n");
+    let out = run(&["--config", &current, "--diff", &empty], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("a reload refuses"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Settings in force that do not load: every route of the file is a change.
+    let out = run(&["--config", &broken, "--diff", &next], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.starts_with("note: the settings in force now do not load"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("fails (the settings did not load) -> "),
+        "{shown}"
+    );
+
     let out = run(&["--diff", &next, "--vars"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--diff compares"));

@@ -164,8 +164,9 @@ async fn credentials_rotated_in_the_file_under_load_fail_no_request() {
     );
     assert!(answered > 1_500, "only {answered} answered in 3.5 s");
     // The new connections were made with the new password (squid logs a tunnel when it
-    // closes: the client's pooled ones close with it), and the old one no longer works:
-    // had a request used it after the revocation, it would have failed.
+    // closes: the client's pooled ones close with it). And the revocation took effect (a
+    // check of the setup: without it, no failure above would prove nothing): had a
+    // request used the old password after it, that request would have failed.
     drop((client, injector));
     assert!(squid.log_mentions("desk-b").await, "{}", squid.log());
     let stale = ProxySettings::loader()
@@ -598,4 +599,71 @@ async fn a_member_removed_under_a_hundred_streams_moves_them_all_without_a_gap_w
         }
     }
     eprintln!("moved in {moved:?}, at most {most} new connections a second");
+}
+
+#[tokio::test]
+async fn a_file_broken_at_start_is_put_in_force_once_repaired() {
+    let dir = settings_dir("repaired");
+    let file = dir.join("settings.yaml");
+    replace(&file, &yaml("socks9://bad-proxy.test:1080"));
+    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    assert!(dialer.failure().is_some(), "fails closed while broken");
+    replace(&file, &yaml("socks5h://good-proxy.test:1080"));
+    until("the repaired file in force", || {
+        dialer.proxy().as_deref() == Some("socks5h://good-proxy.test:1080")
+    })
+    .await;
+    assert!(dialer.failure().is_none());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_file_emptied_or_cut_before_its_section_is_refused_not_turned_direct() {
+    let dir = settings_dir("emptied");
+    let file = dir.join("settings.yaml");
+    replace(&file, &yaml("socks5h://good-proxy.test:1080"));
+    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    for cut in ["", "# written next\n", "other_app:\n  key: 1\n"] {
+        replace(&file, cut);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            dialer.proxy().as_deref(),
+            Some("socks5h://good-proxy.test:1080"),
+            "{cut:?} changed nothing"
+        );
+        let err = injector.reload().unwrap_err();
+        assert!(matches!(err, ReloadError::Empty(_)), "{err}");
+        assert!(err.to_string().contains("enabled: false"), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_busy_file_beside_the_settings_does_not_hold_a_reload_back() {
+    let dir = settings_dir("busy");
+    let file = dir.join("settings.yaml");
+    replace(&file, &yaml("socks5h://first.test:1080"));
+    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    // A log beside it, written more often than the debounce (50 ms).
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, log) = (stop.clone(), dir.join("feed.log"));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::write(&log, b"tick\n").unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    replace(&file, &yaml("socks5h://second.test:1080"));
+    until("the change in force beside the busy log", || {
+        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -313,7 +313,7 @@ fn diff(args: &Args, prefix: &str, file: &str) -> Result<(String, ExitCode), Vec
             .process_env()
             .env_prefix(prefix.to_owned())
     };
-    let next = loader().yaml_file(file).load().map_err(|e| {
+    let (next, origins) = loader().yaml_file(file).load_with_origins().map_err(|e| {
         let errors = e.errors();
         let plural = if errors.len() == 1 { "" } else { "s" };
         let mut lines = vec![format!(
@@ -324,21 +324,29 @@ fn diff(args: &Args, prefix: &str, file: &str) -> Result<(String, ExitCode), Vec
         lines.extend(errors.iter().map(|e| format!("  - {e}")));
         lines
     })?;
+    // What a reload refuses: a file that gives no setting would turn every route direct.
+    let empty = ProxySettings::file_warnings(&origins);
+    if !empty.is_empty() {
+        let mut lines = vec![format!(
+            "proxy-check: a reload refuses {}, and changes nothing (to disable proxies, set enabled: false):",
+            probe::redact_url(file)
+        )];
+        lines.extend(empty.iter().map(|e| format!("  - {e}")));
+        return Err(lines);
+    }
     let mut current = loader();
     if let Some(config) = &args.config {
         current = current.yaml_file(config);
     }
-    let (current, note) = match current.load() {
-        Ok(settings) => (settings, None),
-        // What a process that failed to load would have in force: nothing but failures.
+    let (report, note) = match current.load() {
+        Ok(current) => (proxy_runtime::ReloadReport::between(&current, &next), None),
+        // A process whose settings did not load fails every connection: every route of
+        // FILE is a change.
         Err(e) => (
-            ProxySettings::default(),
-            Some(format!(
-                "the settings in force now do not load ({e}); compared with none"
-            )),
+            proxy_runtime::ReloadReport::after_failure(&next),
+            Some(format!("the settings in force now do not load ({e})")),
         ),
     };
-    let report = proxy_runtime::ReloadReport::between(&current, &next);
     let out = if args.json {
         let routes: Vec<serde_json::Value> = report
             .routes()

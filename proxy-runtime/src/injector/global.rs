@@ -85,6 +85,7 @@ pub fn proxy_injector() -> Arc<ProxyInjector> {
 /// load that failed (error; every connection then fails).
 fn from_env() -> ProxyInjector {
     let loader = ProxySettings::loader().process_env();
+    let read = super::watch::Read::file_of(&loader);
     match loader.load_with_origins() {
         Ok((settings, origins)) => {
             for warning in ProxySettings::file_warnings(&origins) {
@@ -97,12 +98,17 @@ fn from_env() -> ProxyInjector {
             }
             // Built from its loader, so that `reload` (and `reload.watch`) read it again.
             ProxyInjector::builder_from(Ok(settings), Some(loader))
+                .read(read)
                 .build()
                 .on_new_route(served_by_env)
         }
         Err(e) => {
             tracing::error!(error = %e, "proxy settings could not be loaded; every proxied connection will fail");
-            ProxyInjector::failed(e)
+            // Kept with its loader: `reload` (and the file's watch) can put the settings in
+            // force once they are repaired.
+            ProxyInjector::builder_from(Err(crate::error::ProxyError::settings(e)), Some(loader))
+                .read(read)
+                .build()
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::model::http_budget::HttpBudget;
 use crate::model::key::{ConnectionKind, RouteKey};
 use crate::model::proxy_settings::ProxySettings;
 use crate::model::proxy_url::ProxyUrl;
+use crate::model::reload::ReloadSettings;
 use crate::model::route::ProxyConfig;
 use crate::model::session::SessionSettings;
 use crate::model::shared::SharedSettings;
@@ -102,13 +103,15 @@ enum RouteSpec {
     Set(Box<RouteInputs>),
 }
 
-/// What a route of settings that loaded is made from.
+/// What a route of settings that loaded is made from: the knobs of its own kind only
+/// (a WebSocket route's session knobs, an HTTP route's budget), so that a change to one
+/// kind's knobs leaves the other kind's route as it was.
 #[derive(PartialEq)]
 struct RouteInputs {
     config: Option<ProxyConfig>,
     system: Option<SystemProxies>,
-    session: SessionSettings,
-    budget: HttpBudget,
+    session: Option<SessionSettings>,
+    budget: Option<HttpBudget>,
     shared: SharedSettings,
 }
 
@@ -124,8 +127,8 @@ impl RouteSpec {
                 .then(|| settings.system_proxies().cloned())
                 .flatten(),
             config,
-            session: settings.session_for(key),
-            budget: settings.budget_for(key),
+            session: (kind == ConnectionKind::Websocket).then(|| settings.session_for(key)),
+            budget: (kind == ConnectionKind::Http).then(|| settings.budget_for(key)),
             shared: settings.shared().clone(),
         }))
     }
@@ -187,6 +190,10 @@ impl Drop for ProxyInjector {
 pub struct ProxyInjectorBuilder {
     settings: Result<ProxySettings, ProxyError>,
     loader: Option<Loader<ProxySettings>>,
+    /// The settings file's bytes, read just before the settings were loaded from it: the
+    /// watch compares the file with them, so that a change made before it started is
+    /// not missed.
+    read: watch::Read,
     roots: TlsRoots,
     resolver: Arc<dyn Resolve>,
     http: HttpOptions,
@@ -230,6 +237,12 @@ impl ProxyInjectorBuilder {
         self
     }
 
+    /// The bytes the settings were loaded from, for the watch to compare the file with.
+    fn read(mut self, read: watch::Read) -> Self {
+        self.read = read;
+        self
+    }
+
     /// Reloads the settings ([`ProxyInjector::reload`]) each time the process receives
     /// SIGHUP, for as long as the injector lives. Taking a signal is the application's
     /// choice, so this is off unless asked for. Unix only (elsewhere it does nothing);
@@ -263,12 +276,16 @@ impl ProxyInjectorBuilder {
                     .detail("cannot configure TLS")
                     .source(e)
             });
-        let watched = self
-            .settings
-            .as_ref()
-            .ok()
-            .filter(|s| s.reload().watch())
-            .map(|s| s.reload().debounce());
+        // Settings that did not load are watched too (they say nothing of a watch: with
+        // the built-in debounce), so that the file, once repaired, is put in force.
+        let watched = match &self.settings {
+            Ok(s) => s.reload().watch().then(|| s.reload().debounce()),
+            Err(_) => self
+                .loader
+                .as_ref()
+                .and_then(Loader::file)
+                .map(|_| ReloadSettings::new().debounce()),
+        };
         let core = Arc::new(Core {
             snapshot: ArcSwap::from_pointee(Snapshot::new(self.settings, None)),
             loader: self.loader,
@@ -281,9 +298,10 @@ impl ProxyInjectorBuilder {
             reloading: Mutex::new(()),
             on_new_route: OnceLock::new(),
         });
+        let read = self.read;
         let watch = watched.and_then(|debounce| {
             let file = core.loader.as_ref().and_then(Loader::file);
-            watch::FileWatch::start(&core, file, debounce)
+            watch::FileWatch::start(&core, file, debounce, read)
         });
         let sighup = self.sighup.then(|| watch::on_sighup(&core)).flatten();
         ProxyInjector {
@@ -322,11 +340,12 @@ impl ProxyInjector {
     /// assert!(report.is_empty(), "nothing changed");
     /// ```
     pub fn from_loader(loader: Loader<ProxySettings>) -> ProxyInjectorBuilder {
+        let read = watch::Read::file_of(&loader);
         let settings = loader.load().map_err(|e| {
             tracing::error!(error = %e, "proxy settings could not be loaded; every proxied connection will fail");
             ProxyError::settings(e)
         });
-        Self::builder_from(settings, Some(loader))
+        Self::builder_from(settings, Some(loader)).read(read)
     }
 
     fn builder_from(
@@ -336,6 +355,7 @@ impl ProxyInjector {
         ProxyInjectorBuilder {
             settings,
             loader,
+            read: watch::Read::default(),
             roots: TlsRoots::default(),
             resolver: Arc::new(SystemResolver),
             http: HttpOptions::default(),
@@ -642,14 +662,24 @@ impl Core {
         let Some(loader) = &self.loader else {
             return Err(ReloadError::NoLoader);
         };
-        match loader.load() {
-            Ok(settings) => Ok(self.apply(settings)),
-            Err(e) => {
-                tracing::error!(error = %e, "proxy settings reload failed; the settings in force stay");
-                metrics::counter!("proxy_reloads_total", "result" => "failed").increment(1);
-                Err(ReloadError::Invalid(e))
-            }
+        let failed = |e: ReloadError| {
+            tracing::error!(error = %e, "proxy settings reload failed; the settings in force stay");
+            metrics::counter!("proxy_reloads_total", "result" => "failed").increment(1);
+            Err(e)
+        };
+        let (settings, origins) = match loader.load_with_origins() {
+            Ok(loaded) => loaded,
+            Err(e) => return failed(ReloadError::Invalid(e)),
+        };
+        // An empty file, or one without its section (a file caught half written), would
+        // turn every route direct: refused. Disabling proxies is said with `enabled: false`.
+        if let Some(empty) = ProxySettings::file_warnings(&origins).into_iter().next() {
+            return failed(ReloadError::Empty(empty));
         }
+        if let Some(warning) = settings.inert_warning("enabled") {
+            tracing::warn!("{warning}");
+        }
+        Ok(self.apply(settings))
     }
 
     /// Puts `settings` in force: a new snapshot, and every route handed out so far made
@@ -662,7 +692,7 @@ impl Core {
         let old = self.snapshot.load_full();
         let report = match &old.settings {
             Ok(before) => ReloadReport::between(before, &settings),
-            Err(_) => ReloadReport::all_new(&settings),
+            Err(_) => ReloadReport::after_failure(&settings),
         };
         let unchanged = old.settings.as_deref().is_ok_and(|s| *s == settings);
         if unchanged {
@@ -830,5 +860,44 @@ mod tests {
             ]
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_change_to_one_kind_s_knobs_leaves_the_other_kind_s_route_as_it_was() {
+        let settings = |more: &[(&str, &str)]| {
+            let mut vars = vec![
+                ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL",
+                    "socks5h://a.test:1080",
+                ),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URL",
+                    "socks5h://b.test:1080",
+                ),
+            ];
+            vars.extend_from_slice(more);
+            ProxySettings::loader().env_vars(vars).load().unwrap()
+        };
+        let injector = ProxyInjector::new(settings(&[]));
+        let http = injector.dialer("binance", ConnectionKind::Http);
+        let ws = injector.dialer("binance", ConnectionKind::Websocket);
+        let (http_before, ws_before) = (http.now(), ws.now());
+        let budget = (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT",
+            "100",
+        );
+        injector.reload_with(settings(&[budget]));
+        assert!(!http.is_on(&http_before), "the HTTP route has a budget now");
+        assert!(ws.is_on(&ws_before), "the WebSocket route is the same");
+        assert_eq!(ws.generation(), 0, "its sessions do not move");
+        let http_now = http.now();
+        let knob = (
+            "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
+            "5",
+        );
+        injector.reload_with(settings(&[budget, knob]));
+        assert!(http.is_on(&http_now), "the HTTP route is the same");
+        assert_eq!(ws.generation(), 1, "the WebSocket route has a budget now");
     }
 }

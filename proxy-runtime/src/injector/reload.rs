@@ -26,6 +26,13 @@ pub enum ReloadError {
     /// line. The settings in force stay.
     #[error("the proxy settings did not load, and the settings in force stay: {0}")]
     Invalid(LoadError),
+    /// The settings file gives no setting (it is empty, or has no `proxy:` section, as a
+    /// file caught half written may): put in force, it would send every connection
+    /// direct. The settings in force stay; `enabled: false` disables proxies.
+    #[error(
+        "the proxy settings were not reloaded, and the settings in force stay: {0}; to disable proxies, set enabled: false"
+    )]
+    Empty(String),
 }
 
 /// How a route changed.
@@ -103,8 +110,9 @@ impl ReloadReport {
         Self::diff(Some(before), after)
     }
 
-    /// What putting `after` in force changes where settings did not load.
-    pub(crate) fn all_new(after: &ProxySettings) -> Self {
+    /// What putting `after` in force changes where the settings did not load (every
+    /// route failed).
+    pub fn after_failure(after: &ProxySettings) -> Self {
         Self::diff(None, after)
     }
 
@@ -390,7 +398,7 @@ mod tests {
             "CRYPTOFEED_PROXY_DEFAULT__HTTP__URL",
             "socks5h://proxy:1080",
         )]);
-        let report = ReloadReport::all_new(&after);
+        let report = ReloadReport::after_failure(&after);
         assert_eq!(report.routes().len(), 2);
         assert!(report.routes()[0].before.starts_with("fails"));
         assert_eq!(

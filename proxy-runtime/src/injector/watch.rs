@@ -16,6 +16,31 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use super::reload::{ReloadError, ReloadReport};
+use crate::model::proxy_settings::ProxySettings;
+use crate::settings::load::Loader;
+
+/// The settings file's bytes as read before a load from it: what the watch compares the
+/// file with first.
+#[derive(Default)]
+pub(super) struct Read(Option<Vec<u8>>);
+
+impl Read {
+    /// The bytes of the file `loader` reads, now (none without a file, or when it cannot
+    /// be read: the load says why).
+    pub(super) fn file_of(loader: &Loader<ProxySettings>) -> Self {
+        Self(loader.file().and_then(|file| std::fs::read(file).ok()))
+    }
+}
+
+impl std::fmt::Debug for Read {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The bytes may hold passwords: their length only.
+        match &self.0 {
+            Some(bytes) => write!(f, "Read({} bytes)", bytes.len()),
+            None => f.write_str("Read(none)"),
+        }
+    }
+}
 
 /// What the watch and the signal reload: an injector's settings.
 pub(super) trait Reloadable: Send + Sync + 'static {
@@ -32,11 +57,14 @@ pub(super) struct FileWatch {
 impl FileWatch {
     /// Watches `file`, the settings file, reloading `core` once changes have been quiet
     /// for `debounce`; `None` (logged at error level) without a file, or when the system
-    /// refuses the watch.
+    /// refuses the watch. `read` is what the settings in force were loaded from: the file
+    /// is compared with it as soon as the watch is up, so that a change made in between
+    /// is put in force too.
     pub(super) fn start<C: Reloadable>(
         core: &Arc<C>,
         file: Option<PathBuf>,
         debounce: Duration,
+        read: Read,
     ) -> Option<Self> {
         let Some(path) = file else {
             tracing::error!(
@@ -56,17 +84,30 @@ impl FileWatch {
                 return None;
             }
         };
-        for dir in directories(&path) {
-            if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+        let dirs = directories(&path);
+        for dir in &dirs {
+            if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
                 refused(&e);
                 return None;
             }
         }
-        let read = std::fs::read(&path).ok();
+        let names = names(&path);
         let core: Weak<dyn Reloadable> = Arc::downgrade(core) as _;
+        // The reloads run in the runtime the injector was built in, if any (the timers of
+        // the routes' gauges need one).
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let thread = std::thread::Builder::new()
             .name("proxy-settings-watch".to_owned())
-            .spawn(move || run(&core, &path, &received, debounce, read));
+            .spawn(move || {
+                let _in_runtime = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                let watched = Watched {
+                    core,
+                    file: path,
+                    names,
+                    debounce,
+                };
+                watched.run(&received, read.0);
+            });
         if let Err(e) = thread {
             refused(&e);
             return None;
@@ -93,53 +134,105 @@ fn directories(file: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// Waits for changes until the watch is dropped or the injector is gone; reloads when a
-/// change has been quiet for `debounce` and the file's bytes differ from `last` read.
-fn run(
-    core: &Weak<dyn Reloadable>,
-    file: &Path,
-    received: &Receiver<notify::Result<notify::Event>>,
-    debounce: Duration,
-    mut last: Option<Vec<u8>>,
-) {
-    while let Ok(event) = received.recv() {
-        if !changes(&event) {
-            continue;
-        }
-        loop {
-            match received.recv_timeout(debounce) {
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
-        let read = std::fs::read(file).ok();
-        if read == last {
-            continue;
-        }
-        last = read;
-        let Some(core) = core.upgrade() else {
-            return;
-        };
-        tracing::debug!(file = %file.display(), "the settings file changed: reloading");
-        // A failure is logged and counted by the reload itself.
-        let _ = core.reload();
+/// The names in a watched directory whose change may change the settings file: its own
+/// name, and the name of the file a symbolic link leads to. (A Kubernetes ConfigMap's
+/// `..data` links, whose names start with `..`, are taken as well.)
+fn names(file: &Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<std::ffi::OsString> = file.file_name().into_iter().map(Into::into).collect();
+    if let Some(real) = std::fs::canonicalize(file)
+        .ok()
+        .and_then(|real| real.file_name().map(Into::into))
+        && !names.contains(&real)
+    {
+        names.push(real);
     }
+    names
 }
 
-/// Whether `event` may change a file: not a mere read (the watch reads the file itself).
-fn changes(event: &notify::Result<notify::Event>) -> bool {
-    match event {
-        Ok(event) => !matches!(
+/// One watched settings file.
+struct Watched {
+    core: Weak<dyn Reloadable>,
+    file: PathBuf,
+    names: Vec<std::ffi::OsString>,
+    debounce: Duration,
+}
+
+impl Watched {
+    /// Compares the file with `last` (what the settings in force were read from) once,
+    /// then waits for changes until the watch is dropped or the injector is gone;
+    /// reloads when a change has been quiet for the debounce (or changes have gone on
+    /// for ten times it, one second at least) and the file's bytes differ from the last
+    /// read.
+    fn run(&self, received: &Receiver<notify::Result<notify::Event>>, mut last: Option<Vec<u8>>) {
+        if !self.reload_if_changed(&mut last) {
+            return;
+        }
+        while let Ok(event) = received.recv() {
+            if !self.changes(&event) {
+                continue;
+            }
+            // Quiet: no change to the file for the debounce; events of other files of the
+            // directory neither wait nor count.
+            let started = std::time::Instant::now();
+            let longest = started + (self.debounce * 10).max(Duration::from_secs(1));
+            let mut quiet_at = started + self.debounce;
+            loop {
+                let now = std::time::Instant::now();
+                if now >= quiet_at {
+                    break;
+                }
+                match received.recv_timeout(quiet_at - now) {
+                    Ok(event) if self.changes(&event) => {
+                        quiet_at = (std::time::Instant::now() + self.debounce).min(longest);
+                    }
+                    Ok(_) => {}
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            if !self.reload_if_changed(&mut last) {
+                return;
+            }
+        }
+    }
+
+    /// Reloads when the file's bytes differ from `last` (which they then become); `false`
+    /// when the injector is gone.
+    fn reload_if_changed(&self, last: &mut Option<Vec<u8>>) -> bool {
+        let read = std::fs::read(&self.file).ok();
+        if read == *last {
+            return true;
+        }
+        *last = read;
+        let Some(core) = self.core.upgrade() else {
+            return false;
+        };
+        tracing::debug!(file = %self.file.display(), "the settings file changed: reloading");
+        // A failure is logged and counted by the reload itself.
+        let _ = core.reload();
+        true
+    }
+
+    /// Whether `event` may change the settings file: an event on its name, its link's
+    /// target's or a `..` link's, and not a mere read (the watch reads the file itself).
+    fn changes(&self, event: &notify::Result<notify::Event>) -> bool {
+        let Ok(event) = event else {
+            // An error of the watch (events lost): read the file to be sure.
+            return true;
+        };
+        let ours = event.paths.iter().any(|path| {
+            path.file_name().is_some_and(|name| {
+                self.names.iter().any(|n| n == name) || name.as_encoded_bytes().starts_with(b"..")
+            })
+        });
+        ours && !matches!(
             event.kind,
             EventKind::Access(notify::event::AccessKind::Open(_))
                 | EventKind::Access(notify::event::AccessKind::Read)
                 | EventKind::Access(notify::event::AccessKind::Close(
                     notify::event::AccessMode::Read
                 ))
-        ),
-        // An error of the watch (events lost): read the file to be sure.
-        Err(_) => true,
+        )
     }
 }
 
@@ -170,7 +263,9 @@ pub(super) fn on_sighup<C: Reloadable>(core: &Arc<C>) -> Option<tokio::task::Abo
                     return;
                 };
                 tracing::info!("SIGHUP: reloading the proxy settings");
-                if let Err(e @ ReloadError::NoLoader) = core.reload() {
+                // Files are read and routes made: off the runtime's workers.
+                let reloaded = tokio::task::spawn_blocking(move || core.reload()).await;
+                if let Ok(Err(e @ ReloadError::NoLoader)) = reloaded {
                     tracing::error!(error = %e, "SIGHUP: the proxy settings cannot be reloaded");
                 }
             }

@@ -640,7 +640,7 @@ impl ProxySettings {
     /// A warning for each settings file that was read and gave no proxy setting (no
     /// `proxy:` section, nothing under it, or an empty file): the settings meant to be
     /// there are not.
-    pub(crate) fn file_warnings(origins: &Origins) -> Vec<String> {
+    pub fn file_warnings(origins: &Origins) -> Vec<String> {
         let section = <Self as SettingsType>::OPTIONS
             .yaml_section
             .unwrap_or("proxy");

@@ -107,7 +107,8 @@ pub(crate) fn exit_id(member: &PoolMember) -> String {
 /// The connection budgets of a WebSocket route's exits, made at each exit's first
 /// connection; shared with other processes through the store, when there is one.
 struct Budgets {
-    /// By exit as shown (a member, or `direct`).
+    /// By exit, as the store names it ([`exit_id`]): the address the exchange counts, so
+    /// that a member whose credentials change keeps its exit's budget.
     exits: Mutex<HashMap<String, Arc<ConnectBudget>>>,
     /// The store, and the exchange whose exits it keeps.
     store: Option<(Arc<Store>, String)>,
@@ -541,29 +542,29 @@ impl Route {
         if !(same_store && same_knobs) {
             return;
         }
-        let exits = self.exit_labels();
+        let exits = self.exit_ids();
         let was = was.exits.lock().unwrap_or_else(PoisonError::into_inner);
         let mut now = now.exits.lock().unwrap_or_else(PoisonError::into_inner);
-        for (shown, budget) in was.iter() {
-            if exits.contains(shown) {
-                now.insert(shown.clone(), budget.clone());
+        for (id, budget) in was.iter() {
+            if exits.contains(id) {
+                now.insert(id.clone(), budget.clone());
             }
         }
     }
 
-    /// Every exit of the route, as its connection budgets are kept: each member as shown,
-    /// and `direct`.
-    fn exit_labels(&self) -> Vec<String> {
-        let mut labels = vec!["direct".to_owned()];
+    /// Every exit of the route, as its connection budgets are kept ([`exit_id`]): each
+    /// member's, and `direct`.
+    fn exit_ids(&self) -> Vec<String> {
+        let mut ids = vec!["direct".to_owned()];
         let pools = match &self.shared.state {
             State::Proxied(proxied) => vec![proxied],
             State::System(system) => system.https.iter().chain(&system.http).collect(),
             State::Failing(_) | State::Direct(..) => Vec::new(),
         };
         for proxied in pools {
-            labels.extend(proxied.pool.members().iter().map(|m| m.shown.clone()));
+            ids.extend(proxied.pool.members().iter().map(|m| exit_id(&m.config)));
         }
-        labels
+        ids
     }
 
     /// The weight budgets of the route's exits, if its settings set one.
@@ -625,7 +626,7 @@ impl Route {
             .exits
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(shown.to_owned())
+            .entry(id.to_owned())
             .or_insert_with(|| match &budgets.store {
                 Some((store, exchange)) => ConnectBudget::shared(
                     connects,
@@ -1085,12 +1086,26 @@ mod tests {
             .with_session(session, &RouteKey::Default, None)
         };
         let budget = SessionSettings::new().with_connect_budget(5, Duration::from_secs(10));
-        let a = "socks5h://127.0.0.1:1081";
-        let before = route(&[a, "socks5h://127.0.0.1:1082"], budget);
+        let before = route(
+            &[
+                "socks5h://desk-a:old@127.0.0.1:1081",
+                "socks5h://127.0.0.1:1082",
+            ],
+            budget,
+        );
         let mut deadline = Instant::now();
-        for shown in [a, "socks5h://127.0.0.1:1082"] {
-            before.budget_place(shown, shown, &mut deadline).await;
+        for id in ["127.0.0.1:1081", "127.0.0.1:1082"] {
+            before.budget_place(id, id, &mut deadline).await;
         }
+        let State::Proxied(proxied) = &before.shared.state else {
+            panic!("a pool");
+        };
+        proxied
+            .pool
+            .cool(0, Instant::now() + Duration::from_secs(30));
+        // The exit's address is what an exchange counts (and what it cooled): new
+        // credentials keep both.
+        let a = "127.0.0.1:1081";
         let kept = |route: &Route| {
             let budgets = route.shared.budgets.as_ref().unwrap();
             let exits = budgets.exits.lock().unwrap();
@@ -1098,8 +1113,18 @@ mod tests {
             shown.sort();
             shown
         };
-        let after = route(&[a, "socks5h://127.0.0.1:1083"], budget);
+        let after = route(
+            &[
+                "socks5h://desk-b:new@127.0.0.1:1081",
+                "socks5h://127.0.0.1:1083",
+            ],
+            budget,
+        );
         after.inherit(&before);
+        let State::Proxied(now) = &after.shared.state else {
+            panic!("a pool");
+        };
+        assert_eq!(now.pool.candidates(), [1, 0], "the exit's cooling kept");
         assert_eq!(
             kept(&after),
             [a],
@@ -1112,7 +1137,10 @@ mod tests {
         };
         assert!(same(&before, &after), "the same budget, with its places");
         // Other knobs: a budget of their own.
-        let other = route(&[a], budget.with_connect_budget(2, Duration::from_secs(10)));
+        let other = route(
+            &["socks5h://127.0.0.1:1081"],
+            budget.with_connect_budget(2, Duration::from_secs(10)),
+        );
         other.inherit(&before);
         assert!(kept(&other).is_empty());
     }

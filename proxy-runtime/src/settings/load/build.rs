@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, btree_map};
 
-use crate::redact::redact_value;
+use crate::redact::{redact_text, redact_value};
 use crate::settings::schema::{FieldKind, Scalar, Schema};
 
 use super::error::{ErrorKind, SettingError};
@@ -177,7 +177,8 @@ fn checked(walk: &mut Walk<'_, '_>, kind: &FieldKind, raw: Raw) -> Option<Node> 
                     Err(why) => {
                         walk.error(
                             ErrorKind::Invalid,
-                            format!("invalid key {}: {why}", show(key)),
+                            // The reason may quote the key: redacted as the key is.
+                            format!("invalid key {}: {}", show(key), redact_text(&why)),
                         );
                         None
                     }
