@@ -150,7 +150,7 @@ pub struct ReloadBench {
 impl ReloadBench {
     /// The HTTP client of an exchange routed through a SOCKS5 proxy.
     pub fn new() -> Self {
-        let settings = crate::ProxySettings::loader()
+        let settings = crate::model::proxy_settings::ProxySettings::loader()
             .env_vars([
                 ("CRYPTOFEED_PROXY_ENABLED", "true"),
                 (
@@ -160,7 +160,7 @@ impl ReloadBench {
             ])
             .load()
             .expect("valid settings");
-        let client = crate::ProxyInjector::new(settings).http_client("binance");
+        let client = crate::injector::ProxyInjector::new(settings).http_client("binance");
         let fixed = client.inner();
         Self { client, fixed }
     }
