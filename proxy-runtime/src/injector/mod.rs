@@ -662,6 +662,9 @@ impl Core {
         let Some(loader) = &self.loader else {
             return Err(ReloadError::NoLoader);
         };
+        // Read and put in force under one lock: two reloads at once (the watch and
+        // SIGHUP) never put the older read in force last.
+        let one_at_a_time = lock(&self.reloading);
         let failed = |e: ReloadError| {
             tracing::error!(error = %e, "proxy settings reload failed; the settings in force stay");
             metrics::counter!("proxy_reloads_total", "result" => "failed").increment(1);
@@ -679,13 +682,21 @@ impl Core {
         if let Some(warning) = settings.inert_warning("enabled") {
             tracing::warn!("{warning}");
         }
-        Ok(self.apply(settings))
+        Ok(self.apply_locked(settings, one_at_a_time))
     }
 
     /// Puts `settings` in force: a new snapshot, and every route handed out so far made
     /// again from it where it changed, inheriting what its members and exits had.
     fn apply(&self, settings: ProxySettings) -> ReloadReport {
-        let _one_at_a_time = lock(&self.reloading);
+        self.apply_locked(settings, lock(&self.reloading))
+    }
+
+    /// [`apply`](Self::apply), the reloads' lock held (`_one_at_a_time`).
+    fn apply_locked(
+        &self,
+        settings: ProxySettings,
+        _one_at_a_time: std::sync::MutexGuard<'_, ()>,
+    ) -> ReloadReport {
         let mut by_host = lock(&self.by_host);
         let clients = lock(&self.http_clients);
         let mut dialers = lock(&self.dialers);
