@@ -840,9 +840,19 @@ fn diff_prints_what_reloading_a_file_would_change_and_exits_2_when_it_does_not_l
         "{shown}"
     );
 
-    let out = run(&["--diff", &next, "--vars"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--diff compares"));
+    for other in [
+        &["--vars"][..],
+        &["--probe", "https://127.0.0.1/"],
+        &["--ca", "ca.pem"],
+        &["--shared"],
+        &["binance"],
+    ] {
+        let mut args = vec!["--diff", next.as_str()];
+        args.extend_from_slice(other);
+        let out = run(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{other:?}");
+        assert!(text(&out.stderr).contains("--diff compares"), "{other:?}");
+    }
 
     for out in [
         run(&["--config", &current, "--diff", &next], &[]),

@@ -603,12 +603,19 @@ async fn a_member_removed_under_a_hundred_streams_moves_them_all_without_a_gap_w
 
 #[tokio::test]
 async fn a_file_broken_at_start_is_put_in_force_once_repaired() {
+    let logs = capture_global(everything()).expect("alone in its process");
     let dir = settings_dir("repaired");
     let file = dir.join("settings.yaml");
     replace(&file, &yaml("socks9://bad-proxy.test:1080"));
     let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
     let dialer = injector.dialer("binance", ConnectionKind::Http);
     assert!(dialer.failure().is_some(), "fails closed while broken");
+    // The watch compares the file with what the load read: the same, so the error is
+    // not read and logged a second time.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = logs.text();
+    assert_eq!(text.matches("could not be loaded").count(), 1, "{text}");
+    assert!(!text.contains("reload failed"), "{text}");
     replace(&file, &yaml("socks5h://good-proxy.test:1080"));
     until("the repaired file in force", || {
         dialer.proxy().as_deref() == Some("socks5h://good-proxy.test:1080")
@@ -640,14 +647,21 @@ async fn a_file_emptied_or_cut_before_its_section_is_refused_not_turned_direct()
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Settings through `url`, watched with a debounce of `debounce_ms`.
+fn yaml_debounced(url: &str, debounce_ms: u64) -> String {
+    yaml(url).replace("debounce_ms: 50", &format!("debounce_ms: {debounce_ms}"))
+}
+
 #[tokio::test]
 async fn a_busy_file_beside_the_settings_does_not_hold_a_reload_back() {
     let dir = settings_dir("busy");
     let file = dir.join("settings.yaml");
-    replace(&file, &yaml("socks5h://first.test:1080"));
+    // A debounce of 1.5 s: were the log's changes counted, the reload would wait for its
+    // cap, ten times that, past the 10 s this test waits.
+    replace(&file, &yaml_debounced("socks5h://first.test:1080", 1500));
     let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
     let dialer = injector.dialer("binance", ConnectionKind::Http);
-    // A log beside it, written more often than the debounce (50 ms).
+    // A log beside it, written far more often than the debounce.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (stop, log) = (stop.clone(), dir.join("feed.log"));
@@ -658,12 +672,51 @@ async fn a_busy_file_beside_the_settings_does_not_hold_a_reload_back() {
             }
         })
     };
-    replace(&file, &yaml("socks5h://second.test:1080"));
+    // The watch is up, and has compared the file with what was loaded.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    replace(&file, &yaml_debounced("socks5h://second.test:1080", 1500));
     until("the change in force beside the busy log", || {
         dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
     })
     .await;
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_file_written_in_place_in_pieces_is_read_once_whole() {
+    let logs = capture_global(everything()).expect("alone in its process");
+    let dir = settings_dir("pieces");
+    let file = dir.join("settings.yaml");
+    replace(&file, &yaml_debounced("socks5h://first.test:1080", 1000));
+    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    // A slow writer truncates the file and writes it in 40 pieces, 50 ms apart (2 s in
+    // all): the debounce (1 s) waits until it has been quiet, and reads it once, whole.
+    let next = yaml_debounced("socks5h://second.test:1080", 1000);
+    let writer = {
+        let (file, next) = (file.clone(), next.into_bytes());
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut out = std::fs::File::create(&file).unwrap();
+            for piece in next.chunks(next.len().div_ceil(40)) {
+                out.write_all(piece).unwrap();
+                out.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    until("the whole file in force", || {
+        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
+    })
+    .await;
+    writer.join().unwrap();
+    let text = logs.text();
+    assert!(
+        !text.contains("reload failed"),
+        "read before it was whole: {text}"
+    );
+    assert_eq!(text.matches("proxy settings reloaded").count(), 1, "{text}");
     let _ = std::fs::remove_dir_all(dir);
 }

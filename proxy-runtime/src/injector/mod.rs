@@ -911,4 +911,43 @@ mod tests {
         assert!(http.is_on(&http_now), "the HTTP route is the same");
         assert_eq!(ws.generation(), 1, "the WebSocket route has a budget now");
     }
+
+    #[test]
+    fn a_client_routed_by_host_serves_only_the_exchanges_that_claim_hosts() {
+        let settings = ProxySettings::loader()
+            .env_vars([
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HOSTS",
+                    r#"["api.binance.com"]"#,
+                ),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__OKX__HTTP__URL",
+                    "socks5h://okx.test:1080",
+                ),
+            ])
+            .load()
+            .unwrap();
+        let injector = ProxyInjector::new(settings);
+        let _ = injector.http_client_by_host();
+        let binance = RouteKey::Exchange(ExchangeId::new("binance").unwrap());
+        assert_eq!(injector.served(), [RouteKey::Default, binance]);
+    }
+
+    #[tokio::test]
+    async fn the_sighup_task_ends_with_its_injector() {
+        let dir = std::env::temp_dir().join(format!("injector-sighup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.yaml");
+        std::fs::write(&file, "proxy:\n  enabled: true\n").unwrap();
+        let runtime = tokio::runtime::Handle::current();
+        let before = runtime.metrics().num_alive_tasks();
+        let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file))
+            .reload_on_sighup()
+            .build();
+        assert_eq!(runtime.metrics().num_alive_tasks(), before + 1);
+        drop(injector);
+        tokio::task::yield_now().await;
+        assert_eq!(runtime.metrics().num_alive_tasks(), before, "ended with it");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

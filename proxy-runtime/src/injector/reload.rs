@@ -355,6 +355,17 @@ mod tests {
             ]
         );
         assert_eq!(report.other(), ["kraken hosts: [] -> [api.kraken.com]"]);
+        assert_eq!(
+            report.to_string(),
+            format!(
+                "{}; {}; {}; {}",
+                lines[0],
+                lines[1],
+                lines[2],
+                report.other()[0]
+            ),
+            "one line after another"
+        );
         let shown = format!("{report} {report:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(ReloadReport::between(&after, &after).is_empty());

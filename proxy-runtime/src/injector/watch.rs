@@ -278,3 +278,48 @@ pub(super) fn on_sighup<C: Reloadable>(core: &Arc<C>) -> Option<tokio::task::Abo
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directories_watched_are_the_file_s_and_its_link_target_s() {
+        assert_eq!(
+            directories(Path::new("settings.yaml")),
+            [PathBuf::from(".")],
+            "a bare name is in the working directory"
+        );
+        let root = std::env::temp_dir().join(format!("watch-dirs-{}", std::process::id()));
+        let (here, there) = (root.join("here"), root.join("there"));
+        std::fs::create_dir_all(&here).unwrap();
+        std::fs::create_dir_all(&there).unwrap();
+        std::fs::write(there.join("real.yaml"), "proxy: {}\n").unwrap();
+        std::fs::write(here.join("plain.yaml"), "proxy: {}\n").unwrap();
+        std::os::unix::fs::symlink(there.join("real.yaml"), here.join("link.yaml")).unwrap();
+        assert_eq!(directories(&here.join("plain.yaml")), [here.clone()]);
+        let linked = directories(&here.join("link.yaml"));
+        assert_eq!(linked.len(), 2, "{linked:?}");
+        assert_eq!(linked[0], here);
+        assert_eq!(linked[1], std::fs::canonicalize(&there).unwrap());
+        assert_eq!(
+            names(&here.join("link.yaml")),
+            ["link.yaml", "real.yaml"].map(std::ffi::OsString::from)
+        );
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn the_bytes_read_are_shown_by_their_length_only() {
+        let root = std::env::temp_dir().join(format!("watch-read-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join("settings.yaml");
+        let text = "proxy:\n  default:\n    http:\n      url: http://u:s3cret@p:1\n";
+        std::fs::write(&file, text).unwrap();
+        let read = Read::file_of(&ProxySettings::loader().yaml_file(&file));
+        assert_eq!(format!("{read:?}"), format!("Read({} bytes)", text.len()));
+        let none = Read::file_of(&ProxySettings::loader().yaml_str("x.yaml", "proxy: {}"));
+        assert_eq!(format!("{none:?}"), "Read(none)");
+        let _ = std::fs::remove_dir_all(root);
+    }
+}
