@@ -297,7 +297,10 @@ mod tests {
         std::fs::write(there.join("real.yaml"), "proxy: {}\n").unwrap();
         std::fs::write(here.join("plain.yaml"), "proxy: {}\n").unwrap();
         std::os::unix::fs::symlink(there.join("real.yaml"), here.join("link.yaml")).unwrap();
-        assert_eq!(directories(&here.join("plain.yaml")), [here.clone()]);
+        assert_eq!(
+            directories(&here.join("plain.yaml")),
+            std::slice::from_ref(&here)
+        );
         let linked = directories(&here.join("link.yaml"));
         assert_eq!(linked.len(), 2, "{linked:?}");
         assert_eq!(linked[0], here);
