@@ -326,3 +326,39 @@ fn every_given_value_has_its_origin_and_defaults_have_none() {
         Some("config.yaml:2: `proxy.enabled`")
     );
 }
+
+#[test]
+fn the_loader_names_the_file_it_reads() {
+    use std::path::PathBuf;
+    let named = |vars: &[(&str, &str)]| ProxySettings::loader().env_vars(vars.to_vec()).file();
+    assert_eq!(
+        ProxySettings::loader()
+            .yaml_file("/etc/feed/settings.yaml")
+            .file(),
+        Some(PathBuf::from("/etc/feed/settings.yaml"))
+    );
+    assert_eq!(
+        named(&[("CRYPTOFEED_CONFIG", "/etc/feed/from-env.yaml")]),
+        Some(PathBuf::from("/etc/feed/from-env.yaml"))
+    );
+    assert_eq!(
+        named(&[("cryptofeed_config", "/etc/feed/lower.yaml")]),
+        Some(PathBuf::from("/etc/feed/lower.yaml")),
+        "matched as the load matches it"
+    );
+    assert_eq!(
+        named(&[("CRYPTOFEED_CONFIG", "")]),
+        None,
+        "empty names none"
+    );
+    assert_eq!(named(&[]), None);
+    let text = ProxySettings::loader()
+        .yaml_str("inline.yaml", "proxy: {}")
+        .env_vars([("CRYPTOFEED_CONFIG", "/etc/feed/ignored.yaml")]);
+    assert_eq!(text.file(), None, "text given is no file");
+    // The file given wins over the variable, as in the load.
+    let both = ProxySettings::loader()
+        .env_vars([("CRYPTOFEED_CONFIG", "/etc/feed/from-env.yaml")])
+        .yaml_file("/etc/feed/given.yaml");
+    assert_eq!(both.file(), Some(PathBuf::from("/etc/feed/given.yaml")));
+}
