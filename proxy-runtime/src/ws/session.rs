@@ -382,11 +382,8 @@ struct Live {
     next_ping: Option<Instant>,
     /// When the rotation starts (none once it started, or without `max_lifetime`).
     rotate_at: Option<Instant>,
-    /// The dialer's generation when the connection was asked for: a reload since put
-    /// another route in force.
-    generation: u64,
-    /// When it moves to the route a reload put in force (a rotation), once noticed.
-    move_at: Option<Instant>,
+    /// When it moves to the route a reload put in force.
+    moving: Move,
     /// When it has been up for `stable_after` (none once it has).
     stable_at: Option<Instant>,
     /// The one timer: the soonest of the next ping, the dead and idle limits, and the
@@ -395,6 +392,36 @@ struct Live {
     since_check: u8,
     /// The close frame the server sent, for the disconnection's detail.
     close: Option<String>,
+}
+
+/// A connection's move to the route a reload put in force.
+struct Move {
+    /// The dialer's generation when the connection was asked for (or when the last move
+    /// was made due): a reload since put another route in force.
+    generation: u64,
+    /// When the move (a rotation) is due, once a reload was noticed.
+    at: Option<Instant>,
+}
+
+impl Move {
+    /// Whether the move is due at `now`, the dialer's generation being `generation`: a
+    /// new generation sets it `draw` (0 to 1) of [`RELOAD_SPREAD`] from now, so that the
+    /// sessions of a route do not all move at once (the connection budget paces them
+    /// too).
+    fn due(&mut self, generation: u64, now: Instant, draw: f64) -> bool {
+        if generation != self.generation && self.at.is_none() {
+            self.generation = generation;
+            self.at = Some(now + RELOAD_SPREAD.mul_f64(draw));
+        }
+        if self.at.is_some_and(|at| now >= at) {
+            // The move goes to the route in force now: reloads noticed while it waited
+            // are in it.
+            self.generation = generation;
+            self.at = None;
+            return true;
+        }
+        false
+    }
 }
 
 enum Rotation {
@@ -562,8 +589,10 @@ impl Live {
             fresh_data: false,
             next_ping: settings.ping_interval().map(|every| now + every),
             rotate_at: settings.max_lifetime().map(|lifetime| now + lifetime),
-            generation,
-            move_at: None,
+            moving: Move {
+                generation,
+                at: None,
+            },
             stable_at: Some(now + settings.stable_after()),
             wake: Box::pin(tokio::time::sleep_until(now)),
             since_check: 0,
@@ -590,7 +619,7 @@ impl Live {
             settings.dead_after().map(|d| self.last_frame + d),
             settings.idle_after().map(|d| self.last_data + d),
             self.rotate_at,
-            self.move_at,
+            self.moving.at,
             self.stable_at,
             look,
         ]
@@ -651,14 +680,7 @@ impl Live {
             self.rotate_at = None;
             due.rotate = true;
         }
-        if generation != self.generation && self.move_at.is_none() {
-            // A reload put another route in force: move to it, make-before-break, at a
-            // moment of the spread (the connection budget paces the moves too).
-            self.generation = generation;
-            self.move_at = Some(now + RELOAD_SPREAD.mul_f64(fastrand::f64()));
-        }
-        if self.move_at.is_some_and(|at| now >= at) {
-            self.move_at = None;
+        if self.moving.due(generation, now, fastrand::f64()) {
             due.rotate = true;
         }
         if self.stable_at.is_some_and(|at| now >= at) {
@@ -1505,6 +1527,29 @@ impl Dialer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reload_s_move_is_due_at_its_drawn_moment_once() {
+        let t0 = Instant::now();
+        let mut moving = Move {
+            generation: 3,
+            at: None,
+        };
+        assert!(!moving.due(3, t0, 0.0), "no reload: no move");
+        assert!(!moving.due(4, t0, 0.5), "drawn half the spread away");
+        assert_eq!(moving.at, Some(t0 + RELOAD_SPREAD / 2));
+        let half = t0 + RELOAD_SPREAD / 2;
+        assert!(!moving.due(4, half - Duration::from_millis(1), 0.0));
+        assert!(
+            !moving.due(5, half - Duration::from_millis(1), 0.0),
+            "drawn once"
+        );
+        assert!(moving.due(5, half, 0.0), "due at its moment");
+        assert!(!moving.due(5, half, 0.0), "once");
+        // Another reload noticed later: drawn from then.
+        assert!(moving.due(6, half, 0.0), "a draw of 0 is due at once");
+        assert!(!moving.due(6, half + RELOAD_SPREAD, 1.0));
+    }
 
     #[test]
     fn backoff_draws_below_a_ceiling_that_doubles_up_to_the_max() {
