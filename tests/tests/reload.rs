@@ -720,3 +720,63 @@ async fn a_file_written_in_place_in_pieces_is_read_once_whole() {
     assert_eq!(text.matches("proxy settings reloaded").count(), 1, "{text}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_file_rewritten_through_a_handle_opened_before_the_watch_is_noticed() {
+    use std::io::{Seek as _, Write as _};
+    let dir = settings_dir("handle");
+    let file = dir.join("settings.yaml");
+    replace(&file, &yaml("socks5h://first.test:1080"));
+    // Opened before the watch starts: the rewrite below makes no event but the file's
+    // own changes (no open, no other file), and those alone must start the debounce.
+    let mut handle = std::fs::File::options().write(true).open(&file).unwrap();
+    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    handle.set_len(0).unwrap();
+    handle.rewind().unwrap();
+    handle
+        .write_all(yaml("socks5h://second.test:1080").as_bytes())
+        .unwrap();
+    handle.flush().unwrap();
+    until("the rewritten file in force", || {
+        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
+    })
+    .await;
+    drop(handle);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_quiet_settings_file_is_not_read_again() {
+    use notify::Watcher as _;
+    let dir = settings_dir("quiet");
+    let file = dir.join("settings.yaml");
+    replace(&file, &yaml("socks5h://first.test:1080"));
+    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+    // Started, and compared the file once with what it loaded.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (events, received) = std::sync::mpsc::channel();
+    let mut watcher = notify::recommended_watcher(events).unwrap();
+    watcher
+        .watch(&dir, notify::RecursiveMode::NonRecursive)
+        .unwrap();
+    // Ten debounces of quiet: the watch's own reads must not wake it to read again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let opened = received
+        .try_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            matches!(
+                e.kind,
+                notify::EventKind::Access(notify::event::AccessKind::Open(_))
+            )
+        })
+        .count();
+    assert_eq!(
+        opened, 0,
+        "the settings file was read {opened} times while nothing changed"
+    );
+    drop(injector);
+    let _ = std::fs::remove_dir_all(dir);
+}
