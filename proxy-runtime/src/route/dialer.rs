@@ -1144,4 +1144,34 @@ mod tests {
         other.inherit(&before);
         assert!(kept(&other).is_empty());
     }
+
+    #[test]
+    fn a_system_route_made_again_keeps_its_proxies_cooling() {
+        let tls = TlsBase::new(TlsRoots::empty().client_config().unwrap(), true);
+        let settings = crate::model::proxy_settings::ProxySettings::loader()
+            .env_vars([("HTTPS_PROXY", "http://desk:s3cret@proxy.test:3128")])
+            .load()
+            .unwrap();
+        let system = settings.system_proxies().expect("the variable read");
+        let route = || {
+            Route::system(
+                RouteKey::Default,
+                ConnectionKind::Http,
+                system,
+                Arc::new(SystemResolver),
+                &tls,
+            )
+        };
+        let https = |route: &Route| match &route.shared.state {
+            State::System(system) => system.https.clone().expect("HTTPS_PROXY"),
+            _ => panic!("a system route"),
+        };
+        let before = route();
+        let until = Instant::now() + Duration::from_secs(30);
+        https(&before).pool.cool(0, until);
+        let after = route();
+        assert_eq!(https(&after).pool.cooling_until(0), None);
+        after.inherit(&before);
+        assert_eq!(https(&after).pool.cooling_until(0), Some(until));
+    }
 }

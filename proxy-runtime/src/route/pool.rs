@@ -156,6 +156,12 @@ impl Pool {
         self.health()[i].benched_until.is_some_and(|t| t > now)
     }
 
+    /// When member `i`'s cooling ends, if it cools.
+    #[cfg(test)]
+    pub(crate) fn cooling_until(&self, i: usize) -> Option<Instant> {
+        self.health()[i].cooling_until
+    }
+
     fn health(&self) -> MutexGuard<'_, Vec<Health>> {
         self.health.lock().unwrap_or_else(PoisonError::into_inner)
     }
