@@ -87,6 +87,8 @@ pub struct HttpClient {
     routes: Arc<ArcSwap<Routes>>,
     /// Headers every request of this client carries, unless it sets them itself.
     default_headers: Option<Arc<HeaderMap>>,
+    /// The injector's options: the same for every route, read without the swap.
+    options: HttpOptions,
 }
 
 /// The routes of a client at one time.
@@ -105,7 +107,6 @@ pub(crate) struct Inner {
     /// it must take that member's connection (hyper-util pools by host, not by member).
     members: Option<Box<[HyperClient]>>,
     route: Route,
-    options: HttpOptions,
 }
 
 type HyperClient = Client<ProxyConnector, Full<Bytes>>;
@@ -126,8 +127,7 @@ impl fmt::Debug for HttpClient {
             exchanges.sort_unstable();
             f.field("by_host", &exchanges);
         }
-        f.field("options", &routes.inner.options)
-            .finish_non_exhaustive()
+        f.field("options", &self.options).finish_non_exhaustive()
     }
 }
 
@@ -142,14 +142,15 @@ impl HttpClient {
     }
 
     pub(crate) fn with_options(dialer: Dialer, options: HttpOptions) -> Self {
-        Self::of(Inner::new(dialer.now(), options), None)
+        Self::of(Inner::new(dialer.now(), options), None, options)
     }
 
     /// A client of `inner`'s route, and of `by_host`'s routes by host.
-    fn of(inner: Arc<Inner>, by_host: Option<ByHost>) -> Self {
+    fn of(inner: Arc<Inner>, by_host: Option<ByHost>, options: HttpOptions) -> Self {
         Self {
             routes: Arc::new(ArcSwap::from_pointee(Routes { inner, by_host })),
             default_headers: None,
+            options,
         }
     }
 
@@ -160,7 +161,11 @@ impl HttpClient {
         index: HostIndex,
         exchanges: impl IntoIterator<Item = (ExchangeId, HttpClient)>,
     ) -> Self {
-        Self::of(default.inner(), Some(ByHost::new(index, exchanges)))
+        Self::of(
+            default.inner(),
+            Some(ByHost::new(index, exchanges)),
+            default.options,
+        )
     }
 
     /// Puts the routes of `client` in force for this client and its copies: requests that
@@ -191,6 +196,7 @@ impl HttpClient {
         Self {
             routes: self.routes.clone(),
             default_headers: Some(Arc::new(headers)),
+            options: self.options,
         }
     }
 
@@ -204,7 +210,7 @@ impl HttpClient {
 
     /// The bound on a response body, after decompression.
     pub fn max_body_bytes(&self) -> u64 {
-        self.routes.load().inner.options.max_body_bytes
+        self.options.max_body_bytes
     }
 
     /// Sends a request built with hyper's types and returns hyper's response, as it came:
@@ -245,7 +251,7 @@ impl HttpClient {
         let deadline = request
             .timeout()
             .copied()
-            .or(self.routes.load().inner.options.timeout)
+            .or(self.options.timeout)
             .and_then(|t| Instant::now().checked_add(t));
         // Only a deadline needs to know the phase a new connection is in.
         let trace = deadline.map(|_| Arc::new(Trace::default()));
@@ -284,7 +290,7 @@ impl HttpClient {
             trace = trace.map(|_| Arc::new(Trace::default()));
         };
         let (head, body) = sent_to.attach(response)?.into_parts();
-        let body = BoundedBody::new(body, inner.options.max_body_bytes);
+        let body = BoundedBody::new(body, self.options.max_body_bytes);
         Ok(Response::new(head, url, body, deadline, sent_to))
     }
 
@@ -382,7 +388,6 @@ impl Inner {
             client: hyper(route.clone()),
             members,
             route,
-            options,
         })
     }
 
