@@ -138,6 +138,21 @@ fn injector(ca: &TestCa, proxy: Option<&str>, http1: bool) -> ProxyInjector {
     if http1 { builder.http1_only() } else { builder }.build()
 }
 
+/// binance's HTTP client of this project, with the settings `vars` set, trusting `ca`.
+fn binance_client<K: Into<String>, V: Into<String>>(
+    ca: &TestCa,
+    vars: impl IntoIterator<Item = (K, V)>,
+) -> Client {
+    let settings = ProxySettings::loader()
+        .env_vars(vars)
+        .load()
+        .expect("settings");
+    let inj = ProxyInjector::builder(settings)
+        .tls_roots(ca.roots())
+        .build();
+    Client::ours(inj.http_client("binance"))
+}
+
 /// A new client of this project with a pool of its own (so its first GET opens a new
 /// connection), from `inj`'s route.
 fn ours_new(inj: &ProxyInjector) -> Client {
@@ -303,14 +318,7 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
                 ),
             ]);
         }
-        let settings = ProxySettings::loader()
-            .env_vars(vars)
-            .load()
-            .expect("settings");
-        let inj = ProxyInjector::builder(settings)
-            .tls_roots(ca.roots())
-            .build();
-        Client::ours(inj.http_client("binance"))
+        binance_client(&ca, vars)
     };
     let (budgeted, unbudgeted) = (pool(true), pool(false));
     let name = "keep-alive GET, sequential, pool of 2, budget not binding";
@@ -371,14 +379,7 @@ async fn run(sizes: &Sizes, filters: &[String]) -> Vec<Row> {
                 ),
             ]);
         }
-        let settings = ProxySettings::loader()
-            .env_vars(vars)
-            .load()
-            .expect("settings");
-        let inj = ProxyInjector::builder(settings)
-            .tls_roots(ca.roots())
-            .build();
-        Client::ours(inj.http_client("binance"))
+        binance_client(&ca, vars)
     };
     let (shared, local) = (exit(true), exit(false));
     let name = "keep-alive GET, sequential, budget shared through Redis (a lease per 125)";

@@ -36,13 +36,18 @@ pub fn capture(filter: Targets) -> (Logs, tracing::subscriber::DefaultGuard) {
         // The `log` crate's records (tungstenite, rustls) become tracing events.
         let _ = tracing_log::LogTracer::init();
     });
+    let (logs, subscriber) = subscriber(filter);
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// A subscriber writing every event `filter` lets through into the [`Logs`] returned.
+fn subscriber(filter: Targets) -> (Logs, impl tracing::Subscriber + Send + Sync) {
     let logs = Logs::default();
     let sink = logs.clone();
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(move || sink.clone());
-    let subscriber = tracing_subscriber::registry().with(fmt).with(filter);
-    (logs, tracing::subscriber::set_default(subscriber))
+    (logs, tracing_subscriber::registry().with(fmt).with(filter))
 }
 
 /// Everything, at TRACE.
@@ -55,12 +60,7 @@ pub fn everything() -> Targets {
 /// process (nextest runs each test in one). `None` when a global subscriber was set
 /// before.
 pub fn capture_global(filter: Targets) -> Option<Logs> {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_ansi(false)
-        .with_writer(move || sink.clone());
-    let subscriber = tracing_subscriber::registry().with(fmt).with(filter);
+    let (logs, subscriber) = subscriber(filter);
     tracing::subscriber::set_global_default(subscriber)
         .ok()
         .map(|()| logs)

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use proxy_runtime::tungstenite::Message;
 use proxy_runtime::{
-    ConnectionKind, HttpClient, ProxyErrorKind as K, ProxyInjector, ProxySettings, ReloadError,
-    SessionSettings,
+    ConnectionKind, Dialer, HttpClient, ProxyErrorKind as K, ProxyInjector, ProxySettings,
+    ReloadError, SessionSettings,
 };
 use proxy_tests::feed::{Feed, tick_number};
 use proxy_tests::logs::{capture_global, everything};
@@ -41,6 +41,47 @@ fn replace(path: &Path, text: &str) {
     let next = path.with_extension("next");
     std::fs::write(&next, text).unwrap();
     std::fs::rename(&next, path).unwrap();
+}
+
+/// A settings file in a directory of a test's own, and an injector built from its
+/// loader (so that it watches the file when the settings say so), with binance's HTTP
+/// dialer. The directory is removed when it is dropped.
+struct Watched {
+    dir: PathBuf,
+    file: PathBuf,
+    injector: ProxyInjector,
+    dialer: Dialer,
+}
+
+impl Watched {
+    /// Test `name`'s settings file, written with `text`, and its injector.
+    fn start(name: &str, text: &str) -> Self {
+        let dir = settings_dir(name);
+        let file = dir.join("settings.yaml");
+        replace(&file, text);
+        let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+        let dialer = injector.dialer("binance", ConnectionKind::Http);
+        Self {
+            dir,
+            file,
+            injector,
+            dialer,
+        }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits up to 10 s for `dialer` to take its route through `url`.
+async fn until_through(dialer: &Dialer, url: &str) {
+    until(&format!("binance's route through {url}"), || {
+        dialer.proxy().as_deref() == Some(url)
+    })
+    .await;
 }
 
 /// An injector reading `file`, trusting the test CA.
@@ -189,19 +230,16 @@ async fn credentials_rotated_in_the_file_under_load_fail_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_file_changes_nothing_is_logged_once_and_a_good_one_applies_later() {
     let logs = capture_global(everything()).expect("alone in its process");
-    let dir = settings_dir("broken");
-    let file = dir.join("settings.yaml");
-    replace(&file, &yaml("socks5h://good-proxy.test:1080"));
-    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
-    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    let watched = Watched::start("broken", &yaml("socks5h://good-proxy.test:1080"));
+    let (file, injector, dialer) = (&watched.file, &watched.injector, &watched.dialer);
     let before = injector.settings().unwrap();
 
     // Line 9 names a scheme there is none of.
     let broken = yaml("socks9://bad-proxy.test:1080");
-    replace(&file, &broken);
+    replace(file, &broken);
     tokio::time::sleep(Duration::from_millis(600)).await;
     // The same bytes again (a deploy tool writing twice): not read again.
-    replace(&file, &broken);
+    replace(file, &broken);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(injector.settings().unwrap(), before, "nothing changed");
     assert_eq!(
@@ -218,28 +256,18 @@ async fn a_broken_file_changes_nothing_is_logged_once_and_a_good_one_applies_lat
     assert!(failed[0].contains("settings.yaml:9"), "{}", failed[0]);
     assert!(failed[0].contains("socks9"), "{}", failed[0]);
 
-    replace(&file, &yaml("socks5h://next-proxy.test:1080"));
-    until("the good file in force", || {
-        dialer.proxy().as_deref() == Some("socks5h://next-proxy.test:1080")
-    })
-    .await;
+    replace(file, &yaml("socks5h://next-proxy.test:1080"));
+    until_through(dialer, "socks5h://next-proxy.test:1080").await;
     assert!(logs.text().contains("proxy settings reloaded"));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn a_file_renamed_over_and_a_configmap_s_link_swap_are_both_noticed() {
     // Renamed over: what `replace` does, as editors and `mv` do.
-    let dir = settings_dir("rename");
-    let file = dir.join("settings.yaml");
-    replace(&file, &yaml("socks5h://first.test:1080"));
-    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
-    let dialer = injector.dialer("binance", ConnectionKind::Http);
-    replace(&file, &yaml("socks5h://second.test:1080"));
-    until("the renamed file in force", || {
-        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
-    })
-    .await;
+    let watched = Watched::start("rename", &yaml("socks5h://first.test:1080"));
+    let (file, dialer) = (&watched.file, &watched.dialer);
+    replace(file, &yaml("socks5h://second.test:1080"));
+    until_through(dialer, "socks5h://second.test:1080").await;
 
     // A ConfigMap: `settings.yaml -> ..data/settings.yaml`, `..data -> ..<version>`; an
     // update writes a new version directory, links `..data_tmp` to it and renames that
@@ -262,10 +290,7 @@ async fn a_file_renamed_over_and_a_configmap_s_link_swap_are_both_noticed() {
     let v2 = version(2, "socks5h://second.test:1080");
     std::os::unix::fs::symlink(v2.file_name().unwrap(), dir.join("..data_tmp")).unwrap();
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
-    until("the swapped ConfigMap in force", || {
-        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
-    })
-    .await;
+    until_through(&dialer, "socks5h://second.test:1080").await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -291,10 +316,7 @@ async fn sighup_reloads_an_injector_that_asked_for_it() {
         .status()
         .unwrap();
     assert!(status.success());
-    until("the signal's reload", || {
-        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
-    })
-    .await;
+    until_through(&dialer, "socks5h://second.test:1080").await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -604,11 +626,8 @@ async fn a_member_removed_under_a_hundred_streams_moves_them_all_without_a_gap_w
 #[tokio::test]
 async fn a_file_broken_at_start_is_put_in_force_once_repaired() {
     let logs = capture_global(everything()).expect("alone in its process");
-    let dir = settings_dir("repaired");
-    let file = dir.join("settings.yaml");
-    replace(&file, &yaml("socks9://bad-proxy.test:1080"));
-    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
-    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    let watched = Watched::start("repaired", &yaml("socks9://bad-proxy.test:1080"));
+    let (file, dialer) = (&watched.file, &watched.dialer);
     assert!(dialer.failure().is_some(), "fails closed while broken");
     // The watch compares the file with what the load read: the same, so the error is
     // not read and logged a second time.
@@ -616,24 +635,17 @@ async fn a_file_broken_at_start_is_put_in_force_once_repaired() {
     let text = logs.text();
     assert_eq!(text.matches("could not be loaded").count(), 1, "{text}");
     assert!(!text.contains("reload failed"), "{text}");
-    replace(&file, &yaml("socks5h://good-proxy.test:1080"));
-    until("the repaired file in force", || {
-        dialer.proxy().as_deref() == Some("socks5h://good-proxy.test:1080")
-    })
-    .await;
+    replace(file, &yaml("socks5h://good-proxy.test:1080"));
+    until_through(dialer, "socks5h://good-proxy.test:1080").await;
     assert!(dialer.failure().is_none());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn a_file_emptied_or_cut_before_its_section_is_refused_not_turned_direct() {
-    let dir = settings_dir("emptied");
-    let file = dir.join("settings.yaml");
-    replace(&file, &yaml("socks5h://good-proxy.test:1080"));
-    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
-    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    let watched = Watched::start("emptied", &yaml("socks5h://good-proxy.test:1080"));
+    let (file, injector, dialer) = (&watched.file, &watched.injector, &watched.dialer);
     for cut in ["", "# written next\n", "other_app:\n  key: 1\n"] {
-        replace(&file, cut);
+        replace(file, cut);
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
             dialer.proxy().as_deref(),
@@ -644,7 +656,6 @@ async fn a_file_emptied_or_cut_before_its_section_is_refused_not_turned_direct()
         assert!(matches!(err, ReloadError::Empty(_)), "{err}");
         assert!(err.to_string().contains("enabled: false"), "{err}");
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Settings through `url`, watched with a debounce of `debounce_ms`.
@@ -654,17 +665,14 @@ fn yaml_debounced(url: &str, debounce_ms: u64) -> String {
 
 #[tokio::test]
 async fn a_busy_file_beside_the_settings_does_not_hold_a_reload_back() {
-    let dir = settings_dir("busy");
-    let file = dir.join("settings.yaml");
     // A debounce of 1.5 s: were the log's changes counted, the reload would wait for its
     // cap, ten times that, past the 10 s this test waits.
-    replace(&file, &yaml_debounced("socks5h://first.test:1080", 1500));
-    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
-    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    let watched = Watched::start("busy", &yaml_debounced("socks5h://first.test:1080", 1500));
+    let (file, dialer) = (&watched.file, &watched.dialer);
     // A log beside it, written far more often than the debounce.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (stop, log) = (stop.clone(), dir.join("feed.log"));
+        let (stop, log) = (stop.clone(), watched.dir.join("feed.log"));
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::fs::write(&log, b"tick\n").unwrap();
@@ -674,24 +682,17 @@ async fn a_busy_file_beside_the_settings_does_not_hold_a_reload_back() {
     };
     // The watch is up, and has compared the file with what was loaded.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    replace(&file, &yaml_debounced("socks5h://second.test:1080", 1500));
-    until("the change in force beside the busy log", || {
-        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
-    })
-    .await;
+    replace(file, &yaml_debounced("socks5h://second.test:1080", 1500));
+    until_through(dialer, "socks5h://second.test:1080").await;
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn a_file_written_in_place_in_pieces_is_read_once_whole() {
     let logs = capture_global(everything()).expect("alone in its process");
-    let dir = settings_dir("pieces");
-    let file = dir.join("settings.yaml");
-    replace(&file, &yaml_debounced("socks5h://first.test:1080", 1000));
-    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
-    let dialer = injector.dialer("binance", ConnectionKind::Http);
+    let watched = Watched::start("pieces", &yaml_debounced("socks5h://first.test:1080", 1000));
+    let (file, dialer) = (&watched.file, &watched.dialer);
     // A slow writer truncates the file and writes it in 40 pieces, 50 ms apart (2 s in
     // all): the debounce (1 s) waits until it has been quiet, and reads it once, whole.
     let next = yaml_debounced("socks5h://second.test:1080", 1000);
@@ -707,10 +708,7 @@ async fn a_file_written_in_place_in_pieces_is_read_once_whole() {
             }
         })
     };
-    until("the whole file in force", || {
-        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
-    })
-    .await;
+    until_through(dialer, "socks5h://second.test:1080").await;
     writer.join().unwrap();
     let text = logs.text();
     assert!(
@@ -718,7 +716,6 @@ async fn a_file_written_in_place_in_pieces_is_read_once_whole() {
         "read before it was whole: {text}"
     );
     assert_eq!(text.matches("proxy settings reloaded").count(), 1, "{text}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
@@ -739,10 +736,7 @@ async fn a_file_rewritten_through_a_handle_opened_before_the_watch_is_noticed() 
         .write_all(yaml("socks5h://second.test:1080").as_bytes())
         .unwrap();
     handle.flush().unwrap();
-    until("the rewritten file in force", || {
-        dialer.proxy().as_deref() == Some("socks5h://second.test:1080")
-    })
-    .await;
+    until_through(&dialer, "socks5h://second.test:1080").await;
     drop(handle);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -750,16 +744,13 @@ async fn a_file_rewritten_through_a_handle_opened_before_the_watch_is_noticed() 
 #[tokio::test]
 async fn a_quiet_settings_file_is_not_read_again() {
     use notify::Watcher as _;
-    let dir = settings_dir("quiet");
-    let file = dir.join("settings.yaml");
-    replace(&file, &yaml("socks5h://first.test:1080"));
-    let injector = ProxyInjector::from_loader(ProxySettings::loader().yaml_file(&file)).build();
+    let watched = Watched::start("quiet", &yaml("socks5h://first.test:1080"));
     // Started, and compared the file once with what it loaded.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (events, received) = std::sync::mpsc::channel();
     let mut watcher = notify::recommended_watcher(events).unwrap();
     watcher
-        .watch(&dir, notify::RecursiveMode::NonRecursive)
+        .watch(&watched.dir, notify::RecursiveMode::NonRecursive)
         .unwrap();
     // Ten debounces of quiet: the watch's own reads must not wake it to read again.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -777,6 +768,4 @@ async fn a_quiet_settings_file_is_not_read_again() {
         opened, 0,
         "the settings file was read {opened} times while nothing changed"
     );
-    drop(injector);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -224,18 +224,6 @@ impl Dialer {
         self.now().members_alone()
     }
 
-    /// A dialer for `route` (`None`, or `direct://` alone: direct) of `key`'s traffic of
-    /// `kind`.
-    pub(crate) fn new(
-        key: RouteKey,
-        kind: ConnectionKind,
-        route: Option<&ProxyConfig>,
-        resolver: Arc<dyn Resolve>,
-        tls: &TlsBase,
-    ) -> Self {
-        Route::new(key, kind, route, resolver, tls).into()
-    }
-
     /// A dialer whose every connection fails with `error` (fail closed).
     pub(crate) fn failing(exchange: Option<String>, error: ProxyError) -> Self {
         Route::failing(exchange, error).into()
@@ -691,14 +679,14 @@ impl Route {
             .map(|member| {
                 let config =
                     ProxyConfig::single(member.config.clone()).with_timeout(self.shared.timeout);
-                let dialer = Dialer::new(
+                let route = Route::new(
                     pool.key().clone(),
                     pool.kind(),
                     Some(&config),
                     proxied.resolver.clone(),
                     &proxied.tls,
                 );
-                (member.shown.clone(), dialer)
+                (member.shown.clone(), route.into())
             })
             .collect()
     }
