@@ -59,7 +59,7 @@ impl FileWatch {
     /// for `debounce`; `None` (logged at error level) without a file, or when the system
     /// refuses the watch. `read` is what the settings in force were loaded from: the file
     /// is compared with it as soon as the watch is up, so that a change made in between
-    /// is put in force too.
+    /// is put in force too (once quiet, like any change).
     pub(super) fn start<C: Reloadable>(
         core: &Arc<C>,
         file: Option<PathBuf>,
@@ -162,36 +162,44 @@ impl Watched {
     /// then waits for changes until the watch is dropped or the injector is gone;
     /// reloads when a change has been quiet for the debounce (or changes have gone on
     /// for ten times it, one second at least) and the file's bytes differ from the last
-    /// read.
+    /// read. A difference found at the start is a change like any other: it may be a
+    /// write still under way, so it waits for quiet too.
     fn run(&self, received: &Receiver<notify::Result<notify::Event>>, mut last: Option<Vec<u8>>) {
-        if !self.reload_if_changed(&mut last) {
-            return;
-        }
-        while let Ok(event) = received.recv() {
-            if !self.changes(&event) {
-                continue;
-            }
-            // Quiet: no change to the file for the debounce; events of other files of the
-            // directory neither wait nor count.
-            let started = std::time::Instant::now();
-            let longest = started + (self.debounce * 10).max(Duration::from_secs(1));
-            let mut quiet_at = started + self.debounce;
-            loop {
-                let now = std::time::Instant::now();
-                if now >= quiet_at {
-                    break;
-                }
-                match received.recv_timeout(quiet_at - now) {
-                    Ok(event) if self.changes(&event) => {
-                        quiet_at = (std::time::Instant::now() + self.debounce).min(longest);
-                    }
-                    Ok(_) => {}
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => return,
+        let mut changed = std::fs::read(&self.file).ok() != last;
+        loop {
+            if !changed {
+                match received.recv() {
+                    Ok(event) if self.changes(&event) => {}
+                    Ok(_) => continue,
+                    Err(_) => return,
                 }
             }
-            if !self.reload_if_changed(&mut last) {
+            changed = false;
+            if !self.quiet(received) || !self.reload_if_changed(&mut last) {
                 return;
+            }
+        }
+    }
+
+    /// Waits until no change to the file has come for the debounce, or changes have gone
+    /// on for ten times it (one second at least); events of other files of the directory
+    /// neither wait nor count. `false` when the watch is dropped.
+    fn quiet(&self, received: &Receiver<notify::Result<notify::Event>>) -> bool {
+        let started = std::time::Instant::now();
+        let longest = started + (self.debounce * 10).max(Duration::from_secs(1));
+        let mut quiet_at = started + self.debounce;
+        loop {
+            let now = std::time::Instant::now();
+            if now >= quiet_at {
+                return true;
+            }
+            match received.recv_timeout(quiet_at - now) {
+                Ok(event) if self.changes(&event) => {
+                    quiet_at = (std::time::Instant::now() + self.debounce).min(longest);
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => return true,
+                Err(RecvTimeoutError::Disconnected) => return false,
             }
         }
     }
@@ -308,6 +316,58 @@ mod tests {
         assert_eq!(
             names(&here.join("link.yaml")),
             ["link.yaml", "real.yaml"].map(std::ffi::OsString::from)
+        );
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// Records the file's bytes at each reload.
+    struct Recorder {
+        file: PathBuf,
+        seen: std::sync::Mutex<Vec<Vec<u8>>>,
+    }
+
+    impl Reloadable for Recorder {
+        fn reload(&self) -> Result<ReloadReport, ReloadError> {
+            let bytes = std::fs::read(&self.file).unwrap_or_default();
+            self.seen.lock().unwrap().push(bytes);
+            Err(ReloadError::NoLoader)
+        }
+    }
+
+    #[test]
+    fn a_file_changed_before_the_watch_started_is_read_once_quiet_not_at_once() {
+        let root = std::env::temp_dir().join(format!("watch-start-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join("settings.yaml");
+        // Loaded from "old"; by the time the watch is up, a writer has truncated the file
+        // and written part of the new one.
+        std::fs::write(&file, "proxy:\n  defa").unwrap();
+        let core = Arc::new(Recorder {
+            file: file.clone(),
+            seen: std::sync::Mutex::default(),
+        });
+        let (events, received) = std::sync::mpsc::channel();
+        let watched = Watched {
+            core: Arc::downgrade(&core) as Weak<dyn Reloadable>,
+            file: file.clone(),
+            names: names(&file),
+            debounce: Duration::from_millis(1000),
+        };
+        let running = std::thread::spawn(move || watched.run(&received, Some(b"old".to_vec())));
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::write(&file, "proxy:\n  default: {}\n").unwrap();
+        let written = notify::Event::new(EventKind::Modify(notify::event::ModifyKind::Any))
+            .add_path(file.clone());
+        events.send(Ok(written)).unwrap();
+        // Long enough for the debounce to end after the write.
+        std::thread::sleep(Duration::from_millis(2500));
+        drop(events);
+        running.join().unwrap();
+        let seen = core.seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [b"proxy:\n  default: {}\n".to_vec()],
+            "read whole, once"
         );
         let _ = std::fs::remove_dir_all(root);
     }
