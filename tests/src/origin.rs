@@ -336,6 +336,8 @@ async fn answer(path: &str) -> Response<Body> {
             Ok::<_, Infallible>(Frame::data(chunk.clone()))
         });
         *response.body_mut() = BodyExt::boxed(StreamBody::new(frames));
+    } else if let Some(ms) = path.strip_prefix("/delay-ms/") {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.parse().unwrap_or(0))).await;
     } else if path == "/stall-head" {
         std::future::pending::<()>().await;
     } else if path == "/stall-body" {

@@ -17,7 +17,7 @@ use proxy_runtime::{
 };
 use proxy_tests::feed::{Feed, tick_number};
 use proxy_tests::logs::{capture_global, everything};
-use proxy_tests::origin::{Origin, serve_http_quiet};
+use proxy_tests::origin::{Origin, eventually, serve_http_quiet};
 use proxy_tests::real::{Options, RealProxy};
 use proxy_tests::tls::TestCa;
 
@@ -343,24 +343,27 @@ async fn reload_needs_a_loader_and_reports_what_changed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_route_left_as_it_was_keeps_its_connections_and_a_changed_one_makes_new_ones() {
+async fn a_route_left_as_it_was_or_through_the_same_proxy_keeps_its_connections_and_another_proxy_makes_new_ones()
+ {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
-    let socks = RealProxy::microsocks(false);
-    let settings = |okx_timeout: u16, binance_timeout: u16| {
-        let url = socks.url("socks5h", None);
+    let (socks, other) = (RealProxy::microsocks(false), RealProxy::microsocks(false));
+    let settings = |okx_timeout: u16, binance: &RealProxy, binance_timeout: u16| {
         ProxySettings::loader()
             .env_vars([
                 ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
                 (
                     "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL",
-                    url.clone(),
+                    binance.url("socks5h", None),
                 ),
                 (
                     "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__TIMEOUT_SECONDS",
                     binance_timeout.to_string(),
                 ),
-                ("CRYPTOFEED_PROXY_EXCHANGES__OKX__HTTP__URL", url),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__OKX__HTTP__URL",
+                    socks.url("socks5h", None),
+                ),
                 (
                     "CRYPTOFEED_PROXY_EXCHANGES__OKX__HTTP__TIMEOUT_SECONDS",
                     okx_timeout.to_string(),
@@ -369,7 +372,7 @@ async fn a_route_left_as_it_was_keeps_its_connections_and_a_changed_one_makes_ne
             .load()
             .unwrap()
     };
-    let injector = ProxyInjector::builder(settings(10, 10))
+    let injector = ProxyInjector::builder(settings(10, &socks, 10))
         .tls_roots(ca.roots())
         .build();
     let binance = injector.http_client("binance");
@@ -383,13 +386,21 @@ async fn a_route_left_as_it_was_keeps_its_connections_and_a_changed_one_makes_ne
     get().await;
     assert_eq!(origin.https.accepted(), 1, "one pooled connection");
     // okx's route changes; binance's does not.
-    let report = injector.reload_with(settings(20, 10));
+    let report = injector.reload_with(settings(20, &socks, 10));
     assert_eq!(report.routes().len(), 1, "{report}");
     get().await;
     assert_eq!(origin.https.accepted(), 1, "binance kept its connection");
-    // binance's route changes: a new pool.
-    injector.reload_with(settings(20, 15));
+    // binance's route changes, through the same proxy: its connection goes on.
+    injector.reload_with(settings(20, &socks, 15));
     assert_eq!(binance.dialer().timeout(), Duration::from_secs(15));
+    get().await;
+    assert_eq!(
+        origin.https.accepted(),
+        1,
+        "the same proxy: the same connection"
+    );
+    // Through another proxy: a new connection, pooled in turn.
+    injector.reload_with(settings(20, &other, 15));
     get().await;
     assert_eq!(
         origin.https.accepted(),
@@ -398,6 +409,128 @@ async fn a_route_left_as_it_was_keeps_its_connections_and_a_changed_one_makes_ne
     );
     get().await;
     assert_eq!(origin.https.accepted(), 2, "pooled on the new route");
+}
+
+/// Round robin over microsocks `b` and `a` (their connections from 127.0.0.182 and
+/// 127.0.0.181), and its binance client (HTTP/1.1): two requests, the second sent while
+/// the first (a slow one) is under way, leave a pooled connection through each. Then `b`
+/// leaves the route (which has a weight budget when `budget`, and so a connection pool
+/// per member): the requests that follow go through `a`'s pooled connection (and, under
+/// a budget, `c`'s), none through `b`'s.
+async fn a_member_that_stays_keeps_its_pooled_connection(budget: bool) {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let out = |n: u8| Ipv4Addr::new(127, 0, 0, 180 + n);
+    let proxies = [1, 2, 3].map(|n| {
+        RealProxy::microsocks_with(Options {
+            outbound: Some(out(n)),
+            ..Options::default()
+        })
+    });
+    let pool = |members: &[usize]| {
+        let urls: Vec<String> = members
+            .iter()
+            .map(|&n| proxies[n - 1].url("socks5h", None))
+            .collect();
+        let mut vars = vec![
+            ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
+                serde_json::to_string(&urls).unwrap(),
+            ),
+            (
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__STRATEGY",
+                "round_robin".to_owned(),
+            ),
+        ];
+        if budget {
+            vars.push((
+                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT",
+                "1000".to_owned(),
+            ));
+        }
+        ProxySettings::loader().env_vars(vars).load().unwrap()
+    };
+    let injector = ProxyInjector::builder(pool(&[2, 1]))
+        .tls_roots(ca.roots())
+        .http1_only()
+        .build();
+    let binance = injector.http_client("binance");
+    let url = format!("https://127.0.0.1:{}/api/v3/time", origin.https.port());
+    let send = || async {
+        let response = binance.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response
+    };
+    // Where a request came from.
+    let get = || async {
+        send().await.bytes().await.unwrap();
+        origin.https.received().pop().unwrap().peer.ip()
+    };
+    // The first connection (through `b`, first in the list) is busy with a slow
+    // request: the second request opens another, through `a`. `b`'s goes back to
+    // hyper's pool last, so it is the first handed out again, unless it is retired.
+    let slow = {
+        let (binance, url) = (
+            binance.clone(),
+            format!("https://127.0.0.1:{}/delay-ms/2000", origin.https.port()),
+        );
+        tokio::spawn(async move { binance.get(url).send().await.unwrap().bytes().await })
+    };
+    assert!(eventually(|| origin.https.received().len() == 1).await);
+    get().await;
+    slow.await.unwrap().unwrap();
+    let mut seen: Vec<IpAddr> = origin
+        .https
+        .received()
+        .iter()
+        .map(|r| r.peer.ip())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, [out(1), out(2)].map(IpAddr::V4), "one through each");
+    assert_eq!(origin.https.accepted(), 2);
+
+    // `b` leaves; `c` joins. Without a budget, `a`'s pooled connection takes every
+    // request; with one, requests take turns between the exits, `a` and `c`.
+    let report = injector.reload_with(pool(&[1, 3]));
+    assert_eq!(report.routes().len(), 1, "{report}");
+    let mut after = Vec::new();
+    for _ in 0..4 {
+        after.push(get().await);
+    }
+    assert!(
+        !after.contains(&IpAddr::V4(out(2))),
+        "nothing more through `b`: {after:?}"
+    );
+    assert!(after.contains(&IpAddr::V4(out(1))), "{after:?}");
+    let through_c = after.contains(&IpAddr::V4(out(3)));
+    assert_eq!(through_c, budget, "{after:?}");
+    assert_eq!(
+        origin.https.accepted(),
+        2 + usize::from(through_c),
+        "`a`'s pooled connection, again (and one new through `c`)"
+    );
+    // A route of `a` alone keeps it too.
+    let before = origin.https.accepted();
+    injector.reload_with(pool(&[1]));
+    for _ in 0..2 {
+        assert_eq!(get().await, IpAddr::V4(out(1)));
+    }
+    assert_eq!(
+        origin.https.accepted(),
+        before,
+        "still `a`'s pooled connection"
+    );
+}
+
+#[tokio::test]
+async fn a_member_that_stays_keeps_its_pooled_connection_and_one_removed_carries_nothing_more() {
+    a_member_that_stays_keeps_its_pooled_connection(false).await;
+}
+
+#[tokio::test]
+async fn a_member_that_stays_keeps_its_pooled_connection_in_its_own_pool_under_a_budget() {
+    a_member_that_stays_keeps_its_pooled_connection(true).await;
 }
 
 /// The (connection, number) of each tick every stream read.

@@ -6,7 +6,8 @@
 //! by sending the request to an HTTP proxy in absolute form: that way the proxy sees only
 //! `host:port`, and the exchange's own headers (API keys, signatures) never reach it.
 //! One client holds one pool, and one client serves one route, so connections never cross
-//! proxies or credentials. The client never retries a request: trading requests are not
+//! proxies or credentials; a reload keeps a pool's connections only for the members that
+//! stay with the same settings, and retires the others' ([`Inner::next`]). The client never retries a request: trading requests are not
 //! idempotent.
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use http::header::HeaderMap;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::CaptureConnection;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 use url::Url;
@@ -32,6 +34,7 @@ use crate::error::{Phase, ProxyError, ProxyErrorKind as K, find_in_chain};
 use crate::model::exchange::ExchangeId;
 use crate::model::hosts::{HostIndex, url_form};
 use crate::model::key::ConnectionKind;
+use crate::model::member::PoolMember;
 use crate::route::dialer::{Dialer, Route};
 use crate::route::pool::{MemberTag, cannot_carry, is_member_failure};
 use crate::route::weight::Ticket;
@@ -101,15 +104,42 @@ struct Routes {
 
 /// One route of a client, with its connection pool (or pools).
 pub(crate) struct Inner {
-    client: HyperClient,
+    client: Pooled,
     /// On a pool of several members with weight budgets, a client (and connection pool)
     /// per member: a request takes its member's budget before it takes a connection, so
     /// it must take that member's connection (hyper-util pools by host, not by member).
-    members: Option<Box<[HyperClient]>>,
+    members: Option<Box<[Pooled]>>,
     route: Route,
 }
 
 type HyperClient = Client<ProxyConnector, Full<Bytes>>;
+
+/// A hyper-util client (a connection pool) and the dialer its connector opens
+/// connections with: a reload that keeps the pool points the dialer at the new route.
+#[derive(Clone)]
+struct Pooled {
+    hyper: HyperClient,
+    via: Dialer,
+}
+
+impl Pooled {
+    /// A pool of connections through `route`.
+    fn new(route: Route, options: HttpOptions) -> Self {
+        let via = Dialer::from(route);
+        let hyper = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .build(ProxyConnector::new(via.clone(), options.http2));
+        Self { hyper, via }
+    }
+
+    /// The same pool, its new connections made through `route` from now on.
+    fn onto(&self, route: Route) -> Self {
+        self.via.swap(route);
+        self.clone()
+    }
+}
 
 /// The exchanges' routes of a client routed by host.
 struct ByHost {
@@ -174,6 +204,17 @@ impl HttpClient {
         self.routes.store(client.routes.load_full());
     }
 
+    /// Puts `route` in force for this client (not routed by host) and its copies, keeping
+    /// the pooled connections that may go on through it ([`Inner::next`]): requests that
+    /// start from now on take it; those under way keep theirs.
+    pub(crate) fn follow_route(&self, route: Route) {
+        let next = self.inner().next(route, self.options);
+        self.routes.store(Arc::new(Routes {
+            inner: next,
+            by_host: None,
+        }));
+    }
+
     /// What a request does to find its route (for the benchmarks): the routes in force,
     /// held as a request holds them, and the route of a request to no host among them.
     #[cfg(feature = "bench-internals")]
@@ -218,7 +259,7 @@ impl HttpClient {
     /// themselves; [`request`](Self::request) gives all of those. On a route with a weight
     /// budget ([`HttpBudget`](crate::HttpBudget)) it takes a weight of 1, waiting for one
     /// without a deadline; [`RequestBuilder::weight`](crate::RequestBuilder::weight) sets
-    /// another.
+    /// another. As with every request, a 429 or 418 through a pool's member cools it.
     pub async fn send_request(
         &self,
         request: http::Request<Full<Bytes>>,
@@ -234,8 +275,12 @@ impl HttpClient {
             checked?;
             let mut turn = Turn::new(inner, 1, None, request);
             loop {
-                let (client, request) = turn.next().await?;
+                let (client, mut request) = turn.next().await?;
+                let capture = inner.capture(&mut request);
                 let sent = client.request(request).await.map_err(Failed::of_hyper);
+                if let Ok(response) = &sent {
+                    member_answered(response, capture);
+                }
                 if let Some(done) = turn.finish(sent) {
                     return done;
                 }
@@ -303,12 +348,7 @@ impl HttpClient {
         deadline: Option<Instant>,
         trace: Option<Arc<Trace>>,
     ) -> Result<http::Response<body::ResponseBody>, Failed> {
-        // Which connection answers, for a pool to retire when its member cools (a route of
-        // one member has nowhere else to go, and saves the cost).
-        let capture = inner
-            .route
-            .is_pool()
-            .then(|| hyper_util::client::legacy::connect::capture_connection(&mut request));
+        let capture = inner.capture(&mut request);
         let head = request.method() == http::Method::HEAD;
         let exchange = async {
             let response = client.request(request).await.map_err(Failed::of_hyper)?;
@@ -325,11 +365,16 @@ impl HttpClient {
                 within_deadline(deadline, Some(trace), traced).await
             }
         }?;
-        // The route's member learns how the exchange answered (a 429 or 418 cools it).
-        if let Some(tag) = response.extensions().get::<MemberTag>() {
-            tag.answered(response.status(), response.headers(), capture);
-        }
+        member_answered(&response, capture);
         Ok(response)
+    }
+}
+
+/// The route's member learns how the exchange answered `response` (a 429 or 418 cools
+/// it), and the pool keeps the record of the connection `capture` names.
+fn member_answered<B>(response: &http::Response<B>, capture: Option<CaptureConnection>) {
+    if let Some(tag) = response.extensions().get::<MemberTag>() {
+        tag.answered(response.status(), response.headers(), capture);
     }
 }
 
@@ -373,22 +418,75 @@ impl Inner {
     /// `route` with its connection pool (one per member, on a pool of several with weight
     /// budgets).
     pub(crate) fn new(route: Route, options: HttpOptions) -> Arc<Self> {
-        let hyper = |route: Route| {
-            Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new())
-                .pool_idle_timeout(POOL_IDLE)
-                .build(ProxyConnector::new(route.into(), options.http2))
-        };
-        let members = route
-            .weights()
-            .filter(|_| route.is_pool())
-            .map(|weights| (0..weights.len()).map(|i| hyper(route.pinned(i))).collect());
+        let members = Self::per_member(&route).map(|n| {
+            (0..n)
+                .map(|i| Pooled::new(route.pinned(i), options))
+                .collect()
+        });
         Arc::new(Inner {
-            client: hyper(route.clone()),
+            client: Pooled::new(route.clone(), options),
             members,
             route,
         })
+    }
+
+    /// `route`, which replaces this one's route in a reload, with the connection pools
+    /// whose connections may go on through it
+    /// ([`Route::keeps_connections_into`]): the route's pool, and each member's that
+    /// stays (of the same settings); a route left with one member of a pool that had a
+    /// connection pool per member takes that member's. Their new connections are made
+    /// through `route` from now on; the rest get new pools. Requests under way keep this
+    /// one.
+    pub(crate) fn next(&self, route: Route, options: HttpOptions) -> Arc<Self> {
+        if !self.route.keeps_connections_into(&route) {
+            return Self::new(route, options);
+        }
+        // Each member's pool goes to one member of the same settings (a route may list
+        // a member twice).
+        let mut left: Vec<(usize, &Pooled)> = self.members.iter().flatten().enumerate().collect();
+        let mut take = |member: Option<&PoolMember>, onto: Route| {
+            let same = left
+                .iter()
+                .position(|(i, _)| member.is_some() && self.route.member(*i) == member)?;
+            Some(left.swap_remove(same).1.onto(onto))
+        };
+        let members: Option<Box<[Pooled]>> = Self::per_member(&route).map(|n| {
+            (0..n)
+                .map(|j| {
+                    let pinned = route.pinned(j);
+                    take(route.member(j), pinned.clone())
+                        .unwrap_or_else(|| Pooled::new(pinned, options))
+                })
+                .collect()
+        });
+        let client = match members {
+            None if !route.is_pool() => take(route.member(0), route.clone()),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.client.onto(route.clone()));
+        Arc::new(Inner {
+            client,
+            members,
+            route,
+        })
+    }
+
+    /// Which connection answers `request`, for a pool to retire when its member cools or
+    /// leaves the route (a route of one member has nowhere else to go, and saves the
+    /// cost).
+    fn capture(&self, request: &mut http::Request<Full<Bytes>>) -> Option<CaptureConnection> {
+        self.route
+            .is_pool()
+            .then(|| hyper_util::client::legacy::connect::capture_connection(request))
+    }
+
+    /// How many members get a connection pool of their own: those of a pool of several
+    /// with weight budgets.
+    fn per_member(route: &Route) -> Option<usize> {
+        route
+            .weights()
+            .filter(|_| route.is_pool())
+            .map(|weights| weights.len())
     }
 
     /// The route it sends through.
@@ -443,7 +541,7 @@ impl<'a> Turn<'a> {
             ProxyError::new(K::InvalidRequest).detail("the request was sent already")
         })?;
         let Some(weights) = inner.route.weights() else {
-            return Ok((&inner.client, request));
+            return Ok((&inner.client.hyper, request));
         };
         let tried = &self.tried;
         let order = || {
@@ -453,7 +551,10 @@ impl<'a> Turn<'a> {
         };
         let ticket = weights.admit(self.weight, self.deadline, order).await?;
         let exit = ticket.exit();
-        let client = inner.members.as_ref().map_or(&inner.client, |m| &m[exit]);
+        let client = inner
+            .members
+            .as_ref()
+            .map_or(&inner.client.hyper, |m| &m[exit].hyper);
         self.tried.push(exit);
         if inner.members.is_some()
             && self.tried.len() < weights.len()

@@ -724,7 +724,7 @@ impl Core {
         for (key, client) in clients.iter() {
             let (dialer, _) = &dialers[&(key.clone(), ConnectionKind::Http)];
             if !dialer.is_on(client.inner().route()) {
-                client.follow(&HttpClient::with_options(dialer.clone(), self.http));
+                client.follow_route(dialer.now());
             }
         }
         self.snapshot.store(Arc::new(snapshot));

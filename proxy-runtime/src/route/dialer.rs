@@ -653,6 +653,38 @@ impl Route {
         }
     }
 
+    /// Whether connections made through this route may carry requests of `next`, the
+    /// route that replaces it in a reload, so that an HTTP client keeps its pooled
+    /// connections. Yes from a pool of several members to a route of its lineage
+    /// (`next`'s pool took this one's over, retiring the connections of the members that
+    /// left, and those of the members that stay answer to it: see [`Pool::inherit`]);
+    /// from a route of one member to a route of the same one member; and from direct to
+    /// direct. No otherwise: a route of one member tags no connection, so its
+    /// connections could not be told apart, or retired, in a pool.
+    pub(crate) fn keeps_connections_into(&self, next: &Route) -> bool {
+        match (&self.shared.state, &next.shared.state) {
+            (State::Proxied(was), State::Proxied(now)) => {
+                let (was, now) = (&was.pool, &now.pool);
+                if was.is_single() {
+                    now.is_single() && was.members()[0].config == now.members()[0].config
+                } else {
+                    was.same_lineage(now)
+                }
+            }
+            (State::Direct(..), State::Direct(..)) => true,
+            _ => false,
+        }
+    }
+
+    /// The settings of member `i` of the route's pool (`None` on a route that is not
+    /// through proxies, or of the system's proxy variables).
+    pub(crate) fn member(&self, i: usize) -> Option<&PoolMember> {
+        match &self.shared.state {
+            State::Proxied(proxied) => proxied.pool.members().get(i).map(|m| &*m.config),
+            _ => None,
+        }
+    }
+
     /// Whether the route is a pool of more than one member (whose connections a cooling
     /// member retires, so that traffic moves to the others).
     pub(crate) fn is_pool(&self) -> bool {
@@ -678,7 +710,7 @@ impl Route {
             .iter()
             .map(|member| {
                 let config =
-                    ProxyConfig::single(member.config.clone()).with_timeout(self.shared.timeout);
+                    ProxyConfig::single((*member.config).clone()).with_timeout(self.shared.timeout);
                 let route = Route::new(
                     pool.key().clone(),
                     pool.kind(),

@@ -2,7 +2,7 @@
 //! metric handles, made once per member at its first connection attempt, with the
 //! recorder in force then.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram, Label};
@@ -16,8 +16,9 @@ use crate::transport::tls::ExitTls;
 /// One member of a route.
 pub(crate) struct Member {
     /// Where it connects through (a proxy, or `direct://`: straight to the target), and
-    /// how its sockets leave this host.
-    pub(crate) config: PoolMember,
+    /// how its sockets leave this host. Shared with the tags of its connections, which
+    /// find the member by it in the pool in force after a reload.
+    pub(crate) config: Arc<PoolMember>,
     /// The member as errors, logs and metrics show it: the redacted URL (`direct` for
     /// `direct://`), its source address or interface, and `#N` (its place) when another
     /// member of the route shows the same (they differ by their CONNECT headers).
@@ -52,7 +53,7 @@ impl Member {
         let mut labels = route_labels(key, kind);
         labels.push(Label::new("member", shown.clone()));
         Self {
-            config,
+            config: Arc::new(config),
             shown,
             tls,
             labels,

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper_util::client::legacy::connect::CaptureConnection;
 use metrics::Gauge;
 use tokio::time::Instant;
@@ -38,8 +39,6 @@ struct Health {
     cooling_until: Option<Instant>,
     /// Whether its authentication failure was logged (once per member).
     auth_logged: bool,
-    /// The pooled HTTP connections made through it, to retire when it cools.
-    connections: Vec<(Weak<()>, CaptureConnection)>,
 }
 
 /// The members of one route and their health.
@@ -59,6 +58,113 @@ pub(crate) struct Pool {
     /// The one timer that sets the gauges again when the next bench or cooling ends:
     /// when it wakes, and the task to stop when an earlier end replaces it.
     timer: Mutex<Option<(Instant, tokio::task::AbortHandle)>>,
+    /// The pools this one follows, and the record of their HTTP connections: its own,
+    /// until it takes over a route's ([`inherit`](Self::inherit)).
+    lineage: ArcSwap<Lineage>,
+}
+
+/// The pools a route has had, one after another across reloads, and the HTTP
+/// connections made through their members: a connection outlives the pool it was made
+/// through when a reload keeps the HTTP client that pools it, and must still be retired
+/// when its member cools or leaves the route.
+pub(crate) struct Lineage {
+    state: Mutex<LineageState>,
+}
+
+struct LineageState {
+    /// The pool in force (the last to take the route over).
+    pool: Weak<Pool>,
+    /// The pooled HTTP connections, each with its member: kept from its first response
+    /// ([`MemberTag::answered`]) to its retirement or end.
+    connections: Vec<Tracked>,
+}
+
+/// One pooled HTTP connection in a lineage's record.
+struct Tracked {
+    member: Arc<PoolMember>,
+    /// Alive while the connection is.
+    alive: Weak<()>,
+    capture: CaptureConnection,
+}
+
+impl Tracked {
+    /// Not handed out again by hyper's pool (one in use finishes); nothing for one that
+    /// has closed.
+    fn retire(&self) {
+        if let Some(connected) = self.capture.connection_metadata().as_ref() {
+            connected.poison();
+        }
+    }
+}
+
+impl Lineage {
+    fn new(pool: Weak<Pool>) -> Self {
+        Self {
+            state: Mutex::new(LineageState {
+                pool,
+                connections: Vec::new(),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, LineageState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The pool in force and `member`'s place in it; `None` when it has left the route
+    /// (or the route is gone).
+    fn in_force(&self, member: &PoolMember) -> Option<(Arc<Pool>, usize)> {
+        let pool = self.state().pool.upgrade()?;
+        let i = pool.position(member)?;
+        Some((pool, i))
+    }
+
+    /// Keeps the record of a connection through `member`, to retire when the member cools
+    /// or leaves; retires it at once when the member has left the pool in force already
+    /// (a reload came while the connection's first request was under way).
+    fn track(&self, member: &Arc<PoolMember>, alive: &Weak<()>, capture: CaptureConnection) {
+        let mut state = self.state();
+        let tracked = Tracked {
+            member: member.clone(),
+            alive: alive.clone(),
+            capture,
+        };
+        let stays = state
+            .pool
+            .upgrade()
+            .is_some_and(|pool| pool.position(member).is_some());
+        if !stays {
+            tracked.retire();
+            return;
+        }
+        state.connections.retain(|t| t.alive.strong_count() > 0);
+        state.connections.push(tracked);
+    }
+
+    /// Retires the connections through `member`.
+    fn retire(&self, member: &PoolMember) {
+        self.state().connections.retain(|t| {
+            let through = *t.member == *member;
+            if through {
+                t.retire();
+            }
+            !through
+        });
+    }
+
+    /// Puts `pool` in force and retires the connections of the members it no longer has
+    /// (removed, or changed: a new password is a new member).
+    fn succeed(&self, pool: &Arc<Pool>) {
+        let mut state = self.state();
+        state.pool = Arc::downgrade(pool);
+        state.connections.retain(|t| {
+            let stays = t.alive.strong_count() > 0 && pool.position(&t.member).is_some();
+            if !stays {
+                t.retire();
+            }
+            stays
+        });
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -92,6 +198,7 @@ impl Pool {
         let health = Mutex::new(members.iter().map(|_| Health::default()).collect());
         let open = members.iter().map(|_| AtomicUsize::new(0)).collect();
         Arc::new_cyclic(|me| Self {
+            lineage: ArcSwap::from_pointee(Lineage::new(me.clone())),
             me: me.clone(),
             key,
             kind,
@@ -138,6 +245,19 @@ impl Pool {
     /// The members, in the settings' order.
     pub(crate) fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    /// The place of `member` (of the same settings) among the members.
+    fn position(&self, member: &PoolMember) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|m| std::ptr::eq(&*m.config, member) || *m.config == *member)
+    }
+
+    /// Whether `other` follows the same lineage: it took over this pool's route, or this
+    /// one took over its (see [`inherit`](Self::inherit)), or they are the same.
+    pub(crate) fn same_lineage(&self, other: &Pool) -> bool {
+        Arc::ptr_eq(&self.lineage.load(), &other.lineage.load())
     }
 
     /// Whether the route has one member (a route that behaves as a plain proxy does).
@@ -247,14 +367,10 @@ impl Pool {
         let mut health = self.health();
         let h = &mut health[i];
         h.cooling_until = Some(h.cooling_until.map_or(until, |t| t.max(until)));
-        // Poisoning a connection that has closed does nothing, so every record is.
-        for (_, capture) in h.connections.drain(..) {
-            if let Some(connected) = capture.connection_metadata().as_ref() {
-                connected.poison();
-            }
-        }
         tracing::debug!(member = %self.members[i].shown, "pool member cooling");
         self.update_gauges(&health);
+        drop(health);
+        self.lineage.load().retire(&self.members[i].config);
         self.recount_at(until);
     }
 
@@ -315,12 +431,17 @@ impl Pool {
 
     /// Takes over what `before` (the pool of the route this one replaces) knew of the
     /// members that stay: one of the same settings keeps its failures, bench and cooling;
-    /// one that changed but leaves by the same exit (`same_exit`) keeps its cooling.
+    /// one that changed but leaves by the same exit (`same_exit`) keeps its cooling. It
+    /// joins `before`'s lineage, whose connections of members that are not among its own
+    /// are retired; those of members that stay answer to it from now on.
     pub(crate) fn inherit(
-        &self,
+        self: &Arc<Self>,
         before: &Pool,
         same_exit: impl Fn(&PoolMember, &PoolMember) -> bool,
     ) {
+        let lineage = before.lineage.load_full();
+        lineage.succeed(self);
+        self.lineage.store(lineage);
         let was = before.health();
         let mut health = self.health();
         for (member, now) in self.members.iter().zip(health.iter_mut()) {
@@ -354,15 +475,6 @@ impl Pool {
         }
     }
 
-    /// Remembers an HTTP connection made through member `i`, so that cooling can retire
-    /// it. Called once per connection (`MemberTag::tracked`).
-    pub(crate) fn track(&self, i: usize, alive: &Weak<()>, capture: CaptureConnection) {
-        let mut health = self.health();
-        let connections = &mut health[i].connections;
-        connections.retain(|(a, _)| a.strong_count() > 0);
-        connections.push((alive.clone(), capture));
-    }
-
     /// How long phase `phase` of a connection through member `i` took.
     pub(crate) fn record_phase(&self, i: usize, phase: Phase, took: Duration) {
         self.members[i].time_phase(phase, took);
@@ -382,35 +494,41 @@ impl Pool {
 /// member or retire its connections.
 #[derive(Clone)]
 pub(crate) struct MemberTag {
-    pool: Weak<Pool>,
-    index: usize,
+    /// The lineage of the pool it was made through: where it finds the pool in force.
+    lineage: Weak<Lineage>,
+    member: Arc<PoolMember>,
     /// Alive while the connection is.
     alive: Weak<()>,
-    /// Whether the pool has the connection's record (see [`Pool::track`]).
+    /// Whether the lineage has the connection's record (see [`Lineage::track`]).
     tracked: Arc<AtomicBool>,
 }
 
 impl MemberTag {
-    /// A response came on the connection: the pool keeps its record of the connection (on
-    /// the first response, so that responses do not contend for the pool's lock; `capture`
-    /// is there when the route can retire connections, a pool of several members), and the
-    /// member cools when the status says so ([`cooling`]).
+    /// A response came on the connection: the lineage keeps its record of the connection
+    /// (on the first response, so that responses do not contend for its lock; `capture`
+    /// is there when the route can retire connections, a pool of several members), and
+    /// the member cools in the pool in force when the status says so ([`cooling`]).
     pub(crate) fn answered(
         &self,
         status: http::StatusCode,
         headers: &http::HeaderMap,
         capture: Option<CaptureConnection>,
     ) {
-        let Some(pool) = self.pool.upgrade() else {
+        let Some(lineage) = self.lineage.upgrade() else {
             return;
         };
         if let Some(capture) = capture
             && !self.tracked.swap(true, Ordering::Relaxed)
         {
-            pool.track(self.index, &self.alive, capture);
+            lineage.track(&self.member, &self.alive, capture);
         }
         if let Some(wait) = cooling::cooling(status, headers) {
-            let member = &pool.members()[self.index].shown;
+            // A member that has left the route has nothing left to cool (its connections
+            // are retired).
+            let Some((pool, index)) = lineage.in_force(&self.member) else {
+                return;
+            };
+            let member = &pool.members()[index].shown;
             let status = status.as_u16();
             if pool.is_single() {
                 // Nowhere else to go: the answer is the caller's to act on. (The dialer
@@ -419,7 +537,7 @@ impl MemberTag {
                 return;
             }
             tracing::warn!(status, ?wait, %member, "rate limited: the pool member cools");
-            pool.cool(self.index, Instant::now() + wait);
+            pool.cool(index, Instant::now() + wait);
         }
     }
 }
@@ -429,6 +547,10 @@ impl MemberTag {
 pub(crate) struct Through {
     tag: MemberTag,
     _alive: Arc<()>,
+    /// The pool it was made through and the member's place: counted open there (a pool
+    /// that takes the route over in a reload counts its own connections only).
+    pool: Weak<Pool>,
+    index: usize,
 }
 
 impl Through {
@@ -437,12 +559,17 @@ impl Through {
         pool.open[index].fetch_add(1, Ordering::Relaxed);
         let alive = Arc::new(());
         let tag = MemberTag {
-            pool: Arc::downgrade(pool),
-            index,
+            lineage: Arc::downgrade(&pool.lineage.load()),
+            member: pool.members[index].config.clone(),
             alive: Arc::downgrade(&alive),
             tracked: Arc::default(),
         };
-        Self { tag, _alive: alive }
+        Self {
+            tag,
+            _alive: alive,
+            pool: Arc::downgrade(pool),
+            index,
+        }
     }
 
     /// The tag.
@@ -453,8 +580,8 @@ impl Through {
 
 impl Drop for Through {
     fn drop(&mut self) {
-        if let Some(pool) = self.tag.pool.upgrade() {
-            pool.open[self.tag.index].fetch_sub(1, Ordering::Relaxed);
+        if let Some(pool) = self.pool.upgrade() {
+            pool.open[self.index].fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -931,29 +1058,107 @@ mod tests {
         assert_eq!(pool.open_connections(1), 0);
     }
 
+    fn capture() -> CaptureConnection {
+        let mut request = http::Request::new(());
+        hyper_util::client::legacy::connect::capture_connection(&mut request)
+    }
+
+    /// The members of the connections `pool`'s lineage keeps, by their place in `pool`.
+    fn tracked(pool: &Pool) -> Vec<Option<usize>> {
+        let lineage = pool.lineage.load();
+        let state = lineage.state();
+        state
+            .connections
+            .iter()
+            .map(|t| pool.position(&t.member))
+            .collect()
+    }
+
     #[test]
     fn the_record_of_connections_keeps_the_open_ones_only() {
         let (pool, _) = new_pool(2, Strategy::Failover);
-        let capture = || {
-            let mut request = http::Request::new(());
-            hyper_util::client::legacy::connect::capture_connection(&mut request)
-        };
+        let lineage = pool.lineage.load_full();
+        let member = pool.members[0].config.clone();
         let open = Arc::new(());
         let closed = Arc::new(());
-        pool.track(0, &Arc::downgrade(&open), capture());
-        pool.track(0, &Arc::downgrade(&closed), capture());
+        lineage.track(&member, &Arc::downgrade(&open), capture());
+        lineage.track(&member, &Arc::downgrade(&closed), capture());
         drop(closed);
         let later = Arc::new(());
-        pool.track(0, &Arc::downgrade(&later), capture());
-        let alive: Vec<usize> = pool.health()[0]
+        lineage.track(&member, &Arc::downgrade(&later), capture());
+        let alive: Vec<usize> = lineage
+            .state()
             .connections
             .iter()
-            .map(|(a, _)| a.strong_count())
+            .map(|t| t.alive.strong_count())
             .collect();
         assert_eq!(alive, [1, 1], "the closed one is forgotten");
-        assert!(pool.health()[1].connections.is_empty());
+        pool.cool(1, Instant::now() + Duration::from_secs(1));
+        assert_eq!(tracked(&pool), [Some(0), Some(0)], "another member cooled");
         pool.cool(0, Instant::now() + Duration::from_secs(1));
-        assert!(pool.health()[0].connections.is_empty(), "retired");
+        assert_eq!(tracked(&pool), [], "retired");
+    }
+
+    #[test]
+    fn a_pool_that_takes_a_route_over_answers_for_its_connections_and_retires_those_of_members_gone()
+     {
+        let (before, _) = new_pool(3, Strategy::Failover);
+        let lineage = before.lineage.load_full();
+        let alive = Arc::new(());
+        for i in 0..3 {
+            let member = before.members[i].config.clone();
+            lineage.track(&member, &Arc::downgrade(&alive), capture());
+        }
+        // Members 1081 and 1083 stay (in another order); 1082 leaves; 1084 is new.
+        let after = Pool::new(
+            [1083, 1084, 1081]
+                .map(|port| url(&format!("socks5h://127.0.0.1:{port}")))
+                .to_vec(),
+            Strategy::Failover,
+            binance(),
+            ConnectionKind::Http,
+            &tls(),
+        );
+        assert!(!after.same_lineage(&before));
+        after.inherit(&before, |_, _| false);
+        assert!(after.same_lineage(&before) && before.same_lineage(&after));
+        assert_eq!(tracked(&after), [Some(2), Some(0)], "1082's is retired");
+        // A tag of the old pool finds its member in the new one; one whose member left
+        // finds nothing, and its connection is retired as soon as it answers.
+        let stays = Through::new(&before, 2);
+        let (pool, i) = lineage.in_force(&stays.tag().member).unwrap();
+        assert!(Arc::ptr_eq(&pool, &after));
+        assert_eq!(i, 0);
+        let gone = Through::new(&before, 1);
+        assert!(lineage.in_force(&gone.tag().member).is_none());
+        gone.tag().answered(
+            http::StatusCode::OK,
+            &http::HeaderMap::new(),
+            Some(capture()),
+        );
+        assert_eq!(tracked(&after).len(), 2, "not kept");
+        stays.tag().answered(
+            http::StatusCode::OK,
+            &http::HeaderMap::new(),
+            Some(capture()),
+        );
+        assert_eq!(tracked(&after), [Some(2), Some(0), Some(0)]);
+        // A 429 on the old pool's connection cools its member in the pool in force.
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, "30".parse().unwrap());
+        stays
+            .tag()
+            .answered(http::StatusCode::TOO_MANY_REQUESTS, &headers, None);
+        assert!(
+            after.cooling_until(0).is_some(),
+            "cools in the pool in force"
+        );
+        assert_eq!(
+            before.cooling_until(2),
+            None,
+            "not in the one it was made through"
+        );
+        assert_eq!(tracked(&after), [Some(2)], "its connections retired");
     }
 
     #[test]
