@@ -271,6 +271,36 @@ async fn a_connection_whose_first_answer_is_a_429_is_retired() {
 }
 
 #[tokio::test]
+async fn a_429_to_a_request_of_hyper_s_types_cools_its_member_and_retires_its_connection() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let (_proxies, client) = failover_pair(27, 28, &ca);
+    let origin = &origin;
+    let send = |path: &str| {
+        let uri = format!("https://127.0.0.1:{}{path}", origin.https.port());
+        let request = http::Request::get(uri)
+            .body(http_body_util::Full::default())
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let response = client.send_request(request).await.unwrap();
+            let status = response.status().as_u16();
+            http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap();
+            (status, origin.https.received().pop().unwrap().peer.ip())
+        }
+    };
+    assert_eq!(send("/before").await, (200, via(27)));
+    assert_eq!(send("/ratelimit/30").await, (429, via(27)), "as it came");
+    assert_eq!(
+        send("/after").await,
+        (200, via(28)),
+        "the connection retired, and the member cooling"
+    );
+}
+
+#[tokio::test]
 async fn a_websocket_keeps_its_member_while_the_pool_moves_on() {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
