@@ -15,6 +15,7 @@ use proxy_runtime::{
     ConnectionKind, Dialer, HttpClient, ProxyErrorKind as K, ProxyInjector, ProxySettings,
     ReloadError, SessionSettings,
 };
+use proxy_tests::fake::{FakeProxy, Session};
 use proxy_tests::feed::{Feed, tick_number};
 use proxy_tests::logs::{capture_global, everything};
 use proxy_tests::origin::{Origin, eventually, serve_http_quiet};
@@ -901,4 +902,149 @@ async fn a_quiet_settings_file_is_not_read_again() {
         opened, 0,
         "the settings file was read {opened} times while nothing changed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_made_in_the_background_through_a_member_removed_carries_nothing() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let out = |n: u8| Ipv4Addr::new(127, 0, 0, 190 + n);
+    let [a, c] = [1, 3].map(|n| {
+        RealProxy::microsocks_with(Options {
+            outbound: Some(out(n)),
+            ..Options::default()
+        })
+    });
+    // `b` holds every handshake until released, then relays to the origin (which sees
+    // its connections come from 127.0.0.1).
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let target = origin.https.addr;
+    let b = FakeProxy::start({
+        let release = release.clone();
+        move |mut s: Session| {
+            let release = release.clone();
+            async move {
+                s.read_socks5_greeting().await;
+                s.write(&[5, 0]).await;
+                s.read_socks5_request().await;
+                let _go = release.acquire().await;
+                s.write(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 80]).await;
+                s.pipe_to(target).await;
+            }
+        }
+    })
+    .await;
+    let b_url = format!("socks5h://{}", b.authority());
+    let pool = |urls: &[&str]| {
+        ProxySettings::loader()
+            .env_vars([
+                ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
+                    serde_json::to_string(urls).unwrap(),
+                ),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__STRATEGY",
+                    "round_robin".to_owned(),
+                ),
+            ])
+            .load()
+            .unwrap()
+    };
+    let (a_url, c_url) = (a.url("socks5h", None), c.url("socks5h", None));
+    let injector = ProxyInjector::builder(pool(&[&a_url, &b_url]))
+        .tls_roots(ca.roots())
+        .http1_only()
+        .build();
+    let binance = injector.http_client("binance");
+    let get = |path: &str| {
+        let (binance, url) = (
+            binance.clone(),
+            format!("https://127.0.0.1:{}{path}", origin.https.port()),
+        );
+        tokio::spawn(async move {
+            let response = binance.get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.bytes().await.unwrap();
+        })
+    };
+    // A slow request through `a`; the next one, while it runs, connects through `b`,
+    // which holds it: when the slow one is done, the next takes `a`'s connection, and
+    // `b`'s, released, is pooled by hyper-util without having carried a request.
+    let slow = get("/delay-ms/1500");
+    assert!(eventually(|| origin.https.received().len() == 1).await);
+    let next = get("/next");
+    assert!(
+        eventually(|| b.accepted() == 1).await,
+        "the next one waits on `b`"
+    );
+    slow.await.unwrap();
+    next.await.unwrap();
+    release.add_permits(1);
+    assert!(eventually(|| origin.https.accepted() == 2).await);
+    // Time for hyper-util to put it in its pool (idle, it is the first handed out).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    injector.reload_with(pool(&[&a_url, &c_url]));
+    for _ in 0..3 {
+        get("/after").await.unwrap();
+    }
+    let peers: Vec<IpAddr> = origin
+        .https
+        .received()
+        .iter()
+        .map(|r| r.peer.ip())
+        .collect();
+    assert!(
+        !peers.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        "nothing through `b`: {peers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http2_a_member_removed_carries_no_request_after_the_reload() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let out = |n: u8| Ipv4Addr::new(127, 0, 0, 195 + n);
+    let [a, b] = [1, 2].map(|n| {
+        RealProxy::microsocks_with(Options {
+            outbound: Some(out(n)),
+            ..Options::default()
+        })
+    });
+    let pool = |urls: &[String]| {
+        ProxySettings::loader()
+            .env_vars([
+                ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
+                    serde_json::to_string(urls).unwrap(),
+                ),
+            ])
+            .load()
+            .unwrap()
+    };
+    let (a_url, b_url) = (a.url("socks5h", None), b.url("socks5h", None));
+    // Failover: `b`, listed first, takes the connection that every request shares.
+    let injector = ProxyInjector::builder(pool(&[b_url, a_url.clone()]))
+        .tls_roots(ca.roots())
+        .build();
+    let binance = injector.http_client("binance");
+    let url = format!("https://127.0.0.1:{}/api/v3/time", origin.https.port());
+    let get = || async {
+        let response = binance.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+        let received = origin.https.received().pop().unwrap();
+        assert_eq!(received.version, http::Version::HTTP_2);
+        received.peer.ip()
+    };
+    assert_eq!(get().await, IpAddr::V4(out(2)));
+    assert_eq!(get().await, IpAddr::V4(out(2)), "shared");
+    // `b` leaves: the route is `a` alone.
+    injector.reload_with(pool(&[a_url]));
+    for _ in 0..3 {
+        assert_eq!(get().await, IpAddr::V4(out(1)), "nothing more through `b`");
+    }
+    assert_eq!(origin.https.accepted(), 2, "one connection through each");
 }

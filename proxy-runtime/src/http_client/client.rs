@@ -36,7 +36,7 @@ use crate::model::hosts::{HostIndex, url_form};
 use crate::model::key::ConnectionKind;
 use crate::model::member::PoolMember;
 use crate::route::dialer::{Dialer, Route};
-use crate::route::pool::{MemberTag, cannot_carry, is_member_failure};
+use crate::route::pool::{Lineage, MemberTag, cannot_carry, is_member_failure};
 use crate::route::weight::Ticket;
 use crate::transport::target::Target;
 use crate::transport::trace::Trace;
@@ -114,28 +114,42 @@ pub(crate) struct Inner {
 
 type HyperClient = Client<ProxyConnector, Full<Bytes>>;
 
-/// A hyper-util client (a connection pool) and the dialer its connector opens
-/// connections with: a reload that keeps the pool points the dialer at the new route.
+/// A hyper-util client (a connection pool), the dialer its connector opens connections
+/// with, and the record of its connections: a reload that keeps the pool points the
+/// record, then the dialer, at the new route.
 #[derive(Clone)]
 struct Pooled {
     hyper: HyperClient,
     via: Dialer,
+    lineage: Arc<Lineage>,
 }
 
 impl Pooled {
     /// A pool of connections through `route`.
     fn new(route: Route, options: HttpOptions) -> Self {
+        let lineage = Lineage::new();
+        lineage.follow(route.pool());
         let via = Dialer::from(route);
+        let connector =
+            ProxyConnector::new(via.clone(), options.http2).recorded_by(lineage.clone());
         let hyper = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE)
-            .build(ProxyConnector::new(via.clone(), options.http2));
-        Self { hyper, via }
+            .build(connector);
+        Self {
+            hyper,
+            via,
+            lineage,
+        }
     }
 
-    /// The same pool, its new connections made through `route` from now on.
+    /// The same pool, its connections answering to `route`'s pool (those of members it
+    /// does not have retired) and its new connections made through `route`, from now on.
     fn onto(&self, route: Route) -> Self {
+        // The record first: a connection the old route makes in between is checked
+        // against the new route's members.
+        self.lineage.follow(route.pool());
         self.via.swap(route);
         self.clone()
     }
@@ -206,7 +220,8 @@ impl HttpClient {
 
     /// Puts `route` in force for this client (not routed by host) and its copies, keeping
     /// the pooled connections that may go on through it ([`Inner::next`]): requests that
-    /// start from now on take it; those under way keep theirs.
+    /// start from now on take it. Those under way keep theirs, but a connection one of
+    /// them opens from now on goes through `route` when its pool is kept.
     pub(crate) fn follow_route(&self, route: Route) {
         let next = self.inner().next(route, self.options);
         self.routes.store(Arc::new(Routes {

@@ -1,6 +1,7 @@
 //! The connector of one route as a `tower::Service<Uri>`: what hyper-util's pooled client
 //! (ours, or one of the user's own) calls to open a connection.
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 use crate::error::{Phase, ProxyError};
 use crate::model::key::ConnectionKind;
 use crate::route::dialer::Dialer;
+use crate::route::pool::Lineage;
 use crate::route::stream::ProxyStream;
 use crate::transport::dial::Alpn;
 use crate::transport::target::Target;
@@ -64,17 +66,42 @@ impl Connection for ProxyStream {
 /// injector was built with HTTP/2 off), and the connection tells hyper which was chosen:
 /// build your client with hyper-util's `http2` feature, or call [`http1_only`](Self::http1_only).
 /// `http://` URIs are HTTP/1.1 (or HTTP/2 with prior knowledge, if your client asks for it).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ProxyConnector {
     dialer: Dialer,
     alpn: Alpn,
+    /// The record of the connection pool it connects for, when it is one of this
+    /// crate's clients': every connection through a pool of several members joins it.
+    lineage: Option<Arc<Lineage>>,
+}
+
+impl fmt::Debug for ProxyConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyConnector")
+            .field("dialer", &self.dialer)
+            .field("alpn", &self.alpn)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProxyConnector {
     /// Connections through `dialer`, offering HTTP/2 to `https://` targets when `http2`.
     pub(crate) fn new(dialer: Dialer, http2: bool) -> Self {
         let alpn = if http2 { Alpn::Http } else { Alpn::Http1 };
-        Self { dialer, alpn }
+        Self {
+            dialer,
+            alpn,
+            lineage: None,
+        }
+    }
+
+    /// The same connector, its connections recorded by `lineage` (the record of the
+    /// connection pool it connects for).
+    pub(crate) fn recorded_by(self, lineage: Arc<Lineage>) -> Self {
+        Self {
+            lineage: Some(lineage),
+            ..self
+        }
     }
 
     /// The same connector, offering only HTTP/1.1 to `https://` targets.
@@ -104,13 +131,14 @@ impl tower_service::Service<http::Uri> for ProxyConnector {
         // The route in force now, for the whole connection.
         let dialer = self.dialer.now();
         let alpn = self.alpn;
+        let lineage = self.lineage.clone();
         // Taken now, while the request that needs this connection is being polled.
         let trace = REQUEST_TRACE.try_with(Arc::clone).ok();
         Box::pin(async move {
             let (target, tls) =
                 Target::of_url(&uri, ConnectionKind::Http).map_err(|e| dialer.attach(e, None))?;
             let mut deadline = Instant::now() + dialer.timeout();
-            let stream = dialer
+            let mut stream = dialer
                 .connect_by(
                     &target,
                     tls.then_some(alpn),
@@ -120,6 +148,9 @@ impl tower_service::Service<http::Uri> for ProxyConnector {
                 .await?
                 // An HTTP route has no connection budget; a place would end with the dial.
                 .without_place();
+            if let Some(lineage) = &lineage {
+                stream.join(lineage);
+            }
             if let Some(trace) = &trace {
                 trace.enter(Phase::ResponseHead);
             }

@@ -373,6 +373,31 @@ mod tests {
     }
 
     #[test]
+    fn a_file_changed_before_the_watch_started_is_read_without_an_event() {
+        let root = std::env::temp_dir().join(format!("watch-quiet-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join("settings.yaml");
+        std::fs::write(&file, "proxy: {}\n").unwrap();
+        let core = Arc::new(Recorder {
+            file: file.clone(),
+            seen: std::sync::Mutex::default(),
+        });
+        let (events, received) = std::sync::mpsc::channel();
+        let watched = Watched {
+            core: Arc::downgrade(&core) as Weak<dyn Reloadable>,
+            file: file.clone(),
+            names: names(&file),
+            debounce: Duration::from_millis(100),
+        };
+        let running = std::thread::spawn(move || watched.run(&received, Some(b"old".to_vec())));
+        std::thread::sleep(Duration::from_millis(1500));
+        drop(events);
+        running.join().unwrap();
+        assert_eq!(core.seen.lock().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
     fn the_bytes_read_are_shown_by_their_length_only() {
         let root = std::env::temp_dir().join(format!("watch-read-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();

@@ -17,6 +17,8 @@ use tokio::time::Instant;
 
 use super::budget::{ConnectBudget, Place};
 use super::member::route_labels;
+#[cfg(doc)]
+use super::pool::Lineage;
 use super::pool::{Pool, Through, cannot_carry, is_member_failure, member_deadline};
 use super::shared::Store;
 use super::stream::ProxyStream;
@@ -655,24 +657,30 @@ impl Route {
 
     /// Whether connections made through this route may carry requests of `next`, the
     /// route that replaces it in a reload, so that an HTTP client keeps its pooled
-    /// connections. Yes from a pool of several members to a route of its lineage
-    /// (`next`'s pool took this one's over, retiring the connections of the members that
-    /// left, and those of the members that stay answer to it: see [`Pool::inherit`]);
-    /// from a route of one member to a route of the same one member; and from direct to
-    /// direct. No otherwise: a route of one member tags no connection, so its
-    /// connections could not be told apart, or retired, in a pool.
+    /// connections. Yes from a pool of several members to any route through proxies:
+    /// every connection of such a pool is tagged with its member and recorded by the
+    /// client's [`Lineage`], which retires those of the members `next` does not have and
+    /// points the others at `next`'s pool. Yes from a route of one member to a route of
+    /// the same one member, and from direct to direct. No otherwise: a route of one
+    /// member tags no connection, so its connections could not be told apart, or
+    /// retired, in a pool.
     pub(crate) fn keeps_connections_into(&self, next: &Route) -> bool {
         match (&self.shared.state, &next.shared.state) {
             (State::Proxied(was), State::Proxied(now)) => {
                 let (was, now) = (&was.pool, &now.pool);
-                if was.is_single() {
-                    now.is_single() && was.members()[0].config == now.members()[0].config
-                } else {
-                    was.same_lineage(now)
-                }
+                !was.is_single()
+                    || (now.is_single() && was.members()[0].config == now.members()[0].config)
             }
             (State::Direct(..), State::Direct(..)) => true,
             _ => false,
+        }
+    }
+
+    /// The pool of a route through proxies (not of one of the system's proxy variables).
+    pub(crate) fn pool(&self) -> Option<&Arc<Pool>> {
+        match &self.shared.state {
+            State::Proxied(proxied) => Some(&proxied.pool),
+            _ => None,
         }
     }
 

@@ -7,12 +7,17 @@
 //! is benched, the one whose bench ends first is tried. It never picks "no member", and
 //! never invents a direct connection: `direct://` is taken only where the settings list it.
 //! Counters and timings go through the `metrics` facade ([`super::member`]).
+//!
+//! Also the record of an HTTP client's pooled connections through a pool of several
+//! ([`Lineage`]): which member each went through, so that a member that cools or leaves
+//! the route in a reload has its connections retired, and a reload that keeps the
+//! client's connection pool can point its connections at the new route's pool.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::task::Context;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use hyper_util::client::legacy::connect::CaptureConnection;
 use metrics::Gauge;
 use tokio::time::Instant;
@@ -58,24 +63,25 @@ pub(crate) struct Pool {
     /// The one timer that sets the gauges again when the next bench or cooling ends:
     /// when it wakes, and the task to stop when an earlier end replaces it.
     timer: Mutex<Option<(Instant, tokio::task::AbortHandle)>>,
-    /// The pools this one follows, and the record of their HTTP connections: its own,
-    /// until it takes over a route's ([`inherit`](Self::inherit)).
-    lineage: ArcSwap<Lineage>,
+    /// The connection pools of HTTP clients whose new connections go through this pool
+    /// ([`Lineage`]): a member that cools retires its connections in each.
+    lineages: Mutex<Vec<Weak<Lineage>>>,
 }
 
-/// The pools a route has had, one after another across reloads, and the HTTP
-/// connections made through their members: a connection outlives the pool it was made
-/// through when a reload keeps the HTTP client that pools it, and must still be retired
-/// when its member cools or leaves the route.
+/// The record of the pooled connections of one HTTP client's connection pool (one
+/// hyper-util client), which outlives the routes it connects through: a reload that
+/// keeps the pool points it at the new route's pool ([`follow`](Self::follow)). Each
+/// connection is recorded when it is made, and answers to the pool in force: its member
+/// cools there, and a member that cools or leaves the route has its connections retired.
 pub(crate) struct Lineage {
     state: Mutex<LineageState>,
 }
 
 struct LineageState {
-    /// The pool in force (the last to take the route over).
+    /// The pool in force.
     pool: Weak<Pool>,
-    /// The pooled HTTP connections, each with its member: kept from its first response
-    /// ([`MemberTag::answered`]) to its retirement or end.
+    /// The connections (through a pool of several members) made for the client, from
+    /// their making to their end.
     connections: Vec<Tracked>,
 }
 
@@ -84,86 +90,197 @@ struct Tracked {
     member: Arc<PoolMember>,
     /// Alive while the connection is.
     alive: Weak<()>,
-    capture: CaptureConnection,
+    /// Which connection it is to hyper-util, from its first answer on: what retires it.
+    capture: Option<CaptureConnection>,
+    /// What closes it while it has carried nothing.
+    closer: Arc<Retire>,
+    /// Retired before its first answer: its capture retires it as soon as it comes.
+    retired: bool,
 }
 
 impl Tracked {
-    /// Not handed out again by hyper's pool (one in use finishes); nothing for one that
-    /// has closed.
-    fn retire(&self) {
-        if let Some(connected) = self.capture.connection_metadata().as_ref() {
-            connected.poison();
+    /// Not handed out again by hyper's pool; a request on it finishes. A connection that
+    /// has not answered yet is closed if it has carried nothing (hyper-util connected it
+    /// in the background), or else retired at its first answer. `false` when the record
+    /// has nothing more to do.
+    fn retire(&mut self) -> bool {
+        match &self.capture {
+            Some(capture) => {
+                if let Some(connected) = capture.connection_metadata().as_ref() {
+                    connected.poison();
+                }
+                false
+            }
+            None => {
+                self.retired = true;
+                self.closer.close_if_unused();
+                true
+            }
         }
     }
 }
 
 impl Lineage {
-    fn new(pool: Weak<Pool>) -> Self {
-        Self {
+    /// A record following no pool yet.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
             state: Mutex::new(LineageState {
-                pool,
+                pool: Weak::new(),
                 connections: Vec::new(),
             }),
-        }
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, LineageState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The pool in force and `member`'s place in it; `None` when it has left the route
-    /// (or the route is gone).
-    fn in_force(&self, member: &PoolMember) -> Option<(Arc<Pool>, usize)> {
-        let pool = self.state().pool.upgrade()?;
-        let i = pool.position(member)?;
-        Some((pool, i))
+    /// Puts `pool` in force (none: the route is not through a pool), and retires the
+    /// connections of the members it does not have (removed, or changed: a new password
+    /// is another member). Called before the client's connector is pointed at the route
+    /// of `pool`, so that a connection the old route makes after it is checked against
+    /// `pool` too ([`join`](Self::join)).
+    pub(crate) fn follow(self: &Arc<Self>, pool: Option<&Arc<Pool>>) {
+        let mut state = self.state();
+        state.pool = pool.map_or_else(Weak::new, Arc::downgrade);
+        state.connections.retain_mut(|t| {
+            if t.alive.strong_count() == 0 {
+                return false;
+            }
+            if pool.is_some_and(|pool| pool.position(&t.member).is_some()) {
+                return true;
+            }
+            t.retire()
+        });
+        drop(state);
+        if let Some(pool) = pool {
+            let mut lineages = pool.lineages.lock().unwrap_or_else(PoisonError::into_inner);
+            lineages.retain(|l| l.strong_count() > 0);
+            lineages.push(Arc::downgrade(self));
+        }
     }
 
-    /// Keeps the record of a connection through `member`, to retire when the member cools
-    /// or leaves; retires it at once when the member has left the pool in force already
-    /// (a reload came while the connection's first request was under way).
-    fn track(&self, member: &Arc<PoolMember>, alive: &Weak<()>, capture: CaptureConnection) {
+    /// Records a connection the client's connector made, tagged `tag`, closed by
+    /// `closer` while it carries nothing; retired at once when its member is not in the
+    /// pool in force (a reload came while it was being made).
+    fn join(&self, tag: &MemberTag, closer: Arc<Retire>) {
         let mut state = self.state();
-        let tracked = Tracked {
-            member: member.clone(),
-            alive: alive.clone(),
-            capture,
+        let mut tracked = Tracked {
+            member: tag.member.clone(),
+            alive: tag.alive.clone(),
+            capture: None,
+            closer,
+            retired: false,
         };
         let stays = state
             .pool
             .upgrade()
-            .is_some_and(|pool| pool.position(member).is_some());
+            .is_some_and(|pool| pool.position(&tag.member).is_some());
         if !stays {
             tracked.retire();
-            return;
         }
         state.connections.retain(|t| t.alive.strong_count() > 0);
         state.connections.push(tracked);
     }
 
-    /// Retires the connections through `member`.
-    fn retire(&self, member: &PoolMember) {
-        self.state().connections.retain(|t| {
-            let through = *t.member == *member;
-            if through {
-                t.retire();
-            }
-            !through
-        });
+    /// The connection alive while `alive` is answered for the first time: `capture`
+    /// names it to hyper-util, and retires it now if it was retired before.
+    fn answered(&self, alive: &Weak<()>, capture: CaptureConnection) {
+        let mut state = self.state();
+        let Some(at) = state
+            .connections
+            .iter()
+            .position(|t| Weak::ptr_eq(&t.alive, alive))
+        else {
+            return;
+        };
+        let tracked = &mut state.connections[at];
+        tracked.capture = Some(capture);
+        if tracked.retired {
+            tracked.retire();
+            state.connections.swap_remove(at);
+        }
     }
 
-    /// Puts `pool` in force and retires the connections of the members it no longer has
-    /// (removed, or changed: a new password is a new member).
-    fn succeed(&self, pool: &Arc<Pool>) {
+    /// The pool in force and the place in it of `tag`'s member; `None` when the member
+    /// has left the route (or the route is gone).
+    fn in_force(&self, tag: &MemberTag) -> Option<(Arc<Pool>, usize)> {
+        let pool = self.state().pool.upgrade()?;
+        let i = if Weak::ptr_eq(&tag.pool, &Arc::downgrade(&pool)) {
+            tag.index
+        } else {
+            pool.position(&tag.member)?
+        };
+        Some((pool, i))
+    }
+
+    /// Retires the connections through `member` of `pool`, when `pool` is in force.
+    fn retire(&self, pool: &Pool, member: &PoolMember) {
         let mut state = self.state();
-        state.pool = Arc::downgrade(pool);
-        state.connections.retain(|t| {
-            let stays = t.alive.strong_count() > 0 && pool.position(&t.member).is_some();
-            if !stays {
-                t.retire();
-            }
-            stays
-        });
+        if !std::ptr::eq(state.pool.as_ptr(), pool) {
+            return;
+        }
+        state
+            .connections
+            .retain_mut(|t| t.alive.strong_count() > 0 && (*t.member != *member || t.retire()));
+    }
+}
+
+/// What closes a pooled connection that is retired before it carried a request (one
+/// hyper-util connected in the background, or a request then took elsewhere): its
+/// reader sees the connection end, so hyper-util drops it. A connection that has
+/// carried a request is left to finish it, and retired at its answer.
+#[derive(Default)]
+pub(crate) struct Retire {
+    state: AtomicU8,
+    reader: futures_util::task::AtomicWaker,
+}
+
+/// Nothing written yet.
+const FRESH: u8 = 0;
+/// A request was written.
+const USED: u8 = 1;
+/// Retired while fresh: the reader is to see the end.
+const CLOSING: u8 = 2;
+/// The reader saw the end.
+const CLOSED: u8 = 3;
+
+impl Retire {
+    /// Closes the connection if it carried nothing yet.
+    fn close_if_unused(&self) {
+        let closing = self
+            .state
+            .compare_exchange(FRESH, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if closing {
+            self.reader.wake();
+        }
+    }
+
+    /// A write is about to go out: the connection carries a request (one that was handed
+    /// it just before its retirement goes on).
+    pub(crate) fn writing(&self) {
+        if self.state.load(Ordering::Acquire) == USED {
+            return;
+        }
+        for from in [FRESH, CLOSING] {
+            let _ = self
+                .state
+                .compare_exchange(from, USED, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+
+    /// Whether the reader (of `cx`) is to see the connection's end now.
+    pub(crate) fn at_end(&self, cx: &Context<'_>) -> bool {
+        self.reader.register(cx.waker());
+        match self.state.load(Ordering::Acquire) {
+            CLOSED => true,
+            CLOSING => self
+                .state
+                .compare_exchange(CLOSING, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok(),
+            _ => false,
+        }
     }
 }
 
@@ -198,7 +315,7 @@ impl Pool {
         let health = Mutex::new(members.iter().map(|_| Health::default()).collect());
         let open = members.iter().map(|_| AtomicUsize::new(0)).collect();
         Arc::new_cyclic(|me| Self {
-            lineage: ArcSwap::from_pointee(Lineage::new(me.clone())),
+            lineages: Mutex::new(Vec::new()),
             me: me.clone(),
             key,
             kind,
@@ -247,17 +364,10 @@ impl Pool {
         &self.members
     }
 
-    /// The place of `member` (of the same settings) among the members.
+    /// The place of `member` (of the same settings) among the members (the first, when
+    /// the settings list it twice).
     fn position(&self, member: &PoolMember) -> Option<usize> {
-        self.members
-            .iter()
-            .position(|m| std::ptr::eq(&*m.config, member) || *m.config == *member)
-    }
-
-    /// Whether `other` follows the same lineage: it took over this pool's route, or this
-    /// one took over its (see [`inherit`](Self::inherit)), or they are the same.
-    pub(crate) fn same_lineage(&self, other: &Pool) -> bool {
-        Arc::ptr_eq(&self.lineage.load(), &other.lineage.load())
+        self.members.iter().position(|m| *m.config == *member)
     }
 
     /// Whether the route has one member (a route that behaves as a plain proxy does).
@@ -370,7 +480,16 @@ impl Pool {
         tracing::debug!(member = %self.members[i].shown, "pool member cooling");
         self.update_gauges(&health);
         drop(health);
-        self.lineage.load().retire(&self.members[i].config);
+        let lineages: Vec<Arc<Lineage>> = self
+            .lineages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for lineage in lineages {
+            lineage.retire(self, &self.members[i].config);
+        }
         self.recount_at(until);
     }
 
@@ -431,17 +550,12 @@ impl Pool {
 
     /// Takes over what `before` (the pool of the route this one replaces) knew of the
     /// members that stay: one of the same settings keeps its failures, bench and cooling;
-    /// one that changed but leaves by the same exit (`same_exit`) keeps its cooling. It
-    /// joins `before`'s lineage, whose connections of members that are not among its own
-    /// are retired; those of members that stay answer to it from now on.
+    /// one that changed but leaves by the same exit (`same_exit`) keeps its cooling.
     pub(crate) fn inherit(
-        self: &Arc<Self>,
+        &self,
         before: &Pool,
         same_exit: impl Fn(&PoolMember, &PoolMember) -> bool,
     ) {
-        let lineage = before.lineage.load_full();
-        lineage.succeed(self);
-        self.lineage.store(lineage);
         let was = before.health();
         let mut health = self.health();
         for (member, now) in self.members.iter().zip(health.iter_mut()) {
@@ -494,51 +608,58 @@ impl Pool {
 /// member or retire its connections.
 #[derive(Clone)]
 pub(crate) struct MemberTag {
-    /// The lineage of the pool it was made through: where it finds the pool in force.
-    lineage: Weak<Lineage>,
+    /// The pool it was made through, and the member's place there.
+    pool: Weak<Pool>,
+    index: usize,
     member: Arc<PoolMember>,
+    /// The record of the HTTP client's pool that holds the connection, if it was made
+    /// for one of this crate's clients: where it finds the pool in force, which may
+    /// have replaced the one it was made through.
+    lineage: Weak<Lineage>,
     /// Alive while the connection is.
     alive: Weak<()>,
-    /// Whether the lineage has the connection's record (see [`Lineage::track`]).
-    tracked: Arc<AtomicBool>,
+    /// Whether it was answered already (see [`Lineage::answered`]).
+    answered: Arc<AtomicBool>,
 }
 
 impl MemberTag {
-    /// A response came on the connection: the lineage keeps its record of the connection
-    /// (on the first response, so that responses do not contend for its lock; `capture`
-    /// is there when the route can retire connections, a pool of several members), and
-    /// the member cools in the pool in force when the status says so ([`cooling`]).
+    /// A response came on the connection: at the first, the lineage learns which
+    /// connection it is to hyper-util (`capture`, there when the route can retire
+    /// connections, a pool of several members), so that it can retire it; and the member
+    /// cools, in the pool in force, when the status says so ([`cooling`]).
     pub(crate) fn answered(
         &self,
         status: http::StatusCode,
         headers: &http::HeaderMap,
         capture: Option<CaptureConnection>,
     ) {
-        let Some(lineage) = self.lineage.upgrade() else {
+        let lineage = self.lineage.upgrade();
+        if let (Some(lineage), Some(capture)) = (&lineage, capture)
+            && !self.answered.swap(true, Ordering::Relaxed)
+        {
+            lineage.answered(&self.alive, capture);
+        }
+        let Some(wait) = cooling::cooling(status, headers) else {
             return;
         };
-        if let Some(capture) = capture
-            && !self.tracked.swap(true, Ordering::Relaxed)
-        {
-            lineage.track(&self.member, &self.alive, capture);
+        // A member that has left the route has nothing left to cool (its connections
+        // are retired).
+        let in_force = match &lineage {
+            Some(lineage) => lineage.in_force(self),
+            None => self.pool.upgrade().map(|pool| (pool, self.index)),
+        };
+        let Some((pool, index)) = in_force else {
+            return;
+        };
+        let member = &pool.members()[index].shown;
+        let status = status.as_u16();
+        if pool.is_single() {
+            // Nowhere else to go: the answer is the caller's to act on.
+            tracing::debug!(status, ?wait, %member, "rate limited");
+            return;
         }
-        if let Some(wait) = cooling::cooling(status, headers) {
-            // A member that has left the route has nothing left to cool (its connections
-            // are retired).
-            let Some((pool, index)) = lineage.in_force(&self.member) else {
-                return;
-            };
-            let member = &pool.members()[index].shown;
-            let status = status.as_u16();
-            if pool.is_single() {
-                // Nowhere else to go: the answer is the caller's to act on. (The dialer
-                // tags no connection of a route of one, so this guards the rule alone.)
-                tracing::debug!(status, ?wait, %member, "rate limited");
-                return;
-            }
-            tracing::warn!(status, ?wait, %member, "rate limited: the pool member cools");
-            pool.cool(index, Instant::now() + wait);
-        }
+        tracing::warn!(status, ?wait, %member, "rate limited: the pool member cools");
+        pool.cool(index, Instant::now() + wait);
     }
 }
 
@@ -547,10 +668,6 @@ impl MemberTag {
 pub(crate) struct Through {
     tag: MemberTag,
     _alive: Arc<()>,
-    /// The pool it was made through and the member's place: counted open there (a pool
-    /// that takes the route over in a reload counts its own connections only).
-    pool: Weak<Pool>,
-    index: usize,
 }
 
 impl Through {
@@ -559,29 +676,35 @@ impl Through {
         pool.open[index].fetch_add(1, Ordering::Relaxed);
         let alive = Arc::new(());
         let tag = MemberTag {
-            lineage: Arc::downgrade(&pool.lineage.load()),
-            member: pool.members[index].config.clone(),
-            alive: Arc::downgrade(&alive),
-            tracked: Arc::default(),
-        };
-        Self {
-            tag,
-            _alive: alive,
             pool: Arc::downgrade(pool),
             index,
-        }
+            member: pool.members[index].config.clone(),
+            lineage: Weak::new(),
+            alive: Arc::downgrade(&alive),
+            answered: Arc::default(),
+        };
+        Self { tag, _alive: alive }
     }
 
     /// The tag.
     pub(crate) fn tag(&self) -> &MemberTag {
         &self.tag
     }
+
+    /// The connection goes into the connection pool of `lineage`'s client: recorded
+    /// there, closed by `closer` if it is retired before it carries anything.
+    pub(crate) fn join(&mut self, lineage: &Arc<Lineage>, closer: Arc<Retire>) {
+        self.tag.lineage = Arc::downgrade(lineage);
+        lineage.join(&self.tag, closer);
+    }
 }
 
 impl Drop for Through {
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.upgrade() {
-            pool.open[self.index].fetch_sub(1, Ordering::Relaxed);
+        // Counted open in the pool it was made through (a pool that takes the route over
+        // in a reload counts its own connections only).
+        if let Some(pool) = self.tag.pool.upgrade() {
+            pool.open[self.tag.index].fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
@@ -1063,53 +1186,121 @@ mod tests {
         hyper_util::client::legacy::connect::capture_connection(&mut request)
     }
 
-    /// The members of the connections `pool`'s lineage keeps, by their place in `pool`.
-    fn tracked(pool: &Pool) -> Vec<Option<usize>> {
-        let lineage = pool.lineage.load();
+    /// What `lineage` records: each connection's member, by its place in `pool`, and
+    /// whether it waits to be retired at its first answer.
+    fn recorded(lineage: &Lineage, pool: &Pool) -> Vec<(Option<usize>, bool)> {
         let state = lineage.state();
         state
             .connections
             .iter()
-            .map(|t| pool.position(&t.member))
+            .map(|t| (pool.position(&t.member), t.retired))
             .collect()
     }
 
-    #[test]
-    fn the_record_of_connections_keeps_the_open_ones_only() {
-        let (pool, _) = new_pool(2, Strategy::Failover);
-        let lineage = pool.lineage.load_full();
-        let member = pool.members[0].config.clone();
-        let open = Arc::new(());
-        let closed = Arc::new(());
-        lineage.track(&member, &Arc::downgrade(&open), capture());
-        lineage.track(&member, &Arc::downgrade(&closed), capture());
-        drop(closed);
-        let later = Arc::new(());
-        lineage.track(&member, &Arc::downgrade(&later), capture());
-        let alive: Vec<usize> = lineage
-            .state()
-            .connections
-            .iter()
-            .map(|t| t.alive.strong_count())
-            .collect();
-        assert_eq!(alive, [1, 1], "the closed one is forgotten");
-        pool.cool(1, Instant::now() + Duration::from_secs(1));
-        assert_eq!(tracked(&pool), [Some(0), Some(0)], "another member cooled");
-        pool.cool(0, Instant::now() + Duration::from_secs(1));
-        assert_eq!(tracked(&pool), [], "retired");
+    /// A connection through member `i` of `pool`, in the connection pool of `lineage`,
+    /// and what closes it.
+    fn joined(pool: &Arc<Pool>, i: usize, lineage: &Arc<Lineage>) -> (Through, Arc<Retire>) {
+        let mut through = Through::new(pool, i);
+        let closer = Arc::new(Retire::default());
+        through.join(lineage, closer.clone());
+        (through, closer)
+    }
+
+    fn ok(through: &Through) {
+        let headers = http::HeaderMap::new();
+        through
+            .tag()
+            .answered(http::StatusCode::OK, &headers, Some(capture()));
+    }
+
+    fn too_many(through: &Through) {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, "30".parse().unwrap());
+        through
+            .tag()
+            .answered(http::StatusCode::TOO_MANY_REQUESTS, &headers, None);
     }
 
     #[test]
-    fn a_pool_that_takes_a_route_over_answers_for_its_connections_and_retires_those_of_members_gone()
+    fn a_connection_retired_before_it_carried_anything_ends_for_its_reader() {
+        struct Woken(AtomicUsize);
+        impl futures_util::task::ArcWake for Woken {
+            fn wake_by_ref(me: &Arc<Self>) {
+                me.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let woken = Arc::new(Woken(AtomicUsize::new(0)));
+        let waker = futures_util::task::waker(woken.clone());
+        let cx = &Context::from_waker(&waker);
+        let fresh = Retire::default();
+        assert!(!fresh.at_end(cx));
+        fresh.close_if_unused();
+        assert_eq!(
+            woken.0.load(Ordering::Relaxed),
+            1,
+            "the idle reader is woken"
+        );
+        assert!(fresh.at_end(cx), "retired while fresh");
+        fresh.writing();
+        assert!(fresh.at_end(cx), "and for good");
+        let used = Retire::default();
+        used.writing();
+        used.close_if_unused();
+        assert!(!used.at_end(cx), "a request on it finishes");
+        // A request handed the connection just as it is retired goes on.
+        let raced = Retire::default();
+        raced.close_if_unused();
+        raced.writing();
+        assert!(!raced.at_end(cx));
+    }
+
+    #[test]
+    fn a_client_s_record_keeps_its_open_connections_and_a_cooling_retires_its_member_s() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let lineage = Lineage::new();
+        lineage.follow(Some(&pool));
+        let (answered, _) = joined(&pool, 0, &lineage);
+        let (fresh, fresh_closer) = joined(&pool, 0, &lineage);
+        let (closed, _) = joined(&pool, 0, &lineage);
+        let (other, other_closer) = joined(&pool, 1, &lineage);
+        drop(closed);
+        ok(&answered);
+        ok(&answered);
+        let (_later, _) = joined(&pool, 1, &lineage);
+        assert_eq!(
+            recorded(&lineage, &pool),
+            [
+                (Some(0), false),
+                (Some(0), false),
+                (Some(1), false),
+                (Some(1), false)
+            ],
+            "the closed one is forgotten"
+        );
+        pool.cool(0, Instant::now() + Duration::from_secs(1));
+        assert_eq!(
+            recorded(&lineage, &pool),
+            [(Some(0), true), (Some(1), false), (Some(1), false)],
+            "the answered one retired; the fresh one waits for its answer"
+        );
+        let cx = &Context::from_waker(futures_util::task::noop_waker_ref());
+        assert!(fresh_closer.at_end(cx), "closed, as it carried nothing");
+        assert!(!other_closer.at_end(cx), "another member's");
+        ok(&fresh);
+        assert_eq!(recorded(&lineage, &pool).len(), 2, "retired at its answer");
+        drop(other);
+    }
+
+    #[test]
+    fn a_client_s_pool_that_follows_a_new_route_retires_the_members_gone_and_answers_to_the_new_pool()
      {
         let (before, _) = new_pool(3, Strategy::Failover);
-        let lineage = before.lineage.load_full();
-        let alive = Arc::new(());
-        for i in 0..3 {
-            let member = before.members[i].config.clone();
-            lineage.track(&member, &Arc::downgrade(&alive), capture());
-        }
-        // Members 1081 and 1083 stay (in another order); 1082 leaves; 1084 is new.
+        let lineage = Lineage::new();
+        lineage.follow(Some(&before));
+        let [stays, gone, also_stays] = [0, 1, 2].map(|i| joined(&before, i, &lineage));
+        ok(&stays.0);
+        ok(&gone.0);
+        // 1081 and 1083 stay (in another order); 1082 leaves; 1084 is new.
         let after = Pool::new(
             [1083, 1084, 1081]
                 .map(|port| url(&format!("socks5h://127.0.0.1:{port}")))
@@ -1119,36 +1310,21 @@ mod tests {
             ConnectionKind::Http,
             &tls(),
         );
-        assert!(!after.same_lineage(&before));
-        after.inherit(&before, |_, _| false);
-        assert!(after.same_lineage(&before) && before.same_lineage(&after));
-        assert_eq!(tracked(&after), [Some(2), Some(0)], "1082's is retired");
-        // A tag of the old pool finds its member in the new one; one whose member left
-        // finds nothing, and its connection is retired as soon as it answers.
-        let stays = Through::new(&before, 2);
-        let (pool, i) = lineage.in_force(&stays.tag().member).unwrap();
-        assert!(Arc::ptr_eq(&pool, &after));
-        assert_eq!(i, 0);
-        let gone = Through::new(&before, 1);
-        assert!(lineage.in_force(&gone.tag().member).is_none());
-        gone.tag().answered(
-            http::StatusCode::OK,
-            &http::HeaderMap::new(),
-            Some(capture()),
+        lineage.follow(Some(&after));
+        assert_eq!(
+            recorded(&lineage, &after),
+            [(Some(2), false), (Some(0), false)],
+            "1082's answered connection is retired"
         );
-        assert_eq!(tracked(&after).len(), 2, "not kept");
-        stays.tag().answered(
-            http::StatusCode::OK,
-            &http::HeaderMap::new(),
-            Some(capture()),
-        );
-        assert_eq!(tracked(&after), [Some(2), Some(0), Some(0)]);
-        // A 429 on the old pool's connection cools its member in the pool in force.
-        let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::RETRY_AFTER, "30".parse().unwrap());
-        stays
-            .tag()
-            .answered(http::StatusCode::TOO_MANY_REQUESTS, &headers, None);
+        // One the old route makes after the swap, through the member gone, is retired as
+        // soon as it is made.
+        let (late, late_closer) = joined(&before, 1, &lineage);
+        assert_eq!(recorded(&lineage, &after)[2], (None, true));
+        let cx = &Context::from_waker(futures_util::task::noop_waker_ref());
+        assert!(late_closer.at_end(cx));
+        drop(late);
+        // A 429 on a connection of the old pool cools its member in the pool in force.
+        too_many(&also_stays.0);
         assert!(
             after.cooling_until(0).is_some(),
             "cools in the pool in force"
@@ -1158,7 +1334,45 @@ mod tests {
             None,
             "not in the one it was made through"
         );
-        assert_eq!(tracked(&after), [Some(2)], "its connections retired");
+        assert_eq!(
+            recorded(&lineage, &after),
+            [(Some(2), false), (Some(0), true)],
+            "1083's connection retired (at its first answer with a capture)"
+        );
+        // One of a member gone cools nothing.
+        too_many(&gone.0);
+        assert_eq!(before.cooling_until(1), None);
+        // Another client's pool still following the old route answers to it.
+        let stayed = Lineage::new();
+        stayed.follow(Some(&before));
+        let (old, _) = joined(&before, 0, &stayed);
+        too_many(&old);
+        assert!(before.cooling_until(0).is_some());
+        assert_eq!(after.cooling_until(2), None);
+        drop((stays, gone, also_stays));
+    }
+
+    #[test]
+    fn a_member_listed_twice_cools_where_its_connection_was_made() {
+        let twice = || url("socks5h://127.0.0.1:1081");
+        let pool = Pool::new(
+            vec![twice(), twice()],
+            Strategy::Failover,
+            binance(),
+            ConnectionKind::Http,
+            &tls(),
+        );
+        let lineage = Lineage::new();
+        lineage.follow(Some(&pool));
+        let (second, _) = joined(&pool, 1, &lineage);
+        too_many(&second);
+        assert_eq!(pool.cooling_until(0), None);
+        assert!(pool.cooling_until(1).is_some());
+        // Without a client's record (a connection of a connector of the caller's own), it
+        // cools where it was made too.
+        let alone = Through::new(&pool, 0);
+        too_many(&alone);
+        assert!(pool.cooling_until(0).is_some());
     }
 
     #[test]

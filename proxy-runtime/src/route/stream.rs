@@ -9,8 +9,10 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::budget::Place;
-use super::pool::{MemberTag, Through};
-use crate::transport::io::{Conn, write_through};
+use std::sync::Arc;
+
+use super::pool::{Lineage, MemberTag, Retire, Through};
+use crate::transport::io::Conn;
 
 /// An established connection to a target: TCP, through any proxy, with TLS when the
 /// target's scheme asks for it. Read and write it like a `TcpStream`.
@@ -24,6 +26,10 @@ pub struct ProxyStream {
     /// Its place in the exit's connection budget, until the attempt is over (a
     /// WebSocket's upgrade done).
     place: Option<Place>,
+    /// What ends it for its reader when it is retired before it carried anything: only
+    /// for a connection through a pool of several members, in one of this crate's HTTP
+    /// connection pools.
+    closer: Option<Arc<Retire>>,
 }
 
 impl ProxyStream {
@@ -34,6 +40,7 @@ impl ProxyStream {
             h2,
             member: None,
             place: None,
+            closer: None,
         }
     }
 
@@ -56,6 +63,16 @@ impl ProxyStream {
     pub(crate) fn with_member(mut self, member: Option<Through>) -> Self {
         self.member = member;
         self
+    }
+
+    /// The connection goes into the HTTP connection pool whose record is `lineage`
+    /// (when it went through a pool of several members: others have nothing to retire).
+    pub(crate) fn join(&mut self, lineage: &Arc<Lineage>) {
+        if let Some(member) = &mut self.member {
+            let closer = Arc::new(Retire::default());
+            member.join(lineage, closer.clone());
+            self.closer = Some(closer);
+        }
     }
 
     /// The pool member the connection went through, for a pool of several members.
@@ -90,10 +107,46 @@ impl AsyncRead for ProxyStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.closer.as_ref().is_some_and(|c| c.at_end(cx)) {
+            // Retired before it carried anything: its end, as if the server closed it.
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ProxyStream {
-    write_through!(inner);
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(closer) = &self.closer {
+            closer.writing();
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(closer) = &self.closer {
+            closer.writing();
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
