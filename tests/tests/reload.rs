@@ -85,6 +85,26 @@ async fn until_through(dialer: &Dialer, url: &str) {
     .await;
 }
 
+/// Settings whose binance route of `kind` (`HTTP` or `WEBSOCKET`) is the pool `urls`,
+/// with `knobs` beside it: each a variable's name after `CRYPTOFEED_PROXY_EXCHANGES__BINANCE__`,
+/// and its value.
+fn binance_pool(kind: &str, urls: &[String], knobs: &[(&str, &str)]) -> ProxySettings {
+    let prefix = "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__";
+    let mut vars = vec![
+        ("CRYPTOFEED_PROXY_ENABLED".to_owned(), "true".to_owned()),
+        (
+            format!("{prefix}{kind}__URLS"),
+            serde_json::to_string(urls).unwrap(),
+        ),
+    ];
+    vars.extend(
+        knobs
+            .iter()
+            .map(|(name, value)| (format!("{prefix}{name}"), (*value).to_owned())),
+    );
+    ProxySettings::loader().env_vars(vars).load().unwrap()
+}
+
 /// An injector reading `file`, trusting the test CA.
 fn injector_of(file: &Path, ca: &TestCa) -> ProxyInjector {
     ProxyInjector::from_loader(ProxySettings::loader().yaml_file(file))
@@ -433,24 +453,11 @@ async fn a_member_that_stays_keeps_its_pooled_connection(budget: bool) {
             .iter()
             .map(|&n| proxies[n - 1].url("socks5h", None))
             .collect();
-        let mut vars = vec![
-            ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
-                serde_json::to_string(&urls).unwrap(),
-            ),
-            (
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__STRATEGY",
-                "round_robin".to_owned(),
-            ),
-        ];
+        let mut knobs = vec![("HTTP__STRATEGY", "round_robin")];
         if budget {
-            vars.push((
-                "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP_BUDGET__WEIGHT",
-                "1000".to_owned(),
-            ));
+            knobs.push(("HTTP_BUDGET__WEIGHT", "1000"));
         }
-        ProxySettings::loader().env_vars(vars).load().unwrap()
+        binance_pool("HTTP", &urls, &knobs)
     };
     let injector = ProxyInjector::builder(pool(&[2, 1]))
         .tls_roots(ca.roots())
@@ -640,24 +647,11 @@ async fn a_member_removed_under_a_hundred_streams_moves_them_all_without_a_gap_w
         RealProxy::microsocks_with(outbound(2)),
     );
     let pool = |urls: &[String]| {
-        ProxySettings::loader()
-            .env_vars([
-                ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
-                (
-                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET__URLS",
-                    serde_json::to_string(urls).unwrap(),
-                ),
-                (
-                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__CONNECTS",
-                    "30".to_owned(),
-                ),
-                (
-                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__WEBSOCKET_SESSION__WINDOW_MS",
-                    "1000".to_owned(),
-                ),
-            ])
-            .load()
-            .unwrap()
+        let knobs = [
+            ("WEBSOCKET_SESSION__CONNECTS", "30"),
+            ("WEBSOCKET_SESSION__WINDOW_MS", "1000"),
+        ];
+        binance_pool("WEBSOCKET", urls, &knobs)
     };
     let both = pool(&[first.url("socks5h", None), second.url("socks5h", None)]);
     let injector = Arc::new(ProxyInjector::builder(both).tls_roots(ca.roots()).build());
@@ -935,24 +929,9 @@ async fn a_connection_made_in_the_background_through_a_member_removed_carries_no
     })
     .await;
     let b_url = format!("socks5h://{}", b.authority());
-    let pool = |urls: &[&str]| {
-        ProxySettings::loader()
-            .env_vars([
-                ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
-                (
-                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
-                    serde_json::to_string(urls).unwrap(),
-                ),
-                (
-                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__STRATEGY",
-                    "round_robin".to_owned(),
-                ),
-            ])
-            .load()
-            .unwrap()
-    };
+    let pool = |urls: &[String]| binance_pool("HTTP", urls, &[("HTTP__STRATEGY", "round_robin")]);
     let (a_url, c_url) = (a.url("socks5h", None), c.url("socks5h", None));
-    let injector = ProxyInjector::builder(pool(&[&a_url, &b_url]))
+    let injector = ProxyInjector::builder(pool(&[a_url.clone(), b_url]))
         .tls_roots(ca.roots())
         .http1_only()
         .build();
@@ -985,7 +964,7 @@ async fn a_connection_made_in_the_background_through_a_member_removed_carries_no
     // Time for hyper-util to put it in its pool (idle, it is the first handed out).
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    injector.reload_with(pool(&[&a_url, &c_url]));
+    injector.reload_with(pool(&[a_url, c_url]));
     for _ in 0..3 {
         get("/after").await.unwrap();
     }
@@ -1012,18 +991,7 @@ async fn over_http2_a_member_removed_carries_no_request_after_the_reload() {
             ..Options::default()
         })
     });
-    let pool = |urls: &[String]| {
-        ProxySettings::loader()
-            .env_vars([
-                ("CRYPTOFEED_PROXY_ENABLED", "true".to_owned()),
-                (
-                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URLS",
-                    serde_json::to_string(urls).unwrap(),
-                ),
-            ])
-            .load()
-            .unwrap()
-    };
+    let pool = |urls: &[String]| binance_pool("HTTP", urls, &[]);
     let (a_url, b_url) = (a.url("socks5h", None), b.url("socks5h", None));
     // Failover: `b`, listed first, takes the connection that every request shares.
     let injector = ProxyInjector::builder(pool(&[b_url, a_url.clone()]))
