@@ -898,36 +898,22 @@ async fn a_quiet_settings_file_is_not_read_again() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_made_in_the_background_through_a_member_removed_carries_nothing() {
+/// A connection hyper-util finishes in the background through `b`, which no request
+/// takes, and a reload that removes `b`: after the connection is made and pooled, or
+/// (`while_made`) while it is being made. Either way no request goes through it.
+async fn a_connection_made_in_the_background_through_a_member_removed(while_made: bool) {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
-    let out = |n: u8| Ipv4Addr::new(127, 0, 0, 190 + n);
+    let out = |n: u8| Ipv4Addr::new(127, 0, 0, 190 + 3 * u8::from(while_made) + n);
     let [a, c] = [1, 3].map(|n| {
         RealProxy::microsocks_with(Options {
             outbound: Some(out(n)),
             ..Options::default()
         })
     });
-    // `b` holds every handshake until released, then relays to the origin (which sees
-    // its connections come from 127.0.0.1).
+    // `b` holds every handshake until released.
     let release = Arc::new(tokio::sync::Semaphore::new(0));
-    let target = origin.https.addr;
-    let b = FakeProxy::start({
-        let release = release.clone();
-        move |mut s: Session| {
-            let release = release.clone();
-            async move {
-                s.read_socks5_greeting().await;
-                s.write(&[5, 0]).await;
-                s.read_socks5_request().await;
-                let _go = release.acquire().await;
-                s.write(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 80]).await;
-                s.pipe_to(target).await;
-            }
-        }
-    })
-    .await;
+    let b = held_socks5(origin.https.addr, release.clone()).await;
     let b_url = format!("socks5h://{}", b.authority());
     let pool = |urls: &[String]| binance_pool("HTTP", urls, &[("HTTP__STRATEGY", "round_robin")]);
     let (a_url, c_url) = (a.url("socks5h", None), c.url("socks5h", None));
@@ -959,12 +945,19 @@ async fn a_connection_made_in_the_background_through_a_member_removed_carries_no
     );
     slow.await.unwrap();
     next.await.unwrap();
+    let reload = || injector.reload_with(pool(&[a_url.clone(), c_url.clone()]));
+    if while_made {
+        reload();
+    }
     release.add_permits(1);
     assert!(eventually(|| origin.https.accepted() == 2).await);
-    // Time for hyper-util to put it in its pool (idle, it is the first handed out).
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    injector.reload_with(pool(&[a_url, c_url]));
+    // Time for hyper-util to put it in its pool (idle, it is the first handed out), and
+    // for it to be older than the 2 s a connection is left for the request it may have
+    // been made for.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    if !while_made {
+        reload();
+    }
     for _ in 0..3 {
         get("/after").await.unwrap();
     }
@@ -978,6 +971,16 @@ async fn a_connection_made_in_the_background_through_a_member_removed_carries_no
         !peers.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)),
         "nothing through `b`: {peers:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_made_in_the_background_through_a_member_removed_carries_nothing() {
+    a_connection_made_in_the_background_through_a_member_removed(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_made_in_the_background_through_a_member_removed_meanwhile_carries_nothing() {
+    a_connection_made_in_the_background_through_a_member_removed(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1015,4 +1018,131 @@ async fn over_http2_a_member_removed_carries_no_request_after_the_reload() {
         assert_eq!(get().await, IpAddr::V4(out(1)), "nothing more through `b`");
     }
     assert_eq!(origin.https.accepted(), 2, "one connection through each");
+}
+
+/// A SOCKS5 proxy that holds every handshake until `release` gives a permit, then relays
+/// to `target` (which sees its connections come from 127.0.0.1).
+async fn held_socks5(
+    target: std::net::SocketAddr,
+    release: Arc<tokio::sync::Semaphore>,
+) -> FakeProxy {
+    FakeProxy::start(move |mut s: Session| {
+        let release = release.clone();
+        async move {
+            s.read_socks5_greeting().await;
+            s.write(&[5, 0]).await;
+            s.read_socks5_request().await;
+            let _go = release.acquire().await;
+            s.write(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 80]).await;
+            s.pipe_to(target).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_connecting_through_a_member_as_it_is_removed_finishes_and_its_connection_goes() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let via_a = Ipv4Addr::new(127, 0, 0, 201);
+    let a = RealProxy::microsocks_with(Options {
+        outbound: Some(via_a),
+        ..Options::default()
+    });
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let b = held_socks5(origin.https.addr, release.clone()).await;
+    let (a_url, b_url) = (
+        a.url("socks5h", None),
+        format!("socks5h://{}", b.authority()),
+    );
+    // Failover: `b` first.
+    let injector = ProxyInjector::builder(binance_pool("HTTP", &[b_url, a_url.clone()], &[]))
+        .tls_roots(ca.roots())
+        .http1_only()
+        .build();
+    let binance = injector.http_client("binance");
+    let url = format!("https://127.0.0.1:{}/api/v3/time", origin.https.port());
+    let get = || {
+        let (binance, url) = (binance.clone(), url.clone());
+        tokio::spawn(async move {
+            let response = binance.get(url).send().await?;
+            assert_eq!(response.status(), 200);
+            response.bytes().await?;
+            Ok::<_, proxy_runtime::ProxyError>(())
+        })
+    };
+    let under_way = get();
+    assert!(
+        eventually(|| b.accepted() == 1).await,
+        "connecting through `b`"
+    );
+    // `b` leaves while the request's connection through it is being made.
+    injector.reload_with(binance_pool("HTTP", &[a_url], &[]));
+    release.add_permits(1);
+    under_way
+        .await
+        .unwrap()
+        .expect("the request under way finishes");
+    let peers = || -> Vec<IpAddr> {
+        origin
+            .https
+            .received()
+            .iter()
+            .map(|r| r.peer.ip())
+            .collect()
+    };
+    assert_eq!(peers(), [IpAddr::V4(Ipv4Addr::LOCALHOST)], "through `b`");
+    for _ in 0..3 {
+        get().await.unwrap().unwrap();
+    }
+    assert_eq!(
+        peers()[1..],
+        [IpAddr::V4(via_a); 3],
+        "its connection was not pooled again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http2_a_connection_of_a_member_removed_is_not_shared_while_its_request_runs() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let out = |n: u8| Ipv4Addr::new(127, 0, 0, 204 + n);
+    let [a, b] = [1, 2].map(|n| {
+        RealProxy::microsocks_with(Options {
+            outbound: Some(out(n)),
+            ..Options::default()
+        })
+    });
+    let (a_url, b_url) = (a.url("socks5h", None), b.url("socks5h", None));
+    let injector = ProxyInjector::builder(binance_pool("HTTP", &[b_url, a_url.clone()], &[]))
+        .tls_roots(ca.roots())
+        .build();
+    let binance = injector.http_client("binance");
+    let get = |path: &str| {
+        let (binance, url) = (
+            binance.clone(),
+            format!("https://127.0.0.1:{}{path}", origin.https.port()),
+        );
+        tokio::spawn(async move {
+            let response = binance.get(url).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.bytes().await.unwrap();
+        })
+    };
+    // A slow first request on `b`'s connection, which HTTP/2 would share with others.
+    let slow = get("/delay-ms/1500");
+    assert!(eventually(|| origin.https.received().len() == 1).await);
+    // Time for the client to learn which connection the request was handed (it does so
+    // at once; this only keeps the test from outrunning it).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    injector.reload_with(binance_pool("HTTP", &[a_url], &[]));
+    get("/after").await.unwrap();
+    let received = origin.https.received();
+    assert_eq!(received[1].version, http::Version::HTTP_2);
+    assert_eq!(
+        received[1].peer.ip(),
+        IpAddr::V4(out(1)),
+        "not on `b`'s connection"
+    );
+    slow.await.unwrap();
 }

@@ -110,6 +110,10 @@ pub(crate) struct Inner {
     /// it must take that member's connection (hyper-util pools by host, not by member).
     members: Option<Box<[Pooled]>>,
     route: Route,
+    /// Whether each request tells the record of its connection pool which connection it
+    /// was handed ([`send`]): on a pool of several members, and on any route whose
+    /// connection pool was kept from one (its connections may still be retired).
+    records: bool,
 }
 
 type HyperClient = Client<ProxyConnector, Full<Bytes>>;
@@ -292,9 +296,11 @@ impl HttpClient {
             loop {
                 let (client, mut request) = turn.next().await?;
                 let capture = inner.capture(&mut request);
-                let sent = client.request(request).await.map_err(Failed::of_hyper);
+                let sent = send(client, request, capture)
+                    .await
+                    .map_err(Failed::of_hyper);
                 if let Ok(response) = &sent {
-                    member_answered(response, capture);
+                    member_answered(response);
                 }
                 if let Some(done) = turn.finish(sent) {
                     return done;
@@ -366,7 +372,9 @@ impl HttpClient {
         let capture = inner.capture(&mut request);
         let head = request.method() == http::Method::HEAD;
         let exchange = async {
-            let response = client.request(request).await.map_err(Failed::of_hyper)?;
+            let response = send(client, request, capture)
+                .await
+                .map_err(Failed::of_hyper)?;
             Ok::<_, Failed>(body::decoded(response, head)?)
         };
         // Each case awaits its own future, so that the common one (no deadline, nothing
@@ -380,16 +388,54 @@ impl HttpClient {
                 within_deadline(deadline, Some(trace), traced).await
             }
         }?;
-        member_answered(&response, capture);
+        member_answered(&response);
         Ok(response)
     }
 }
 
 /// The route's member learns how the exchange answered `response` (a 429 or 418 cools
-/// it), and the pool keeps the record of the connection `capture` names.
-fn member_answered<B>(response: &http::Response<B>, capture: Option<CaptureConnection>) {
+/// it).
+fn member_answered<B>(response: &http::Response<B>) {
     if let Some(tag) = response.extensions().get::<MemberTag>() {
-        tag.answered(response.status(), response.headers(), capture);
+        tag.answered(response.status(), response.headers());
+    }
+}
+
+/// hyper-util's `request`, telling the record of the connection pool which connection the
+/// request was handed, when `capture` is there, as soon as it is (before its answer, so
+/// that a reload or a cooling from then on can retire the connection: over HTTP/2,
+/// other requests may share it meanwhile).
+async fn send(
+    client: &HyperClient,
+    request: http::Request<Full<Bytes>>,
+    capture: Option<CaptureConnection>,
+) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+    let Some(capture) = capture else {
+        return client.request(request).await;
+    };
+    let mut sending = std::pin::pin!(client.request(request));
+    let mut watch = capture.clone();
+    let handed = std::pin::pin!(async move {
+        let _ = watch.wait_for_connection_metadata().await;
+    });
+    let sent = match futures_util::future::select(sending.as_mut(), handed).await {
+        futures_util::future::Either::Left((sent, _)) => Some(sent),
+        futures_util::future::Either::Right(((), _)) => None,
+    };
+    let tag = capture
+        .connection_metadata()
+        .as_ref()
+        .and_then(|connected| {
+            let mut extensions = http::Extensions::new();
+            connected.get_extras(&mut extensions);
+            extensions.remove::<MemberTag>()
+        });
+    if let Some(tag) = tag {
+        tag.handed(&capture);
+    }
+    match sent {
+        Some(sent) => sent,
+        None => sending.await,
     }
 }
 
@@ -441,6 +487,7 @@ impl Inner {
         Arc::new(Inner {
             client: Pooled::new(route.clone(), options),
             members,
+            records: route.is_pool(),
             route,
         })
     }
@@ -482,16 +529,16 @@ impl Inner {
         Arc::new(Inner {
             client,
             members,
+            records: self.records || route.is_pool(),
             route,
         })
     }
 
-    /// Which connection answers `request`, for a pool to retire when its member cools or
-    /// leaves the route (a route of one member has nowhere else to go, and saves the
-    /// cost).
+    /// Which connection `request` is handed, for the record of its connection pool
+    /// ([`records`](Self::records); elsewhere there is nothing to retire, and it saves
+    /// the cost).
     fn capture(&self, request: &mut http::Request<Full<Bytes>>) -> Option<CaptureConnection> {
-        self.route
-            .is_pool()
+        self.records
             .then(|| hyper_util::client::legacy::connect::capture_connection(request))
     }
 

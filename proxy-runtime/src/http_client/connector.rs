@@ -38,6 +38,9 @@ impl Connection for ProxyStream {
         if let Some(member) = self.member() {
             connected = connected.extra(member.clone());
         }
+        if self.born_retired() {
+            connected.poison();
+        }
         connected
     }
 }

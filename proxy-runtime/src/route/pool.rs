@@ -71,8 +71,10 @@ pub(crate) struct Pool {
 /// The record of the pooled connections of one HTTP client's connection pool (one
 /// hyper-util client), which outlives the routes it connects through: a reload that
 /// keeps the pool points it at the new route's pool ([`follow`](Self::follow)). Each
-/// connection is recorded when it is made, and answers to the pool in force: its member
-/// cools there, and a member that cools or leaves the route has its connections retired.
+/// connection through a pool of several members is recorded when it is made, learns
+/// which connection it is to hyper-util when a request is handed it, and answers to the
+/// pool in force: its member cools there, and a member that cools or leaves the route
+/// has its connections retired.
 pub(crate) struct Lineage {
     state: Mutex<LineageState>,
 }
@@ -80,8 +82,7 @@ pub(crate) struct Lineage {
 struct LineageState {
     /// The pool in force.
     pool: Weak<Pool>,
-    /// The connections (through a pool of several members) made for the client, from
-    /// their making to their end.
+    /// The connections made for the client, from their making to their end.
     connections: Vec<Tracked>,
 }
 
@@ -90,19 +91,19 @@ struct Tracked {
     member: Arc<PoolMember>,
     /// Alive while the connection is.
     alive: Weak<()>,
-    /// Which connection it is to hyper-util, from its first answer on: what retires it.
+    /// Which connection it is to hyper-util, from the first request handed it on: what
+    /// retires it.
     capture: Option<CaptureConnection>,
-    /// What closes it while it has carried nothing.
+    /// What closes it while no request was handed it.
     closer: Arc<Retire>,
-    /// Retired before its first answer: its capture retires it as soon as it comes.
+    /// Retired before a request was handed it: retired as soon as one is.
     retired: bool,
 }
 
 impl Tracked {
-    /// Not handed out again by hyper's pool; a request on it finishes. A connection that
-    /// has not answered yet is closed if it has carried nothing (hyper-util connected it
-    /// in the background), or else retired at its first answer. `false` when the record
-    /// has nothing more to do.
+    /// Not handed out again by hyper's pool; a request on it finishes. One that no
+    /// request was handed yet is closed if none is in a while ([`Retire`]), and retired
+    /// as soon as one is. `false` when the record has nothing more to do.
     fn retire(&mut self) -> bool {
         match &self.capture {
             Some(capture) => {
@@ -113,7 +114,7 @@ impl Tracked {
             }
             None => {
                 self.retired = true;
-                self.closer.close_if_unused();
+                self.closer.close_when_idle();
                 true
             }
         }
@@ -141,6 +142,13 @@ impl Lineage {
     /// of `pool`, so that a connection the old route makes after it is checked against
     /// `pool` too ([`join`](Self::join)).
     pub(crate) fn follow(self: &Arc<Self>, pool: Option<&Arc<Pool>>) {
+        // Known to `pool` first, so that a member of it that cools from now on retires
+        // this record's connections too.
+        if let Some(pool) = pool {
+            let mut lineages = pool.lineages.lock().unwrap_or_else(PoisonError::into_inner);
+            lineages.retain(|l| l.strong_count() > 0);
+            lineages.push(Arc::downgrade(self));
+        }
         let mut state = self.state();
         state.pool = pool.map_or_else(Weak::new, Arc::downgrade);
         state.connections.retain_mut(|t| {
@@ -152,40 +160,34 @@ impl Lineage {
             }
             t.retire()
         });
-        drop(state);
-        if let Some(pool) = pool {
-            let mut lineages = pool.lineages.lock().unwrap_or_else(PoisonError::into_inner);
-            lineages.retain(|l| l.strong_count() > 0);
-            lineages.push(Arc::downgrade(self));
-        }
     }
 
     /// Records a connection the client's connector made, tagged `tag`, closed by
-    /// `closer` while it carries nothing; retired at once when its member is not in the
-    /// pool in force (a reload came while it was being made).
+    /// `closer` while no request is handed it. When its member is not in the pool in
+    /// force (a reload came while it was being made), it is retired from its birth: the
+    /// request it was made for may use it, and nothing after.
     fn join(&self, tag: &MemberTag, closer: Arc<Retire>) {
         let mut state = self.state();
-        let mut tracked = Tracked {
-            member: tag.member.clone(),
-            alive: tag.alive.clone(),
-            capture: None,
-            closer,
-            retired: false,
-        };
         let stays = state
             .pool
             .upgrade()
             .is_some_and(|pool| pool.position(&tag.member).is_some());
         if !stays {
-            tracked.retire();
+            closer.born_retired.store(true, Ordering::Release);
         }
         state.connections.retain(|t| t.alive.strong_count() > 0);
-        state.connections.push(tracked);
+        state.connections.push(Tracked {
+            member: tag.member.clone(),
+            alive: tag.alive.clone(),
+            capture: None,
+            closer,
+            retired: !stays,
+        });
     }
 
-    /// The connection alive while `alive` is answered for the first time: `capture`
-    /// names it to hyper-util, and retires it now if it was retired before.
-    fn answered(&self, alive: &Weak<()>, capture: CaptureConnection) {
+    /// The connection alive while `alive` was handed a request for the first time:
+    /// `capture` names it to hyper-util, and retires it now if it was retired before.
+    fn handed(&self, alive: &Weak<()>, capture: CaptureConnection) {
         let mut state = self.state();
         let Some(at) = state
             .connections
@@ -226,14 +228,24 @@ impl Lineage {
     }
 }
 
-/// What closes a pooled connection that is retired before it carried a request (one
-/// hyper-util connected in the background, or a request then took elsewhere): its
-/// reader sees the connection end, so hyper-util drops it. A connection that has
-/// carried a request is left to finish it, and retired at its answer.
-#[derive(Default)]
+/// How long a retired connection that no request was handed is left open: the request
+/// it was made for, if any, is handed it within microseconds of its making; one
+/// hyper-util finished in the background and pooled is closed after this.
+const IDLE_CLOSE_AFTER: Duration = Duration::from_secs(2);
+
+/// What ends a pooled connection that is retired before any request was handed it (one
+/// hyper-util finished in the background, or whose request went elsewhere): its reader
+/// sees the connection end, so hyper-util drops it. It waits until the connection is
+/// [`IDLE_CLOSE_AFTER`] old: hyper reads a new connection before it writes the first
+/// request, so an end seen then would fail the request the connection was made for.
+/// A connection retired while it was being made is instead poisoned from its birth
+/// (`born_retired`): its own request may use it, and nothing after.
 pub(crate) struct Retire {
     state: AtomicU8,
+    /// Poisoned when hyper-util takes it (`Connection::connected`).
+    pub(crate) born_retired: AtomicBool,
     reader: futures_util::task::AtomicWaker,
+    made: Instant,
 }
 
 /// Nothing written yet.
@@ -246,6 +258,35 @@ const CLOSING: u8 = 2;
 const CLOSED: u8 = 3;
 
 impl Retire {
+    /// The closer of a connection made now.
+    pub(crate) fn new() -> Self {
+        Self {
+            state: AtomicU8::new(FRESH),
+            born_retired: AtomicBool::new(false),
+            reader: futures_util::task::AtomicWaker::new(),
+            made: Instant::now(),
+        }
+    }
+
+    /// Closes the connection if it carried nothing yet, once it is [`IDLE_CLOSE_AFTER`]
+    /// old (at once if it is; outside a Tokio runtime, only if it is).
+    fn close_when_idle(self: &Arc<Self>) {
+        let at = self.made + IDLE_CLOSE_AFTER;
+        if Instant::now() >= at {
+            self.close_if_unused();
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let me = Arc::downgrade(self);
+            runtime.spawn(async move {
+                tokio::time::sleep_until(at).await;
+                if let Some(me) = me.upgrade() {
+                    me.close_if_unused();
+                }
+            });
+        }
+    }
+
     /// Closes the connection if it carried nothing yet.
     fn close_if_unused(&self) {
         let closing = self
@@ -258,7 +299,7 @@ impl Retire {
     }
 
     /// A write is about to go out: the connection carries a request (one that was handed
-    /// it just before its retirement goes on).
+    /// it just as it was retired goes on).
     pub(crate) fn writing(&self) {
         if self.state.load(Ordering::Acquire) == USED {
             return;
@@ -618,33 +659,31 @@ pub(crate) struct MemberTag {
     lineage: Weak<Lineage>,
     /// Alive while the connection is.
     alive: Weak<()>,
-    /// Whether it was answered already (see [`Lineage::answered`]).
-    answered: Arc<AtomicBool>,
+    /// Whether its lineage knows which connection it is already (see [`handed`](Self::handed)).
+    known: Arc<AtomicBool>,
 }
 
 impl MemberTag {
-    /// A response came on the connection: at the first, the lineage learns which
-    /// connection it is to hyper-util (`capture`, there when the route can retire
-    /// connections, a pool of several members), so that it can retire it; and the member
-    /// cools, in the pool in force, when the status says so ([`cooling`]).
-    pub(crate) fn answered(
-        &self,
-        status: http::StatusCode,
-        headers: &http::HeaderMap,
-        capture: Option<CaptureConnection>,
-    ) {
-        let lineage = self.lineage.upgrade();
-        if let (Some(lineage), Some(capture)) = (&lineage, capture)
-            && !self.answered.swap(true, Ordering::Relaxed)
-        {
-            lineage.answered(&self.alive, capture);
+    /// A request was handed the connection, which `capture` names to hyper-util: at the
+    /// first, the lineage learns it, so that it can retire the connection.
+    pub(crate) fn handed(&self, capture: &CaptureConnection) {
+        if self.known.load(Ordering::Relaxed) || self.known.swap(true, Ordering::Relaxed) {
+            return;
         }
+        if let Some(lineage) = self.lineage.upgrade() {
+            lineage.handed(&self.alive, capture.clone());
+        }
+    }
+
+    /// A response came on the connection: the member cools, in the pool in force, when
+    /// the status says so ([`cooling`]).
+    pub(crate) fn answered(&self, status: http::StatusCode, headers: &http::HeaderMap) {
         let Some(wait) = cooling::cooling(status, headers) else {
             return;
         };
         // A member that has left the route has nothing left to cool (its connections
         // are retired).
-        let in_force = match &lineage {
+        let in_force = match self.lineage.upgrade() {
             Some(lineage) => lineage.in_force(self),
             None => self.pool.upgrade().map(|pool| (pool, self.index)),
         };
@@ -681,7 +720,7 @@ impl Through {
             member: pool.members[index].config.clone(),
             lineage: Weak::new(),
             alive: Arc::downgrade(&alive),
-            answered: Arc::default(),
+            known: Arc::default(),
         };
         Self { tag, _alive: alive }
     }
@@ -1082,13 +1121,9 @@ mod tests {
     async fn a_429_or_418_cools_a_pool_s_member_for_its_retry_after() {
         let (pool, _) = new_pool(2, Strategy::Failover);
         let through = Through::new(&pool, 1);
-        through
-            .tag()
-            .answered(head(200).status, &head(200).headers, None);
+        through.tag().answered(head(200).status, &head(200).headers);
         assert_eq!(pool.health()[1].cooling_until, None);
-        through
-            .tag()
-            .answered(head(429).status, &head(429).headers, None);
+        through.tag().answered(head(429).status, &head(429).headers);
         let until = pool.health()[1].cooling_until.expect("cooling");
         assert_eq!(until, Instant::now() + Duration::from_secs(30));
         assert_eq!(pool.candidates(), [0, 1], "the cooling member last");
@@ -1105,7 +1140,7 @@ mod tests {
         pool.failed(0, &error(K::ProxyUnreachable));
         Through::new(&pool, 0)
             .tag()
-            .answered(head(429).status, &head(429).headers, None);
+            .answered(head(429).status, &head(429).headers);
         let health = pool.health();
         assert_eq!(health[0].benched_until, None);
         assert_eq!(health[0].cooling_until, None);
@@ -1187,7 +1222,7 @@ mod tests {
     }
 
     /// What `lineage` records: each connection's member, by its place in `pool`, and
-    /// whether it waits to be retired at its first answer.
+    /// whether it waits to be retired when a request is handed it.
     fn recorded(lineage: &Lineage, pool: &Pool) -> Vec<(Option<usize>, bool)> {
         let state = lineage.state();
         state
@@ -1201,16 +1236,21 @@ mod tests {
     /// and what closes it.
     fn joined(pool: &Arc<Pool>, i: usize, lineage: &Arc<Lineage>) -> (Through, Arc<Retire>) {
         let mut through = Through::new(pool, i);
-        let closer = Arc::new(Retire::default());
+        let closer = Arc::new(Retire::new());
         through.join(lineage, closer.clone());
         (through, closer)
     }
 
-    fn ok(through: &Through) {
-        let headers = http::HeaderMap::new();
-        through
-            .tag()
-            .answered(http::StatusCode::OK, &headers, Some(capture()));
+    /// Lets the tasks that are due run (the test's runtime has one thread).
+    async fn settle() {
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A request is handed the connection.
+    fn handed(through: &Through) {
+        through.tag().handed(&capture());
     }
 
     fn too_many(through: &Through) {
@@ -1218,11 +1258,11 @@ mod tests {
         headers.insert(http::header::RETRY_AFTER, "30".parse().unwrap());
         through
             .tag()
-            .answered(http::StatusCode::TOO_MANY_REQUESTS, &headers, None);
+            .answered(http::StatusCode::TOO_MANY_REQUESTS, &headers);
     }
 
-    #[test]
-    fn a_connection_retired_before_it_carried_anything_ends_for_its_reader() {
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_retired_before_it_carried_anything_ends_for_its_reader_once_old_enough() {
         struct Woken(AtomicUsize);
         impl futures_util::task::ArcWake for Woken {
             fn wake_by_ref(me: &Arc<Self>) {
@@ -1232,40 +1272,54 @@ mod tests {
         let woken = Arc::new(Woken(AtomicUsize::new(0)));
         let waker = futures_util::task::waker(woken.clone());
         let cx = &Context::from_waker(&waker);
-        let fresh = Retire::default();
-        assert!(!fresh.at_end(cx));
-        fresh.close_if_unused();
+        // Retired just after it was made: its own request may be about to use it.
+        let young = Arc::new(Retire::new());
+        assert!(!young.at_end(cx));
+        young.close_when_idle();
+        assert!(!young.at_end(cx), "left open for its request");
+        tokio::time::sleep(IDLE_CLOSE_AFTER - Duration::from_millis(1)).await;
+        assert!(!young.at_end(cx));
+        assert_eq!(woken.0.load(Ordering::Relaxed), 0);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        settle().await;
         assert_eq!(
             woken.0.load(Ordering::Relaxed),
             1,
             "the idle reader is woken"
         );
-        assert!(fresh.at_end(cx), "retired while fresh");
-        fresh.writing();
-        assert!(fresh.at_end(cx), "and for good");
-        let used = Retire::default();
+        assert!(young.at_end(cx), "no request came: closed");
+        young.writing();
+        assert!(young.at_end(cx), "and for good");
+        // Older: closed at once.
+        let old = Arc::new(Retire::new());
+        tokio::time::sleep(IDLE_CLOSE_AFTER).await;
+        old.close_when_idle();
+        assert!(old.at_end(cx));
+        // One that carried a request finishes it.
+        let used = Arc::new(Retire::new());
         used.writing();
-        used.close_if_unused();
+        tokio::time::sleep(IDLE_CLOSE_AFTER).await;
+        used.close_when_idle();
         assert!(!used.at_end(cx), "a request on it finishes");
         // A request handed the connection just as it is retired goes on.
-        let raced = Retire::default();
+        let raced = Retire::new();
         raced.close_if_unused();
         raced.writing();
         assert!(!raced.at_end(cx));
     }
 
-    #[test]
-    fn a_client_s_record_keeps_its_open_connections_and_a_cooling_retires_its_member_s() {
+    #[tokio::test(start_paused = true)]
+    async fn a_client_s_record_keeps_its_open_connections_and_a_cooling_retires_its_member_s() {
         let (pool, _) = new_pool(2, Strategy::Failover);
         let lineage = Lineage::new();
         lineage.follow(Some(&pool));
-        let (answered, _) = joined(&pool, 0, &lineage);
+        let (known, _) = joined(&pool, 0, &lineage);
         let (fresh, fresh_closer) = joined(&pool, 0, &lineage);
         let (closed, _) = joined(&pool, 0, &lineage);
         let (other, other_closer) = joined(&pool, 1, &lineage);
         drop(closed);
-        ok(&answered);
-        ok(&answered);
+        handed(&known);
+        handed(&known);
         let (_later, _) = joined(&pool, 1, &lineage);
         assert_eq!(
             recorded(&lineage, &pool),
@@ -1281,13 +1335,19 @@ mod tests {
         assert_eq!(
             recorded(&lineage, &pool),
             [(Some(0), true), (Some(1), false), (Some(1), false)],
-            "the answered one retired; the fresh one waits for its answer"
+            "the handed one retired; the fresh one waits to be handed a request"
         );
         let cx = &Context::from_waker(futures_util::task::noop_waker_ref());
+        tokio::time::sleep(IDLE_CLOSE_AFTER).await;
+        settle().await;
         assert!(fresh_closer.at_end(cx), "closed, as it carried nothing");
         assert!(!other_closer.at_end(cx), "another member's");
-        ok(&fresh);
-        assert_eq!(recorded(&lineage, &pool).len(), 2, "retired at its answer");
+        handed(&fresh);
+        assert_eq!(
+            recorded(&lineage, &pool).len(),
+            2,
+            "retired when handed one"
+        );
         drop(other);
     }
 
@@ -1298,8 +1358,8 @@ mod tests {
         let lineage = Lineage::new();
         lineage.follow(Some(&before));
         let [stays, gone, also_stays] = [0, 1, 2].map(|i| joined(&before, i, &lineage));
-        ok(&stays.0);
-        ok(&gone.0);
+        handed(&stays.0);
+        handed(&gone.0);
         // 1081 and 1083 stay (in another order); 1082 leaves; 1084 is new.
         let after = Pool::new(
             [1083, 1084, 1081]
@@ -1314,15 +1374,19 @@ mod tests {
         assert_eq!(
             recorded(&lineage, &after),
             [(Some(2), false), (Some(0), false)],
-            "1082's answered connection is retired"
+            "1082's handed connection is retired"
         );
-        // One the old route makes after the swap, through the member gone, is retired as
-        // soon as it is made.
+        // One the old route makes after the swap, through the member gone, is poisoned from
+        // its birth: its own request may use it, nothing after.
         let (late, late_closer) = joined(&before, 1, &lineage);
         assert_eq!(recorded(&lineage, &after)[2], (None, true));
+        assert!(late_closer.born_retired.load(Ordering::Acquire));
         let cx = &Context::from_waker(futures_util::task::noop_waker_ref());
-        assert!(late_closer.at_end(cx));
+        assert!(!late_closer.at_end(cx), "not closed under its request");
         drop(late);
+        let (stays_late, stays_late_closer) = joined(&before, 0, &lineage);
+        assert!(!stays_late_closer.born_retired.load(Ordering::Acquire));
+        drop(stays_late);
         // A 429 on a connection of the old pool cools its member in the pool in force.
         too_many(&also_stays.0);
         assert!(
@@ -1337,7 +1401,7 @@ mod tests {
         assert_eq!(
             recorded(&lineage, &after),
             [(Some(2), false), (Some(0), true)],
-            "1083's connection retired (at its first answer with a capture)"
+            "1083's connection retired (when a request is handed it)"
         );
         // One of a member gone cools nothing.
         too_many(&gone.0);

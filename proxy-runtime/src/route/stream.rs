@@ -69,10 +69,19 @@ impl ProxyStream {
     /// (when it went through a pool of several members: others have nothing to retire).
     pub(crate) fn join(&mut self, lineage: &Arc<Lineage>) {
         if let Some(member) = &mut self.member {
-            let closer = Arc::new(Retire::default());
+            let closer = Arc::new(Retire::new());
             member.join(lineage, closer.clone());
             self.closer = Some(closer);
         }
+    }
+
+    /// Whether the connection was retired while it was being made (its member left the
+    /// route in a reload): hyper-util is to use it for the request it was made for, if
+    /// any, and pool it no more.
+    pub(crate) fn born_retired(&self) -> bool {
+        self.closer
+            .as_ref()
+            .is_some_and(|c| c.born_retired.load(std::sync::atomic::Ordering::Acquire))
     }
 
     /// The pool member the connection went through, for a pool of several members.
