@@ -105,6 +105,22 @@ fn binance_pool(kind: &str, urls: &[String], knobs: &[(&str, &str)]) -> ProxySet
     ProxySettings::loader().env_vars(vars).load().unwrap()
 }
 
+/// `GET path` on the HTTPS origin listening on `port`, through `client`, in a task of
+/// its own: `Ok` when it is answered 200 and its body read.
+fn spawn_get(
+    client: &HttpClient,
+    port: u16,
+    path: &str,
+) -> tokio::task::JoinHandle<Result<(), proxy_runtime::ProxyError>> {
+    let (client, url) = (client.clone(), format!("https://127.0.0.1:{port}{path}"));
+    tokio::spawn(async move {
+        let response = client.get(url).send().await?;
+        assert_eq!(response.status(), 200);
+        response.bytes().await?;
+        Ok(())
+    })
+}
+
 /// An injector reading `file`, trusting the test CA.
 fn injector_of(file: &Path, ca: &TestCa) -> ProxyInjector {
     ProxyInjector::from_loader(ProxySettings::loader().yaml_file(file))
@@ -478,13 +494,7 @@ async fn a_member_that_stays_keeps_its_pooled_connection(budget: bool) {
     // The first connection (through `b`, first in the list) is busy with a slow
     // request: the second request opens another, through `a`. `b`'s goes back to
     // hyper's pool last, so it is the first handed out again, unless it is retired.
-    let slow = {
-        let (binance, url) = (
-            binance.clone(),
-            format!("https://127.0.0.1:{}/delay-ms/2000", origin.https.port()),
-        );
-        tokio::spawn(async move { binance.get(url).send().await.unwrap().bytes().await })
-    };
+    let slow = spawn_get(&binance, origin.https.port(), "/delay-ms/2000");
     assert!(eventually(|| origin.https.received().len() == 1).await);
     get().await;
     slow.await.unwrap().unwrap();
@@ -922,17 +932,7 @@ async fn a_connection_made_in_the_background_through_a_member_removed(while_made
         .http1_only()
         .build();
     let binance = injector.http_client("binance");
-    let get = |path: &str| {
-        let (binance, url) = (
-            binance.clone(),
-            format!("https://127.0.0.1:{}{path}", origin.https.port()),
-        );
-        tokio::spawn(async move {
-            let response = binance.get(url).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.bytes().await.unwrap();
-        })
-    };
+    let get = |path: &str| spawn_get(&binance, origin.https.port(), path);
     // A slow request through `a`; the next one, while it runs, connects through `b`,
     // which holds it: when the slow one is done, the next takes `a`'s connection, and
     // `b`'s, released, is pooled by hyper-util without having carried a request.
@@ -943,8 +943,8 @@ async fn a_connection_made_in_the_background_through_a_member_removed(while_made
         eventually(|| b.accepted() == 1).await,
         "the next one waits on `b`"
     );
-    slow.await.unwrap();
-    next.await.unwrap();
+    slow.await.unwrap().unwrap();
+    next.await.unwrap().unwrap();
     let reload = || injector.reload_with(pool(&[a_url.clone(), c_url.clone()]));
     if while_made {
         reload();
@@ -959,7 +959,7 @@ async fn a_connection_made_in_the_background_through_a_member_removed(while_made
         reload();
     }
     for _ in 0..3 {
-        get("/after").await.unwrap();
+        get("/after").await.unwrap().unwrap();
     }
     let peers: Vec<IpAddr> = origin
         .https
@@ -1061,16 +1061,7 @@ async fn a_request_connecting_through_a_member_as_it_is_removed_finishes_and_its
         .http1_only()
         .build();
     let binance = injector.http_client("binance");
-    let url = format!("https://127.0.0.1:{}/api/v3/time", origin.https.port());
-    let get = || {
-        let (binance, url) = (binance.clone(), url.clone());
-        tokio::spawn(async move {
-            let response = binance.get(url).send().await?;
-            assert_eq!(response.status(), 200);
-            response.bytes().await?;
-            Ok::<_, proxy_runtime::ProxyError>(())
-        })
-    };
+    let get = || spawn_get(&binance, origin.https.port(), "/api/v3/time");
     let under_way = get();
     assert!(
         eventually(|| b.accepted() == 1).await,
@@ -1118,17 +1109,7 @@ async fn over_http2_a_connection_of_a_member_removed_is_not_shared_while_its_req
         .tls_roots(ca.roots())
         .build();
     let binance = injector.http_client("binance");
-    let get = |path: &str| {
-        let (binance, url) = (
-            binance.clone(),
-            format!("https://127.0.0.1:{}{path}", origin.https.port()),
-        );
-        tokio::spawn(async move {
-            let response = binance.get(url).send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.bytes().await.unwrap();
-        })
-    };
+    let get = |path: &str| spawn_get(&binance, origin.https.port(), path);
     // A slow first request on `b`'s connection, which HTTP/2 would share with others.
     let slow = get("/delay-ms/1500");
     assert!(eventually(|| origin.https.received().len() == 1).await);
@@ -1136,7 +1117,7 @@ async fn over_http2_a_connection_of_a_member_removed_is_not_shared_while_its_req
     // at once; this only keeps the test from outrunning it).
     tokio::time::sleep(Duration::from_millis(100)).await;
     injector.reload_with(binance_pool("HTTP", &[a_url], &[]));
-    get("/after").await.unwrap();
+    get("/after").await.unwrap().unwrap();
     let received = origin.https.received();
     assert_eq!(received[1].version, http::Version::HTTP_2);
     assert_eq!(
@@ -1144,5 +1125,5 @@ async fn over_http2_a_connection_of_a_member_removed_is_not_shared_while_its_req
         IpAddr::V4(out(1)),
         "not on `b`'s connection"
     );
-    slow.await.unwrap();
+    slow.await.unwrap().unwrap();
 }
