@@ -697,7 +697,12 @@ async fn debug_output_names_route_and_target_and_never_a_secret() {
              http: HttpOptions {{ timeout: None, max_body_bytes: 67108864, http2: true }}, .. }}"
         )
     );
-    shown.extend([dialer, debug, injector]);
+    let connector = format!("{:?}", inj.connector("binance"));
+    assert_eq!(
+        connector,
+        format!("ProxyConnector {{ dialer: {dialer}, alpn: Http, .. }}")
+    );
+    shown.extend([dialer, debug, injector, connector]);
 
     let request = client
         .get(format!("{base}/api?signature=QuerySecret"))

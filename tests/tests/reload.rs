@@ -464,7 +464,7 @@ async fn a_member_that_stays_keeps_its_pooled_connection(budget: bool) {
             ..Options::default()
         })
     });
-    let pool = |members: &[usize]| {
+    let pool_with = |members: &[usize], budget: bool| {
         let urls: Vec<String> = members
             .iter()
             .map(|&n| proxies[n - 1].url("socks5h", None))
@@ -475,6 +475,7 @@ async fn a_member_that_stays_keeps_its_pooled_connection(budget: bool) {
         }
         binance_pool("HTTP", &urls, &knobs)
     };
+    let pool = |members: &[usize]| pool_with(members, budget);
     let injector = ProxyInjector::builder(pool(&[2, 1]))
         .tls_roots(ca.roots())
         .http1_only()
@@ -528,6 +529,13 @@ async fn a_member_that_stays_keeps_its_pooled_connection(budget: bool) {
         2 + usize::from(through_c),
         "`a`'s pooled connection, again (and one new through `c`)"
     );
+    if budget {
+        // The budget turned off: the route's pool is `a`'s.
+        let before = origin.https.accepted();
+        injector.reload_with(pool_with(&[1, 3], false));
+        assert_eq!(get().await, IpAddr::V4(out(1)));
+        assert_eq!(origin.https.accepted(), before, "`a`'s pooled connection");
+    }
     // A route of `a` alone keeps it too.
     let before = origin.https.accepted();
     injector.reload_with(pool(&[1]));
@@ -908,13 +916,25 @@ async fn a_quiet_settings_file_is_not_read_again() {
     );
 }
 
+/// When a reload removes `b` in [`a_connection_made_in_the_background_through_a_member_removed`].
+#[derive(Clone, Copy, PartialEq)]
+enum Removed {
+    /// Over 2 s after the connection was made and pooled.
+    Later,
+    /// While the connection is being made.
+    WhileMade,
+    /// Just after it was made and pooled, leaving `a` alone.
+    JustAfter,
+}
+
 /// A connection hyper-util finishes in the background through `b`, which no request
-/// takes, and a reload that removes `b`: after the connection is made and pooled, or
-/// (`while_made`) while it is being made. Either way no request goes through it.
-async fn a_connection_made_in_the_background_through_a_member_removed(while_made: bool) {
+/// takes, and a reload that removes `b` (`when`). No request goes through it, but when
+/// `b` is removed just after the connection was made: then one request may (the
+/// connection is left 2 s to the request it may have been made for), and no other.
+async fn a_connection_made_in_the_background_through_a_member_removed(when: Removed) {
     let ca = TestCa::new();
     let origin = Origin::start(&ca).await;
-    let out = |n: u8| Ipv4Addr::new(127, 0, 0, 190 + 3 * u8::from(while_made) + n);
+    let out = |n: u8| Ipv4Addr::new(127, 0, 0, 210 + 3 * (when as u8) + n);
     let [a, c] = [1, 3].map(|n| {
         RealProxy::microsocks_with(Options {
             outbound: Some(out(n)),
@@ -945,8 +965,11 @@ async fn a_connection_made_in_the_background_through_a_member_removed(while_made
     );
     slow.await.unwrap().unwrap();
     next.await.unwrap().unwrap();
-    let reload = || injector.reload_with(pool(&[a_url.clone(), c_url.clone()]));
-    if while_made {
+    let reload = || match when {
+        Removed::JustAfter => injector.reload_with(pool(&[a_url.clone()])),
+        _ => injector.reload_with(pool(&[a_url.clone(), c_url.clone()])),
+    };
+    if when == Removed::WhileMade {
         reload();
     }
     release.add_permits(1);
@@ -954,8 +977,23 @@ async fn a_connection_made_in_the_background_through_a_member_removed(while_made
     // Time for hyper-util to put it in its pool (idle, it is the first handed out), and
     // for it to be older than the 2 s a connection is left for the request it may have
     // been made for.
+    if when == Removed::JustAfter {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        reload();
+        for _ in 0..3 {
+            get("/after").await.unwrap().unwrap();
+        }
+        let peers: Vec<IpAddr> = origin
+            .https
+            .received()
+            .iter()
+            .map(|r| r.peer.ip())
+            .collect();
+        assert_eq!(peers[3..], [IpAddr::V4(out(1)); 2], "{peers:?}");
+        return;
+    }
     tokio::time::sleep(Duration::from_millis(2300)).await;
-    if !while_made {
+    if when == Removed::Later {
         reload();
     }
     for _ in 0..3 {
@@ -975,12 +1013,18 @@ async fn a_connection_made_in_the_background_through_a_member_removed(while_made
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_made_in_the_background_through_a_member_removed_carries_nothing() {
-    a_connection_made_in_the_background_through_a_member_removed(false).await;
+    a_connection_made_in_the_background_through_a_member_removed(Removed::Later).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_made_in_the_background_through_a_member_removed_meanwhile_carries_nothing() {
-    a_connection_made_in_the_background_through_a_member_removed(true).await;
+    a_connection_made_in_the_background_through_a_member_removed(Removed::WhileMade).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_made_in_the_background_through_a_member_removed_just_after_carries_one_request()
+ {
+    a_connection_made_in_the_background_through_a_member_removed(Removed::JustAfter).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

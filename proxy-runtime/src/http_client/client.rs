@@ -495,8 +495,8 @@ impl Inner {
     /// `route`, which replaces this one's route in a reload, with the connection pools
     /// whose connections may go on through it
     /// ([`Route::keeps_connections_into`]): the route's pool, and each member's that
-    /// stays (of the same settings); a route left with one member of a pool that had a
-    /// connection pool per member takes that member's. Their new connections are made
+    /// stays (of the same settings); a route without pools per member whose first member
+    /// had one (a budget turned off, or one member left) takes that member's. Their new connections are made
     /// through `route` from now on; the rest get new pools. Requests under way keep this
     /// one.
     pub(crate) fn next(&self, route: Route, options: HttpOptions) -> Arc<Self> {
@@ -521,9 +521,12 @@ impl Inner {
                 })
                 .collect()
         });
+        // Without pools per member, the route's pool is the first member's, when it had
+        // one (a budget turned off keeps its connections): it is the pool whose
+        // connections go on through the route in the largest number.
         let client = match members {
-            None if !route.is_pool() => take(route.member(0), route.clone()),
-            _ => None,
+            None => take(route.member(0), route.clone()),
+            Some(_) => None,
         }
         .unwrap_or_else(|| self.client.onto(route.clone()));
         Arc::new(Inner {

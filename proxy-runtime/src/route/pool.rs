@@ -298,8 +298,12 @@ impl Retire {
         }
     }
 
-    /// A write is about to go out: the connection carries a request (one that was handed
-    /// it just as it was retired goes on).
+    /// A write is about to go out: the connection carries a request. (A request handed
+    /// the connection as it is closed is usually not written: hyper reads first, sees
+    /// the end, and hands the request back, which hyper-util sends again on another
+    /// connection, as it does for any pooled connection found closed. Should the write
+    /// come first, the request goes on, and the connection is retired when the record
+    /// learns of it.)
     pub(crate) fn writing(&self) {
         if self.state.load(Ordering::Acquire) == USED {
             return;
