@@ -1,7 +1,8 @@
 //! What one sequential keep-alive request costs, this project against bare hyper-util
 //! (with hyper-rustls, doing the same per-request work; see `keepalive.rs`), over HTTP/1.1
-//! and HTTP/2, with proxies disabled and through microsocks (SOCKS5) and tinyproxy
-//! (CONNECT):
+//! and HTTP/2, with proxies disabled, through microsocks (SOCKS5) and tinyproxy
+//! (CONNECT), and through a round-robin pool of two microsocks (the bare client through
+//! the first: hyper-util has no pools of proxies):
 //!
 //! ```sh
 //! cargo bench -p proxy-benches --bench cost                    # CPU time and allocations
@@ -463,7 +464,12 @@ fn drive(args: &[String]) {
     let (https, wss, ca_file) = (&served.https, &served.wss, &served.ca_file);
     let mut rows = Vec::new();
     for kind in [Kind::Get(Version::Http1), Kind::Get(Version::Http2)] {
-        for route in ["disabled", "via microsocks", "via tinyproxy"] {
+        for route in [
+            "disabled",
+            "via microsocks",
+            "via tinyproxy",
+            "via a pool of two microsocks",
+        ] {
             rows.push(Row {
                 kind,
                 route,
@@ -499,6 +505,18 @@ fn drive(args: &[String]) {
             }
             proxies.push(proxy);
         }
+    }
+    // Ours through a round-robin pool (each request records which connection it is
+    // handed); the bare client through its first member.
+    let pool = "via a pool of two microsocks";
+    if rows.iter().any(|r| r.route == pool) {
+        let members = [RealProxy::microsocks(false), RealProxy::microsocks(false)];
+        let urls: Vec<String> = members.iter().map(|p| p.url("socks5h", None)).collect();
+        let list = serde_json::to_string(&urls).expect("a JSON list");
+        for row in rows.iter_mut().filter(|r| r.route == pool) {
+            row.proxy = Some(list.clone());
+        }
+        proxies.extend(members);
     }
 
     let mut table = String::from(

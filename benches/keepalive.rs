@@ -91,11 +91,18 @@ impl BareClient {
 }
 
 impl KeepAlive {
-    /// This project's client of the `binance` route: direct, or through `proxy` (a proxy
-    /// URL) for HTTP, trusting `ca` (PEM) alone.
+    /// This project's client of the `binance` route: direct, or through `proxy` for HTTP
+    /// (a proxy URL, or a pool: a JSON list of them), trusting `ca` (PEM) alone.
     pub fn ours(ca_pem: &[u8], proxy: Option<&str>, version: Version) -> Self {
         let settings = match proxy {
             None => proxy_runtime::ProxySettings::new(false),
+            Some(urls) if urls.starts_with('[') => proxy_runtime::ProxySettings::loader()
+                .env_vars([
+                    ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                    ("CRYPTOFEED_PROXY_DEFAULT__HTTP__URLS", urls),
+                ])
+                .load()
+                .expect("settings"),
             Some(url) => proxy_runtime::ProxySettings::loader()
                 .env_vars([
                     ("CRYPTOFEED_PROXY_ENABLED", "true"),
@@ -115,8 +122,9 @@ impl KeepAlive {
         Self::Ours(builder.build().http_client("binance"))
     }
 
-    /// The bare client: direct, or through `proxy` (`socks5h://` or `http://`), trusting
-    /// `ca` (PEM) alone.
+    /// The bare client: direct, or through `proxy` (`socks5h://` or `http://`; of a pool,
+    /// a JSON list, its first member: hyper-util has no pools of proxies), trusting `ca`
+    /// (PEM) alone.
     pub fn bare(ca_pem: &[u8], proxy: Option<&str>, version: Version) -> Self {
         use rustls::pki_types::pem::PemObject;
         let ca = CertificateDer::from_pem_slice(ca_pem).expect("a PEM certificate");
@@ -131,6 +139,12 @@ impl KeepAlive {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
+        let pool: Option<Vec<String>> = proxy
+            .filter(|p| p.starts_with('['))
+            .map(|p| serde_json::from_str(p).expect("a JSON list of proxy URLs"));
+        let proxy = pool
+            .as_ref()
+            .map_or(proxy, |p| p.first().map(String::as_str));
         match proxy {
             None => Self::Bare(BareClient::Direct(bare_client(tcp, tls, version))),
             Some(url) => {

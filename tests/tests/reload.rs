@@ -1168,3 +1168,35 @@ async fn over_http2_a_connection_of_a_member_removed_is_not_shared_while_its_req
     );
     slow.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_route_whose_timeout_changes_keeps_its_connection() {
+    let ca = TestCa::new();
+    let origin = Origin::start(&ca).await;
+    let direct = |timeout: &str| {
+        ProxySettings::loader()
+            .env_vars([
+                ("CRYPTOFEED_PROXY_ENABLED", "true"),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__URL",
+                    "direct://",
+                ),
+                (
+                    "CRYPTOFEED_PROXY_EXCHANGES__BINANCE__HTTP__TIMEOUT_SECONDS",
+                    timeout,
+                ),
+            ])
+            .load()
+            .unwrap()
+    };
+    let injector = ProxyInjector::builder(direct("10"))
+        .tls_roots(ca.roots())
+        .build();
+    let binance = injector.http_client("binance");
+    let get = || spawn_get(&binance, origin.https.port(), "/api/v3/time");
+    get().await.unwrap().unwrap();
+    let report = injector.reload_with(direct("20"));
+    assert_eq!(report.routes().len(), 1, "{report}");
+    get().await.unwrap().unwrap();
+    assert_eq!(origin.https.accepted(), 1, "the same connection");
+}

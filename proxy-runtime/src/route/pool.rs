@@ -1421,6 +1421,30 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_knows_the_records_that_follow_it_and_forgets_those_gone() {
+        let (pool, _) = new_pool(2, Strategy::Failover);
+        let [first, second, gone] = [(); 3].map(|()| Lineage::new());
+        for lineage in [&first, &second, &gone] {
+            lineage.follow(Some(&pool));
+        }
+        drop(gone);
+        let third = Lineage::new();
+        third.follow(Some(&pool));
+        assert_eq!(
+            pool.lineages.lock().unwrap().len(),
+            3,
+            "the one gone is forgotten"
+        );
+        // A cooling reaches every record that follows the pool.
+        let ((a, _), (b, _)) = (joined(&pool, 0, &first), joined(&pool, 0, &second));
+        handed(&a);
+        handed(&b);
+        pool.cool(0, Instant::now() + Duration::from_secs(1));
+        assert_eq!(recorded(&first, &pool), []);
+        assert_eq!(recorded(&second, &pool), []);
+    }
+
+    #[test]
     fn a_member_listed_twice_cools_where_its_connection_was_made() {
         let twice = || url("socks5h://127.0.0.1:1081");
         let pool = Pool::new(

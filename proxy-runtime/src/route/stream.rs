@@ -12,7 +12,7 @@ use super::budget::Place;
 use std::sync::Arc;
 
 use super::pool::{Lineage, MemberTag, Retire, Through};
-use crate::transport::io::Conn;
+use crate::transport::io::{Conn, write_through};
 
 /// An established connection to a target: TCP, through any proxy, with TLS when the
 /// target's scheme asks for it. Read and write it like a `TcpStream`.
@@ -147,15 +147,5 @@ impl AsyncWrite for ProxyStream {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+    write_through!(@rest inner);
 }

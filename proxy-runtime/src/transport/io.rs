@@ -19,18 +19,22 @@ macro_rules! write_through {
         ) -> Poll<io::Result<usize>> {
             Pin::new(&mut self.$field).poll_write(cx, buf)
         }
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.$field).poll_flush(cx)
-        }
-        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.$field).poll_shutdown(cx)
-        }
         fn poll_write_vectored(
             mut self: Pin<&mut Self>,
             cx: &mut Context<'_>,
             bufs: &[io::IoSlice<'_>],
         ) -> Poll<io::Result<usize>> {
             Pin::new(&mut self.$field).poll_write_vectored(cx, bufs)
+        }
+        write_through!(@rest $field);
+    };
+    // All but the writes themselves, for a stream that does something before each.
+    (@rest $field:ident) => {
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.$field).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.$field).poll_shutdown(cx)
         }
         fn is_write_vectored(&self) -> bool {
             self.$field.is_write_vectored()
