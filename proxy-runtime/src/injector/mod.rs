@@ -553,10 +553,13 @@ impl ProxyInjector {
     /// dialers, HTTP clients (and `#[proxied]` clients over them) take the new routes for
     /// each connection or request that starts from now on; those under way finish on the
     /// routes they started with. A route whose settings did not change keeps everything
-    /// (its pooled connections, health, cooling, budgets). A route that changed starts a
-    /// new connection pool, whose idle connections close once the requests under way on
-    /// it are done; its members that stayed keep their health and cooling, and its exits
-    /// their weight and connection budgets.
+    /// (its pooled connections, health, cooling, budgets). A route that changed keeps the
+    /// pooled connections that may go on through it (those of its members that stayed,
+    /// when it was a pool of several; all of them, when its one member stayed) and
+    /// retires the others, or else starts a new connection pool (the README's
+    /// "Operations: reloading settings" says which, and its exceptions); its members that
+    /// stayed keep their health and cooling, and its exits their weight and connection
+    /// budgets.
     pub fn reload_with(&self, settings: ProxySettings) -> ReloadReport {
         self.core.apply(settings)
     }

@@ -239,7 +239,9 @@ const IDLE_CLOSE_AFTER: Duration = Duration::from_secs(2);
 /// [`IDLE_CLOSE_AFTER`] old: hyper reads a new connection before it writes the first
 /// request, so an end seen then would fail the request the connection was made for.
 /// A connection retired while it was being made is instead poisoned from its birth
-/// (`born_retired`): its own request may use it, and nothing after.
+/// (`born_retired`; HTTP/1.1 only): its own request may use it, and nothing after. An
+/// HTTP/2 connection writes its preface at once, so it counts as used from the start:
+/// it is retired when a request is handed it.
 pub(crate) struct Retire {
     state: AtomicU8,
     /// Poisoned when hyper-util takes it (`Connection::connected`).

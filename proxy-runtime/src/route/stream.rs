@@ -76,12 +76,16 @@ impl ProxyStream {
     }
 
     /// Whether the connection was retired while it was being made (its member left the
-    /// route in a reload): hyper-util is to use it for the request it was made for, if
-    /// any, and pool it no more.
+    /// route in a reload) and is HTTP/1.1: hyper-util is to use it for the request it was
+    /// made for, if any, and pool it no more. (An HTTP/2 connection is not poisoned at
+    /// its birth: hyper-util hands it to every request waiting on its host, which would
+    /// each fail on a poisoned one; the first request handed it retires it.)
     pub(crate) fn born_retired(&self) -> bool {
-        self.closer
-            .as_ref()
-            .is_some_and(|c| c.born_retired.load(std::sync::atomic::Ordering::Acquire))
+        !self.h2
+            && self
+                .closer
+                .as_ref()
+                .is_some_and(|c| c.born_retired.load(std::sync::atomic::Ordering::Acquire))
     }
 
     /// The pool member the connection went through, for a pool of several members.
@@ -148,4 +152,25 @@ impl AsyncWrite for ProxyStream {
     }
 
     write_through!(@rest inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[test]
+    fn only_an_http1_connection_is_poisoned_from_its_birth() {
+        for h2 in [false, true] {
+            let (near, _far) = tokio::io::duplex(64);
+            let mut stream = ProxyStream::new(Conn::Layered(Box::new(near)), String::new(), h2);
+            assert!(!stream.born_retired(), "no record, nothing to retire");
+            let closer = Arc::new(Retire::new());
+            stream.closer = Some(closer.clone());
+            assert!(!stream.born_retired());
+            closer.born_retired.store(true, Ordering::Release);
+            assert_eq!(stream.born_retired(), !h2, "h2: {h2}");
+        }
+    }
 }
