@@ -956,7 +956,7 @@ async fn a_connection_made_in_the_background_through_a_member_removed(when: Remo
     // A slow request through `a`; the next one, while it runs, connects through `b`,
     // which holds it: when the slow one is done, the next takes `a`'s connection, and
     // `b`'s, released, is pooled by hyper-util without having carried a request.
-    let slow = get("/delay-ms/1500");
+    let slow = get("/delay-ms/3000");
     assert!(eventually(|| origin.https.received().len() == 1).await);
     let next = get("/next");
     assert!(
