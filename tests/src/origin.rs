@@ -21,7 +21,7 @@
 
 use std::convert::Infallible;
 use std::io::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -97,6 +97,17 @@ impl Endpoint {
     /// Every request received so far (HTTP: the whole request; WebSocket: the upgrade).
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().expect("lock").clone()
+    }
+
+    /// The address each request received so far came from, in order (a proxy's
+    /// outgoing address, or the client's).
+    pub fn peers(&self) -> Vec<IpAddr> {
+        self.received
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|r| r.peer.ip())
+            .collect()
     }
 
     /// For each TLS connection accepted, in order, whether its handshake resumed an

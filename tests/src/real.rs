@@ -86,6 +86,15 @@ impl RealProxy {
         })
     }
 
+    /// microsocks without authentication, its outgoing connections from `outbound` (a
+    /// loopback address), so that a target can tell them from another proxy's.
+    pub fn microsocks_from(outbound: std::net::Ipv4Addr) -> Self {
+        Self::microsocks_with(Options {
+            outbound: Some(outbound),
+            ..Options::default()
+        })
+    }
+
     /// microsocks with `options`.
     pub fn microsocks_with(options: Options) -> Self {
         let (dir, port) = workspace(Server::Microsocks);

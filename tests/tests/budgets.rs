@@ -98,7 +98,7 @@ async fn a_request_that_would_cross_every_exit_s_budget_is_refused_before_it_is_
     for _ in 0..10 {
         assert_eq!(get(&client, &endpoint, 2, LONG).await.unwrap(), 200);
     }
-    let peers: Vec<IpAddr> = endpoint.received().iter().map(|r| r.peer.ip()).collect();
+    let peers: Vec<IpAddr> = endpoint.peers();
     assert_eq!(
         peers.iter().filter(|&&p| p == loopback(2)).count(),
         5,
@@ -228,7 +228,7 @@ async fn a_member_that_cannot_connect_gives_its_weight_back_and_the_next_takes_t
     // One request per exit per minute.
     let client = client(&ca, &urls, 1, 60_000, &[]);
     assert_eq!(get(&client, &endpoint, 1, LONG).await.unwrap(), 200);
-    let peers: Vec<IpAddr> = endpoint.received().iter().map(|r| r.peer.ip()).collect();
+    let peers: Vec<IpAddr> = endpoint.peers();
     assert_eq!(peers, [loopback(6)], "the next member took the request");
     // The refusing member is benched for 1 s (+20% at most). Its weight came back, so
     // once its bench is over it has room for the next request: without the give-back it
@@ -366,12 +366,7 @@ async fn a_member_with_a_connection_open_that_fails_a_new_one_fails_the_request_
     // The member is benched: the next request takes the other.
     let ok = client.get(format!("{base}/x")).send().await.unwrap();
     assert_eq!(ok.status(), 200);
-    let peers: Vec<IpAddr> = origin
-        .https
-        .received()
-        .iter()
-        .map(|r| r.peer.ip())
-        .collect();
+    let peers: Vec<IpAddr> = origin.https.peers();
     assert_eq!(peers[1], loopback(17));
     stalled.abort();
 }

@@ -62,10 +62,6 @@ async fn connect_at(
     Ok(origin.ws.received().pop().unwrap().peer.ip())
 }
 
-fn peers(origin: &Origin) -> Vec<IpAddr> {
-    origin.ws.received().iter().map(|r| r.peer.ip()).collect()
-}
-
 #[tokio::test]
 async fn round_robin_spreads_connections_over_source_addresses_and_a_proxy() {
     let ca = TestCa::new();
@@ -86,7 +82,7 @@ async fn round_robin_spreads_connections_over_source_addresses_and_a_proxy() {
     }
     let want: Vec<IpAddr> = [71, 72, 73, 71, 72, 73].map(loopback).to_vec();
     assert_eq!(seen, want);
-    assert_eq!(peers(&origin), want, "nothing from the default address");
+    assert_eq!(origin.ws.peers(), want, "nothing from the default address");
 }
 
 #[tokio::test]
@@ -99,7 +95,7 @@ async fn an_address_not_on_this_host_benches_its_member_and_nothing_leaves_from_
     assert_eq!(connect(&inj, &origin).await.unwrap(), loopback(74));
     // Benched: the next connection goes straight to the second member.
     assert_eq!(connect(&inj, &origin).await.unwrap(), loopback(74));
-    assert_eq!(peers(&origin), [loopback(74), loopback(74)]);
+    assert_eq!(origin.ws.peers(), [loopback(74), loopback(74)]);
 
     // Alone, it fails typed, naming the address, and nothing reaches the origin.
     let alone = injector(serde_json::json!(["direct://192.0.2.10"]), "failover", &ca);
@@ -183,7 +179,7 @@ async fn a_member_bound_to_an_interface_connects_through_it_and_a_missing_one_fa
         .unwrap_err();
     assert_eq!(err.kind(), &K::SourceUnavailable, "{err}");
     assert!(err.to_string().contains("the interface nosuch0"), "{err}");
-    assert_eq!(peers(&origin), [loopback(1), loopback(75)]);
+    assert_eq!(origin.ws.peers(), [loopback(1), loopback(75)]);
 }
 
 /// A scripted HTTP CONNECT proxy that keeps each request head and tunnels to the origin.

@@ -21,10 +21,7 @@ fn via(n: u8) -> IpAddr {
 }
 
 fn microsocks(n: u8) -> RealProxy {
-    RealProxy::microsocks_with(Options {
-        outbound: Some(Ipv4Addr::new(127, 0, 0, 100 + n)),
-        ..Options::default()
-    })
+    RealProxy::microsocks_from(Ipv4Addr::new(127, 0, 0, 100 + n))
 }
 
 /// An injector whose `binance` routes (HTTP and WebSocket) are the pool `urls`.
@@ -141,7 +138,7 @@ async fn failover_goes_on_through_the_next_member_and_back_after_the_bench() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let peers: Vec<IpAddr> = origin.ws.received().iter().map(|r| r.peer.ip()).collect();
+    let peers: Vec<IpAddr> = origin.ws.peers();
     assert!(
         peers.iter().all(|p| *p == via(1) || *p == via(2)),
         "never direct: {peers:?}"
@@ -158,7 +155,7 @@ async fn round_robin_spreads_new_connections_evenly() {
     for _ in 0..300 {
         connect(&inj, &origin).await.unwrap();
     }
-    let peers: Vec<IpAddr> = origin.ws.received().iter().map(|r| r.peer.ip()).collect();
+    let peers: Vec<IpAddr> = origin.ws.peers();
     for n in [11, 12, 13] {
         let count = peers.iter().filter(|p| **p == via(n)).count();
         assert!(
@@ -320,7 +317,7 @@ async fn a_websocket_keeps_its_member_while_the_pool_moves_on() {
     for _ in 0..4 {
         connect(&inj, &origin).await.unwrap();
     }
-    let peers: Vec<IpAddr> = origin.ws.received().iter().map(|r| r.peer.ip()).collect();
+    let peers: Vec<IpAddr> = origin.ws.peers();
     assert!(
         peers.contains(&via(31)) && peers.contains(&via(32)),
         "{peers:?}"

@@ -334,14 +334,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_file_changed_before_the_watch_started_is_read_once_quiet_not_at_once() {
-        let root = std::env::temp_dir().join(format!("watch-start-{}", std::process::id()));
-        std::fs::create_dir_all(&root).unwrap();
+    /// A watch, on a thread of its own, of `settings.yaml` in `root` (both made, the file
+    /// holding `text`), whose settings in force were read from the bytes `old`: the
+    /// file's path, what the watch reloads, the sender of its events, and its thread.
+    fn watching(
+        root: &Path,
+        text: &str,
+        debounce: Duration,
+    ) -> (
+        PathBuf,
+        Arc<Recorder>,
+        std::sync::mpsc::Sender<notify::Result<notify::Event>>,
+        std::thread::JoinHandle<()>,
+    ) {
+        std::fs::create_dir_all(root).unwrap();
         let file = root.join("settings.yaml");
-        // Loaded from "old"; by the time the watch is up, a writer has truncated the file
-        // and written part of the new one.
-        std::fs::write(&file, "proxy:\n  defa").unwrap();
+        std::fs::write(&file, text).unwrap();
         let core = Arc::new(Recorder {
             file: file.clone(),
             seen: std::sync::Mutex::default(),
@@ -351,9 +359,19 @@ mod tests {
             core: Arc::downgrade(&core) as Weak<dyn Reloadable>,
             file: file.clone(),
             names: names(&file),
-            debounce: Duration::from_millis(1000),
+            debounce,
         };
         let running = std::thread::spawn(move || watched.run(&received, Some(b"old".to_vec())));
+        (file, core, events, running)
+    }
+
+    #[test]
+    fn a_file_changed_before_the_watch_started_is_read_once_quiet_not_at_once() {
+        let root = std::env::temp_dir().join(format!("watch-start-{}", std::process::id()));
+        // Loaded from "old"; by the time the watch is up, a writer has truncated the file
+        // and written part of the new one.
+        let (file, core, events, running) =
+            watching(&root, "proxy:\n  defa", Duration::from_millis(1000));
         std::thread::sleep(Duration::from_millis(100));
         std::fs::write(&file, "proxy:\n  default: {}\n").unwrap();
         let written = notify::Event::new(EventKind::Modify(notify::event::ModifyKind::Any))
@@ -375,21 +393,7 @@ mod tests {
     #[test]
     fn a_file_changed_before_the_watch_started_is_read_without_an_event() {
         let root = std::env::temp_dir().join(format!("watch-quiet-{}", std::process::id()));
-        std::fs::create_dir_all(&root).unwrap();
-        let file = root.join("settings.yaml");
-        std::fs::write(&file, "proxy: {}\n").unwrap();
-        let core = Arc::new(Recorder {
-            file: file.clone(),
-            seen: std::sync::Mutex::default(),
-        });
-        let (events, received) = std::sync::mpsc::channel();
-        let watched = Watched {
-            core: Arc::downgrade(&core) as Weak<dyn Reloadable>,
-            file: file.clone(),
-            names: names(&file),
-            debounce: Duration::from_millis(100),
-        };
-        let running = std::thread::spawn(move || watched.run(&received, Some(b"old".to_vec())));
+        let (_, core, events, running) = watching(&root, "proxy: {}\n", Duration::from_millis(100));
         std::thread::sleep(Duration::from_millis(1500));
         drop(events);
         running.join().unwrap();
